@@ -1,0 +1,9 @@
+"""gunicorn entry point of the read service: `gunicorn -k uvicorn_worker.UvicornWorker api.asgi:app`."""
+
+from api.logging import configure
+from api.read.app import create_read_app
+from store.settings import Settings
+
+settings = Settings.from_env()
+configure(settings.log_level, settings.log_json)
+app = create_read_app(settings)

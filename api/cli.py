@@ -1,0 +1,277 @@
+"""The `gatehouse` admin command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import click
+from tqdm import tqdm
+
+from store.settings import Settings
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _db(settings: Settings) -> None:
+    from store.db import init_db
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    init_db(settings.effective_database_url, settings.db_pool_size)
+
+
+def _after_commit(settings: Settings) -> None:
+    """CLI writes enqueue rebuilds exactly as the write API does."""
+    import redis
+
+    from store.db import set_after_commit
+    from worker.queue import enqueue_rebuilds, make_queue
+
+    queue = make_queue(redis.Redis.from_url(settings.redis_url), settings.queue_name)
+    set_after_commit(lambda ids: enqueue_rebuilds(queue, ids))
+
+
+@click.group()
+def main() -> None:
+    """Gatehouse: a release control plane for mobile apps."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (idempotent)."""
+    from store.migrate import apply_migrations
+
+    settings = _settings()
+    _db(settings)
+    applied = apply_migrations()
+    click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+def _gunicorn(kind: str, settings: Settings, bind: str, workers: int | None = None) -> list[str]:
+    config = f"deploy/gunicorn_{kind}.py"
+    cmd = [sys.executable, "-m", "gunicorn", "-c", config, "--bind", bind]
+    if workers:
+        cmd += ["--workers", str(workers)]
+    return cmd + ["api.asgi:app" if kind == "read" else "api.wsgi:app"]
+
+
+@main.command()
+@click.argument("service", type=click.Choice(["read", "write"]))
+@click.option("--bind", default=None, help="host:port (default: GATEHOUSE_HOST and the service's port).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: the deploy config's).")
+def serve(service: str, bind: str | None, workers: int | None) -> None:
+    """Run the read service or the write API under gunicorn (production configuration)."""
+    settings = _settings()
+    port = settings.read_port if service == "read" else settings.write_port
+    os.execvp(sys.executable, _gunicorn(service, settings, bind or f"{settings.host}:{port}", workers))
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Run queued jobs, then exit.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker with the periodic schedule."""
+    from api.logging import configure
+    from worker.main import run_worker
+
+    settings = _settings()
+    configure(settings.log_level, settings.log_json)
+    run_worker(settings, burst=burst)
+
+
+@main.command("rebuild-snapshots")
+@click.option("--app", "app_ids", multiple=True, help="Public app id (repeatable); default: every app.")
+def rebuild_snapshots(app_ids: tuple[str, ...]) -> None:
+    """Render snapshots from the database into Redis now (recovery after a Redis loss)."""
+    import redis
+
+    from store import snapshots
+    from store.models import App
+
+    settings = _settings()
+    _db(settings)
+    r = redis.Redis.from_url(settings.redis_url)
+    if app_ids:
+        ids = [a.id for a in App.select(App.id).where(App.public_id.in_(list(app_ids)))]
+        if len(ids) != len(set(app_ids)):
+            raise click.ClickException("unknown app id")
+    else:
+        ids = snapshots.all_app_ids()
+    changed = sum(snapshots.rebuild(r, i) for i in tqdm(ids, unit="app", desc="rebuilding"))
+    click.echo(f"rebuilt {len(ids)} snapshot(s), {changed} changed")
+
+
+def _super_admin():
+    from store.models import User
+
+    user = User.select().where(User.role == "super_admin").order_by(User.id).first()
+    if user is None:
+        raise click.ClickException("no super_admin exists: run `gatehouse create-user --role super_admin` first")
+    return user
+
+
+@main.command("create-team")
+@click.option("--name", required=True)
+@click.option("--owner", "owner_email", default=None, help="Email of a user to add as member.")
+def create_team(name: str, owner_email: str | None) -> None:
+    from store import accounts
+    from store.db import unit_of_work
+    from store.models import Membership, User
+
+    settings = _settings()
+    _db(settings)
+    with unit_of_work():
+        team = accounts.create_team(_super_admin(), name)
+        if owner_email:
+            owner = User.get_or_none(User.email == owner_email.lower())
+            if owner is None:
+                raise click.ClickException("no such user")
+            Membership.get_or_create(team=team, user=owner)
+    click.echo(f"team {team.id}")
+
+
+@main.command("create-user")
+@click.option("--email", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", type=click.Choice(["member", "admin", "super_admin"]), default="member")
+@click.option("--team", "team_id", type=int, default=None, help="Add the user to this team.")
+def create_user(email: str, password: str, role: str, team_id: int | None) -> None:
+    from store import accounts
+    from store.db import unit_of_work
+    from store.errors import DomainError
+    from store.models import Membership
+
+    settings = _settings()
+    _db(settings)
+    try:
+        with unit_of_work():
+            user = accounts.create_user(email, password, role)
+            if team_id is not None:
+                Membership.create(team=team_id, user=user)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"user {user.id} {user.email} ({user.role})")
+
+
+@main.command("create-app")
+@click.option("--team", "team_id", type=int, required=True)
+@click.option("--title", required=True)
+@click.option("--package-name", default="")
+def create_app(team_id: int, title: str, package_name: str) -> None:
+    from store import catalog
+    from store.db import unit_of_work
+
+    settings = _settings()
+    _db(settings)
+    _after_commit(settings)
+    with unit_of_work():
+        app = catalog.create_app(_super_admin(), team_id, title, package_name)
+        _, raw = catalog.create_client_token(None, app, "default")
+    click.echo(f"app {app.public_id}\nclient token (shown once): {raw}")
+
+
+@main.command("create-token")
+@click.option("--email", default=None, help="Issue an admin token for this user.")
+@click.option("--app", "app_id", default=None, help="Issue a client token for this app instead.")
+@click.option("--name", default="cli")
+def create_token(email: str | None, app_id: str | None, name: str) -> None:
+    """Issue an admin (Bearer) token or an app's client (x-api-token) token; shown once."""
+    from store import accounts, catalog
+    from store.db import unit_of_work
+    from store.models import App, User
+
+    settings = _settings()
+    _db(settings)
+    _after_commit(settings)
+    with unit_of_work():
+        if app_id:
+            app = App.get_or_none(App.public_id == app_id)
+            if app is None:
+                raise click.ClickException("no such app")
+            _, raw = catalog.create_client_token(None, app, name)
+        elif email:
+            user = User.get_or_none(User.email == email.lower())
+            if user is None:
+                raise click.ClickException("no such user")
+            raw = accounts.issue_user_token(user, name)
+        else:
+            raise click.ClickException("give --email or --app")
+    click.echo(raw)
+
+
+@main.command()
+@click.option("--apps", default=5, show_default=True)
+@click.option("--rules", default=20, show_default=True, help="Exact rules per platform and environment.")
+def demo(apps: int, rules: int) -> None:
+    """Load a demo data set (apps, rules, minimums, maintenance) and print its client tokens."""
+    from store.bootstrap import load_demo
+
+    settings = _settings()
+    _db(settings)
+    _after_commit(settings)
+    with tqdm(total=apps, unit="app", desc="demo") as bar:
+        out = load_demo(_super_admin(), apps, rules, progress=bar.update)
+    for row in out:
+        click.echo(f"{row['app_id']}  {row['client_token']}")
+
+
+@main.command()
+def dev() -> None:
+    """Run everything locally: Redis, migrations, read service, write API, worker, one front port."""
+    from api.services import ensure_redis
+    from store.bootstrap import first_run, is_empty
+    from store.migrate import apply_migrations
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    redis_url = ensure_redis(settings.redis_url, settings.data_dir)
+    os.environ["GATEHOUSE_REDIS_URL"] = redis_url
+    os.environ.setdefault("GATEHOUSE_LOG_JSON", "false")
+    settings = _settings()
+    _db(settings)
+    apply_migrations()
+    _after_commit(settings)
+    creds = first_run() if is_empty() else None
+
+    host = settings.host
+    procs = [
+        subprocess.Popen(_gunicorn("read", settings, f"{host}:{settings.read_port}", 1)),
+        subprocess.Popen(_gunicorn("write", settings, f"{host}:{settings.write_port}", 1)),
+        subprocess.Popen([sys.executable, "-m", "api.cli", "worker"]),
+    ]
+    os.environ["GATEHOUSE_FRONT_READ"] = f"http://{host}:{settings.read_port}"
+    os.environ["GATEHOUSE_FRONT_WRITE"] = f"http://{host}:{settings.write_port}"
+    procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.front:from_env",
+                                   "--host", host, "--port", str(settings.port), "--log-level", "warning"]))
+    base = f"http://{host}:{settings.port}"
+    click.echo(f"\nGatehouse is running at {base}  (read service and write API on one port)")
+    if creds:
+        click.echo(f"  admin:        {creds['email']} / {creds['password']}")
+        click.echo(f"  admin token:  {creds['admin_token']}   (Authorization: Bearer ...)")
+        click.echo(f"  app id:       {creds['app_id']}")
+        click.echo(f"  client token: {creds['client_token']}   (x-api-token)")
+        click.echo(f"  try: curl -H 'x-api-token: {creds['client_token']}' "
+                   f"'{base}/v1/maintenance?app_id={creds['app_id']}&environment=production'")
+    else:
+        click.echo("  existing database: use `gatehouse create-token --email ...` for an admin token")
+
+    def stop(*_):
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while all(p.poll() is None for p in procs):
+        time.sleep(0.5)
+    stop()
+
+
+if __name__ == "__main__":
+    main()

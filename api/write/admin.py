@@ -1,0 +1,214 @@
+"""Gatehouse's own admin API (/admin/v1): route table, Bearer auth, {"error": ...} bodies.
+
+Each route family is one resource built from the store functions it calls, so
+the behaviour lives in store/ and this module only parses and serialises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import falcon
+
+from api.write import schemas as S
+from api.write.http import page_params, parse_model, send
+from store import accounts, catalog, ingest, stats
+from store.db import unit_of_work
+from store.errors import InvalidInput, NotAuthenticated
+from store.models import User
+
+
+def caller(req: falcon.Request) -> User:
+    header = req.get_header("Authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated("unauthorized")
+    return accounts.user_for_token(token.strip())
+
+
+@dataclass
+class Collection:
+    """GET lists (paginated), POST creates; ``ids`` are the route's template fields."""
+
+    list_fn: Callable | None = None
+    create_fn: Callable | None = None
+    schema: type[S.Body] | None = None
+    render: Callable | None = None
+    limit: int = 1_048_576
+
+    def on_get(self, req, resp, **ids):
+        if self.list_fn is None:
+            raise falcon.HTTPMethodNotAllowed(["POST"])
+        send(resp, self.list_fn(caller(req), req, *ids.values()))
+
+    def on_post(self, req, resp, **ids):
+        if self.create_fn is None:
+            raise falcon.HTTPMethodNotAllowed(["GET"])
+        user = caller(req)
+        body = parse_model(req, self.schema, self.limit)
+        with unit_of_work():
+            obj = self.create_fn(user, *ids.values(), body)
+        send(resp, self.render(obj) if self.render else obj, falcon.HTTP_201)
+
+
+@dataclass
+class Item:
+    get_fn: Callable
+    render: Callable
+    update_fn: Callable | None = None
+    schema: type[S.Body] | None = None
+    delete_fn: Callable | None = None
+    update_method: str = "PATCH"
+    limit: int = 1_048_576
+
+    def on_get(self, req, resp, **ids):
+        send(resp, self.render(self.get_fn(caller(req), *ids.values())))
+
+    def _update(self, req, resp, ids):
+        if self.update_fn is None:
+            raise falcon.HTTPMethodNotAllowed(["GET", "DELETE"])
+        user = caller(req)
+        body = parse_model(req, self.schema, self.limit)
+        with unit_of_work():
+            obj = self.update_fn(user, *ids.values(), S.fields(body))
+        send(resp, self.render(obj))
+
+    def on_patch(self, req, resp, **ids):
+        if self.update_method != "PATCH":
+            raise falcon.HTTPMethodNotAllowed(["GET", self.update_method, "DELETE"])
+        self._update(req, resp, ids)
+
+    def on_put(self, req, resp, **ids):
+        if self.update_method != "PUT":
+            raise falcon.HTTPMethodNotAllowed(["GET", self.update_method, "DELETE"])
+        self._update(req, resp, ids)
+
+    def on_delete(self, req, resp, **ids):
+        if self.delete_fn is None:
+            raise falcon.HTTPMethodNotAllowed(["GET"])
+        user = caller(req)
+        with unit_of_work():
+            self.delete_fn(user, *ids.values())
+        resp.status = falcon.HTTP_204
+
+
+class Login:
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def on_post(self, req, resp):
+        body = parse_model(req, S.Login, self.limit)
+        user = accounts.authenticate_password(body.email, body.password)
+        with unit_of_work():
+            token = accounts.issue_user_token(user, "login")
+        send(resp, {"token": token, "user": accounts.user_dict(user)})
+
+
+class Me:
+    def on_get(self, req, resp):
+        send(resp, accounts.user_dict(caller(req)))
+
+
+class Stats:
+    def on_get(self, req, resp, app_id):
+        def day(name):
+            raw = req.get_param(name)
+            try:
+                return dt.date.fromisoformat(raw) if raw else None
+            except ValueError:
+                raise InvalidInput(f"{name} must be a date such as 2026-01-31") from None
+
+        send(resp, {"items": stats.app_stats(caller(req), app_id, day("from"), day("to"))})
+
+
+def _paged(fn):
+    """Adapts store list functions (caller, *ids, page, per_page) to the Collection signature."""
+    return lambda user, req, *ids: fn(user, *ids, *page_params(req))
+
+
+def _team_filter(req):
+    raw = req.get_param("team_id")
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput("team_id must be an integer") from None
+
+
+def routes(limit: int) -> list[tuple[str, object]]:
+    apps = "/admin/v1/apps/{app_id}"
+    return [
+        ("/admin/v1/login", Login(limit)),
+        ("/admin/v1/me", Me()),
+        ("/admin/v1/users", Collection(
+            _paged(accounts.list_users),
+            lambda u, b: (accounts.require_super_admin(u), accounts.create_user(b.email, b.password, b.role))[1],
+            S.UserCreate, accounts.user_dict, limit)),
+        ("/admin/v1/users/{user_id:int}", Item(
+            accounts.get_user, accounts.user_dict, accounts.update_user, S.UserUpdate, accounts.delete_user,
+            limit=limit)),
+        ("/admin/v1/teams", Collection(
+            _paged(accounts.list_teams),
+            lambda u, b: accounts.create_team(u, b.name, b.subscription_status),
+            S.TeamCreate, accounts.team_dict, limit)),
+        ("/admin/v1/teams/{team_id:int}", Item(
+            accounts.get_team, accounts.team_dict, accounts.update_team, S.TeamUpdate, accounts.delete_team,
+            limit=limit)),
+        ("/admin/v1/teams/{team_id:int}/members", Collection(
+            _paged(accounts.list_members),
+            lambda u, t, b: accounts.add_member(u, t, b.email, b.password, b.role),
+            S.MemberAdd, accounts.user_dict, limit)),
+        ("/admin/v1/teams/{team_id:int}/members/{user_id:int}", Item(
+            accounts.get_member, accounts.user_dict, delete_fn=accounts.remove_member, limit=limit)),
+        ("/admin/v1/apps", Collection(
+            lambda u, req: catalog.list_apps(u, _team_filter(req), *page_params(req)),
+            lambda u, b: catalog.create_app(u, b.team_id, b.title, b.package_name, b.environments),
+            S.AppCreate, catalog.app_dict, limit)),
+        (apps, Item(
+            catalog.get_app, catalog.app_dict, catalog.update_app, S.AppUpdate, catalog.delete_app, limit=limit)),
+        (apps + "/environments", Collection(
+            _paged(catalog.list_environments),
+            lambda u, a, b: catalog.create_environment(u, a, b.alias),
+            S.EnvironmentBody, catalog.env_dict, limit)),
+        (apps + "/environments/{env_id:int}", Item(
+            catalog.get_environment, catalog.env_dict,
+            lambda u, a, e, f: catalog.update_environment(u, a, e, f["alias"]),
+            S.EnvironmentBody, catalog.delete_environment, limit=limit)),
+        (apps + "/tokens", Collection(
+            _paged(catalog.list_client_tokens),
+            lambda u, a, b: catalog.create_client_token(u, a, b.name),
+            S.TokenCreate, lambda pair: catalog.client_token_dict(*pair), limit)),
+        (apps + "/tokens/{token_id:int}", Item(
+            catalog.get_client_token, catalog.client_token_dict, delete_fn=catalog.delete_client_token,
+            limit=limit)),
+        (apps + "/versions", Collection(
+            lambda u, req, a: catalog.list_version_rules(
+                u, a, {"platform": req.get_param("platform"), "environment": req.get_param("environment")},
+                *page_params(req)),
+            lambda u, a, b: catalog.create_version_rule(u, a, S.fields(b) | b.model_dump(include={
+                "status", "force_update"})),
+            S.VersionRuleCreate, catalog.version_rule_dict, limit)),
+        (apps + "/versions/{rule_id:int}", Item(
+            catalog.get_version_rule, catalog.version_rule_dict, catalog.update_version_rule,
+            S.VersionRuleUpdate, catalog.delete_version_rule, limit=limit)),
+        (apps + "/minimum-versions", Collection(
+            _paged(catalog.list_minimum_rules),
+            lambda u, a, b: catalog.create_minimum_rule(u, a, S.fields(b) | b.model_dump(include={"force_update"})),
+            S.MinimumRuleCreate, catalog.minimum_rule_dict, limit)),
+        (apps + "/minimum-versions/{rule_id:int}", Item(
+            catalog.get_minimum_rule, catalog.minimum_rule_dict, catalog.update_minimum_rule,
+            S.MinimumRuleUpdate, catalog.delete_minimum_rule, limit=limit)),
+        (apps + "/maintenance", Collection(lambda u, req, a: {"items": catalog.list_maintenance(u, a)})),
+        (apps + "/maintenance/{environment}", Item(
+            catalog.get_maintenance, lambda d: d,
+            lambda u, a, e, f: catalog.set_maintenance(u, a, e, f | {"links": f.get("links", [])}),
+            S.MaintenanceBody, catalog.clear_maintenance, update_method="PUT", limit=limit)),
+        (apps + "/sessions", Collection(
+            lambda u, req, a: ingest.list_sessions(u, a, req.get_param("user_id"), *page_params(req)))),
+        (apps + "/users", Collection(_paged(ingest.list_client_users))),
+        (apps + "/stats", Stats()),
+    ]
+

@@ -1,0 +1,85 @@
+"""The write API: admin changes and ingestion, persisted with Peewee, snapshots rebuilt by RQ."""
+
+from __future__ import annotations
+
+import time
+
+import falcon
+import redis
+import structlog
+
+from api import openapi_doc
+from api.openapi_doc import reason
+from api.write import admin, appcockpit
+from store.db import db, init_db, set_after_commit
+from store.errors import DomainError
+from store.settings import Settings
+from worker.queue import enqueue_rebuilds, make_queue
+
+log = structlog.get_logger("gatehouse.write")
+
+
+def _error_body(message: str) -> dict:
+    return {"error": message}
+
+
+class Connections:
+    """One pooled connection per request, returned to the pool when the response is ready."""
+
+    def process_request(self, req, resp):
+        req.context.started = time.perf_counter()
+        db.connect(reuse_if_open=True)
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        if not db.in_transaction() and not db.is_closed():
+            db.close()
+        if req.path != "/health":
+            log.info("request", method=req.method, path=req.path, status=resp.status_code,
+                     ms=round((time.perf_counter() - req.context.started) * 1000, 2))
+
+
+class Health:
+    def on_get(self, req, resp):
+        resp.status = falcon.HTTP_200
+        resp.data = b""
+
+
+class OpenAPI:
+    def on_get(self, req, resp):
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = openapi_doc.as_json("write")
+
+
+def _domain_error(req, resp, ex: DomainError, params):
+    resp.status = falcon.code_to_http_status(ex.status)
+    resp.media = _error_body(ex.message)
+
+
+def _http_error(req, resp, ex: falcon.HTTPError, params):
+    resp.status = ex.status
+    resp.media = _error_body(ex.description or reason(ex.title))
+    for k, v in (ex.headers or {}).items():
+        resp.set_header(k, v)
+
+
+def _unexpected(req, resp, ex, params):
+    log.exception("unhandled error", path=req.path)
+    resp.status = falcon.HTTP_500
+    resp.media = _error_body("Internal server error")
+
+
+def create_write_app(settings: Settings, connection: redis.Redis | None = None,
+                     manage_connections: bool = True) -> falcon.App:
+    init_db(settings.effective_database_url, settings.db_pool_size)
+    queue = make_queue(connection or redis.Redis.from_url(settings.redis_url), settings.queue_name)
+    set_after_commit(lambda app_ids: enqueue_rebuilds(queue, app_ids))
+
+    app = falcon.App(middleware=[Connections()] if manage_connections else [])
+    app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(falcon.HTTPError, _http_error)
+    app.add_error_handler(DomainError, _domain_error)
+    app.add_route("/health", Health())
+    app.add_route("/openapi.json", OpenAPI())
+    for path, resource in [*admin.routes(settings.max_body_bytes), *appcockpit.routes(settings.max_body_bytes)]:
+        app.add_route(path, resource)
+    return app

@@ -1,0 +1,67 @@
+"""AppCockpit's write endpoint: POST /v2/authenticate, with the spec's checks and texts in order."""
+
+from __future__ import annotations
+
+import falcon
+import orjson
+
+from api.write.http import read_body, send
+from store import ingest
+from store.db import unit_of_work
+from store.errors import DomainError, InvalidInput
+from store.tokens import client_token_digest
+
+_LIMITS = {"user_id": 255, "app_version": 64, "environment": 64}
+
+
+def _required(body: dict, name: str) -> str:
+    value = body.get(name)
+    if value is None or value == "":
+        raise InvalidInput(f"{name} is required")
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string")
+    return value
+
+
+class Authenticate:
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            app = ingest.app_for_client_token(client_token_digest(req.get_header("x-api-token")))
+        except ingest.StorageReadError:
+            raise DomainError500("Failed to fetch user data") from None
+        try:
+            body = orjson.loads(read_body(req, self.limit))
+        except orjson.JSONDecodeError:
+            raise InvalidInput("Invalid request body") from None
+        if not isinstance(body, dict):
+            raise InvalidInput("Invalid request body")
+        user_id = _required(body, "user_id")
+        platform = _required(body, "platform")
+        app_version = _required(body, "app_version")
+        if platform not in ("ios", "android"):
+            raise InvalidInput("platform must be 'ios' or 'android'")
+        environment = body.get("environment")
+        if environment == "":
+            environment = None
+        if environment is not None and not isinstance(environment, str):
+            raise InvalidInput("environment must be a string")
+        for name, value in (("user_id", user_id), ("app_version", app_version), ("environment", environment)):
+            if value is not None and len(value) > _LIMITS[name]:
+                raise InvalidInput(f"{name} must be at most {_LIMITS[name]} characters")
+        try:
+            with unit_of_work():
+                ingest.record_authentication(app.id, user_id, platform, app_version, environment)
+        except ingest.StorageWriteError:
+            raise DomainError500("Failed to update user version data") from None
+        send(resp, {"success": True, "user_id": user_id, "platform": platform, "app_version": app_version})
+
+
+class DomainError500(DomainError):
+    status = 500
+
+
+def routes(limit: int) -> list[tuple[str, object]]:
+    return [("/v2/authenticate", Authenticate(limit))]

@@ -1,0 +1,124 @@
+"""One schema per write body: strict types, unknown keys rejected (no mass assignment)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+Name = Field(min_length=1, max_length=200)
+
+
+class Login(Body):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class UserCreate(Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=8, max_length=1024)
+    role: str = "member"
+
+
+class UserUpdate(Body):
+    password: str | None = Field(None, min_length=8, max_length=1024)
+    role: str | None = None
+
+
+class TeamCreate(Body):
+    name: str = Name
+    subscription_status: str = "active"
+
+
+class TeamUpdate(Body):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    subscription_status: str | None = None
+
+
+class MemberAdd(Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str | None = Field(None, min_length=8, max_length=1024)
+    role: str | None = None
+
+
+class AppCreate(Body):
+    team_id: int
+    title: str = Name
+    package_name: str = Field("", max_length=255)
+    environments: list[str] | None = Field(None, max_length=50)
+
+
+class AppUpdate(Body):
+    title: str | None = Field(None, min_length=1, max_length=200)
+    package_name: str | None = Field(None, max_length=255)
+    icon: str | None = Field(None, max_length=255)
+
+
+class EnvironmentBody(Body):
+    alias: str = Field(min_length=1, max_length=64)
+
+
+class TokenCreate(Body):
+    name: str = Field("", max_length=200)
+
+
+Message = Field(None, max_length=4000)
+Messages = Field(None, max_length=200)
+
+
+class VersionRuleCreate(Body):
+    version: str = Field(min_length=1, max_length=64)
+    platform: str
+    environment: str
+    status: bool = True
+    force_update: bool = False
+    update_message: str | None = Message
+    update_messages: dict[str, str] | None = Messages
+
+
+class VersionRuleUpdate(Body):
+    version: str | None = Field(None, min_length=1, max_length=64)
+    platform: str | None = None
+    environment: str | None = None
+    status: bool | None = None
+    force_update: bool | None = None
+    update_message: str | None = Message
+    update_messages: dict[str, str] | None = Messages
+
+
+class MinimumRuleCreate(Body):
+    minimum_version: str = Field(min_length=1, max_length=64)
+    platform: str
+    environment: str
+    force_update: bool = False
+    update_message: str | None = Message
+    update_messages: dict[str, str] | None = Messages
+
+
+class MinimumRuleUpdate(Body):
+    minimum_version: str | None = Field(None, min_length=1, max_length=64)
+    platform: str | None = None
+    environment: str | None = None
+    force_update: bool | None = None
+    update_message: str | None = Message
+    update_messages: dict[str, str] | None = Messages
+
+
+class Link(Body):
+    title: str = Field(min_length=1, max_length=200)
+    url: str = Field(min_length=1, max_length=2000)
+
+
+class MaintenanceBody(Body):
+    active: bool
+    title: str | None = Field(None, max_length=500)
+    description: str | None = Field(None, max_length=4000)
+    links: list[Link] = Field(default_factory=list, max_length=20)
+
+
+def fields(body: Body) -> dict:
+    """Only the keys the client sent, so PATCH leaves the others alone."""
+    return body.model_dump(exclude_unset=True)

@@ -1,0 +1,18 @@
+"""gunicorn configuration of the read service (Falcon ASGI under uvicorn's worker).
+
+One process per core: a request is answered from memory without I/O, so the
+event loop is CPU bound and more processes than cores only add switching.
+reuse_port gives each process its own accept queue, so one process cannot take
+most connections.
+"""
+
+import multiprocessing
+import os
+
+worker_class = "uvicorn_worker.UvicornWorker"
+workers = int(os.environ.get("GATEHOUSE_READ_WORKERS", multiprocessing.cpu_count()))
+reuse_port = True
+keepalive = 75
+backlog = 4096
+accesslog = None
+graceful_timeout = 10

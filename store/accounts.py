@@ -1,0 +1,257 @@
+"""Teams, users, memberships and admin tokens; who may see and change what."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee as pw
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from store import tokens
+from store.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from store.models import ROLES, SUBSCRIPTION, App, Membership, Team, User, UserToken, utcnow
+from store.outbox import mark_stale
+from store.pagination import paginate
+from store.timefmt import iso
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the email is unknown, so both failures take the same time.
+_DUMMY_HASH = _hasher.hash("gatehouse-timing-equaliser")
+
+WRITE_ROLES = ("admin", "super_admin")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise InvalidInput("password must be at least 8 characters")
+    return _hasher.hash(password)
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash if user else _DUMMY_HASH, password) and user is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate_password(email: str, password: str) -> User:
+    user = User.get_or_none(User.email == email.strip().lower())
+    if not verify_password(user, password):
+        raise NotAuthenticated("invalid credentials")
+    return user
+
+
+# -- users -------------------------------------------------------------------------------------------
+
+def create_user(email: str, password: str, role: str = "member") -> User:
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    email = email.strip().lower()
+    if "@" not in email:
+        raise InvalidInput("email is invalid")
+    try:
+        return User.create(email=email, password_hash=hash_password(password), role=role)
+    except pw.IntegrityError:
+        raise Conflict("a user with this email already exists") from None
+
+
+def set_password(user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+    # Whole seconds so tokens issued in the same second as the change (JWT iat) are refused too.
+    user.tokens_valid_after = utcnow().replace(microsecond=0) + dt.timedelta(seconds=1)
+    user.save()
+    UserToken.delete().where(UserToken.user == user).execute()
+
+
+def user_dict(user: User) -> dict:
+    return {"id": user.id, "email": user.email, "role": user.role, "created_at": iso(user.created_at)}
+
+
+def list_users(caller: User, page: int, per_page: int) -> dict:
+    if caller.role == "super_admin":
+        q = User.select()
+    else:
+        team_ids = visible_team_ids(caller)
+        q = User.select().join(Membership).where(Membership.team.in_(team_ids)).distinct()
+    return paginate(q.order_by(User.id), page, per_page, user_dict)
+
+
+def get_user(caller: User, user_id: int) -> User:
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise NotFound("user not found")
+    if caller.role == "super_admin" or user.id == caller.id:
+        return user
+    shared = Membership.select().where(
+        (Membership.user == user) & Membership.team.in_(visible_team_ids(caller))
+    )
+    if not shared.exists():
+        raise NotFound("user not found")
+    return user
+
+
+def update_user(caller: User, user_id: int, fields: dict) -> User:
+    user = get_user(caller, user_id)
+    if user.id != caller.id and caller.role != "super_admin":
+        raise Forbidden("only a super_admin may change another user")
+    if "role" in fields:
+        if caller.role != "super_admin":
+            raise Forbidden("only a super_admin may change roles")
+        if fields["role"] not in ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+        user.role = fields["role"]
+    if "password" in fields:
+        set_password(user, fields["password"])
+    user.save()
+    return user
+
+
+def delete_user(caller: User, user_id: int) -> None:
+    user = get_user(caller, user_id)
+    if caller.role != "super_admin":
+        raise Forbidden("only a super_admin may remove users")
+    user.delete_instance(recursive=True)
+
+
+# -- tokens ------------------------------------------------------------------------------------------
+
+def issue_user_token(user: User, name: str = "") -> str:
+    raw = tokens.new_token(tokens.USER_PREFIX)
+    UserToken.create(user=user, token_hash=tokens.digest(raw), name=name)
+    return raw
+
+
+def user_for_token(raw: str | None) -> User:
+    if not raw or not raw.startswith(tokens.USER_PREFIX):
+        raise NotAuthenticated("unauthorized")
+    row = (
+        UserToken.select(UserToken, User)
+        .join(User)
+        .where(UserToken.token_hash == tokens.digest(raw))
+        .first()
+    )
+    if row is None or not tokens.same(row.token_hash, tokens.digest(raw)):
+        raise NotAuthenticated("unauthorized")
+    return row.user
+
+
+# -- teams -------------------------------------------------------------------------------------------
+
+def visible_team_ids(caller: User):
+    """Subquery of the ids of live teams the caller may see."""
+    q = Team.select(Team.id).where(Team.deleted_at.is_null())
+    if caller.role != "super_admin":
+        q = q.join(Membership).where(Membership.user == caller)
+    return q
+
+
+def require_writer(caller: User) -> None:
+    if caller.role not in WRITE_ROLES:
+        raise Forbidden("admin role required")
+
+
+def get_team(caller: User, team_id: int, write: bool = False) -> Team:
+    team = Team.get_or_none((Team.id == team_id) & Team.id.in_(visible_team_ids(caller)))
+    if team is None:
+        raise NotFound("team not found")
+    if write:
+        require_writer(caller)
+    return team
+
+
+def team_dict(team: Team) -> dict:
+    return {
+        "id": team.id,
+        "name": team.name,
+        "subscription_status": team.subscription_status,
+        "created_at": iso(team.created_at),
+    }
+
+
+def create_team(caller: User, name: str, subscription_status: str = "active") -> Team:
+    require_writer(caller)
+    if subscription_status not in SUBSCRIPTION:
+        raise InvalidInput("subscription_status must be 'active' or 'expired'")
+    team = Team.create(name=name, subscription_status=subscription_status)
+    Membership.create(team=team, user=caller)
+    return team
+
+
+def list_teams(caller: User, page: int, per_page: int) -> dict:
+    q = Team.select().where(Team.id.in_(visible_team_ids(caller))).order_by(Team.created_at, Team.id)
+    return paginate(q, page, per_page, team_dict)
+
+
+def _stale_team_apps(team: Team) -> None:
+    for app in App.select(App.id).where(App.team == team):
+        mark_stale(app.id)
+
+
+def update_team(caller: User, team_id: int, fields: dict) -> Team:
+    team = get_team(caller, team_id, write=True)
+    if "name" in fields:
+        team.name = fields["name"]
+    if "subscription_status" in fields:
+        if fields["subscription_status"] not in SUBSCRIPTION:
+            raise InvalidInput("subscription_status must be 'active' or 'expired'")
+        if fields["subscription_status"] != team.subscription_status:
+            team.subscription_status = fields["subscription_status"]
+            _stale_team_apps(team)
+    team.save()
+    return team
+
+
+def delete_team(caller: User, team_id: int) -> None:
+    """Soft delete: clients of its apps get 403 from then on."""
+    team = get_team(caller, team_id, write=True)
+    team.deleted_at = utcnow()
+    team.save()
+    _stale_team_apps(team)
+
+
+# -- memberships -------------------------------------------------------------------------------------
+
+def list_members(caller: User, team_id: int, page: int, per_page: int) -> dict:
+    team = get_team(caller, team_id)
+    q = User.select().join(Membership).where(Membership.team == team).order_by(Membership.id)
+    return paginate(q, page, per_page, user_dict)
+
+
+def add_member(caller: User, team_id: int, email: str, password: str | None, role: str | None) -> User:
+    team = get_team(caller, team_id, write=True)
+    user = User.get_or_none(User.email == email.strip().lower())
+    if user is None:
+        if not password:
+            raise InvalidInput("password is required to create a new user")
+        if role == "super_admin" and caller.role != "super_admin":
+            raise Forbidden("only a super_admin may grant super_admin")
+        user = create_user(email, password, role or "member")
+    try:
+        with Membership._meta.database.atomic():
+            Membership.create(team=team, user=user)
+    except pw.IntegrityError:
+        raise Conflict("user is already a member of this team") from None
+    return user
+
+
+def remove_member(caller: User, team_id: int, user_id: int) -> None:
+    team = get_team(caller, team_id, write=True)
+    n = Membership.delete().where((Membership.team == team) & (Membership.user == user_id)).execute()
+    if not n:
+        raise NotFound("member not found")
+
+
+def require_super_admin(caller: User) -> None:
+    if caller.role != "super_admin":
+        raise Forbidden("super_admin role required")
+
+
+def get_member(caller: User, team_id: int, user_id: int) -> User:
+    team = get_team(caller, team_id)
+    user = (
+        User.select().join(Membership).where((Membership.team == team) & (Membership.user == user_id)).first()
+    )
+    if user is None:
+        raise NotFound("member not found")
+    return user

@@ -1,0 +1,416 @@
+"""Apps and everything clients see of them: environments, client tokens, rules, maintenance.
+
+Every function that changes what clients see marks the app's snapshot stale in
+the same transaction (``mark_stale``).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import peewee as pw
+
+from store import tokens
+from store.accounts import get_team, require_writer, visible_team_ids
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import (
+    PLATFORMS,
+    App,
+    ClientToken,
+    Environment,
+    Maintenance,
+    MinimumVersionRule,
+    User,
+    VersionRule,
+    utcnow,
+)
+from store.outbox import mark_stale
+from store.pagination import paginate
+from store.timefmt import iso
+from store.versions import canonical, parse_key
+
+_LOCALE = re.compile(r"^[a-z]{2}$")
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _savepoint():
+    return App._meta.database.atomic()
+
+
+# -- apps --------------------------------------------------------------------------------------------
+
+def new_public_id() -> str:
+    return "app_" + secrets.token_hex(8)
+
+
+def app_dict(app: App) -> dict:
+    return {
+        "id": app.public_id,
+        "team_id": app.team_id,
+        "title": app.title,
+        "package_name": app.package_name,
+        "icon": app.icon,
+        "created_at": iso(app.created_at),
+    }
+
+
+def get_app(caller: User, public_id: str, write: bool = False) -> App:
+    app = App.get_or_none(
+        (App.public_id == public_id) & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller))
+    )
+    if app is None:
+        raise NotFound("app not found")
+    if write:
+        require_writer(caller)
+    return app
+
+
+def list_apps(caller: User, team_id: int | None, page: int, per_page: int) -> dict:
+    q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
+    if team_id is not None:
+        q = q.where(App.team == get_team(caller, team_id))
+    return paginate(q.order_by(App.created_at, App.id), page, per_page, app_dict)
+
+
+def create_app(
+    caller: User, team_id: int, title: str, package_name: str = "", environments: list[str] | None = None
+) -> App:
+    team = get_team(caller, team_id, write=True)
+    app = App.create(public_id=new_public_id(), team=team, title=title, package_name=package_name)
+    for alias in environments if environments is not None else ["production", "staging"]:
+        _create_environment(app, alias)
+    mark_stale(app.id)
+    return app
+
+
+def update_app(caller: User, public_id: str, fields: dict) -> App:
+    app = get_app(caller, public_id, write=True)
+    for name in ("title", "package_name", "icon"):
+        if name in fields:
+            setattr(app, name, fields[name])
+    app.save()
+    return app
+
+
+def delete_app(caller: User, public_id: str) -> None:
+    app = get_app(caller, public_id, write=True)
+    app.deleted_at = utcnow()
+    app.save()
+    mark_stale(app.id)
+
+
+# -- environments ------------------------------------------------------------------------------------
+
+def env_dict(env: Environment) -> dict:
+    return {"id": env.id, "alias": env.alias, "created_at": iso(env.created_at)}
+
+
+def _create_environment(app: App, alias: str) -> Environment:
+    if not _ALIAS.match(alias or ""):
+        raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
+    try:
+        with _savepoint():
+            return Environment.create(app=app, alias=alias)
+    except pw.IntegrityError:
+        raise Conflict(f"environment {alias!r} already exists") from None
+
+
+def list_environments(caller: User, public_id: str, page: int, per_page: int) -> dict:
+    app = get_app(caller, public_id)
+    q = Environment.select().where(Environment.app == app).order_by(Environment.id)
+    return paginate(q, page, per_page, env_dict)
+
+
+def create_environment(caller: User, public_id: str, alias: str) -> Environment:
+    app = get_app(caller, public_id, write=True)
+    env = _create_environment(app, alias)
+    mark_stale(app.id)
+    return env
+
+
+def get_environment(caller: User, public_id: str, env_id: int, write: bool = False) -> Environment:
+    app = get_app(caller, public_id, write=write)
+    env = Environment.get_or_none((Environment.id == env_id) & (Environment.app == app))
+    if env is None:
+        raise NotFound("environment not found")
+    return env
+
+
+def update_environment(caller: User, public_id: str, env_id: int, alias: str) -> Environment:
+    env = get_environment(caller, public_id, env_id, write=True)
+    if not _ALIAS.match(alias or ""):
+        raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
+    env.alias = alias
+    try:
+        with _savepoint():
+            env.save()
+    except pw.IntegrityError:
+        raise Conflict(f"environment {alias!r} already exists") from None
+    mark_stale(env.app_id)
+    return env
+
+
+def delete_environment(caller: User, public_id: str, env_id: int) -> None:
+    env = get_environment(caller, public_id, env_id, write=True)
+    env.delete_instance(recursive=True)
+    mark_stale(env.app_id)
+
+
+def _environment_by_alias(app: App, alias: str) -> Environment:
+    env = Environment.get_or_none((Environment.app == app) & (Environment.alias == alias))
+    if env is None:
+        raise InvalidInput(f"unknown environment {alias!r}; create it first")
+    return env
+
+
+# -- client tokens -----------------------------------------------------------------------------------
+
+def client_token_dict(tok: ClientToken, raw: str | None = None) -> dict:
+    out = {"id": tok.id, "name": tok.name, "hint": tok.hint, "created_at": iso(tok.created_at)}
+    if raw is not None:
+        out["token"] = raw
+    return out
+
+
+def create_client_token(caller: User | None, app: App | str, name: str = "") -> tuple[ClientToken, str]:
+    if not isinstance(app, App):
+        app = get_app(caller, app, write=True)
+    raw = tokens.new_token(tokens.CLIENT_PREFIX)
+    tok = ClientToken.create(app=app, token_hash=tokens.digest(raw), name=name, hint=raw[:8] + "…")
+    mark_stale(app.id)
+    return tok, raw
+
+
+def list_client_tokens(caller: User, public_id: str, page: int, per_page: int) -> dict:
+    app = get_app(caller, public_id)
+    q = ClientToken.select().where(ClientToken.app == app).order_by(ClientToken.id)
+    return paginate(q, page, per_page, client_token_dict)
+
+
+def get_client_token(caller: User, public_id: str, token_id: int, write: bool = False) -> ClientToken:
+    app = get_app(caller, public_id, write=write)
+    tok = ClientToken.get_or_none((ClientToken.id == token_id) & (ClientToken.app == app))
+    if tok is None:
+        raise NotFound("token not found")
+    return tok
+
+
+def delete_client_token(caller: User, public_id: str, token_id: int) -> None:
+    tok = get_client_token(caller, public_id, token_id, write=True)
+    tok.delete_instance()
+    mark_stale(tok.app_id)
+
+
+# -- messages ----------------------------------------------------------------------------------------
+
+def _check_platform(platform: str) -> str:
+    if platform not in PLATFORMS:
+        raise InvalidInput("platform must be 'ios' or 'android'")
+    return platform
+
+
+def _check_messages(messages: dict | None) -> dict | None:
+    if not messages:
+        return None
+    out = {}
+    for locale, text in messages.items():
+        code = locale.strip().lower()
+        if not _LOCALE.match(code):
+            raise InvalidInput(f"locale {locale!r} must be a two-letter language code such as 'en'")
+        out[code] = text
+    return out
+
+
+# -- exact version rules -----------------------------------------------------------------------------
+
+def version_rule_dict(rule: VersionRule) -> dict:
+    return {
+        "id": rule.id,
+        "version": rule.version,
+        "platform": rule.platform,
+        "environment": rule.environment.alias,
+        "status": rule.enabled,
+        "force_update": rule.force_update,
+        "update_message": rule.update_message,
+        "update_messages": rule.messages,
+        "created_at": iso(rule.created_at),
+        "updated_at": iso(rule.updated_at),
+    }
+
+
+def _rule_query(model, app: App):
+    return model.select(model, Environment).join(Environment).where(model.app == app)
+
+
+def list_version_rules(caller: User, public_id: str, filters: dict, page: int, per_page: int) -> dict:
+    app = get_app(caller, public_id)
+    q = _rule_query(VersionRule, app)
+    if filters.get("platform"):
+        q = q.where(VersionRule.platform == filters["platform"])
+    if filters.get("environment"):
+        q = q.where(Environment.alias == filters["environment"])
+    return paginate(q.order_by(VersionRule.id), page, per_page, version_rule_dict)
+
+
+def get_version_rule(caller: User, public_id: str, rule_id: int, write: bool = False) -> VersionRule:
+    app = get_app(caller, public_id, write=write)
+    rule = _rule_query(VersionRule, app).where(VersionRule.id == rule_id).first()
+    if rule is None:
+        raise NotFound("version rule not found")
+    return rule
+
+
+def _apply_rule_fields(rule, app: App, fields: dict, version_field: str) -> None:
+    if "environment" in fields:
+        rule.environment = _environment_by_alias(app, fields["environment"])
+    if "platform" in fields:
+        rule.platform = _check_platform(fields["platform"])
+    if version_field in fields:
+        parse_key(fields[version_field])
+        setattr(rule, version_field, fields[version_field].strip())
+        if version_field == "version":
+            rule.version_key = canonical(fields["version"])
+    for name, attr in (("force_update", "force_update"), ("update_message", "update_message")):
+        if name in fields:
+            setattr(rule, attr, fields[name])
+    if "update_messages" in fields:
+        rule.messages = _check_messages(fields["update_messages"])
+    if "status" in fields:
+        rule.enabled = fields["status"]
+    rule.updated_at = utcnow()
+
+
+def _save_rule(rule, conflict_text: str) -> None:
+    try:
+        with _savepoint():
+            rule.save()
+    except pw.IntegrityError:
+        raise Conflict(conflict_text) from None
+    mark_stale(rule.app_id)
+
+
+def create_version_rule(caller: User, public_id: str, fields: dict) -> VersionRule:
+    app = get_app(caller, public_id, write=True)
+    rule = VersionRule(app=app)
+    _apply_rule_fields(rule, app, fields, "version")
+    _save_rule(rule, "a rule for this version, platform and environment already exists")
+    return rule
+
+
+def update_version_rule(caller: User, public_id: str, rule_id: int, fields: dict) -> VersionRule:
+    rule = get_version_rule(caller, public_id, rule_id, write=True)
+    _apply_rule_fields(rule, rule.app, fields, "version")
+    _save_rule(rule, "a rule for this version, platform and environment already exists")
+    return rule
+
+
+def delete_version_rule(caller: User, public_id: str, rule_id: int) -> None:
+    rule = get_version_rule(caller, public_id, rule_id, write=True)
+    rule.delete_instance()
+    mark_stale(rule.app_id)
+
+
+# -- minimum version rules ---------------------------------------------------------------------------
+
+def minimum_rule_dict(rule: MinimumVersionRule) -> dict:
+    return {
+        "id": rule.id,
+        "minimum_version": rule.minimum_version,
+        "platform": rule.platform,
+        "environment": rule.environment.alias,
+        "force_update": rule.force_update,
+        "update_message": rule.update_message,
+        "update_messages": rule.messages,
+        "created_at": iso(rule.created_at),
+        "updated_at": iso(rule.updated_at),
+    }
+
+
+def list_minimum_rules(caller: User, public_id: str, page: int, per_page: int) -> dict:
+    app = get_app(caller, public_id)
+    q = _rule_query(MinimumVersionRule, app).order_by(MinimumVersionRule.id)
+    return paginate(q, page, per_page, minimum_rule_dict)
+
+
+def get_minimum_rule(caller: User, public_id: str, rule_id: int, write: bool = False) -> MinimumVersionRule:
+    app = get_app(caller, public_id, write=write)
+    rule = _rule_query(MinimumVersionRule, app).where(MinimumVersionRule.id == rule_id).first()
+    if rule is None:
+        raise NotFound("minimum version rule not found")
+    return rule
+
+
+_MIN_CONFLICT = "a minimum version rule for this platform and environment already exists"
+
+
+def create_minimum_rule(caller: User, public_id: str, fields: dict) -> MinimumVersionRule:
+    app = get_app(caller, public_id, write=True)
+    rule = MinimumVersionRule(app=app)
+    _apply_rule_fields(rule, app, fields, "minimum_version")
+    _save_rule(rule, _MIN_CONFLICT)
+    return rule
+
+
+def update_minimum_rule(caller: User, public_id: str, rule_id: int, fields: dict) -> MinimumVersionRule:
+    rule = get_minimum_rule(caller, public_id, rule_id, write=True)
+    _apply_rule_fields(rule, rule.app, fields, "minimum_version")
+    _save_rule(rule, _MIN_CONFLICT)
+    return rule
+
+
+def delete_minimum_rule(caller: User, public_id: str, rule_id: int) -> None:
+    rule = get_minimum_rule(caller, public_id, rule_id, write=True)
+    rule.delete_instance()
+    mark_stale(rule.app_id)
+
+
+# -- maintenance -------------------------------------------------------------------------------------
+
+def maintenance_dict(env: Environment, row: Maintenance | None) -> dict:
+    return {
+        "environment": env.alias,
+        "active": bool(row and row.active),
+        "title": row.title if row else None,
+        "description": row.description if row else None,
+        "links": (row.links or []) if row else [],
+        "updated_at": iso(row.updated_at) if row else None,
+    }
+
+
+def list_maintenance(caller: User, public_id: str) -> list[dict]:
+    app = get_app(caller, public_id)
+    rows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app == app)}
+    envs = Environment.select().where(Environment.app == app).order_by(Environment.id)
+    return [maintenance_dict(e, rows.get(e.id)) for e in envs]
+
+
+def _env_for(caller: User, public_id: str, alias: str, write: bool) -> Environment:
+    app = get_app(caller, public_id, write=write)
+    env = Environment.get_or_none((Environment.app == app) & (Environment.alias == alias))
+    if env is None:
+        raise NotFound("environment not found")
+    return env
+
+
+def get_maintenance(caller: User, public_id: str, alias: str) -> dict:
+    env = _env_for(caller, public_id, alias, write=False)
+    return maintenance_dict(env, Maintenance.get_or_none(Maintenance.environment == env))
+
+
+def set_maintenance(caller: User, public_id: str, alias: str, fields: dict) -> dict:
+    env = _env_for(caller, public_id, alias, write=True)
+    row = Maintenance.get_or_none(Maintenance.environment == env) or Maintenance(app=env.app_id, environment=env)
+    for name in ("active", "title", "description", "links"):
+        if name in fields:
+            setattr(row, name, fields[name])
+    row.updated_at = utcnow()
+    row.save()
+    mark_stale(env.app_id)
+    return maintenance_dict(env, row)
+
+
+def clear_maintenance(caller: User, public_id: str, alias: str) -> None:
+    env = _env_for(caller, public_id, alias, write=True)
+    Maintenance.delete().where(Maintenance.environment == env).execute()
+    mark_stale(env.app_id)

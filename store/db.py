@@ -1,0 +1,92 @@
+"""The database handle, initialised by the app factories, and the unit of work.
+
+``unit_of_work()`` wraps one write in a transaction and, once the outermost one
+has committed, hands the ids of apps whose snapshot went stale to the
+after-commit hook (the RQ enqueue). Jobs are sent only after commit, so a
+worker never renders data that may still roll back.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import unquote, urlparse
+
+import peewee
+from playhouse.pool import PooledPostgresqlDatabase
+
+log = logging.getLogger(__name__)
+
+db = peewee.DatabaseProxy()
+
+_stale: contextvars.ContextVar[set[int] | None] = contextvars.ContextVar("gatehouse_stale", default=None)
+_after_commit: list[Callable[[set[int]], None]] = []
+
+
+def make_database(url: str, pool_size: int = 16) -> peewee.Database:
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql"):
+        return PooledPostgresqlDatabase(
+            parsed.path.lstrip("/"),
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 5432,
+            user=unquote(parsed.username or "postgres"),
+            password=unquote(parsed.password) if parsed.password else None,
+            max_connections=pool_size,
+            stale_timeout=300,
+            timeout=10,
+            autoconnect=True,
+        )
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ":memory:"
+        return peewee.SqliteDatabase(
+            path,
+            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000, "synchronous": "normal"},
+            check_same_thread=False,
+        )
+    raise ValueError(f"unsupported database URL scheme: {parsed.scheme!r}")
+
+
+def init_db(url: str, pool_size: int = 16) -> peewee.Database:
+    database = make_database(url, pool_size)
+    db.initialize(database)
+    return database
+
+
+def is_postgres() -> bool:
+    return isinstance(db.obj, peewee.PostgresqlDatabase)
+
+
+def set_after_commit(hook: Callable[[set[int]], None] | None) -> None:
+    """Register the one hook that receives stale app ids after a commit."""
+    _after_commit.clear()
+    if hook is not None:
+        _after_commit.append(hook)
+
+
+def mark_stale_in_uow(app_id: int) -> None:
+    pending = _stale.get()
+    if pending is not None:
+        pending.add(app_id)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[None]:
+    outer = _stale.get() is None
+    token = _stale.set(set()) if outer else None
+    try:
+        with db.atomic():
+            yield
+        if outer:
+            stale = _stale.get() or set()
+            if stale:
+                for hook in _after_commit:
+                    try:
+                        hook(stale)
+                    except Exception:  # the outbox sweep heals a lost enqueue
+                        log.exception("after-commit hook failed; outbox sweep will retry")
+    finally:
+        if token is not None:
+            _stale.reset(token)

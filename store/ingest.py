@@ -1,0 +1,123 @@
+"""Client authentication events (AppCockpit POST /v2/authenticate)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from store.catalog import get_app
+from store.errors import Forbidden, NotAuthenticated, PaymentRequired
+from store.models import App, AuthSession, ClientToken, ClientUser, Team, utcnow
+from store.pagination import paginate
+from store.timefmt import iso
+
+
+class StorageReadError(Exception):
+    """The database failed while reading what a request needs."""
+
+
+class StorageWriteError(Exception):
+    """The database failed while writing a request's records."""
+
+
+def app_for_client_token(token_digest: str | None) -> App:
+    """The app a client token belongs to, with the same 401/402/403 rules as the read service."""
+    if token_digest is None:
+        raise NotAuthenticated("Unauthorized")
+    try:
+        row = (
+            ClientToken.select(ClientToken, App, Team)
+            .join(App)
+            .join(Team)
+            .where(ClientToken.token_hash == token_digest)
+            .first()
+        )
+    except Exception as exc:
+        raise StorageReadError(str(exc)) from exc
+    if row is None:
+        raise NotAuthenticated("Unauthorized")
+    app = row.app
+    if app.team.deleted_at is not None or app.deleted_at is not None:
+        raise Forbidden("Forbidden")
+    if app.team.subscription_status != "active":
+        raise PaymentRequired("Subscription expired")
+    return app
+
+
+def record_authentication(
+    app_id: int, user_id: str, platform: str, app_version: str, environment: str | None
+) -> None:
+    """Log the session and upsert the latest version row; the caller wraps both in one transaction."""
+    now = utcnow()
+    try:
+        AuthSession.insert(
+            app=app_id,
+            user_id=user_id,
+            platform=platform,
+            app_version=app_version,
+            environment=environment,
+            created_at=now,
+        ).execute()
+        (
+            ClientUser.insert(
+                app=app_id,
+                user_id=user_id,
+                platform=platform,
+                app_version=app_version,
+                environment=environment,
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+            .on_conflict(
+                conflict_target=[ClientUser.app, ClientUser.user_id, ClientUser.platform],
+                # first_seen_at is deliberately absent: set once, never overwritten.
+                update={
+                    ClientUser.app_version: app_version,
+                    ClientUser.environment: environment,
+                    ClientUser.last_seen_at: now,
+                },
+            )
+            .execute()
+        )
+    except Exception as exc:
+        raise StorageWriteError(str(exc)) from exc
+
+
+def purge_sessions(retention_days: int) -> int:
+    cutoff = utcnow() - dt.timedelta(days=retention_days)
+    return AuthSession.delete().where(AuthSession.created_at < cutoff).execute()
+
+
+def _session_dict(s: AuthSession) -> dict:
+    return {
+        "id": s.id,
+        "user_id": s.user_id,
+        "platform": s.platform,
+        "app_version": s.app_version,
+        "environment": s.environment,
+        "created_at": iso(s.created_at),
+    }
+
+
+def _client_user_dict(u: ClientUser) -> dict:
+    return {
+        "user_id": u.user_id,
+        "platform": u.platform,
+        "app_version": u.app_version,
+        "environment": u.environment,
+        "first_seen_at": iso(u.first_seen_at),
+        "last_seen_at": iso(u.last_seen_at),
+    }
+
+
+def list_sessions(caller, public_id: str, user_id: str | None, page: int, per_page: int) -> dict:
+    app = get_app(caller, public_id)
+    q = AuthSession.select().where(AuthSession.app == app)
+    if user_id:
+        q = q.where(AuthSession.user_id == user_id)
+    return paginate(q.order_by(AuthSession.id.desc()), page, per_page, _session_dict)
+
+
+def list_client_users(caller, public_id: str, page: int, per_page: int) -> dict:
+    app = get_app(caller, public_id)
+    q = ClientUser.select().where(ClientUser.app == app).order_by(ClientUser.last_seen_at.desc(), ClientUser.id)
+    return paginate(q, page, per_page, _client_user_dict)

@@ -1,0 +1,191 @@
+"""The one domain model behind every API Gatehouse speaks."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import peewee as pw
+
+from store.db import db
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: both backends store timestamps without a zone."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class JSONField(pw.TextField):
+    """JSON kept as text so SQLite and Postgres store it the same way."""
+
+    def db_value(self, value):
+        return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+    def python_value(self, value):
+        return None if value is None else orjson.loads(value)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+PLATFORMS = ("ios", "android")
+ROLES = ("member", "admin", "super_admin")
+SUBSCRIPTION = ("active", "expired")
+
+
+class Team(BaseModel):
+    name = pw.CharField(max_length=200)
+    subscription_status = pw.CharField(max_length=16, default="active")
+    deleted_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class User(BaseModel):
+    email = pw.CharField(max_length=320, unique=True)
+    password_hash = pw.CharField(max_length=255)
+    role = pw.CharField(max_length=16, default="member")
+    # Tokens issued before this instant are refused: changing a password revokes them.
+    tokens_valid_after = pw.DateTimeField(default=utcnow)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Membership(BaseModel):
+    team = pw.ForeignKeyField(Team, backref="memberships", on_delete="CASCADE")
+    user = pw.ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("team", "user"), True),)
+
+
+class UserToken(BaseModel):
+    user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    token_hash = pw.CharField(max_length=64, unique=True)
+    name = pw.CharField(max_length=200, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class App(BaseModel):
+    public_id = pw.CharField(max_length=64, unique=True)
+    team = pw.ForeignKeyField(Team, backref="apps", on_delete="CASCADE")
+    title = pw.CharField(max_length=200)
+    package_name = pw.CharField(max_length=255, default="")
+    icon = pw.CharField(max_length=255, null=True)
+    deleted_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class Environment(BaseModel):
+    app = pw.ForeignKeyField(App, backref="environments", on_delete="CASCADE")
+    alias = pw.CharField(max_length=64)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("app", "alias"), True),)
+
+
+class ClientToken(BaseModel):
+    app = pw.ForeignKeyField(App, backref="client_tokens", on_delete="CASCADE")
+    token_hash = pw.CharField(max_length=64, unique=True)
+    name = pw.CharField(max_length=200, default="")
+    hint = pw.CharField(max_length=16)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class VersionRule(BaseModel):
+    app = pw.ForeignKeyField(App, backref="version_rules", on_delete="CASCADE")
+    environment = pw.ForeignKeyField(Environment, backref="version_rules", on_delete="CASCADE")
+    platform = pw.CharField(max_length=16)
+    version = pw.CharField(max_length=64)
+    version_key = pw.CharField(max_length=128)
+    enabled = pw.BooleanField(default=True)
+    force_update = pw.BooleanField(default=False)
+    update_message = pw.TextField(null=True)
+    messages = JSONField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("environment", "platform", "version_key"), True),)
+
+
+class MinimumVersionRule(BaseModel):
+    app = pw.ForeignKeyField(App, backref="minimum_rules", on_delete="CASCADE")
+    environment = pw.ForeignKeyField(Environment, backref="minimum_rules", on_delete="CASCADE")
+    platform = pw.CharField(max_length=16)
+    minimum_version = pw.CharField(max_length=64)
+    force_update = pw.BooleanField(default=False)
+    update_message = pw.TextField(null=True)
+    messages = JSONField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("environment", "platform"), True),)
+
+
+class Maintenance(BaseModel):
+    app = pw.ForeignKeyField(App, backref="maintenance", on_delete="CASCADE")
+    environment = pw.ForeignKeyField(Environment, backref="maintenance", on_delete="CASCADE", unique=True)
+    active = pw.BooleanField(default=False)
+    title = pw.TextField(null=True)
+    description = pw.TextField(null=True)
+    links = JSONField(default=list)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class AuthSession(BaseModel):
+    app = pw.ForeignKeyField(App, backref="sessions", on_delete="CASCADE")
+    user_id = pw.CharField(max_length=255)
+    platform = pw.CharField(max_length=16)
+    app_version = pw.CharField(max_length=64)
+    environment = pw.CharField(max_length=64, null=True)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("app", "created_at"), False),)
+
+
+class ClientUser(BaseModel):
+    """Latest version per (app, user, platform), upserted by every authentication."""
+
+    app = pw.ForeignKeyField(App, backref="client_users", on_delete="CASCADE")
+    user_id = pw.CharField(max_length=255)
+    platform = pw.CharField(max_length=16)
+    app_version = pw.CharField(max_length=64)
+    environment = pw.CharField(max_length=64, null=True)
+    first_seen_at = pw.DateTimeField()
+    last_seen_at = pw.DateTimeField()
+
+    class Meta:
+        indexes = ((("app", "user_id", "platform"), True),)
+
+
+class SnapshotOutbox(BaseModel):
+    """Apps whose snapshot is stale; written in the same transaction as the change."""
+
+    app_id = pw.IntegerField(unique=True)
+    seq = pw.IntegerField(default=1)
+    requested_at = pw.DateTimeField(default=utcnow)
+
+
+class DailyStat(BaseModel):
+    day = pw.DateField()
+    app = pw.ForeignKeyField(App, backref="daily_stats", on_delete="CASCADE")
+    platform = pw.CharField(max_length=16)
+    environment = pw.CharField(max_length=64)
+    app_version = pw.CharField(max_length=64)
+    sessions = pw.IntegerField()
+    users = pw.IntegerField()
+
+    class Meta:
+        indexes = ((("app", "day", "platform", "environment", "app_version"), True),)
+
+
+ALL_MODELS = [
+    Team, User, Membership, UserToken, App, Environment, ClientToken, VersionRule,
+    MinimumVersionRule, Maintenance, AuthSession, ClientUser, SnapshotOutbox, DailyStat,
+]

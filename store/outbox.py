@@ -1,0 +1,44 @@
+"""Durable record of apps whose snapshot is stale (a transactional outbox).
+
+A row is written in the same transaction as the change that made the snapshot
+stale. The rebuild job deletes it only if its ``seq`` is unchanged since the
+rebuild read it, so a change that commits during a rebuild is never dropped:
+its row survives and the sweep (or its own enqueue) renders it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from store.db import mark_stale_in_uow
+from store.models import SnapshotOutbox, utcnow
+
+
+def mark_stale(app_id: int) -> None:
+    now = utcnow()
+    (
+        SnapshotOutbox.insert(app_id=app_id, seq=1, requested_at=now)
+        .on_conflict(
+            conflict_target=[SnapshotOutbox.app_id],
+            update={SnapshotOutbox.seq: SnapshotOutbox.seq + 1, SnapshotOutbox.requested_at: now},
+        )
+        .execute()
+    )
+    mark_stale_in_uow(app_id)
+
+
+def current_seq(app_id: int) -> int | None:
+    row = SnapshotOutbox.get_or_none(SnapshotOutbox.app_id == app_id)
+    return row.seq if row else None
+
+
+def clear(app_id: int, seq: int | None) -> None:
+    if seq is None:
+        return
+    SnapshotOutbox.delete().where((SnapshotOutbox.app_id == app_id) & (SnapshotOutbox.seq == seq)).execute()
+
+
+def stale_app_ids(older_than_seconds: float) -> list[int]:
+    cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
+    q = SnapshotOutbox.select(SnapshotOutbox.app_id).where(SnapshotOutbox.requested_at <= cutoff)
+    return [r.app_id for r in q.order_by(SnapshotOutbox.requested_at)]

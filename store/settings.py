@@ -1,0 +1,53 @@
+"""Configuration, read only from environment variables (prefix GATEHOUSE_).
+
+Every field's default and description is listed in the README; a test fails
+when one is missing there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEHOUSE_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("./data"), description="Directory for the SQLite file and local state.")
+    database_url: str = Field(
+        "", description="postgresql://user:pass@host:port/db or sqlite:///path; empty = SQLite in data_dir."
+    )
+    db_pool_size: int = Field(16, description="Maximum pooled Postgres connections per process.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for snapshots, pub/sub and RQ.")
+    queue_name: str = Field("gatehouse", description="RQ queue the write API enqueues jobs on.")
+    cache_max_age: int = Field(
+        5, description="Seconds a shared cache may keep a client answer (Cache-Control s-maxage)."
+    )
+    snapshot_poll_interval: float = Field(
+        0.5, description="Seconds between generation checks that heal a lost pub/sub message."
+    )
+    outbox_sweep_interval: int = Field(
+        5, description="Seconds between sweeps that re-enqueue stale snapshots (outbox rows)."
+    )
+    outbox_grace_seconds: float = Field(
+        2.0, description="Age an outbox row must reach before the sweep re-enqueues it."
+    )
+    session_retention_days: int = Field(365, description="Days authentication sessions are kept.")
+    stats_interval: int = Field(300, description="Seconds between statistics aggregation runs.")
+    max_body_bytes: int = Field(1_048_576, description="Largest JSON request body the write API accepts.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    log_json: bool = Field(True, description="Emit logs as JSON lines (false: human-readable).")
+    host: str = Field("127.0.0.1", description="Address `gatehouse dev` and `serve` bind to.")
+    port: int = Field(8000, description="Port of the single front door that `gatehouse dev` serves.")
+    read_port: int = Field(8001, description="Port of the read service.")
+    write_port: int = Field(8002, description="Port of the write API.")
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        return cls(**overrides)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'gatehouse.db').resolve()}"

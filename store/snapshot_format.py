@@ -1,0 +1,54 @@
+"""Names and encoding of the snapshots in Redis, shared by the worker and the read service.
+
+No ORM here: the read service imports this module.
+
+Layout:
+  gh:snap:app:<public_id>   the app's snapshot document (JSON, deterministic)
+  gh:snap:etags             hash public_id -> ETag of that document (what changed)
+  gh:snap:gen               counter bumped on every published change
+  gh:snap:changed           pub/sub channel carrying the public_id of a changed app
+
+A snapshot document:
+  {"app_id", "state": active|expired|team_deleted|app_deleted,
+   "tokens": [sha256 of each client token],
+   "exact":   {"<platform>|<environment>|<canonical version>": [v1 body, v1 etag, v2 body, v2 etag]},
+   "minimum": {"<platform>|<environment>": [minimum version, v1 body, v1 etag, v2 body, v2 etag]},
+   "maintenance": {"<environment>": [body, etag]}}
+Bodies are the exact response bytes (as text) and their ETags, rendered once by the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import orjson
+
+APP_KEY = "gh:snap:app:"
+ETAGS_KEY = "gh:snap:etags"
+GEN_KEY = "gh:snap:gen"
+CHANNEL = "gh:snap:changed"
+
+
+def app_key(public_id: str) -> str:
+    return APP_KEY + public_id
+
+
+def etag(body: bytes) -> str:
+    """The AppCockpit ETag: the MD5 of the body, quoted."""
+    return '"' + hashlib.md5(body, usedforsecurity=False).hexdigest() + '"'
+
+
+def body(obj) -> bytes:
+    return orjson.dumps(obj)
+
+
+def rendered(obj) -> tuple[str, str]:
+    data = body(obj)
+    return data.decode(), etag(data)
+
+
+def encode_document(doc: dict) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+INACTIVE_MAINTENANCE = {"active": False, "title": None, "description": None, "links": []}

@@ -1,0 +1,49 @@
+"""RQ jobs: plain functions named by verb, taking ids, safe to run more than once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from store import ingest, outbox, snapshots, stats
+from worker import context
+from worker.queue import enqueue_rebuilds, make_queue
+
+log = logging.getLogger("gatehouse.jobs")
+
+
+def rebuild_snapshot(app_id: int) -> bool:
+    changed = snapshots.rebuild(context.connection(), app_id)
+    log.info("rebuild_snapshot app=%s changed=%s", app_id, changed)
+    return changed
+
+
+def rebuild_all_snapshots() -> int:
+    r = context.connection()
+    ids = snapshots.all_app_ids()
+    for app_id in ids:
+        snapshots.rebuild(r, app_id)
+    return len(ids)
+
+
+def sweep_outbox() -> int:
+    """Re-enqueue apps whose snapshot is still stale: heals lost enqueues and Redis outages."""
+    s = context.settings()
+    ids = outbox.stale_app_ids(s.outbox_grace_seconds)
+    if ids:
+        enqueue_rebuilds(make_queue(context.connection(), s.queue_name), ids)
+    return len(ids)
+
+
+def aggregate_auth_stats(day: str) -> int:
+    return stats.aggregate_day(dt.date.fromisoformat(day))
+
+
+def aggregate_recent_stats() -> int:
+    """Today and yesterday (sessions that arrived just before midnight)."""
+    today = dt.datetime.now(dt.UTC).date()
+    return sum(aggregate_auth_stats(d.isoformat()) for d in (today - dt.timedelta(days=1), today))
+
+
+def purge_old_sessions() -> int:
+    return ingest.purge_sessions(context.settings().session_retention_days)
