@@ -15,18 +15,17 @@ def aggregate_day(day: dt.date) -> int:
     """Recompute one day's counts from its sessions: idempotent, runs in the worker."""
     start = dt.datetime.combine(day, dt.time())
     end = start + dt.timedelta(days=1)
-    env = pw.fn.COALESCE(AuthSession.environment, "")
     rows = (
         AuthSession.select(
             AuthSession.app,
             AuthSession.platform,
-            env.alias("env"),
+            AuthSession.environment,
             AuthSession.app_version,
             pw.fn.COUNT(AuthSession.id).alias("sessions"),
             pw.fn.COUNT(AuthSession.user_id.distinct()).alias("users"),
         )
         .where((AuthSession.created_at >= start) & (AuthSession.created_at < end))
-        .group_by(AuthSession.app, AuthSession.platform, env, AuthSession.app_version)
+        .group_by(AuthSession.app, AuthSession.platform, AuthSession.environment, AuthSession.app_version)
         .dicts()
     )
     with db.atomic():
@@ -36,7 +35,7 @@ def aggregate_day(day: dt.date) -> int:
                 "day": day,
                 "app": r["app"],
                 "platform": r["platform"],
-                "environment": r["env"],
+                "environment": r["environment"] or "",  # ingestion stores "" as NULL
                 "app_version": r["app_version"],
                 "sessions": r["sessions"],
                 "users": r["users"],

@@ -16,10 +16,10 @@ M = TypeVar("M", bound=BaseModel)
 def read_body(req: falcon.Request, limit: int) -> bytes:
     """The raw body, refused with 413 past ``limit`` bytes whatever Content-Length claims."""
     if req.content_length is not None and req.content_length > limit:
-        raise falcon.HTTPPayloadTooLarge(title="request body too large")
+        raise falcon.HTTPContentTooLarge(title="request body too large")
     data = req.bounded_stream.read(limit + 1)
     if len(data) > limit:
-        raise falcon.HTTPPayloadTooLarge(title="request body too large")
+        raise falcon.HTTPContentTooLarge(title="request body too large")
     return data
 
 

@@ -1,0 +1,113 @@
+"""Real PostgreSQL and Redis: schema built once per run, each test in a rolled-back transaction."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import psycopg
+import pytest
+import redis
+from falcon import testing
+from rq import SimpleWorker
+
+from api.read.app import create_read_app
+from api.read.cache import SnapshotCache
+from api.write.app import create_write_app
+from store import accounts, catalog
+from store.db import db, init_db, unit_of_work
+from store.migrate import apply_migrations
+from store.settings import Settings
+from worker import context
+from worker.queue import make_queue
+
+PG_URL = os.environ.get("GATEHOUSE_TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_test")
+REDIS_URL = os.environ.get("GATEHOUSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def recreate_database(url: str) -> None:
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    return Settings(database_url=PG_URL, redis_url=REDIS_URL, data_dir=tmp_path_factory.mktemp("data"),
+                    queue_name="gatehouse-test")
+
+
+@pytest.fixture(scope="session")
+def redis_conn(settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url)
+
+
+@pytest.fixture(scope="session")
+def write_app(settings, redis_conn):
+    recreate_database(PG_URL)
+    init_db(PG_URL)
+    apply_migrations()
+    app = create_write_app(settings, redis_conn)
+    context.setup(settings, redis_conn)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def isolation(write_app, redis_conn):
+    """Every test runs inside a transaction rolled back at its end, on a flushed Redis database."""
+    redis_conn.flushdb()
+    db.connect(reuse_if_open=True)
+    with db.atomic() as tx:
+        yield
+        tx.rollback()
+    redis_conn.flushdb()
+
+
+@pytest.fixture
+def api(write_app) -> testing.TestClient:
+    return testing.TestClient(write_app)
+
+
+@pytest.fixture
+def cache(settings) -> SnapshotCache:
+    return SnapshotCache(settings.redis_url)
+
+
+@pytest.fixture
+def reader(settings, cache) -> testing.TestClient:
+    return testing.TestClient(create_read_app(settings, cache))
+
+
+@pytest.fixture
+def sync(settings, redis_conn, cache):
+    """Runs queued jobs in-process, then lets the read cache pick up what they published."""
+
+    def run() -> None:
+        queue = make_queue(redis_conn, settings.queue_name)
+        SimpleWorker([queue], connection=redis_conn, serializer=queue.serializer).work(
+            burst=True, logging_level="WARNING")
+        cache.refresh(redis_conn)
+
+    return run
+
+
+def make_world(role: str = "admin", email: str = "owner@example.com", team_name: str = "Acme"):
+    with unit_of_work():
+        user = accounts.create_user(email, "correct horse battery", role)
+        team = accounts.create_team(user, team_name)
+        app = catalog.create_app(user, team.id, "Demo", "com.example.demo")
+        _, client_token = catalog.create_client_token(user, app, "default")
+        token = accounts.issue_user_token(user)
+    return SimpleNamespace(user=user, team=team, app=app, app_id=app.public_id, client_token=client_token,
+                           token=token, auth={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def world():
+    return make_world()
+
+
+@pytest.fixture
+def other_world():
+    return make_world(email="rival@example.org", team_name="Rival")

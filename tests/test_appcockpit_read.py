@@ -1,0 +1,282 @@
+"""AppCockpit client checks over HTTP: every row of the spec's tables and behaviour bullets."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from store import accounts, catalog
+from store.db import unit_of_work
+from tests.helpers import b64, check
+
+VERSION_PATHS = ["/versions", "/v1/versions", "/v2/versions"]
+MAINTENANCE_PATHS = ["/maintenance", "/v1/maintenance", "/v2/maintenance"]
+
+
+def q(world, **over):
+    params = {"app_id": world.app_id, "app_version": "2.5.0", "platform": "ios", "environment": "production"}
+    params.update(over)
+    return params
+
+
+def add_rule(world, **fields):
+    base = {"version": "2.5.0", "platform": "ios", "environment": "production", "update_message": "Update!"}
+    with unit_of_work():
+        return catalog.create_version_rule(world.user, world.app_id, base | fields)
+
+
+def add_minimum(world, **fields):
+    base = {"minimum_version": "2.0.0", "platform": "ios", "environment": "production", "force_update": True,
+            "update_message": "Too old"}
+    with unit_of_work():
+        return catalog.create_minimum_rule(world.user, world.app_id, base | fields)
+
+
+def test_health_needs_no_token(reader):
+    res = reader.simulate_get("/health")
+    assert res.status_code == 200 and res.content == b""
+
+
+@pytest.mark.parametrize("path", VERSION_PATHS)
+def test_exact_match_v1_shape(reader, world, sync, path):
+    add_rule(world, force_update=True, update_messages={"en": "Update!", "de": "Aktualisieren!"})
+    sync()
+    res = check(reader, path, b64(world.client_token), **q(world))
+    assert res.status_code == 200
+    assert res.headers["content-type"] == "application/json"
+    if path == "/v2/versions":
+        assert res.json == {"version": "2.5.0", "platform": "ios", "force_update": True,
+                            "default_update_message": "Update!",
+                            "update_messages": {"de": "Aktualisieren!", "en": "Update!"}}
+    else:
+        assert res.json == {"version": "2.5.0", "platform": "ios", "force_update": True, "update_message": "Update!"}
+    assert res.headers["etag"] == '"' + hashlib.md5(res.content).hexdigest() + '"'
+
+
+def test_v2_without_localized_messages_is_null(reader, world, sync):
+    add_rule(world, update_message=None)
+    sync()
+    res = check(reader, "/v2/versions", world.client_token, **q(world))
+    assert res.json["default_update_message"] is None and res.json["update_messages"] is None
+
+
+def test_raw_and_base64_tokens_both_work(reader, world, sync):
+    add_rule(world)
+    sync()
+    assert check(reader, "/v1/versions", world.client_token, **q(world)).status_code == 200
+    assert check(reader, "/v1/versions", b64(world.client_token), **q(world)).status_code == 200
+
+
+def test_disabled_exact_rule_is_ignored(reader, world, sync):
+    add_rule(world, status=False)
+    sync()
+    res = check(reader, "/v1/versions", world.client_token, **q(world))
+    assert res.status_code == 404 and res.json == {"error": "Version not found"}
+
+
+@pytest.mark.parametrize("client", ["2.5", "v2.5.0", "2.5.0"])
+def test_equivalent_version_spellings_match(reader, world, sync, client):
+    add_rule(world)
+    sync()
+    res = check(reader, "/v1/versions", world.client_token, **q(world, app_version=client))
+    assert res.status_code == 200 and res.json["version"] == "2.5.0"
+
+
+def test_exact_match_is_scoped_to_platform_and_environment(reader, world, sync):
+    add_rule(world)
+    sync()
+    for over in ({"platform": "android"}, {"environment": "staging"}):
+        assert check(reader, "/v1/versions", world.client_token, **q(world, **over)).status_code == 404
+
+
+@pytest.mark.parametrize("client,expected", [("1.9.9", 200), ("2.0.0-beta.1", 200), ("2.0.0", 404),
+                                             ("2.1", 404), ("10.0", 404), ("1.10.0", 200)])
+def test_minimum_rule_only_when_client_is_older(reader, world, sync, client, expected):
+    add_minimum(world)
+    sync()
+    res = check(reader, "/v1/versions", world.client_token, **q(world, app_version=client))
+    assert res.status_code == expected
+    if expected == 200:
+        assert res.json == {"version": "2.0.0", "platform": "ios", "force_update": True, "update_message": "Too old"}
+    else:
+        assert res.json == {"error": "Version not found"}
+
+
+def test_semver_forms_packaging_rejects_compare(reader, world, sync):
+    add_minimum(world, minimum_version="2.5.0-beta.1.hotfix")
+    sync()
+    assert check(reader, "/v1/versions", world.client_token, **q(world, app_version="2.5.0-beta.1")).status_code == 200
+    assert check(reader, "/v1/versions", world.client_token, **q(world, app_version="2.5.0")).status_code == 404
+
+
+def test_exact_match_wins_over_minimum(reader, world, sync):
+    add_minimum(world, minimum_version="3.0.0")
+    add_rule(world, version="2.5.0", update_message="exact")
+    sync()
+    res = check(reader, "/v1/versions", world.client_token, **q(world))
+    assert res.json["update_message"] == "exact"
+
+
+def test_minimum_v2_messages(reader, world, sync):
+    add_minimum(world, update_messages={"en": "Too old", "fr": "Trop vieux"})
+    sync()
+    res = check(reader, "/v2/versions", world.client_token, **q(world, app_version="1.0"))
+    assert res.json["update_messages"] == {"en": "Too old", "fr": "Trop vieux"}
+    assert res.json["default_update_message"] == "Too old"
+
+
+@pytest.mark.parametrize("path", VERSION_PATHS)
+@pytest.mark.parametrize("missing", ["app_id", "app_version", "platform", "environment"])
+def test_versions_required_parameters(reader, world, sync, path, missing):
+    sync()
+    res = check(reader, path, world.client_token, **q(world, **{missing: None}))
+    assert res.status_code == 400 and res.json == {"error": f"{missing} is required"}
+
+
+def test_parameters_are_checked_in_the_documented_order(reader, world, sync):
+    sync()
+    res = check(reader, "/v1/versions", world.client_token, environment="production")
+    assert res.json == {"error": "app_id is required"}
+
+
+def test_unparseable_version_is_400(reader, world, sync):
+    sync()
+    res = check(reader, "/v1/versions", world.client_token, **q(world, app_version="banana"))
+    assert res.status_code == 400 and "app_version" in res.json["error"]
+
+
+@pytest.mark.parametrize("path", VERSION_PATHS + MAINTENANCE_PATHS)
+def test_app_id_mismatch_is_403(reader, world, sync, path):
+    sync()
+    res = check(reader, path, world.client_token, **q(world, app_id="app_someoneelse"))
+    assert res.status_code == 403 and res.json == {"error": "Forbidden"}
+
+
+@pytest.mark.parametrize("path", VERSION_PATHS + MAINTENANCE_PATHS)
+@pytest.mark.parametrize("token", [None, "", "ghc_unknown", "bm90IGEgdG9rZW4=", "%%%"])
+def test_missing_or_invalid_token_is_401(reader, world, sync, path, token):
+    sync()
+    res = check(reader, path, token, **q(world))
+    assert res.status_code == 401 and res.json == {"error": "Unauthorized"}
+    assert res.headers["cache-control"] == "no-store"
+
+
+def test_expired_subscription_is_402(reader, world, sync):
+    with unit_of_work():
+        accounts.update_team(world.user, world.team.id, {"subscription_status": "expired"})
+    sync()
+    for path in ("/v1/versions", "/v1/maintenance"):
+        res = check(reader, path, world.client_token, **q(world))
+        assert res.status_code == 402 and res.json == {"error": "Subscription expired"}
+
+
+def test_deleted_team_is_403(reader, world, sync):
+    with unit_of_work():
+        accounts.delete_team(world.user, world.team.id)
+    sync()
+    for path in ("/v2/versions", "/v2/maintenance"):
+        res = check(reader, path, world.client_token, **q(world))
+        assert res.status_code == 403 and res.json == {"error": "Forbidden"}
+
+
+def test_deleted_app_maintenance_is_404_app_not_found(reader, world, sync):
+    add_rule(world)
+    with unit_of_work():
+        catalog.delete_app(world.user, world.app_id)
+    sync()
+    res = check(reader, "/v1/maintenance", world.client_token, app_id=world.app_id, environment="production")
+    assert res.status_code == 404 and res.json == {"error": "App not found"}
+    res = check(reader, "/v1/versions", world.client_token, **q(world))
+    assert res.status_code == 404 and res.json == {"error": "Version not found"}
+
+
+def test_revoked_client_token_is_401(reader, world, sync):
+    sync()
+    tok = catalog.list_client_tokens(world.user, world.app_id, 1, 50)["items"][0]
+    with unit_of_work():
+        catalog.delete_client_token(world.user, world.app_id, tok["id"])
+    sync()
+    assert check(reader, "/v1/maintenance", world.client_token, **q(world)).status_code == 401
+
+
+@pytest.mark.parametrize("path", MAINTENANCE_PATHS)
+def test_maintenance_inactive_by_default(reader, world, sync, path):
+    sync()
+    res = check(reader, path, world.client_token, app_id=world.app_id, environment="production")
+    assert res.status_code == 200
+    assert res.json == {"active": False, "title": None, "description": None, "links": []}
+
+
+def test_maintenance_active_with_ordered_links(reader, world, sync):
+    links = [{"title": "Status Page", "url": "https://status.example.com"}, {"title": "Blog", "url": "https://b.example"}]
+    with unit_of_work():
+        catalog.set_maintenance(world.user, world.app_id, "production",
+                                {"active": True, "title": "Scheduled Maintenance", "description": "Back soon", "links": links})
+    sync()
+    res = check(reader, "/v2/maintenance", world.client_token, app_id=world.app_id, environment="production")
+    assert res.json == {"active": True, "title": "Scheduled Maintenance", "description": "Back soon", "links": links}
+    staging = check(reader, "/v2/maintenance", world.client_token, app_id=world.app_id, environment="staging")
+    assert staging.json["active"] is False
+
+
+@pytest.mark.parametrize("missing", ["app_id", "environment"])
+def test_maintenance_required_parameters(reader, world, sync, missing):
+    sync()
+    params = {"app_id": world.app_id, "environment": "production", missing: None}
+    res = check(reader, "/v1/maintenance", world.client_token, **params)
+    assert res.status_code == 400 and res.json == {"error": f"{missing} is required"}
+
+
+def test_if_none_match_gets_304_without_body(reader, world, sync):
+    add_rule(world)
+    sync()
+    first = check(reader, "/v1/versions", world.client_token, **q(world))
+    again = check(reader, "/v1/versions", world.client_token, {"If-None-Match": first.headers["etag"]}, **q(world))
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == first.headers["etag"]
+    weak = check(reader, "/v1/versions", world.client_token, {"If-None-Match": 'W/"x", W/' + first.headers["etag"]},
+                 **q(world))
+    assert weak.status_code == 304
+    other = check(reader, "/v1/versions", world.client_token, {"If-None-Match": '"nope"'}, **q(world))
+    assert other.status_code == 200
+
+
+def test_404_answer_is_cacheable_and_revalidates(reader, world, sync):
+    sync()
+    first = check(reader, "/v1/versions", world.client_token, **q(world))
+    assert first.status_code == 404
+    assert "s-maxage=5" in first.headers["cache-control"] and first.headers["vary"] == "x-api-token"
+    again = check(reader, "/v1/versions", world.client_token, {"If-None-Match": first.headers["etag"]}, **q(world))
+    assert again.status_code == 304
+
+
+def test_changed_rule_changes_etag_unchanged_keeps_it(reader, world, sync, redis_conn):
+    rule = add_rule(world)
+    sync()
+    before = check(reader, "/v1/versions", world.client_token, **q(world))
+    with unit_of_work():
+        catalog.update_version_rule(world.user, world.app_id, rule.id, {"update_message": "New text"})
+    sync()
+    after = check(reader, "/v1/versions", world.client_token, **q(world))
+    assert after.json["update_message"] == "New text" and after.headers["etag"] != before.headers["etag"]
+    with unit_of_work():
+        catalog.update_version_rule(world.user, world.app_id, rule.id, {"force_update": False})
+    sync()
+    same = check(reader, "/v1/versions", world.client_token, **q(world))
+    assert same.headers["etag"] == after.headers["etag"]
+
+
+def test_serves_last_snapshot_when_redis_loses_it(reader, world, sync, redis_conn, cache):
+    add_rule(world)
+    sync()
+    redis_conn.flushdb()
+    cache.refresh(redis_conn)
+    assert check(reader, "/v1/versions", world.client_token, **q(world)).status_code == 200
+
+
+def test_unknown_route_and_method_use_the_error_format(reader):
+    res = reader.simulate_get("/v3/versions")
+    assert res.status_code == 404 and res.json == {"error": "Not Found"}
+    res = reader.simulate_post("/v1/versions")
+    assert res.status_code == 405 and res.json == {"error": "Method Not Allowed"}

@@ -1,0 +1,107 @@
+"""POST /v2/authenticate: checks and texts in the spec's order, one transaction, latest version upsert."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import pytest
+
+from store import accounts, catalog
+from store.db import unit_of_work
+from store.ingest import purge_sessions
+from store.models import AuthSession, ClientUser
+from tests.helpers import b64
+
+GOOD = {"user_id": "user_12345", "platform": "ios", "app_version": "2.5.0", "environment": "production"}
+
+
+def post(api, token, body, raw: bytes | None = None):
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["x-api-token"] = token
+    return api.simulate_post("/v2/authenticate", body=raw if raw is not None else orjson.dumps(body), headers=headers)
+
+
+def test_success_echoes_and_stores(api, world):
+    res = post(api, b64(world.client_token), GOOD)
+    assert res.status_code == 200
+    assert res.json == {"success": True, "user_id": "user_12345", "platform": "ios", "app_version": "2.5.0"}
+    session = AuthSession.get()
+    assert (session.user_id, session.platform, session.app_version, session.environment) == (
+        "user_12345", "ios", "2.5.0", "production")
+    latest = ClientUser.get()
+    assert latest.app_version == "2.5.0" and latest.first_seen_at == latest.last_seen_at
+
+
+def test_latest_version_per_platform_first_seen_kept(api, world):
+    post(api, world.client_token, GOOD)
+    first = ClientUser.get(ClientUser.platform == "ios").first_seen_at
+    post(api, world.client_token, GOOD | {"app_version": "2.6.0", "environment": "staging"})
+    post(api, world.client_token, GOOD | {"platform": "android", "app_version": "1.0.0"})
+    ios = ClientUser.get(ClientUser.platform == "ios")
+    assert ios.app_version == "2.6.0" and ios.environment == "staging"
+    assert ios.first_seen_at == first and ios.last_seen_at >= first
+    assert ClientUser.select().count() == 2 and AuthSession.select().count() == 3
+
+
+def test_environment_is_optional(api, world):
+    body = {k: v for k, v in GOOD.items() if k != "environment"}
+    assert post(api, world.client_token, body).status_code == 200
+    assert AuthSession.get().environment is None
+
+
+@pytest.mark.parametrize("body,error", [
+    (None, "Invalid request body"),
+    ({"platform": "ios", "app_version": "1"}, "user_id is required"),
+    ({"user_id": "", "platform": "ios", "app_version": "1"}, "user_id is required"),
+    ({"user_id": "u"}, "platform is required"),
+    ({"user_id": "u", "platform": ""}, "platform is required"),
+    ({"user_id": "u", "platform": "ios"}, "app_version is required"),
+    ({"user_id": "u", "platform": "web", "app_version": "1"}, "platform must be 'ios' or 'android'"),
+    ({"user_id": "u", "platform": "web"}, "app_version is required"),
+    ([1, 2], "Invalid request body"),
+])
+def test_validation_texts_in_order(api, world, body, error):
+    raw = b"{not json" if body is None else None
+    res = post(api, world.client_token, body, raw)
+    assert res.status_code == 400 and res.json == {"error": error}
+    assert AuthSession.select().count() == 0
+
+
+def test_auth_errors(api, world):
+    assert post(api, None, GOOD).status_code == 401
+    assert post(api, "ghc_nope", GOOD).json == {"error": "Unauthorized"}
+    with unit_of_work():
+        accounts.update_team(world.user, world.team.id, {"subscription_status": "expired"})
+    assert post(api, world.client_token, GOOD).status_code == 402
+    with unit_of_work():
+        accounts.delete_team(world.user, world.team.id)
+    res = post(api, world.client_token, GOOD)
+    assert res.status_code == 403 and res.json == {"error": "Forbidden"}
+
+
+def test_deleted_app_is_403(api, world):
+    with unit_of_work():
+        catalog.delete_app(world.user, world.app_id)
+    assert post(api, world.client_token, GOOD).status_code == 403
+
+
+def test_write_failure_is_500_and_nothing_half_written(api, world):
+    # PostgreSQL refuses a NUL byte in text: the database write fails after every check passed.
+    res = post(api, world.client_token, GOOD | {"environment": "prod\x00"})
+    assert res.status_code == 500 and res.json == {"error": "Failed to update user version data"}
+    assert AuthSession.select().count() == 0 and ClientUser.select().count() == 0
+
+
+def test_oversized_fields_are_400(api, world):
+    res = post(api, world.client_token, GOOD | {"user_id": "u" * 300})
+    assert res.status_code == 400 and res.json == {"error": "user_id must be at most 255 characters"}
+
+
+def test_purge_keeps_365_days(world):
+    old = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=366)
+    AuthSession.create(app=world.app, user_id="a", platform="ios", app_version="1", created_at=old)
+    AuthSession.create(app=world.app, user_id="b", platform="ios", app_version="1")
+    assert purge_sessions(365) == 1
+    assert [s.user_id for s in AuthSession.select()] == ["b"]
