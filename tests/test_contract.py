@@ -1,0 +1,70 @@
+"""The OpenAPI documents, route parity, the read service's import boundary, settings, migrations."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from falcon import inspect
+from openapi_spec_validator import validate
+
+from api import openapi_doc
+from api.read.app import create_read_app
+from store.migrate import apply_migrations
+from store.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def routed(app) -> set[str]:
+    return {re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path) for r in inspect.inspect_routes(app)}
+
+
+@pytest.mark.parametrize("name", ["read", "write"])
+def test_openapi_documents_are_valid_and_served(name, api, reader):
+    validate(openapi_doc.load(name))
+    client = reader if name == "read" else api
+    assert client.simulate_get("/openapi.json").json == openapi_doc.load(name)
+
+
+def test_every_route_is_documented_and_every_path_routed(write_app, settings):
+    assert routed(write_app) == set(openapi_doc.load("write")["paths"])
+    assert routed(create_read_app(settings)) == set(openapi_doc.load("read")["paths"])
+
+
+def test_documented_methods_exist(write_app):
+    spec = openapi_doc.load("write")["paths"]
+    for route in inspect.inspect_routes(write_app):
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        implemented = {m.method.lower() for m in route.methods if m.internal is False}
+        documented = set(spec[path]) - {"parameters"}
+        assert documented <= implemented, (path, documented - implemented)
+
+
+def test_read_service_never_imports_the_orm():
+    code = (
+        "import sys, api.asgi; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('peewee', 'playhouse', 'psycopg') "
+        "or m in ('store.models', 'store.db', 'store.snapshots', 'store.catalog')]; print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"GATEHOUSE_{n.upper()}" for n in Settings.model_fields if f"GATEHOUSE_{n.upper()}" not in readme]
+    assert missing == []
+
+
+def test_migrations_are_idempotent(write_app):
+    assert apply_migrations() == []
+
+
+def test_only_store_imports_peewee():
+    offenders = [str(p.relative_to(ROOT)) for top in ("api", "worker", "loadtest") for p in (ROOT / top).rglob("*.py")
+                 if re.search(r"^\s*(import|from)\s+(peewee|playhouse)\b", p.read_text(), re.M)]
+    assert offenders == []
