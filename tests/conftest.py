@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from types import SimpleNamespace
 
-import psycopg
 import pytest
 import redis
 from falcon import testing
@@ -18,6 +17,7 @@ from store import accounts, catalog
 from store.db import db, init_db, unit_of_work
 from store.migrate import apply_migrations
 from store.settings import Settings
+from tests.end_to_end_support import recreate_database
 from worker import context
 from worker.queue import make_queue
 
@@ -25,11 +25,6 @@ PG_URL = os.environ.get("GATEHOUSE_TEST_DATABASE_URL", "postgresql://postgres:po
 REDIS_URL = os.environ.get("GATEHOUSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
-def recreate_database(url: str) -> None:
-    base, _, name = url.rpartition("/")
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 @pytest.fixture(scope="session")

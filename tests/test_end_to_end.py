@@ -6,7 +6,6 @@ Uses its own database and Redis database because these processes commit for real
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,27 +15,14 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import PG_URL, recreate_database
+from tests.conftest import PG_URL
+from tests.end_to_end_support import free_port, recreate_database, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 E2E_DB = PG_URL.rsplit("/", 1)[0] + "/gatehouse_e2e"
 E2E_REDIS = os.environ.get("GATEHOUSE_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,136 @@
+"""Read-service throughput next to the Falcon ceiling, and write-to-visible propagation.
+
+Run: `make bench` (or `python -m loadtest.bench`). Needs wrk, PostgreSQL and Redis.
+Each case runs ROUNDS times, interleaved, and the median is reported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import redis
+
+from tests.end_to_end_support import free_port, recreate_database, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+PG = os.environ.get("GATEHOUSE_BENCH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench")
+REDIS_URL = os.environ.get("GATEHOUSE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+
+
+def wrk(url: str, headers: dict[str, str]) -> dict:
+    cmd = ["wrk", "-t1", "-c64", f"-d{DURATION}", "--latency"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(p):
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        value, unit = float(m.group(1)), m.group(2)
+        return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def main() -> None:
+    recreate_database(PG)
+    r = redis.Redis.from_url(REDIS_URL)
+    r.flushdb()
+    env = {**os.environ, "GATEHOUSE_DATABASE_URL": PG, "GATEHOUSE_REDIS_URL": REDIS_URL,
+           "GATEHOUSE_QUEUE_NAME": "gatehouse-bench", "GATEHOUSE_LOG_LEVEL": "warning",
+           "GATEHOUSE_DATA_DIR": "/tmp/gatehouse-bench"}
+    cli = [sys.executable, "-m", "api.cli"]
+
+    def run(*args):
+        return subprocess.run([*cli, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+    run("migrate")
+    run("create-user", "--email", "bench@example.com", "--password", "bench password", "--role", "super_admin")
+    admin = run("create-token", "--email", "bench@example.com").strip()
+    rp, wp, cp = free_port(), free_port(), free_port()
+    procs = [
+        subprocess.Popen([*cli, "serve", "read", "--bind", f"127.0.0.1:{rp}"], env=env, cwd=ROOT),
+        subprocess.Popen([*cli, "serve", "write", "--bind", f"127.0.0.1:{wp}"], env=env, cwd=ROOT),
+        subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT),
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind",
+                          f"127.0.0.1:{cp}", "loadtest.constant_app:app"], env=env, cwd=ROOT),
+    ]
+    try:
+        read, ceiling = f"http://127.0.0.1:{rp}", f"http://127.0.0.1:{cp}"
+        write = httpx.Client(base_url=f"http://127.0.0.1:{wp}", headers={"Authorization": f"Bearer {admin}"})
+        wait_until(lambda: _up(read) and _up(write.base_url) and _up(ceiling), timeout=30)
+        team = write.post("/admin/v1/teams", json={"name": "Bench"}).json()
+        app_id = write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Bench"}).json()["id"]
+        token = write.post(f"/admin/v1/apps/{app_id}/tokens", json={}).json()["token"]
+        for i in range(200):
+            write.post(f"/admin/v1/apps/{app_id}/versions", json={
+                "version": f"2.{i // 10}.{i % 10}", "platform": "ios", "environment": "production",
+                "update_message": "A new version is available."})
+        h = {"x-api-token": token}
+        q = f"app_id={app_id}&platform=ios&environment=production&app_version="
+        wait_until(lambda: httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h).status_code == 200)
+        etag = httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h).headers["etag"]
+        cases = {
+            "falcon ceiling (constant)": (f"{ceiling}/v1/versions", {}),
+            "read /v1/versions 200": (f"{read}/v1/versions?{q}2.5.0", h),
+            "read /v1/versions 404": (f"{read}/v1/versions?{q}9.9.9", h),
+            "read /v1/versions 304": (f"{read}/v1/versions?{q}2.5.0", h | {"If-None-Match": etag}),
+            "read /v1/maintenance": (f"{read}/v1/maintenance?app_id={app_id}&environment=production", h),
+        }
+        results: dict[str, list[dict]] = {name: [] for name in cases}
+        for _ in range(ROUNDS):
+            for name, (url, headers) in cases.items():
+                results[name].append(wrk(url, headers))
+        print(f"\nwrk -t1 -c64 -d{DURATION}, median of {ROUNDS} interleaved runs, read service "
+              f"under deploy/gunicorn_read.py ({os.cpu_count()} cores)")
+        print(f"{'case':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12}")
+        medians = {}
+        for name, runs in results.items():
+            m = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "non2xx")}
+            medians[name] = m
+            print(f"{name:34} {m['rps']:>10.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['non2xx']:>12.0f}")
+        base = medians["falcon ceiling (constant)"]["rps"]
+        for name in list(cases)[1:]:
+            print(f"ratio {name} / falcon ceiling: {medians[name]['rps'] / base:.2f}")
+
+        rule = write.get(f"/admin/v1/apps/{app_id}/versions", params={"per_page": 1}).json()["items"][0]
+        rq = f"{read}/v1/versions?{q}{rule['version']}"
+        samples = []
+        for i in range(int(os.environ.get("BENCH_PROPAGATION_SAMPLES", 100))):
+            text = f"message {i}"
+            t0 = time.perf_counter()
+            write.patch(f"/admin/v1/apps/{app_id}/versions/{rule['id']}", json={"update_message": text})
+            with httpx.Client() as c:
+                wait_until(lambda c=c, text=text: c.get(rq, headers=h).json().get("update_message") == text,
+                           interval=0.001)
+            samples.append((time.perf_counter() - t0) * 1000)
+        samples.sort()
+        p = lambda f: samples[min(len(samples) - 1, int(f * len(samples)))]  # noqa: E731
+        print(f"\nwrite-to-visible propagation over {len(samples)} admin writes (PATCH until the read service "
+              f"serves the new body): p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {samples[-1]:.1f} ms")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+
+
+def _up(url) -> bool:
+    try:
+        return httpx.get(f"{url}/health").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
