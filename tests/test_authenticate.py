@@ -105,3 +105,12 @@ def test_purge_keeps_365_days(world):
     AuthSession.create(app=world.app, user_id="b", platform="ios", app_version="1")
     assert purge_sessions(365) == 1
     assert [s.user_id for s in AuthSession.select()] == ["b"]
+
+
+def test_read_failure_is_500_failed_to_fetch(api, world):
+    # DDL is transactional in PostgreSQL: the test's rollback restores the table.
+    from store.db import db
+
+    db.execute_sql("ALTER TABLE client_token RENAME TO client_token_away")
+    res = post(api, world.client_token, GOOD)
+    assert res.status_code == 500 and res.json == {"error": "Failed to fetch user data"}

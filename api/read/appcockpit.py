@@ -34,6 +34,27 @@ REQUIRED = {name: _error(f"{name} is required") for name in ("app_id", "app_vers
 INACTIVE = _answer(INACTIVE_MAINTENANCE)
 
 
+_PARSED: dict[str, tuple | None] = {}
+_PARSED_MAX = 50_000
+
+
+def _parse(text: str) -> tuple | None:
+    """(ordering key, canonical form) of a client version, memoised: a fleet sends few distinct strings."""
+    try:
+        return _PARSED[text]
+    except KeyError:
+        pass
+    try:
+        key = parse_key(text)
+        parsed = (key, canonical_key(key))
+    except InvalidVersion:
+        parsed = None
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[text] = parsed
+    return parsed
+
+
 class Responder:
     """Writes precomputed answers: ETag, Cache-Control, and 304 on a matching If-None-Match."""
 
@@ -106,12 +127,12 @@ class Versions(_Check):
         app_id, app_version, platform, environment = values
         if app_id != view.public_id:
             return self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
-        try:
-            key = parse_key(app_version)
-        except InvalidVersion:
+        parsed = _parse(app_version)
+        if parsed is None:
             return self.r.send(req, resp, 400, INVALID_VERSION, cacheable=False)
+        key, canonical = parsed
         scope = f"{platform}|{environment}"
-        exact = view.exact.get(f"{scope}|{canonical_key(key)}")
+        exact = view.exact.get(f"{scope}|{canonical}")
         if exact is not None:
             return self.r.send(req, resp, 200, (exact[self.slot], exact[self.slot + 1]))
         minimum = view.minimum.get(scope)
