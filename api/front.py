@@ -9,7 +9,7 @@ import httpx
 
 READ_PATHS = frozenset({"/health", "/versions", "/v1/versions", "/v2/versions", "/maintenance",
                         "/v1/maintenance", "/v2/maintenance"})
-_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
+_HOP = {"date", "server", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
 
 
 def create_front(read_url: str, write_url: str):
