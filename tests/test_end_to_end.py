@@ -47,6 +47,12 @@ def stack(tmp_path_factory):
         subprocess.Popen([*cli, "serve", "write", "--bind", f"127.0.0.1:{write_port}"], env=env, cwd=ROOT),
         subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT),
     ]
+    front_port = free_port()
+    front_env = {**env, "GATEHOUSE_FRONT_READ": f"http://127.0.0.1:{read_port}",
+                 "GATEHOUSE_FRONT_WRITE": f"http://127.0.0.1:{write_port}"}
+    procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.front:from_env", "--port",
+                                   str(front_port), "--log-level", "warning"], env=front_env, cwd=ROOT))
+    front = httpx.Client(base_url=f"http://127.0.0.1:{front_port}")
     read = httpx.Client(base_url=f"http://127.0.0.1:{read_port}")
     write = httpx.Client(base_url=f"http://127.0.0.1:{write_port}", headers={"Authorization": f"Bearer {token}"})
 
@@ -57,8 +63,9 @@ def stack(tmp_path_factory):
             return False
 
     try:
-        wait_until(lambda: up(read) and up(write), timeout=30)
-        yield type("Stack", (), {"read": read, "write": write, "redis": r, "run": staticmethod(run)})
+        wait_until(lambda: up(read) and up(write) and up(front), timeout=30)
+        yield type("Stack", (), {"read": read, "write": write, "front": front, "token": token, "redis": r,
+                                 "run": staticmethod(run)})
     finally:
         for p in procs:
             p.terminate()
@@ -116,3 +123,21 @@ def test_admin_change_reaches_the_read_service_and_survives_a_redis_flush(stack)
     assert res.json() == {"success": True, "user_id": "u1", "platform": "android", "app_version": "3.1.0"}
     users = stack.write.get(f"/admin/v1/apps/{app_id}/users").json()
     assert [u["user_id"] for u in users["items"]] == ["u1"]
+
+
+def test_demo_data_and_single_rebuild_through_the_front_door(stack):
+    """`gatehouse demo` loads apps the read service serves; the dev front door routes by path."""
+    lines = stack.run("demo", "--apps", "2", "--rules", "5").strip().splitlines()
+    app_id, client_token = lines[-1].split()
+    headers = {"x-api-token": client_token}
+    staging = {"app_id": app_id, "environment": "staging"}
+    res = wait_until(lambda: (r := stack.front.get("/v1/maintenance", params=staging, headers=headers)).status_code
+                     == 200 and r)
+    assert res.json() == {"active": True, "title": "Scheduled maintenance", "description": "Back soon",
+                          "links": [{"title": "Status", "url": "https://status.example.com"}]}
+    old = stack.front.get("/v1/versions", headers=headers, params={
+        "app_id": app_id, "app_version": "1.0.0", "platform": "ios", "environment": "production"})
+    assert old.status_code == 200 and old.json()["version"] == "1.2.0" and old.json()["force_update"] is True
+    me = stack.front.get("/admin/v1/me", headers={"Authorization": f"Bearer {stack.token}"})
+    assert me.status_code == 200 and me.json()["email"] == "root@example.com"
+    assert "rebuilt 1 snapshot(s), 0 changed" in stack.run("rebuild-snapshots", "--app", app_id)
