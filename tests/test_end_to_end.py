@@ -65,7 +65,7 @@ def stack(tmp_path_factory):
     try:
         wait_until(lambda: up(read) and up(write) and up(front), timeout=30)
         yield type("Stack", (), {"read": read, "write": write, "front": front, "token": token, "redis": r,
-                                 "run": staticmethod(run)})
+                                 "run": staticmethod(run), "env": env, "write_addr": f"127.0.0.1:{write_port}"})
     finally:
         for p in procs:
             p.terminate()

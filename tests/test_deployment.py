@@ -1,0 +1,118 @@
+"""The deployment shapes of deploy/: the nginx edge in front of the read service, and read
+services scaled out on a Redis replica. Real nginx, real redis-server, real gunicorn."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.render_nginx import render
+from tests.end_to_end_support import free_port, wait_until
+from tests.test_end_to_end import ROOT, stack  # noqa: F401  (the module-scoped stack fixture)
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def new_app(stack) -> tuple[str, dict]:
+    team = stack.write.post("/admin/v1/teams", json={"name": "Edge"}).json()
+    app_id = stack.write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Edge"}).json()["id"]
+    token = stack.write.post(f"/admin/v1/apps/{app_id}/tokens", json={}).json()["token"]
+    return app_id, {"x-api-token": token}
+
+
+def serve_read(env: dict, port: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "read", "--workers", "1", "--bind",
+                             f"127.0.0.1:{port}"], env=env, cwd=ROOT)
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def run_dir():
+    # nginx workers drop to an unprivileged user when started as root: they need to reach this directory.
+    path = Path(tempfile.mkdtemp(prefix="gatehouse-edge-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_edge_keeps_answering_while_the_read_service_is_down(stack, run_dir):  # noqa: F811
+    app_id, headers = new_app(stack)
+    read_port, edge_port = free_port(), free_port()
+    read = serve_read(stack.env, read_port)
+    conf = run_dir / "nginx.conf"
+    conf.write_text(render(LISTEN=f"127.0.0.1:{edge_port}", READ_UPSTREAM=f"127.0.0.1:{read_port}",
+                           WRITE_UPSTREAM=stack.write_addr, RUN_DIR=str(run_dir), CACHE_SECONDS="1"))
+    edge = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"])
+    base = f"http://127.0.0.1:{edge_port}"
+    try:
+        wait_until(lambda: healthy(base) and healthy(f"http://127.0.0.1:{read_port}"), timeout=30)
+        params = {"app_id": app_id, "environment": "production"}
+        first = wait_until(lambda: (r := httpx.get(base + "/v1/maintenance", params=params, headers=headers))
+                           .status_code == 200 and r)
+        assert first.headers["x-cache-status"] in ("MISS", "EXPIRED")
+        hit = httpx.get(base + "/v1/maintenance", params=params, headers=headers)
+        assert hit.headers["x-cache-status"] == "HIT" and hit.content == first.content
+        assert hit.headers["etag"] == first.headers["etag"]
+        # Another token is another cache entry, never someone else's answer.
+        assert httpx.get(base + "/v1/maintenance", params=params, headers={"x-api-token": "ghc_x"}).status_code == 401
+        # Everything else reaches the write API.
+        me = httpx.get(base + "/admin/v1/me", headers={"Authorization": f"Bearer {stack.token}"})
+        assert me.status_code == 200
+
+        read.terminate()
+        read.wait(10)
+        time.sleep(1.2)  # past the edge's freshness
+        stale = httpx.get(base + "/v1/maintenance", params=params, headers=headers)
+        assert stale.status_code == 200 and stale.content == first.content
+        assert stale.headers["x-cache-status"] == "STALE"
+    finally:
+        edge.terminate()
+        edge.wait(10)
+        if read.poll() is None:
+            read.terminate()
+            read.wait(10)
+
+
+def test_two_read_services_on_a_redis_replica_serve_a_change(stack):  # noqa: F811
+    primary = httpx.URL(stack.env["GATEHOUSE_REDIS_URL"])
+    replica_port = free_port()
+    replica = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(replica_port),
+                                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--replicaof", primary.host, str(primary.port or 6379)],
+                               stdout=subprocess.DEVNULL)
+    env = {**stack.env, "GATEHOUSE_REDIS_URL": f"redis://127.0.0.1:{replica_port}{primary.path}"}
+    ports = [free_port(), free_port()]
+    reads = [serve_read(env, p) for p in ports]
+    try:
+        wait_until(lambda: all(healthy(f"http://127.0.0.1:{p}") for p in ports), timeout=30)
+        app_id, headers = new_app(stack)
+        params = {"app_id": app_id, "app_version": "4.0.0", "platform": "ios", "environment": "production"}
+
+        def answers(status):
+            return all(httpx.get(f"http://127.0.0.1:{p}/v2/versions", params=params, headers=headers).status_code
+                       == status for p in ports)
+
+        wait_until(lambda: answers(404), timeout=15)
+        started = time.monotonic()
+        stack.write.post(f"/admin/v1/apps/{app_id}/versions", json={
+            "version": "4.0.0", "platform": "ios", "environment": "production"})
+        wait_until(lambda: answers(200), timeout=5)
+        assert time.monotonic() - started < 5
+    finally:
+        for p in [*reads, replica]:
+            p.terminate()
+        for p in [*reads, replica]:
+            p.wait(10)
