@@ -5,72 +5,11 @@ Uses its own database and Redis database because these processes commit for real
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
-import pytest
-import redis
 
-from tests.conftest import PG_URL
-from tests.end_to_end_support import free_port, recreate_database, wait_until
-
-ROOT = Path(__file__).resolve().parents[1]
-E2E_DB = PG_URL.rsplit("/", 1)[0] + "/gatehouse_e2e"
-E2E_REDIS = os.environ.get("GATEHOUSE_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
-
-
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    recreate_database(E2E_DB)
-    r = redis.Redis.from_url(E2E_REDIS)
-    r.flushdb()
-    read_port, write_port = free_port(), free_port()
-    env = {**os.environ, "GATEHOUSE_DATABASE_URL": E2E_DB, "GATEHOUSE_REDIS_URL": E2E_REDIS,
-           "GATEHOUSE_QUEUE_NAME": "gatehouse-e2e", "GATEHOUSE_DATA_DIR": str(tmp_path_factory.mktemp("e2e")),
-           "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_READ_WORKERS": "2", "GATEHOUSE_WRITE_WORKERS": "1"}
-    cli = [sys.executable, "-m", "api.cli"]
-
-    def run(*args):
-        return subprocess.run([*cli, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-
-    run("migrate")
-    run("create-user", "--email", "root@example.com", "--password", "root password", "--role", "super_admin")
-    token = run("create-token", "--email", "root@example.com").strip()
-    procs = [
-        subprocess.Popen([*cli, "serve", "read", "--bind", f"127.0.0.1:{read_port}"], env=env, cwd=ROOT),
-        subprocess.Popen([*cli, "serve", "write", "--bind", f"127.0.0.1:{write_port}"], env=env, cwd=ROOT),
-        subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT),
-    ]
-    front_port = free_port()
-    front_env = {**env, "GATEHOUSE_FRONT_READ": f"http://127.0.0.1:{read_port}",
-                 "GATEHOUSE_FRONT_WRITE": f"http://127.0.0.1:{write_port}"}
-    procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.front:from_env", "--port",
-                                   str(front_port), "--log-level", "warning"], env=front_env, cwd=ROOT))
-    front = httpx.Client(base_url=f"http://127.0.0.1:{front_port}")
-    read = httpx.Client(base_url=f"http://127.0.0.1:{read_port}")
-    write = httpx.Client(base_url=f"http://127.0.0.1:{write_port}", headers={"Authorization": f"Bearer {token}"})
-
-    def up(client):
-        try:
-            return client.get("/health").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(lambda: up(read) and up(write) and up(front), timeout=30)
-        yield type("Stack", (), {"read": read, "write": write, "front": front, "token": token, "redis": r,
-                                 "run": staticmethod(run), "env": env, "write_addr": f"127.0.0.1:{write_port}"})
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
+from tests.end_to_end_support import wait_until
 
 
 def test_admin_change_reaches_the_read_service_and_survives_a_redis_flush(stack):
