@@ -26,8 +26,10 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 
 
-def wrk(url: str, headers: dict[str, str]) -> dict:
-    cmd = ["wrk", "-t1", "-c64", f"-d{DURATION}", "--latency"]
+def wrk(url: str, headers: dict[str, str], script: str | None = None, duration: str | None = None) -> dict:
+    cmd = ["wrk", "-t1", "-c64", f"-d{duration or DURATION}", "--latency"]
+    if script:
+        cmd += ["-s", script]
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
@@ -40,6 +42,42 @@ def wrk(url: str, headers: dict[str, str]) -> dict:
 
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+NGINX_STATIC = """
+worker_processes auto;
+pid {run}/static.pid;
+error_log {run}/static.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 100000;
+    client_body_temp_path {run}/sb; proxy_temp_path {run}/sp; fastcgi_temp_path {run}/sf;
+    uwsgi_temp_path {run}/su; scgi_temp_path {run}/ss;
+    server {{
+        listen 127.0.0.1:{port} reuseport backlog=4096;
+        location / {{ root {run}; default_type application/json; try_files /body.json =404; }}
+    }}
+}}
+"""
+
+AUTH_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["x-api-token"] = "{token}"
+local n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{{"user_id":"user_%d","platform":"ios","app_version":"2.%d.0","environment":"production"}}', n % 50000, n % 7)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def nginx_bin() -> str:
+    import shutil
+
+    return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def main() -> None:
@@ -65,10 +103,27 @@ def main() -> None:
         subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind",
                           f"127.0.0.1:{cp}", "loadtest.constant_app:app"], env=env, cwd=ROOT),
     ]
+    import tempfile
+
+    from deploy.render_nginx import render
+
+    run_dir = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
+    run_dir.chmod(0o777)
+    sp, ep, np_ = free_port(), free_port(), free_port()
+    (run_dir / "static.conf").write_text(NGINX_STATIC.format(run=run_dir, port=sp))
+    (run_dir / "edge.conf").write_text(render(LISTEN=f"127.0.0.1:{ep}", READ_UPSTREAM=f"127.0.0.1:{rp}",
+                                              WRITE_UPSTREAM=f"127.0.0.1:{wp}", RUN_DIR=str(run_dir)))
+    procs += [
+        subprocess.Popen([nginx_bin(), "-c", str(run_dir / "static.conf"), "-g", "daemon off;"]),
+        subprocess.Popen([nginx_bin(), "-c", str(run_dir / "edge.conf"), "-g", "daemon off;"]),
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", "2", "--threads", "8",
+                          "--bind", f"127.0.0.1:{np_}", "loadtest.naive_app:app"], env=env, cwd=ROOT),
+    ]
     try:
         read, ceiling = f"http://127.0.0.1:{rp}", f"http://127.0.0.1:{cp}"
         write = httpx.Client(base_url=f"http://127.0.0.1:{wp}", headers={"Authorization": f"Bearer {admin}"})
-        wait_until(lambda: _up(read) and _up(write.base_url) and _up(ceiling), timeout=30)
+        edge = f"http://127.0.0.1:{ep}"
+        wait_until(lambda: _up(read) and _up(write.base_url) and _up(ceiling) and _up(edge), timeout=30)
         team = write.post("/admin/v1/teams", json={"name": "Bench"}).json()
         app_id = write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Bench"}).json()["id"]
         token = write.post(f"/admin/v1/apps/{app_id}/tokens", json={}).json()["token"]
@@ -79,9 +134,16 @@ def main() -> None:
         h = {"x-api-token": token}
         q = f"app_id={app_id}&platform=ios&environment=production&app_version="
         wait_until(lambda: httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h).status_code == 200)
-        etag = httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h).headers["etag"]
+        ok = httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h)
+        etag = ok.headers["etag"]
+        (run_dir / "body.json").write_bytes(ok.content)
+        naive = f"http://127.0.0.1:{np_}/v1/versions?{q}2.5.0"
+        assert httpx.get(naive).json() == ok.json(), "the naive design must give the same answer"
         cases = {
+            "nginx static file (same body)": (f"http://127.0.0.1:{sp}/body.json", {}),
             "falcon ceiling (constant)": (f"{ceiling}/v1/versions", {}),
+            "naive: 1 Postgres query/request": (naive, {}),
+            "edge nginx -> read /v1/versions 200": (f"{edge}/v1/versions?{q}2.5.0", h),
             "read /v1/versions 200": (f"{read}/v1/versions?{q}2.5.0", h),
             "read /v1/versions 404": (f"{read}/v1/versions?{q}9.9.9", h),
             "read /v1/versions 304": (f"{read}/v1/versions?{q}2.5.0", h | {"If-None-Match": etag}),
@@ -99,10 +161,27 @@ def main() -> None:
             m = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "non2xx")}
             medians[name] = m
             print(f"{name:34} {m['rps']:>10.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['non2xx']:>12.0f}")
-        base = medians["falcon ceiling (constant)"]["rps"]
-        for name in list(cases)[1:]:
-            print(f"ratio {name} / falcon ceiling: {medians[name]['rps'] / base:.2f}")
+        rps = {name: m["rps"] for name, m in medians.items()}
+        ceiling_rps, static_rps, naive_rps = (rps["falcon ceiling (constant)"], rps["nginx static file (same body)"],
+                                              rps["naive: 1 Postgres query/request"])
+        print()
+        for name in [n for n in cases if n.startswith("read ")]:
+            print(f"{name}: {rps[name] / ceiling_rps:.2f} x falcon ceiling (target >= 0.9), "
+                  f"{rps[name] / static_rps:.2f} x nginx static (>= 0.4), {rps[name] / naive_rps:.1f} x naive (>= 10)")
+        edge_name = "edge nginx -> read /v1/versions 200"
+        print(f"{edge_name}: {rps[edge_name] / static_rps:.2f} x nginx static (target >= 0.8)")
 
+        # Ingestion: POST /v2/authenticate through the write API's production configuration.
+        (run_dir / "auth.lua").write_text(AUTH_LUA.format(token=token))
+        ingest = [wrk(f"{write.base_url}/v2/authenticate", {}, str(run_dir / "auth.lua")) for _ in range(ROUNDS)]
+        m = statistics.median(x["rps"] for x in ingest)
+        print(f"\ningestion POST /v2/authenticate: {m:.0f} events/s (median of {ROUNDS}), "
+              f"p99 {statistics.median(x['p99'] for x in ingest):.1f} ms, non-2xx {sum(x['non2xx'] for x in ingest)} "
+              f"(target >= 2000)")
+
+        # Propagation is measured while wrk keeps the read service busy on the 404 path.
+        background = subprocess.Popen(["wrk", "-t1", "-c64", "-d600s", "-H", f"x-api-token: {token}",
+                                       f"{read}/v1/versions?{q}9.9.9"], stdout=subprocess.DEVNULL)
         rule = write.get(f"/admin/v1/apps/{app_id}/versions", params={"per_page": 1}).json()["items"][0]
         rq = f"{read}/v1/versions?{q}{rule['version']}"
         samples = []
@@ -114,15 +193,20 @@ def main() -> None:
                 wait_until(lambda c=c, text=text: c.get(rq, headers=h).json().get("update_message") == text,
                            interval=0.001)
             samples.append((time.perf_counter() - t0) * 1000)
+        background.terminate()
+        background.wait()
         samples.sort()
         p = lambda f: samples[min(len(samples) - 1, int(f * len(samples)))]  # noqa: E731
         print(f"\nwrite-to-visible propagation over {len(samples)} admin writes (PATCH until the read service "
-              f"serves the new body): p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {samples[-1]:.1f} ms")
+              f"serves the new body, under read load): p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {samples[-1]:.1f} ms")
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(10)
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _up(url) -> bool:
