@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install services lint format bench clean
+.PHONY: run test install services lint format bench load clean
 
 run: install
 	$(BIN)/gatehouse migrate
@@ -32,6 +32,9 @@ format:
 
 bench: install services
 	$(BIN)/python -m loadtest.bench
+
+load: install services
+	$(BIN)/python -m loadtest.run $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) data

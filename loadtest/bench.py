@@ -11,15 +11,16 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
-import redis
 
-from tests.end_to_end_support import free_port, recreate_database, wait_until
+from deploy.render_nginx import render
+from loadtest.stack import Stack, production_stack, up
+from tests.end_to_end_support import free_port, wait_until
 
-ROOT = Path(__file__).resolve().parents[1]
 PG = os.environ.get("GATEHOUSE_BENCH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench")
 REDIS_URL = os.environ.get("GATEHOUSE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
@@ -81,139 +82,104 @@ def nginx_bin() -> str:
 
 
 def main() -> None:
-    recreate_database(PG)
-    r = redis.Redis.from_url(REDIS_URL)
-    r.flushdb()
-    env = {**os.environ, "GATEHOUSE_DATABASE_URL": PG, "GATEHOUSE_REDIS_URL": REDIS_URL,
-           "GATEHOUSE_QUEUE_NAME": "gatehouse-bench", "GATEHOUSE_LOG_LEVEL": "warning",
-           "GATEHOUSE_DATA_DIR": "/tmp/gatehouse-bench"}
-    cli = [sys.executable, "-m", "api.cli"]
+    with production_stack(PG, REDIS_URL, "gatehouse-bench") as stack, tempfile.TemporaryDirectory(
+            prefix="gatehouse-bench-") as tmp:
+        run_dir = Path(tmp)
+        run_dir.chmod(0o777)  # nginx workers run unprivileged
+        measure(stack, run_dir)
 
-    def run(*args):
-        return subprocess.run([*cli, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
-    run("migrate")
-    run("create-user", "--email", "bench@example.com", "--password", "bench password", "--role", "super_admin")
-    admin = run("create-token", "--email", "bench@example.com").strip()
-    rp, wp, cp = free_port(), free_port(), free_port()
-    procs = [
-        subprocess.Popen([*cli, "serve", "read", "--bind", f"127.0.0.1:{rp}"], env=env, cwd=ROOT),
-        subprocess.Popen([*cli, "serve", "write", "--bind", f"127.0.0.1:{wp}"], env=env, cwd=ROOT),
-        subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT),
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind",
-                          f"127.0.0.1:{cp}", "loadtest.constant_app:app"], env=env, cwd=ROOT),
-    ]
-    import tempfile
-
-    from deploy.render_nginx import render
-
-    run_dir = Path(tempfile.mkdtemp(prefix="gatehouse-bench-"))
-    run_dir.chmod(0o777)
-    sp, ep, np_ = free_port(), free_port(), free_port()
+def measure(stack: Stack, run_dir: Path) -> None:
+    read, wp = stack.read, stack.write.rsplit(":", 1)[1]
+    cp, sp, ep, np_ = free_port(), free_port(), free_port(), free_port()
     (run_dir / "static.conf").write_text(NGINX_STATIC.format(run=run_dir, port=sp))
-    (run_dir / "edge.conf").write_text(render(LISTEN=f"127.0.0.1:{ep}", READ_UPSTREAM=f"127.0.0.1:{rp}",
+    (run_dir / "edge.conf").write_text(render(LISTEN=f"127.0.0.1:{ep}", READ_UPSTREAM=read.removeprefix("http://"),
                                               WRITE_UPSTREAM=f"127.0.0.1:{wp}", RUN_DIR=str(run_dir)))
-    procs += [
-        subprocess.Popen([nginx_bin(), "-c", str(run_dir / "static.conf"), "-g", "daemon off;"]),
-        subprocess.Popen([nginx_bin(), "-c", str(run_dir / "edge.conf"), "-g", "daemon off;"]),
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", "2", "--threads", "8",
-                          "--bind", f"127.0.0.1:{np_}", "loadtest.naive_app:app"], env=env, cwd=ROOT),
-    ]
-    try:
-        read, ceiling = f"http://127.0.0.1:{rp}", f"http://127.0.0.1:{cp}"
-        write = httpx.Client(base_url=f"http://127.0.0.1:{wp}", headers={"Authorization": f"Bearer {admin}"})
-        edge = f"http://127.0.0.1:{ep}"
-        wait_until(lambda: _up(read) and _up(write.base_url) and _up(ceiling) and _up(edge), timeout=30)
-        team = write.post("/admin/v1/teams", json={"name": "Bench"}).json()
-        app_id = write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Bench"}).json()["id"]
-        token = write.post(f"/admin/v1/apps/{app_id}/tokens", json={}).json()["token"]
-        for i in range(200):
-            write.post(f"/admin/v1/apps/{app_id}/versions", json={
-                "version": f"2.{i // 10}.{i % 10}", "platform": "ios", "environment": "production",
-                "update_message": "A new version is available."})
-        h = {"x-api-token": token}
-        q = f"app_id={app_id}&platform=ios&environment=production&app_version="
-        wait_until(lambda: httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h).status_code == 200)
-        ok = httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h)
-        etag = ok.headers["etag"]
-        (run_dir / "body.json").write_bytes(ok.content)
-        naive = f"http://127.0.0.1:{np_}/v1/versions?{q}2.5.0"
-        assert httpx.get(naive).json() == ok.json(), "the naive design must give the same answer"
-        cases = {
-            "nginx static file (same body)": (f"http://127.0.0.1:{sp}/body.json", {}),
-            "falcon ceiling (constant)": (f"{ceiling}/v1/versions", {}),
-            "naive: 1 Postgres query/request": (naive, {}),
-            "edge nginx -> read /v1/versions 200": (f"{edge}/v1/versions?{q}2.5.0", h),
-            "read /v1/versions 200": (f"{read}/v1/versions?{q}2.5.0", h),
-            "read /v1/versions 404": (f"{read}/v1/versions?{q}9.9.9", h),
-            "read /v1/versions 304": (f"{read}/v1/versions?{q}2.5.0", h | {"If-None-Match": etag}),
-            "read /v1/maintenance": (f"{read}/v1/maintenance?app_id={app_id}&environment=production", h),
-        }
-        results: dict[str, list[dict]] = {name: [] for name in cases}
-        for _ in range(ROUNDS):
-            for name, (url, headers) in cases.items():
-                results[name].append(wrk(url, headers))
-        print(f"\nwrk -t1 -c64 -d{DURATION}, median of {ROUNDS} interleaved runs, read service "
-              f"under deploy/gunicorn_read.py ({os.cpu_count()} cores)")
-        print(f"{'case':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12}")
-        medians = {}
-        for name, runs in results.items():
-            m = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "non2xx")}
-            medians[name] = m
-            print(f"{name:34} {m['rps']:>10.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['non2xx']:>12.0f}")
-        rps = {name: m["rps"] for name, m in medians.items()}
-        ceiling_rps, static_rps, naive_rps = (rps["falcon ceiling (constant)"], rps["nginx static file (same body)"],
-                                              rps["naive: 1 Postgres query/request"])
-        print()
-        for name in [n for n in cases if n.startswith("read ")]:
-            print(f"{name}: {rps[name] / ceiling_rps:.2f} x falcon ceiling (target >= 0.9), "
-                  f"{rps[name] / static_rps:.2f} x nginx static (>= 0.4), {rps[name] / naive_rps:.1f} x naive (>= 10)")
-        edge_name = "edge nginx -> read /v1/versions 200"
-        print(f"{edge_name}: {rps[edge_name] / static_rps:.2f} x nginx static (target >= 0.8)")
+    stack.spawn(sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind", f"127.0.0.1:{cp}",
+                "loadtest.constant_app:app")
+    stack.spawn(nginx_bin(), "-c", str(run_dir / "static.conf"), "-g", "daemon off;")
+    stack.spawn(nginx_bin(), "-c", str(run_dir / "edge.conf"), "-g", "daemon off;")
+    stack.spawn(sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", "2", "--threads", "8",
+                "--bind", f"127.0.0.1:{np_}", "loadtest.naive_app:app")
+    ceiling, edge = f"http://127.0.0.1:{cp}", f"http://127.0.0.1:{ep}"
+    write = httpx.Client(base_url=stack.write, headers={"Authorization": f"Bearer {stack.admin_token}"})
+    wait_until(lambda: up(ceiling) and up(edge), timeout=30)
+    team = write.post("/admin/v1/teams", json={"name": "Bench"}).json()
+    app_id = write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Bench"}).json()["id"]
+    token = write.post(f"/admin/v1/apps/{app_id}/tokens", json={}).json()["token"]
+    for i in range(200):
+        write.post(f"/admin/v1/apps/{app_id}/versions", json={
+            "version": f"2.{i // 10}.{i % 10}", "platform": "ios", "environment": "production",
+            "update_message": "A new version is available."})
+    h = {"x-api-token": token}
+    q = f"app_id={app_id}&platform=ios&environment=production&app_version="
+    wait_until(lambda: httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h).status_code == 200)
+    ok = httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h)
+    etag = ok.headers["etag"]
+    (run_dir / "body.json").write_bytes(ok.content)
+    naive = f"http://127.0.0.1:{np_}/v1/versions?{q}2.5.0"
+    assert httpx.get(naive).json() == ok.json(), "the naive design must give the same answer"
+    cases = {
+        "nginx static file (same body)": (f"http://127.0.0.1:{sp}/body.json", {}),
+        "falcon ceiling (constant)": (f"{ceiling}/v1/versions", {}),
+        "naive: 1 Postgres query/request": (naive, {}),
+        "edge nginx -> read /v1/versions 200": (f"{edge}/v1/versions?{q}2.5.0", h),
+        "read /v1/versions 200": (f"{read}/v1/versions?{q}2.5.0", h),
+        "read /v1/versions 404": (f"{read}/v1/versions?{q}9.9.9", h),
+        "read /v1/versions 304": (f"{read}/v1/versions?{q}2.5.0", h | {"If-None-Match": etag}),
+        "read /v1/maintenance": (f"{read}/v1/maintenance?app_id={app_id}&environment=production", h),
+    }
+    results: dict[str, list[dict]] = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, (url, headers) in cases.items():
+            results[name].append(wrk(url, headers))
+    print(f"\nwrk -t1 -c64 -d{DURATION}, median of {ROUNDS} interleaved runs, read service "
+          f"under deploy/gunicorn_read.py ({os.cpu_count()} cores)")
+    print(f"{'case':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12}")
+    medians = {}
+    for name, runs in results.items():
+        m = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "non2xx")}
+        medians[name] = m
+        print(f"{name:34} {m['rps']:>10.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['non2xx']:>12.0f}")
+    rps = {name: m["rps"] for name, m in medians.items()}
+    ceiling_rps, static_rps, naive_rps = (rps["falcon ceiling (constant)"], rps["nginx static file (same body)"],
+                                          rps["naive: 1 Postgres query/request"])
+    print()
+    for name in [n for n in cases if n.startswith("read ")]:
+        print(f"{name}: {rps[name] / ceiling_rps:.2f} x falcon ceiling (target >= 0.9), "
+              f"{rps[name] / static_rps:.2f} x nginx static (>= 0.4), {rps[name] / naive_rps:.1f} x naive (>= 10)")
+    edge_name = "edge nginx -> read /v1/versions 200"
+    print(f"{edge_name}: {rps[edge_name] / static_rps:.2f} x nginx static (target >= 0.8)")
 
-        # Ingestion: POST /v2/authenticate through the write API's production configuration.
-        (run_dir / "auth.lua").write_text(AUTH_LUA.format(token=token))
-        ingest = [wrk(f"{write.base_url}/v2/authenticate", {}, str(run_dir / "auth.lua")) for _ in range(ROUNDS)]
-        m = statistics.median(x["rps"] for x in ingest)
-        print(f"\ningestion POST /v2/authenticate: {m:.0f} events/s (median of {ROUNDS}), "
-              f"p99 {statistics.median(x['p99'] for x in ingest):.1f} ms, non-2xx {sum(x['non2xx'] for x in ingest)} "
-              f"(target >= 2000)")
+    # Ingestion: POST /v2/authenticate through the write API's production configuration.
+    (run_dir / "auth.lua").write_text(AUTH_LUA.format(token=token))
+    ingest = [wrk(f"{write.base_url}/v2/authenticate", {}, str(run_dir / "auth.lua")) for _ in range(ROUNDS)]
+    m = statistics.median(x["rps"] for x in ingest)
+    print(f"\ningestion POST /v2/authenticate: {m:.0f} events/s (median of {ROUNDS}), "
+          f"p99 {statistics.median(x['p99'] for x in ingest):.1f} ms, non-2xx {sum(x['non2xx'] for x in ingest)} "
+          f"(target >= 2000)")
 
-        # Propagation is measured while wrk keeps the read service busy on the 404 path.
-        background = subprocess.Popen(["wrk", "-t1", "-c64", "-d600s", "-H", f"x-api-token: {token}",
-                                       f"{read}/v1/versions?{q}9.9.9"], stdout=subprocess.DEVNULL)
-        rule = write.get(f"/admin/v1/apps/{app_id}/versions", params={"per_page": 1}).json()["items"][0]
-        rq = f"{read}/v1/versions?{q}{rule['version']}"
-        samples = []
-        for i in range(int(os.environ.get("BENCH_PROPAGATION_SAMPLES", 100))):
-            text = f"message {i}"
-            t0 = time.perf_counter()
-            write.patch(f"/admin/v1/apps/{app_id}/versions/{rule['id']}", json={"update_message": text})
-            with httpx.Client() as c:
-                wait_until(lambda c=c, text=text: c.get(rq, headers=h).json().get("update_message") == text,
-                           interval=0.001)
-            samples.append((time.perf_counter() - t0) * 1000)
-        background.terminate()
-        background.wait()
-        samples.sort()
-        p = lambda f: samples[min(len(samples) - 1, int(f * len(samples)))]  # noqa: E731
-        print(f"\nwrite-to-visible propagation over {len(samples)} admin writes (PATCH until the read service "
-              f"serves the new body, under read load): p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {samples[-1]:.1f} ms")
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(10)
-        import shutil
+    # Propagation is measured while wrk keeps the read service busy on the 404 path.
+    background = subprocess.Popen(["wrk", "-t1", "-c64", "-d600s", "-H", f"x-api-token: {token}",
+                                   f"{read}/v1/versions?{q}9.9.9"], stdout=subprocess.DEVNULL)
+    rule = write.get(f"/admin/v1/apps/{app_id}/versions", params={"per_page": 1}).json()["items"][0]
+    rq = f"{read}/v1/versions?{q}{rule['version']}"
+    samples = []
+    for i in range(int(os.environ.get("BENCH_PROPAGATION_SAMPLES", 100))):
+        text = f"message {i}"
+        t0 = time.perf_counter()
+        write.patch(f"/admin/v1/apps/{app_id}/versions/{rule['id']}", json={"update_message": text})
+        with httpx.Client() as c:
+            wait_until(lambda c=c, text=text: c.get(rq, headers=h).json().get("update_message") == text,
+                       interval=0.001)
+        samples.append((time.perf_counter() - t0) * 1000)
+    background.terminate()
+    background.wait()
+    samples.sort()
+    p = lambda f: samples[min(len(samples) - 1, int(f * len(samples)))]  # noqa: E731
+    print(f"\nwrite-to-visible propagation over {len(samples)} admin writes (PATCH until the read service "
+          f"serves the new body, under read load): p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {samples[-1]:.1f} ms")
 
-        shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _up(url) -> bool:
-    try:
-        return httpx.get(f"{url}/health").status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 if __name__ == "__main__":

@@ -1,0 +1,68 @@
+"""Starts a production-style stack for load runs: gunicorn read service and write API, a worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+from tests.end_to_end_support import free_port, recreate_database, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Stack:
+    env: dict
+    read: str
+    write: str
+    admin_token: str
+    procs: list = field(default_factory=list)
+
+    def spawn(self, *cmd: str) -> subprocess.Popen:
+        proc = subprocess.Popen(list(cmd), env=self.env, cwd=ROOT)
+        self.procs.append(proc)
+        return proc
+
+
+def up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def production_stack(database_url: str, redis_url: str, name: str) -> Iterator[Stack]:
+    recreate_database(database_url)
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {**os.environ, "GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_REDIS_URL": redis_url,
+           "GATEHOUSE_QUEUE_NAME": name, "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_DATA_DIR": f"/tmp/{name}"}
+    cli = [sys.executable, "-m", "api.cli"]
+
+    def run(*args):
+        return subprocess.run([*cli, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+    run("migrate")
+    run("create-user", "--email", "load@example.com", "--password", "load password", "--role", "super_admin")
+    admin = run("create-token", "--email", "load@example.com").strip()
+    rp, wp = free_port(), free_port()
+    stack = Stack(env, f"http://127.0.0.1:{rp}", f"http://127.0.0.1:{wp}", admin)
+    stack.spawn(*cli, "serve", "read", "--bind", f"127.0.0.1:{rp}")
+    stack.spawn(*cli, "serve", "write", "--bind", f"127.0.0.1:{wp}")
+    stack.spawn(*cli, "worker")
+    try:
+        wait_until(lambda: up(stack.read) and up(stack.write), timeout=30)
+        yield stack
+    finally:
+        for proc in stack.procs:
+            proc.terminate()
+        for proc in stack.procs:
+            proc.wait(10)
