@@ -278,6 +278,7 @@ def test_serves_last_snapshot_when_redis_loses_it(reader, world, sync, redis_con
 def test_unknown_route_and_method_use_the_error_format(reader):
     res = reader.simulate_get("/v3/versions")
     assert res.status_code == 404 and res.json == {"error": "Not Found"}
+    assert res.headers["etag"] == '"' + hashlib.md5(res.content).hexdigest() + '"'
     res = reader.simulate_post("/v1/versions")
     assert res.status_code == 405 and res.json == {"error": "Method Not Allowed"}
 

@@ -14,6 +14,7 @@ from api.openapi_doc import reason
 from api.read import appcockpit
 from api.read.cache import SnapshotCache
 from store.settings import Settings
+from store.snapshot_format import etag
 
 
 class Health:
@@ -42,8 +43,10 @@ class Lifespan:
 
 
 def _serialize_error(req, resp, exc: falcon.HTTPError) -> None:
+    # The spec gives every JSON response an ETag, Falcon's own 404 and 405 included.
     resp.content_type = falcon.MEDIA_JSON
     resp.data = orjson.dumps({"error": reason(exc.title)})
+    resp.set_header("ETag", etag(resp.data))
 
 
 def create_read_app(settings: Settings, cache: SnapshotCache | None = None) -> falcon.asgi.App:
