@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 
 from deploy.render_nginx import render
+from loadtest.processes import free_port, wait_until
 from loadtest.stack import Stack, production_stack, up
-from tests.end_to_end_support import free_port, wait_until
 
 PG = os.environ.get("GATEHOUSE_BENCH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench")
 REDIS_URL = os.environ.get("GATEHOUSE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")

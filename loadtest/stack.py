@@ -13,9 +13,12 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.end_to_end_support import free_port, recreate_database, wait_until
+from loadtest.processes import free_port, recreate_database, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+ADMIN_EMAIL = "load@example.com"
 
 
 @dataclass
@@ -25,6 +28,11 @@ class Stack:
     write: str
     admin_token: str
     procs: list = field(default_factory=list)
+
+    def run(self, *args: str) -> str:
+        """Runs a `gatehouse` CLI command against this stack and returns its output."""
+        return subprocess.run([sys.executable, "-m", "api.cli", *args], env=self.env, cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout
 
     def spawn(self, *cmd: str) -> subprocess.Popen:
         proc = subprocess.Popen(list(cmd), env=self.env, cwd=ROOT)
@@ -40,21 +48,19 @@ def up(url: str) -> bool:
 
 
 @contextmanager
-def production_stack(database_url: str, redis_url: str, name: str) -> Iterator[Stack]:
+def production_stack(database_url: str, redis_url: str, name: str, **extra_env: str) -> Iterator[Stack]:
+    """A fresh database, a flushed Redis database, and the three services on free ports."""
     recreate_database(database_url)
     redis.Redis.from_url(redis_url).flushdb()
     env = {**os.environ, "GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_REDIS_URL": redis_url,
-           "GATEHOUSE_QUEUE_NAME": name, "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_DATA_DIR": f"/tmp/{name}"}
+           "GATEHOUSE_QUEUE_NAME": name, "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_DATA_DIR": f"/tmp/{name}",
+           **extra_env}
     cli = [sys.executable, "-m", "api.cli"]
-
-    def run(*args):
-        return subprocess.run([*cli, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-
-    run("migrate")
-    run("create-user", "--email", "load@example.com", "--password", "load password", "--role", "super_admin")
-    admin = run("create-token", "--email", "load@example.com").strip()
     rp, wp = free_port(), free_port()
-    stack = Stack(env, f"http://127.0.0.1:{rp}", f"http://127.0.0.1:{wp}", admin)
+    stack = Stack(env, f"http://127.0.0.1:{rp}", f"http://127.0.0.1:{wp}", "")
+    stack.run("migrate")
+    stack.run("create-user", "--email", ADMIN_EMAIL, "--password", "load password", "--role", "super_admin")
+    stack.admin_token = stack.run("create-token", "--email", ADMIN_EMAIL).strip()
     stack.spawn(*cli, "serve", "read", "--bind", f"127.0.0.1:{rp}")
     stack.spawn(*cli, "serve", "write", "--bind", f"127.0.0.1:{wp}")
     stack.spawn(*cli, "worker")

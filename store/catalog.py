@@ -253,12 +253,21 @@ def list_version_rules(caller: User, public_id: str, filters: dict, page: int, p
     return paginate(q.order_by(VersionRule.id), page, per_page, version_rule_dict)
 
 
-def get_version_rule(caller: User, public_id: str, rule_id: int, write: bool = False) -> VersionRule:
+def _get_rule(model, what: str, caller: User, public_id: str, rule_id: int, write: bool):
     app = get_app(caller, public_id, write=write)
-    rule = _rule_query(VersionRule, app).where(VersionRule.id == rule_id).first()
+    rule = _rule_query(model, app).where(model.id == rule_id).first()
     if rule is None:
-        raise NotFound("version rule not found")
+        raise NotFound(f"{what} not found")
     return rule
+
+
+def _delete_rule(rule) -> None:
+    rule.delete_instance()
+    mark_stale(rule.app_id)
+
+
+def get_version_rule(caller: User, public_id: str, rule_id: int, write: bool = False) -> VersionRule:
+    return _get_rule(VersionRule, "version rule", caller, public_id, rule_id, write)
 
 
 def _apply_rule_fields(rule, app: App, fields: dict, version_field: str) -> None:
@@ -306,9 +315,7 @@ def update_version_rule(caller: User, public_id: str, rule_id: int, fields: dict
 
 
 def delete_version_rule(caller: User, public_id: str, rule_id: int) -> None:
-    rule = get_version_rule(caller, public_id, rule_id, write=True)
-    rule.delete_instance()
-    mark_stale(rule.app_id)
+    _delete_rule(get_version_rule(caller, public_id, rule_id, write=True))
 
 
 # -- minimum version rules ---------------------------------------------------------------------------
@@ -334,11 +341,7 @@ def list_minimum_rules(caller: User, public_id: str, page: int, per_page: int) -
 
 
 def get_minimum_rule(caller: User, public_id: str, rule_id: int, write: bool = False) -> MinimumVersionRule:
-    app = get_app(caller, public_id, write=write)
-    rule = _rule_query(MinimumVersionRule, app).where(MinimumVersionRule.id == rule_id).first()
-    if rule is None:
-        raise NotFound("minimum version rule not found")
-    return rule
+    return _get_rule(MinimumVersionRule, "minimum version rule", caller, public_id, rule_id, write)
 
 
 _MIN_CONFLICT = "a minimum version rule for this platform and environment already exists"
@@ -360,9 +363,7 @@ def update_minimum_rule(caller: User, public_id: str, rule_id: int, fields: dict
 
 
 def delete_minimum_rule(caller: User, public_id: str, rule_id: int) -> None:
-    rule = get_minimum_rule(caller, public_id, rule_id, write=True)
-    rule.delete_instance()
-    mark_stale(rule.app_id)
+    _delete_rule(get_minimum_rule(caller, public_id, rule_id, write=True))
 
 
 # -- maintenance -------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,11 +16,12 @@ from rq import SimpleWorker
 from api.read.app import create_read_app
 from api.read.cache import SnapshotCache
 from api.write.app import create_write_app
+from loadtest.processes import free_port, recreate_database, wait_until
+from loadtest.stack import production_stack, up
 from store import accounts, catalog
 from store.db import db, init_db, unit_of_work
 from store.migrate import apply_migrations
 from store.settings import Settings
-from tests.end_to_end_support import free_port, recreate_database, wait_until
 from worker import context
 from worker.queue import make_queue
 
@@ -118,48 +118,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    recreate_database(E2E_DB)
-    r = redis.Redis.from_url(E2E_REDIS)
-    r.flushdb()
-    read_port, write_port = free_port(), free_port()
-    env = {**os.environ, "GATEHOUSE_DATABASE_URL": E2E_DB, "GATEHOUSE_REDIS_URL": E2E_REDIS,
-           "GATEHOUSE_QUEUE_NAME": "gatehouse-e2e", "GATEHOUSE_DATA_DIR": str(tmp_path_factory.mktemp("e2e")),
-           "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_READ_WORKERS": "2", "GATEHOUSE_WRITE_WORKERS": "1"}
-    cli = [sys.executable, "-m", "api.cli"]
-
-    def run(*args):
-        return subprocess.run([*cli, *args], env=env, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-
-    run("migrate")
-    run("create-user", "--email", "root@example.com", "--password", "root password", "--role", "super_admin")
-    token = run("create-token", "--email", "root@example.com").strip()
-    procs = [
-        subprocess.Popen([*cli, "serve", "read", "--bind", f"127.0.0.1:{read_port}"], env=env, cwd=ROOT),
-        subprocess.Popen([*cli, "serve", "write", "--bind", f"127.0.0.1:{write_port}"], env=env, cwd=ROOT),
-        subprocess.Popen([*cli, "worker"], env=env, cwd=ROOT),
-    ]
-    front_port = free_port()
-    front_env = {**env, "GATEHOUSE_FRONT_READ": f"http://127.0.0.1:{read_port}",
-                 "GATEHOUSE_FRONT_WRITE": f"http://127.0.0.1:{write_port}"}
-    procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.front:from_env", "--port",
-                                   str(front_port), "--log-level", "warning"], env=front_env, cwd=ROOT))
-    front = httpx.Client(base_url=f"http://127.0.0.1:{front_port}")
-    read = httpx.Client(base_url=f"http://127.0.0.1:{read_port}")
-    write = httpx.Client(base_url=f"http://127.0.0.1:{write_port}", headers={"Authorization": f"Bearer {token}"})
-
-    def up(client):
-        try:
-            return client.get("/health").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(lambda: up(read) and up(write) and up(front), timeout=30)
-        yield type("Stack", (), {"read": read, "write": write, "front": front, "token": token, "redis": r,
-                                 "run": staticmethod(run), "env": env, "write_addr": f"127.0.0.1:{write_port}"})
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
+def stack():
+    """The real services (gunicorn read and write, a worker) plus the dev front door, committing for real."""
+    with production_stack(E2E_DB, E2E_REDIS, "gatehouse-e2e", GATEHOUSE_READ_WORKERS="2",
+                          GATEHOUSE_WRITE_WORKERS="1") as st:
+        front_port = free_port()
+        st.env = {**st.env, "GATEHOUSE_FRONT_READ": st.read, "GATEHOUSE_FRONT_WRITE": st.write}
+        st.spawn(sys.executable, "-m", "uvicorn", "--factory", "api.front:from_env", "--port", str(front_port),
+                 "--log-level", "warning")
+        wait_until(lambda: up(f"http://127.0.0.1:{front_port}"), timeout=30)
+        yield SimpleNamespace(
+            read=httpx.Client(base_url=st.read), front=httpx.Client(base_url=f"http://127.0.0.1:{front_port}"),
+            write=httpx.Client(base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}),
+            token=st.admin_token, redis=redis.Redis.from_url(E2E_REDIS), run=st.run, env=st.env,
+            write_addr=st.write.removeprefix("http://"))

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from deploy.render_nginx import render
+from loadtest.processes import free_port, wait_until
 from tests.conftest import ROOT
-from tests.end_to_end_support import free_port, wait_until
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

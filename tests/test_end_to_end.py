@@ -9,7 +9,8 @@ import time
 
 import httpx
 
-from tests.end_to_end_support import wait_until
+from loadtest.processes import wait_until
+from loadtest.stack import ADMIN_EMAIL
 
 
 def test_admin_change_reaches_the_read_service_and_survives_a_redis_flush(stack):
@@ -78,5 +79,5 @@ def test_demo_data_and_single_rebuild_through_the_front_door(stack):
         "app_id": app_id, "app_version": "1.0.0", "platform": "ios", "environment": "production"})
     assert old.status_code == 200 and old.json()["version"] == "1.2.0" and old.json()["force_update"] is True
     me = stack.front.get("/admin/v1/me", headers={"Authorization": f"Bearer {stack.token}"})
-    assert me.status_code == 200 and me.json()["email"] == "root@example.com"
+    assert me.status_code == 200 and me.json()["email"] == ADMIN_EMAIL
     assert "rebuilt 1 snapshot(s), 0 changed" in stack.run("rebuild-snapshots", "--app", app_id)

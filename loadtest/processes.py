@@ -1,4 +1,4 @@
-"""Helpers shared by the end-to-end test and the benchmark (real processes, real services)."""
+"""Helpers for running real processes against real services: the load runs and the end-to-end tests."""
 
 from __future__ import annotations
 
