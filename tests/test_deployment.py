@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from deploy.render_nginx import render
 from loadtest.processes import free_port, wait_until
@@ -94,6 +95,16 @@ def test_two_read_services_on_a_redis_replica_serve_a_change(stack):
                                 "--replicaof", primary.host, str(primary.port or 6379)],
                                stdout=subprocess.DEVNULL)
     env = {**stack.env, "GATEHOUSE_REDIS_URL": f"redis://127.0.0.1:{replica_port}{primary.path}"}
+
+    def linked():
+        try:
+            info = redis.Redis(port=replica_port).info("replication")
+        except redis.RedisError:
+            return False
+        return info.get("master_link_status") == "up"
+
+    # The first full sync copies the whole primary, whatever else it holds: wait for it, then time.
+    wait_until(linked, timeout=60)
     ports = [free_port(), free_port()]
     reads = [serve_read(env, p) for p in ports]
     try:
