@@ -87,11 +87,11 @@ def test_edge_keeps_answering_while_the_read_service_is_down(stack, run_dir):
             read.wait(10)
 
 
-def test_two_read_services_on_a_redis_replica_serve_a_change(stack):
+def test_two_read_services_on_a_redis_replica_serve_a_change(stack, run_dir):
     primary = httpx.URL(stack.env["GATEHOUSE_REDIS_URL"])
     replica_port = free_port()
     replica = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(replica_port),
-                                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(run_dir),
                                 "--replicaof", primary.host, str(primary.port or 6379)],
                                stdout=subprocess.DEVNULL)
     env = {**stack.env, "GATEHOUSE_REDIS_URL": f"redis://127.0.0.1:{replica_port}{primary.path}"}
