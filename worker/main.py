@@ -17,7 +17,7 @@ from rq.serializers import JSONSerializer
 
 from store.settings import Settings
 from worker import context, jobs
-from worker.queue import _enqueue_unique, make_queue
+from worker.queue import enqueue_unique, make_queue
 
 log = structlog.get_logger("gatehouse.worker")
 
@@ -38,7 +38,7 @@ def _schedule(settings: Settings, connection: redis.Redis, stop: threading.Event
         for name, func, every in periodic(settings):
             if now >= due[name]:
                 try:
-                    _enqueue_unique(queue, func, (), f"periodic-{name}")
+                    enqueue_unique(queue, func, (), f"periodic-{name}")
                     due[name] = now + every
                 except redis.RedisError as exc:
                     log.warning("periodic enqueue failed", job=name, error=str(exc))

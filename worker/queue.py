@@ -19,7 +19,7 @@ def make_queue(connection: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def _enqueue_unique(queue: Queue, func, args: tuple, job_id: str) -> bool:
+def enqueue_unique(queue: Queue, func, args: tuple, job_id: str) -> bool:
     """Enqueue under a fixed id; True when a job that has not started yet covers this request."""
     for _ in range(2):
         try:
@@ -53,7 +53,7 @@ def enqueue_rebuild(queue: Queue, app_id: int) -> None:
     # A running rebuild may have read before this commit, so a follow-up id takes
     # the request; if both are running, the outbox row makes the sweep render it.
     for job_id in (f"rebuild-{app_id}", f"rebuild-{app_id}-again"):
-        if _enqueue_unique(queue, rebuild_snapshot, (app_id,), job_id):
+        if enqueue_unique(queue, rebuild_snapshot, (app_id,), job_id):
             return
     log.info("rebuild of app %s left to the outbox sweep", app_id)
 
