@@ -1,0 +1,195 @@
+"""Artifact storage: one interface, a local-disk backend (the embedded default) and S3.
+
+Uploads stream: the file is never held in memory. Size and SHA-256 are computed while the bytes
+arrive, the configured maximum is enforced as they arrive, and a failed or oversized upload
+leaves nothing behind (local: a temporary file is renamed into place only when complete; S3:
+the multipart upload is aborted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from store.errors import DomainError
+
+CHUNK = 1024 * 1024
+PART = 8 * 1024 * 1024  # S3 multipart part size (the minimum is 5 MiB)
+
+
+class TooLarge(DomainError):
+    status = 413
+
+
+@dataclass(frozen=True)
+class Stored:
+    key: str
+    size: int
+    sha256: str
+
+
+class Storage(Protocol):
+    def save(self, key: str, stream: BinaryIO, max_bytes: int) -> Stored: ...
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
+    def delete(self, key: str) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def local_path(self, key: str) -> Path | None: ...
+    def presigned_url(self, key: str, filename: str, expires: int = 300) -> str | None: ...
+
+
+def _chunks(stream: BinaryIO, max_bytes: int, digest, size: list[int]) -> Iterator[bytes]:
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return
+        size[0] += len(chunk)
+        if size[0] > max_bytes:
+            raise TooLarge(f"upload larger than {max_bytes} bytes")
+        digest.update(chunk)
+        yield chunk
+
+
+def _check_key(key: str) -> str:
+    if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
+        raise ValueError(f"unsafe storage key {key!r}")
+    return key
+
+
+class LocalStorage:
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / _check_key(key)).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"unsafe storage key {key!r}")
+        return path
+
+    def save(self, key: str, stream: BinaryIO, max_bytes: int) -> Stored:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), [0]
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in _chunks(stream, max_bytes, digest, size):
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Stored(key, size[0], digest.hexdigest())
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        with open(self._path(key), "rb") as f:
+            f.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                chunk = f.read(CHUNK if remaining is None else min(CHUNK, remaining))
+                if not chunk:
+                    return
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    def presigned_url(self, key: str, filename: str, expires: int = 300) -> str | None:
+        return None  # served by the write API itself
+
+
+class S3Storage:
+    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str = "us-east-1",
+                 access_key: str | None = None, secret_key: str | None = None, path_style: bool = False,
+                 checksums: str = "when_required"):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.client = boto3.client(
+            "s3", endpoint_url=endpoint_url or None, region_name=region, aws_access_key_id=access_key or None,
+            aws_secret_access_key=secret_key or None,
+            config=Config(s3={"addressing_style": "path" if path_style else "auto"},
+                          request_checksum_calculation=checksums, response_checksum_validation=checksums,
+                          retries={"max_attempts": 5, "mode": "standard"}),
+        )
+
+    def save(self, key: str, stream: BinaryIO, max_bytes: int) -> Stored:
+        _check_key(key)
+        digest, size = hashlib.sha256(), [0]
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        parts, buffer, number = [], bytearray(), 1
+        try:
+            for chunk in _chunks(stream, max_bytes, digest, size):
+                buffer += chunk
+                if len(buffer) >= PART:
+                    parts.append(self._part(key, upload["UploadId"], number, bytes(buffer)))
+                    buffer.clear()
+                    number += 1
+            if buffer or not parts:
+                parts.append(self._part(key, upload["UploadId"], number, bytes(buffer)))
+            self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"],
+                                                  MultipartUpload={"Parts": parts})
+        except BaseException:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
+            raise
+        return Stored(key, size[0], digest.hexdigest())
+
+    def _part(self, key: str, upload_id: str, number: int, data: bytes) -> dict:
+        res = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
+        return {"PartNumber": number, "ETag": res["ETag"]}
+
+    def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        byte_range = f"bytes={start}-{'' if end is None else end}"
+        body = self.client.get_object(Bucket=self.bucket, Key=_check_key(key), Range=byte_range)["Body"]
+        try:
+            yield from body.iter_chunks(CHUNK)
+        finally:
+            body.close()
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=_check_key(key))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def presigned_url(self, key: str, filename: str, expires: int = 300) -> str | None:
+        from urllib.parse import quote
+
+        return self.client.generate_presigned_url("get_object", ExpiresIn=expires, Params={
+            "Bucket": self.bucket, "Key": _check_key(key),
+            "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
+
+
+def make_storage(settings) -> Storage:
+    """The backend GATEHOUSE_STORAGE_BACKEND names, configured from the settings."""
+    if settings.storage_backend == "s3":
+        return S3Storage(settings.s3_bucket, settings.s3_endpoint_url, settings.s3_region, settings.s3_access_key_id,
+                         settings.s3_secret_access_key, settings.s3_path_style, settings.s3_checksums)
+    return LocalStorage(settings.data_dir / "artifacts")
