@@ -185,6 +185,28 @@ class DailyStat(BaseModel):
         indexes = ((("app", "day", "platform", "environment", "app_version"), True),)
 
 
+BUILD_TYPES = ("release", "debug", "profile")
+
+
+class Build(BaseModel):
+    """A build version of an app; it has a file once its artifact is uploaded."""
+
+    app = pw.ForeignKeyField(App, backref="builds", on_delete="CASCADE")
+    build_type = pw.CharField(max_length=16)
+    version = pw.CharField(max_length=64)
+    name = pw.CharField(max_length=200, default="")
+    public = pw.BooleanField(default=False)
+    file_key = pw.CharField(max_length=255, null=True)
+    file_name = pw.CharField(max_length=255, null=True)
+    file_size = pw.IntegerField(null=True)
+    file_sha256 = pw.CharField(max_length=64, null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("app", "build_type", "version"), True),)
+
+
+# The tables of migration 0001; later tables arrive through their own migrations.
 ALL_MODELS = [
     Team, User, Membership, UserToken, App, Environment, ClientToken, VersionRule,
     MinimumVersionRule, Maintenance, AuthSession, ClientUser, SnapshotOutbox, DailyStat,

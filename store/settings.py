@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     session_retention_days: int = Field(365, description="Days authentication sessions are kept.")
     stats_interval: int = Field(300, description="Seconds between statistics aggregation runs.")
     max_body_bytes: int = Field(1_048_576, description="Largest JSON request body the write API accepts.")
+    jwt_secret: str = Field("", description="HS256 secret for UpdateForge tokens; empty = generated once into data_dir.")
+    jwt_lifetime_days: int = Field(365, description="Lifetime of UpdateForge login tokens.")
     storage_backend: str = Field("local", description="Artifact storage: local (under data_dir/artifacts) or s3.")
     upload_max_bytes: int = Field(2 * 1024**3, description="Largest artifact upload accepted (413 past it).")
     s3_bucket: str = Field("gatehouse", description="S3 bucket for artifacts.")

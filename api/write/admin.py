@@ -7,6 +7,7 @@ the behaviour lives in store/ and this module only parses and serialises.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,10 +15,11 @@ import falcon
 
 from api.write import schemas as S
 from api.write.http import page_params, parse_model, send
-from store import accounts, catalog, ingest, stats
+from store import accounts, builds, catalog, ingest, stats
 from store.db import unit_of_work
 from store.errors import InvalidInput, NotAuthenticated
 from store.models import User
+from store.storage import Storage
 
 
 def caller(req: falcon.Request) -> User:
@@ -94,6 +96,31 @@ class Item:
         resp.status = falcon.HTTP_204
 
 
+class Artifact:
+    """PUT streams the request body into storage; the build points at it only once it is whole."""
+
+    def __init__(self, storage: Storage, max_bytes: int):
+        self.storage, self.max_bytes = storage, max_bytes
+
+    def on_put(self, req, resp, app_id, build_id):
+        user = caller(req)
+        build = builds.get_build(user, app_id, build_id, write=True)
+        file_name = (req.get_param("filename") or "").strip()
+        if not file_name or "/" in file_name or "\\" in file_name or len(file_name) > 255:
+            raise InvalidInput("filename is required (a plain file name, at most 255 characters)")
+        stored = self.storage.save(f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}", req.bounded_stream,
+                                   self.max_bytes)
+        try:
+            with unit_of_work():
+                replaced = builds.attach_file(build, stored.key, file_name, stored.size, stored.sha256)
+        except BaseException:
+            self.storage.delete(stored.key)
+            raise
+        if replaced:
+            self.storage.delete(replaced)
+        send(resp, builds.admin_build_dict(build))
+
+
 class Login:
     def __init__(self, limit: int):
         self.limit = limit
@@ -138,7 +165,7 @@ def _team_filter(req):
         raise InvalidInput("team_id must be an integer") from None
 
 
-def routes(limit: int) -> list[tuple[str, object]]:
+def routes(limit: int, storage: Storage, upload_max_bytes: int) -> list[tuple[str, object]]:
     apps = "/admin/v1/apps/{app_id}"
     return [
         ("/admin/v1/login", Login(limit)),
@@ -210,5 +237,10 @@ def routes(limit: int) -> list[tuple[str, object]]:
             lambda u, req, a: ingest.list_sessions(u, a, req.get_param("user_id"), *page_params(req)))),
         (apps + "/users", Collection(_paged(ingest.list_client_users))),
         (apps + "/stats", Stats()),
+        (apps + "/builds", Collection(
+            _paged(builds.list_builds),
+            lambda u, a, b: builds.create_build(u, a, b.build_type, b.version, b.name, b.public),
+            S.BuildCreate, builds.admin_build_dict, limit)),
+        (apps + "/builds/{build_id:int}/artifact", Artifact(storage, upload_max_bytes)),
     ]
 

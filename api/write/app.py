@@ -10,10 +10,11 @@ import structlog
 
 from api import openapi_doc
 from api.openapi_doc import reason
-from api.write import admin, appcockpit
+from api.write import admin, appcockpit, updateforge
 from store.db import db, init_db, set_after_commit
 from store.errors import DomainError
 from store.settings import Settings
+from store.storage import make_storage
 from worker.queue import enqueue_rebuilds, make_queue
 
 log = structlog.get_logger("gatehouse.write")
@@ -80,6 +81,9 @@ def create_write_app(settings: Settings, connection: redis.Redis | None = None,
     app.add_error_handler(DomainError, _domain_error)
     app.add_route("/health", Health())
     app.add_route("/openapi.json", OpenAPI())
-    for path, resource in [*admin.routes(settings.max_body_bytes), *appcockpit.routes(settings.max_body_bytes)]:
+    storage = make_storage(settings)
+    for path, resource in [*admin.routes(settings.max_body_bytes, storage, settings.upload_max_bytes),
+                           *appcockpit.routes(settings.max_body_bytes),
+                           *updateforge.routes(settings)]:
         app.add_route(path, resource)
     return app

@@ -119,6 +119,13 @@ class MaintenanceBody(Body):
     links: list[Link] = Field(default_factory=list, max_length=20)
 
 
+class BuildCreate(Body):
+    build_type: str
+    version: str = Field(min_length=1, max_length=64)
+    name: str = Field("", max_length=200)
+    public: bool = False
+
+
 def fields(body: Body) -> dict:
     """Only the keys the client sent, so PATCH leaves the others alone."""
     return body.model_dump(exclude_unset=True)

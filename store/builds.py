@@ -1,0 +1,85 @@
+"""Build versions and the UpdateForge view of a user's teams and apps."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from store.accounts import visible_team_ids
+from store.catalog import get_app
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import BUILD_TYPES, App, Build, Team, User
+from store.pagination import paginate
+from store.versions import parse_key
+
+
+def create_build(caller: User, public_id: str, build_type: str, version: str, name: str = "",
+                 public: bool = False) -> Build:
+    app = get_app(caller, public_id, write=True)
+    if build_type not in BUILD_TYPES:
+        raise InvalidInput(f"build_type must be one of {', '.join(BUILD_TYPES)}")
+    parse_key(version)
+    try:
+        with Build._meta.database.atomic():
+            return Build.create(app=app, build_type=build_type, version=version.strip(), name=name, public=public)
+    except pw.IntegrityError:
+        raise Conflict("this version already exists for this build type") from None
+
+
+def build_dict(b: Build) -> dict:
+    return {"id": str(b.id), "version": b.version, "name": b.name or "", "public": b.public,
+            "hasFile": b.file_key is not None, "created": b.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _highest(builds: list[Build]) -> Build | None:
+    return max(builds, key=lambda b: (parse_key(b.version), b.id), default=None)
+
+
+def teams_with_apps(user: User) -> dict:
+    """UpdateForge's GET /api/v1/apps: teams and apps oldest first; current and pending per build type."""
+    teams = list(Team.select().where(Team.id.in_(visible_team_ids(user))).order_by(Team.created_at, Team.id))
+    apps = list(App.select().where(App.team.in_([t.id for t in teams]) & App.deleted_at.is_null())
+                .order_by(App.created_at, App.id))
+    builds: dict[tuple[int, str], list[Build]] = {}
+    for b in Build.select().where(Build.app.in_([a.id for a in apps])):
+        builds.setdefault((b.app_id, b.build_type), []).append(b)
+    out = []
+    for team in teams:
+        team_apps = []
+        for app in (a for a in apps if a.team_id == team.id):
+            entry = {"id": app.public_id, "title": app.title, "packageName": app.package_name,
+                     "icon": f"/api/files/apps/{app.public_id}/{app.icon}" if app.icon else None}
+            for build_type in BUILD_TYPES:
+                rows = builds.get((app.id, build_type), [])
+                current = _highest([b for b in rows if b.file_key is not None])
+                pending = _highest([b for b in rows if b.file_key is None])
+                entry[build_type] = {"current": build_dict(current) if current else None,
+                                     "pending": build_dict(pending) if pending else None}
+            team_apps.append(entry)
+        out.append({"id": str(team.id), "name": team.name, "apps": team_apps})
+    return {"teams": out}
+
+
+def admin_build_dict(b: Build) -> dict:
+    return build_dict(b) | {"build_type": b.build_type, "fileName": b.file_name, "size": b.file_size,
+                            "sha256": b.file_sha256}
+
+
+def list_builds(caller: User, public_id: str, page: int, per_page: int) -> dict:
+    app = get_app(caller, public_id)
+    return paginate(Build.select().where(Build.app == app).order_by(Build.id), page, per_page, admin_build_dict)
+
+
+def get_build(caller: User, public_id: str, build_id: int, write: bool = False) -> Build:
+    app = get_app(caller, public_id, write=write)
+    build = Build.get_or_none((Build.id == build_id) & (Build.app == app))
+    if build is None:
+        raise NotFound("build not found")
+    return build
+
+
+def attach_file(build: Build, key: str, file_name: str, size: int, sha256: str) -> str | None:
+    """Points the build at its new artifact; returns the key of the file it replaced, to delete after commit."""
+    old = build.file_key
+    build.file_key, build.file_name, build.file_size, build.file_sha256 = key, file_name, size, sha256
+    build.save()
+    return old
