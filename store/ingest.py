@@ -6,7 +6,7 @@ import datetime as dt
 
 from store.catalog import get_app
 from store.errors import Forbidden, NotAuthenticated, PaymentRequired
-from store.models import App, AuthSession, ClientToken, ClientUser, Team, utcnow
+from store.models import App, AuthSession, ClientToken, ClientUser, Team, client_standing, utcnow
 from store.pagination import paginate
 from store.timefmt import iso
 
@@ -36,9 +36,10 @@ def app_for_client_token(token_digest: str | None) -> App:
     if row is None:
         raise NotAuthenticated("Unauthorized")
     app = row.app
-    if app.team.deleted_at is not None or app.deleted_at is not None:
+    standing = client_standing(app, app.team)
+    if standing in ("team_deleted", "app_deleted"):
         raise Forbidden("Forbidden")
-    if app.team.subscription_status != "active":
+    if standing == "expired":
         raise PaymentRequired("Subscription expired")
     return app
 

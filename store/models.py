@@ -78,6 +78,20 @@ class App(BaseModel):
     created_at = pw.DateTimeField(default=utcnow, index=True)
 
 
+def client_standing(app: App, team: Team) -> str:
+    """What clients of an app are told about it: active, expired, team_deleted or app_deleted.
+
+    The read service gets it through the snapshot, /v2/authenticate from here, so both agree.
+    """
+    if team.deleted_at is not None:
+        return "team_deleted"
+    if app.deleted_at is not None:
+        return "app_deleted"
+    if team.subscription_status != "active":
+        return "expired"
+    return "active"
+
+
 class Environment(BaseModel):
     app = pw.ForeignKeyField(App, backref="environments", on_delete="CASCADE")
     alias = pw.CharField(max_length=64)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import redis
 
 from store import outbox
-from store.models import App, ClientToken, Environment, Maintenance, MinimumVersionRule, Team, VersionRule
+from store.models import (
+    App,
+    ClientToken,
+    Environment,
+    Maintenance,
+    MinimumVersionRule,
+    Team,
+    VersionRule,
+    client_standing,
+)
 from store.snapshot_format import (
     CHANNEL,
     ETAGS_KEY,
@@ -37,16 +46,6 @@ def _v2(version: str, platform: str, rule) -> dict:
     }
 
 
-def _state(app: App, team: Team) -> str:
-    if team.deleted_at is not None:
-        return "team_deleted"
-    if app.deleted_at is not None:
-        return "app_deleted"
-    if team.subscription_status != "active":
-        return "expired"
-    return "active"
-
-
 def render_app(app_id: int) -> tuple[str, bytes] | None:
     """The (public_id, document bytes) of an app, or None when the app row is gone."""
     app = App.select(App, Team).join(Team).where(App.id == app_id).first()
@@ -54,7 +53,7 @@ def render_app(app_id: int) -> tuple[str, bytes] | None:
         return None
     doc = {
         "app_id": app.public_id,
-        "state": _state(app, app.team),
+        "state": client_standing(app, app.team),
         "tokens": sorted(t.token_hash for t in ClientToken.select(ClientToken.token_hash).where(ClientToken.app == app)),
         "exact": {},
         "minimum": {},
