@@ -11,6 +11,7 @@ import time
 import click
 from tqdm import tqdm
 
+from api import remote
 from store.settings import Settings
 
 
@@ -271,6 +272,10 @@ def dev() -> None:
     while all(p.poll() is None for p in procs):
         time.sleep(0.5)
     stop()
+
+
+main.add_command(remote.login)
+main.add_command(remote.upload)
 
 
 if __name__ == "__main__":

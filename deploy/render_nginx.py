@@ -17,7 +17,7 @@ DEFAULTS = {
     "WRITE_UPSTREAM": "127.0.0.1:8002",
     "RUN_DIR": "/var/lib/gatehouse-edge",
     "CACHE_SECONDS": "5",
-    "MAX_BODY": "1g",
+    "MAX_BODY": "2g",  # GATEHOUSE_UPLOAD_MAX_BYTES; the write API enforces the exact figure
 }
 
 

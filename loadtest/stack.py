@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -49,8 +50,9 @@ def up(url: str) -> bool:
 
 @contextmanager
 def production_stack(database_url: str, redis_url: str, name: str, **extra_env: str) -> Iterator[Stack]:
-    """A fresh database, a flushed Redis database, and the three services on free ports."""
+    """A fresh database, a flushed Redis database, an empty data directory, the three services on free ports."""
     recreate_database(database_url)
+    shutil.rmtree(f"/tmp/{name}", ignore_errors=True)
     redis.Redis.from_url(redis_url).flushdb()
     env = {**os.environ, "GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_REDIS_URL": redis_url,
            "GATEHOUSE_QUEUE_NAME": name, "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_DATA_DIR": f"/tmp/{name}",

@@ -6,8 +6,8 @@ import peewee as pw
 
 from store.accounts import visible_team_ids
 from store.catalog import get_app
-from store.errors import Conflict, InvalidInput, NotFound
-from store.models import BUILD_TYPES, App, Build, Team, User
+from store.errors import Conflict, Forbidden, InvalidInput, NotFound
+from store.models import BUILD_TYPES, App, Build, DownloadEvent, Team, User, utcnow
 from store.pagination import paginate
 from store.versions import parse_key
 
@@ -59,14 +59,23 @@ def teams_with_apps(user: User) -> dict:
     return {"teams": out}
 
 
+def _download_count():
+    return (DownloadEvent.select(pw.fn.COUNT(DownloadEvent.id)).where(DownloadEvent.build == Build.id)
+            .alias("downloads"))
+
+
 def admin_build_dict(b: Build) -> dict:
+    downloads = getattr(b, "downloads", None)
+    if downloads is None:
+        downloads = DownloadEvent.select().where(DownloadEvent.build == b).count()
     return build_dict(b) | {"build_type": b.build_type, "fileName": b.file_name, "size": b.file_size,
-                            "sha256": b.file_sha256}
+                            "sha256": b.file_sha256, "downloads": downloads}
 
 
 def list_builds(caller: User, public_id: str, page: int, per_page: int) -> dict:
     app = get_app(caller, public_id)
-    return paginate(Build.select().where(Build.app == app).order_by(Build.id), page, per_page, admin_build_dict)
+    query = Build.select(Build, _download_count()).where(Build.app == app).order_by(Build.id)
+    return paginate(query, page, per_page, admin_build_dict)
 
 
 def get_build(caller: User, public_id: str, build_id: int, write: bool = False) -> Build:
@@ -77,9 +86,45 @@ def get_build(caller: User, public_id: str, build_id: int, write: bool = False) 
     return build
 
 
+def update_build(caller: User, public_id: str, build_id: int, fields: dict) -> Build:
+    build = get_build(caller, public_id, build_id, write=True)
+    for name in ("name", "public"):
+        if name in fields:
+            setattr(build, name, fields[name])
+    build.save()
+    return build
+
+
+def delete_build(caller: User, public_id: str, build_id: int) -> str | None:
+    """Removes the version and its download events; returns its file's key, to delete after commit."""
+    build = get_build(caller, public_id, build_id, write=True)
+    build.delete_instance(recursive=True)
+    return build.file_key
+
+
 def attach_file(build: Build, key: str, file_name: str, size: int, sha256: str) -> str | None:
     """Points the build at its new artifact; returns the key of the file it replaced, to delete after commit."""
     old = build.file_key
     build.file_key, build.file_name, build.file_size, build.file_sha256 = key, file_name, size, sha256
+    # Whole seconds: Last-Modified and If-Range dates carry no fraction, and must compare equal.
+    build.file_uploaded_at = utcnow().replace(microsecond=0)
     build.save()
     return old
+
+
+def downloadable_build(user: User, build_id: str) -> Build:
+    """UpdateForge's checks for a download, in the spec's order: exists, caller's team, has a file."""
+    build = (Build.select(Build).join(App).where((Build.id == int(build_id)) & App.deleted_at.is_null()).first()
+             if build_id.isdigit() and len(build_id) < 19 else None)
+    if build is None:
+        raise NotFound("version not found")
+    if not App.select().where((App.id == build.app_id) & App.team.in_(visible_team_ids(user))).exists():
+        raise Forbidden("forbidden")
+    if build.file_key is None:
+        raise NotFound("no file attached")
+    return build
+
+
+def record_download(build: Build, client: str, user: User | None = None) -> None:
+    """Idempotent: the first request of a client counts; its resumed and repeated requests do not."""
+    DownloadEvent.insert(build=build, client=client[:128], user=user).on_conflict_ignore().execute()

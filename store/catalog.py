@@ -100,6 +100,47 @@ def delete_app(caller: User, public_id: str) -> None:
     mark_stale(app.id)
 
 
+# -- icons -------------------------------------------------------------------------------------------
+
+# Served publicly from our own origin, so only raster image types (no SVG, no HTML) and plain names.
+ICON_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+_ICON_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def icon_key(app: App, filename: str) -> str:
+    return f"icons/{app.id}/{filename}"
+
+
+def icon_type(filename: str) -> str:
+    kind = ICON_TYPES.get(filename.rsplit(".", 1)[-1].lower()) if "." in filename else None
+    if not _ICON_NAME.match(filename) or kind is None:
+        raise InvalidInput(f"filename must be a plain name ending in .{', .'.join(ICON_TYPES)}")
+    return kind
+
+
+def set_icon(app: App, filename: str) -> str | None:
+    """Points the app at its new icon; returns the storage key of the one it replaced, if it is another file."""
+    old = app.icon
+    app.icon = filename
+    app.save()
+    return icon_key(app, old) if old and old != filename else None
+
+
+def clear_icon(caller: User, public_id: str) -> str | None:
+    app = get_app(caller, public_id, write=True)
+    old, app.icon = app.icon, None
+    app.save()
+    return icon_key(app, old) if old else None
+
+
+def public_icon(public_id: str, filename: str) -> tuple[str, str]:
+    """The storage key and type of an app's current icon; any other name is not found, whatever it holds."""
+    app = App.get_or_none((App.public_id == public_id) & App.deleted_at.is_null())
+    if app is None or not app.icon or app.icon != filename:
+        raise NotFound("file not found")
+    return icon_key(app, filename), icon_type(filename)
+
+
 # -- environments ------------------------------------------------------------------------------------
 
 def env_dict(env: Environment) -> dict:

@@ -50,7 +50,11 @@ def make_database(url: str, pool_size: int = 16) -> peewee.Database:
 
 
 def init_db(url: str, pool_size: int = 16) -> peewee.Database:
+    """Binds the models to ``url``; a second app built for the same database shares the first one's pool."""
+    if db.obj is not None and getattr(db.obj, "gatehouse_url", None) == (url, pool_size):
+        return db.obj
     database = make_database(url, pool_size)
+    database.gatehouse_url = (url, pool_size)
     db.initialize(database)
     return database
 

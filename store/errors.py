@@ -33,5 +33,13 @@ class Conflict(DomainError):
     status = 409
 
 
+class TooManyRequests(DomainError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidVersion(InvalidInput):
     pass

@@ -214,10 +214,23 @@ class Build(BaseModel):
     file_name = pw.CharField(max_length=255, null=True)
     file_size = pw.IntegerField(null=True)
     file_sha256 = pw.CharField(max_length=64, null=True)
+    file_uploaded_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
         indexes = ((("app", "build_type", "version"), True),)
+
+
+class DownloadEvent(BaseModel):
+    """One row per build and client: a download resumed through many Range requests counts once."""
+
+    build = pw.ForeignKeyField(Build, backref="download_events", on_delete="CASCADE")
+    client = pw.CharField(max_length=128)
+    user = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("build", "client"), True),)
 
 
 # The tables of migration 0001; later tables arrive through their own migrations.

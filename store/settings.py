@@ -7,6 +7,7 @@ when one is missing there.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,18 @@ class Settings(BaseSettings):
     s3_path_style: bool = Field(False, description="Path-style addressing (most S3-compatible servers need it).")
     s3_checksums: str = Field(
         "when_required", description="boto3 checksum mode: when_required (compatible servers) or when_supported."
+    )
+    s3_downloads: Literal["redirect", "proxy"] = Field(
+        "redirect", description="S3 downloads: redirect to a presigned URL, or proxy through the write API."
+    )
+    s3_presign_seconds: int = Field(300, description="Lifetime of presigned S3 download URLs.")
+    icon_max_bytes: int = Field(1_048_576, description="Largest app icon upload accepted (413 past it).")
+    login_max_failures: int = Field(
+        10, description="Failed logins per account and address before login answers 429 for the window."
+    )
+    login_failure_window: int = Field(900, description="Seconds failed logins are counted (and a lockout lasts).")
+    forwarded_for_hops: int = Field(
+        0, description="Trusted proxies in front of the write API; 1 = the client address is X-Forwarded-For's last."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     log_json: bool = Field(True, description="Emit logs as JSON lines (false: human-readable).")

@@ -8,6 +8,7 @@ the multipart upload is aborted).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import tempfile
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import quote
 
 from store.errors import DomainError
 
@@ -33,13 +35,27 @@ class Stored:
     sha256: str
 
 
+@dataclass(frozen=True)
+class Info:
+    size: int
+    etag: str  # quoted, strong
+    modified: datetime.datetime  # naive UTC, whole seconds
+
+
 class Storage(Protocol):
     def save(self, key: str, stream: BinaryIO, max_bytes: int) -> Stored: ...
     def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
+    def stat(self, key: str) -> Info | None: ...
     def local_path(self, key: str) -> Path | None: ...
     def presigned_url(self, key: str, filename: str, expires: int = 300) -> str | None: ...
+
+
+def attachment_header(filename: str) -> str:
+    """Content-Disposition for a download (RFC 6266): an ASCII fallback and the exact name in filename*."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\%' else "_" for c in filename) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _chunks(stream: BinaryIO, max_bytes: int, digest, size: list[int]) -> Iterator[bytes]:
@@ -106,6 +122,14 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def stat(self, key: str) -> Info | None:
+        try:
+            st = self._path(key).stat()
+        except FileNotFoundError:
+            return None
+        modified = datetime.datetime.fromtimestamp(int(st.st_mtime), datetime.UTC).replace(tzinfo=None)
+        return Info(st.st_size, f'"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"', modified)
+
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
@@ -166,25 +190,27 @@ class S3Storage:
         self.client.delete_object(Bucket=self.bucket, Key=_check_key(key))
 
     def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    def stat(self, key: str) -> Info | None:
         from botocore.exceptions import ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
+            head = self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise
-        return True
+        modified = head["LastModified"].astimezone(datetime.UTC).replace(tzinfo=None, microsecond=0)
+        return Info(head["ContentLength"], head["ETag"], modified)
 
     def local_path(self, key: str) -> Path | None:
         return None
 
     def presigned_url(self, key: str, filename: str, expires: int = 300) -> str | None:
-        from urllib.parse import quote
-
         return self.client.generate_presigned_url("get_object", ExpiresIn=expires, Params={
-            "Bucket": self.bucket, "Key": _check_key(key),
-            "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
+            "Bucket": self.bucket, "Key": _check_key(key), "ResponseContentDisposition": attachment_header(filename),
+            "ResponseContentType": "application/octet-stream"})
 
 
 def make_storage(settings) -> Storage:

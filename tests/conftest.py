@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -110,6 +111,28 @@ def world():
 @pytest.fixture
 def other_world():
     return make_world(email="rival@example.org", team_name="Rival")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3-compatible server (moto's standalone server) on loopback for the whole run."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return httpx.get(url, timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, timeout=30)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 E2E_DB = PG_URL.rsplit("/", 1)[0] + "/gatehouse_e2e"

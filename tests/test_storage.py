@@ -5,35 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from loadtest.processes import free_port, wait_until
 from store.storage import PART, LocalStorage, S3Storage, TooLarge
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return httpx.get(url, timeout=1).status_code < 500
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(up, timeout=30)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -94,6 +70,16 @@ def test_interrupted_upload_leaves_nothing_and_keeps_the_old_file(storage):
     assert b"".join(storage.read("app.ipa")) == b"version one"
     if isinstance(storage, S3Storage):
         assert storage.client.list_multipart_uploads(Bucket=storage.bucket).get("Uploads", []) == []
+
+
+def test_stat_gives_size_and_a_validator_that_changes_with_the_content(storage):
+    assert storage.stat("none.bin") is None
+    storage.save("s.bin", io.BytesIO(b"one"), max_bytes=10)
+    first = storage.stat("s.bin")
+    storage.save("s.bin", io.BytesIO(b"three"), max_bytes=10)
+    second = storage.stat("s.bin")
+    assert (first.size, second.size) == (3, 5) and first.etag != second.etag
+    assert first.etag.startswith('"') and second.modified.microsecond == 0
 
 
 def test_delete(storage):

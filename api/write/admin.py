@@ -15,11 +15,13 @@ import falcon
 
 from api.write import schemas as S
 from api.write.http import page_params, parse_model, send
+from api.write.ratelimit import LoginLimiter
 from store import accounts, builds, catalog, ingest, stats
 from store.db import unit_of_work
 from store.errors import InvalidInput, NotAuthenticated
 from store.models import User
-from store.storage import Storage
+from store.settings import Settings
+from store.storage import Storage, Stored, TooLarge
 
 
 def caller(req: falcon.Request) -> User:
@@ -96,6 +98,30 @@ class Item:
         resp.status = falcon.HTTP_204
 
 
+def store_upload(req: falcon.Request, storage: Storage, key: str, max_bytes: int,
+                 attach: Callable[[Stored], str | None]) -> None:
+    """Streams the body into storage, then points the record at it in one transaction.
+
+    The file is complete before any row refers to it; a failed commit deletes it, and the file it
+    replaced is deleted only after the commit, so a reader never meets a row without its file.
+    """
+    if req.content_length is None:
+        raise falcon.HTTPLengthRequired(description="Content-Length is required")
+    if req.content_length > max_bytes:
+        raise TooLarge(f"upload larger than {max_bytes} bytes")
+    stored = storage.save(key, req.bounded_stream, max_bytes)
+    try:
+        if stored.size != req.content_length:  # the client went away; the server saw a short body
+            raise InvalidInput(f"upload incomplete: received {stored.size} of {req.content_length} bytes")
+        with unit_of_work():
+            replaced = attach(stored)
+    except BaseException:
+        storage.delete(stored.key)
+        raise
+    if replaced and replaced != stored.key:
+        storage.delete(replaced)
+
+
 class Artifact:
     """PUT streams the request body into storage; the build points at it only once it is whole."""
 
@@ -108,26 +134,67 @@ class Artifact:
         file_name = (req.get_param("filename") or "").strip()
         if not file_name or "/" in file_name or "\\" in file_name or len(file_name) > 255:
             raise InvalidInput("filename is required (a plain file name, at most 255 characters)")
-        stored = self.storage.save(f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}", req.bounded_stream,
-                                   self.max_bytes)
-        try:
-            with unit_of_work():
-                replaced = builds.attach_file(build, stored.key, file_name, stored.size, stored.sha256)
-        except BaseException:
-            self.storage.delete(stored.key)
-            raise
-        if replaced:
-            self.storage.delete(replaced)
+        store_upload(req, self.storage, f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}", self.max_bytes,
+                     lambda s: builds.attach_file(build, s.key, file_name, s.size, s.sha256))
         send(resp, builds.admin_build_dict(build))
 
 
+class BuildItem:
+    """GET, PATCH (name, public) and DELETE of one version; its file goes once the row is gone."""
+
+    def __init__(self, storage: Storage, limit: int):
+        self.storage, self.limit = storage, limit
+
+    def on_get(self, req, resp, app_id, build_id):
+        send(resp, builds.admin_build_dict(builds.get_build(caller(req), app_id, build_id)))
+
+    def on_patch(self, req, resp, app_id, build_id):
+        user = caller(req)
+        body = parse_model(req, S.BuildUpdate, self.limit)
+        with unit_of_work():
+            build = builds.update_build(user, app_id, build_id, S.fields(body))
+        send(resp, builds.admin_build_dict(build))
+
+    def on_delete(self, req, resp, app_id, build_id):
+        user = caller(req)
+        with unit_of_work():
+            key = builds.delete_build(user, app_id, build_id)
+        if key:
+            self.storage.delete(key)
+        resp.status = falcon.HTTP_204
+
+
+class AppIcon:
+    """PUT ?filename=icon.png uploads the app's public icon (served under /api/files/apps/...); DELETE drops it."""
+
+    def __init__(self, storage: Storage, max_bytes: int):
+        self.storage, self.max_bytes = storage, max_bytes
+
+    def on_put(self, req, resp, app_id):
+        user = caller(req)
+        app = catalog.get_app(user, app_id, write=True)
+        file_name = (req.get_param("filename") or "").strip()
+        catalog.icon_type(file_name)
+        store_upload(req, self.storage, catalog.icon_key(app, file_name), self.max_bytes,
+                     lambda s: catalog.set_icon(app, file_name))
+        send(resp, catalog.app_dict(app))
+
+    def on_delete(self, req, resp, app_id):
+        user = caller(req)
+        with unit_of_work():
+            key = catalog.clear_icon(user, app_id)
+        if key:
+            self.storage.delete(key)
+        resp.status = falcon.HTTP_204
+
+
 class Login:
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, limit: int, limiter: LoginLimiter):
+        self.limit, self.limiter = limit, limiter
 
     def on_post(self, req, resp):
         body = parse_model(req, S.Login, self.limit)
-        user = accounts.authenticate_password(body.email, body.password)
+        user = self.limiter.attempt(req, body.email, lambda: accounts.authenticate_password(body.email, body.password))
         with unit_of_work():
             token = accounts.issue_user_token(user, "login")
         send(resp, {"token": token, "user": accounts.user_dict(user)})
@@ -165,10 +232,10 @@ def _team_filter(req):
         raise InvalidInput("team_id must be an integer") from None
 
 
-def routes(limit: int, storage: Storage, upload_max_bytes: int) -> list[tuple[str, object]]:
-    apps = "/admin/v1/apps/{app_id}"
+def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[tuple[str, object]]:
+    apps, limit = "/admin/v1/apps/{app_id}", settings.max_body_bytes
     return [
-        ("/admin/v1/login", Login(limit)),
+        ("/admin/v1/login", Login(limit, limiter)),
         ("/admin/v1/me", Me()),
         ("/admin/v1/users", Collection(
             _paged(accounts.list_users),
@@ -241,6 +308,8 @@ def routes(limit: int, storage: Storage, upload_max_bytes: int) -> list[tuple[st
             _paged(builds.list_builds),
             lambda u, a, b: builds.create_build(u, a, b.build_type, b.version, b.name, b.public),
             S.BuildCreate, builds.admin_build_dict, limit)),
-        (apps + "/builds/{build_id:int}/artifact", Artifact(storage, upload_max_bytes)),
+        (apps + "/builds/{build_id:int}", BuildItem(storage, limit)),
+        (apps + "/builds/{build_id:int}/artifact", Artifact(storage, settings.upload_max_bytes)),
+        (apps + "/icon", AppIcon(storage, settings.icon_max_bytes)),
     ]
 

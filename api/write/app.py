@@ -11,8 +11,9 @@ import structlog
 from api import openapi_doc
 from api.openapi_doc import reason
 from api.write import admin, appcockpit, updateforge
+from api.write.ratelimit import LoginLimiter
 from store.db import db, init_db, set_after_commit
-from store.errors import DomainError
+from store.errors import DomainError, TooManyRequests
 from store.settings import Settings
 from store.storage import make_storage
 from worker.queue import enqueue_rebuilds, make_queue
@@ -54,6 +55,8 @@ class OpenAPI:
 def _domain_error(req, resp, ex: DomainError, params):
     resp.status = falcon.code_to_http_status(ex.status)
     resp.media = _error_body(ex.message)
+    if isinstance(ex, TooManyRequests):
+        resp.set_header("Retry-After", str(ex.retry_after))
 
 
 def _http_error(req, resp, ex: falcon.HTTPError, params):
@@ -72,7 +75,8 @@ def _unexpected(req, resp, ex, params):
 def create_write_app(settings: Settings, connection: redis.Redis | None = None,
                      manage_connections: bool = True) -> falcon.App:
     init_db(settings.effective_database_url, settings.db_pool_size)
-    queue = make_queue(connection or redis.Redis.from_url(settings.redis_url), settings.queue_name)
+    connection = connection or redis.Redis.from_url(settings.redis_url)
+    queue = make_queue(connection, settings.queue_name)
     set_after_commit(lambda app_ids: enqueue_rebuilds(queue, app_ids))
 
     app = falcon.App(middleware=[Connections()] if manage_connections else [])
@@ -82,8 +86,11 @@ def create_write_app(settings: Settings, connection: redis.Redis | None = None,
     app.add_route("/health", Health())
     app.add_route("/openapi.json", OpenAPI())
     storage = make_storage(settings)
-    for path, resource in [*admin.routes(settings.max_body_bytes, storage, settings.upload_max_bytes),
+    limiter = LoginLimiter(connection, settings.login_max_failures, settings.login_failure_window,
+                           settings.forwarded_for_hops)
+    for path, resource in [*admin.routes(settings, storage, limiter),
                            *appcockpit.routes(settings.max_body_bytes),
-                           *updateforge.routes(settings)]:
+                           *updateforge.routes(settings, storage, limiter)]:
         app.add_route(path, resource)
+    app.add_sink(updateforge.no_such_file, "/api/files/")
     return app

@@ -126,6 +126,11 @@ class BuildCreate(Body):
     public: bool = False
 
 
+class BuildUpdate(Body):
+    name: str = Field("", max_length=200)
+    public: bool = False
+
+
 def fields(body: Body) -> dict:
     """Only the keys the client sent, so PATCH leaves the others alone."""
     return body.model_dump(exclude_unset=True)

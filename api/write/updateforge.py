@@ -1,4 +1,4 @@
-"""UpdateForge's tester API (/api/v1): email + password login for a JWT, the apps listing."""
+"""UpdateForge's tester API (/api/v1): login for a JWT, the apps listing, downloads, public icons."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from pathlib import Path
 import falcon
 import jwt
 
+from api.write.files import StoredFile, send_file
 from api.write.http import parse_json, send
-from store import accounts, builds
-from store.errors import InvalidInput, NotAuthenticated
+from api.write.ratelimit import LoginLimiter
+from store import accounts, builds, catalog
+from store.db import unit_of_work
+from store.errors import InvalidInput, NotAuthenticated, NotFound
 from store.models import User
 from store.settings import Settings
+from store.storage import Storage
 
 
 def jwt_secret(settings: Settings) -> str:
@@ -58,8 +62,8 @@ class Tokens:
 
 
 class Auth:
-    def __init__(self, tokens: Tokens, limit: int):
-        self.tokens, self.limit = tokens, limit
+    def __init__(self, tokens: Tokens, limit: int, limiter: LoginLimiter):
+        self.tokens, self.limit, self.limiter = tokens, limit, limiter
 
     def on_post(self, req, resp):
         try:
@@ -70,7 +74,7 @@ class Auth:
         password = body.get("password") if isinstance(body, dict) else None
         if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
             raise InvalidInput("email and password are required")
-        user = accounts.authenticate_password(email, password)
+        user = self.limiter.attempt(req, email, lambda: accounts.authenticate_password(email, password))
         send(resp, {"token": self.tokens.issue(user), "userId": str(user.id), "email": user.email})
 
 
@@ -82,6 +86,49 @@ class Apps:
         send(resp, builds.teams_with_apps(self.tokens.user(req)))
 
 
-def routes(settings: Settings) -> list[tuple[str, object]]:
+class Download:
+    """A version's artifact, resumable; each (version, user) is one download event however many requests."""
+
+    def __init__(self, tokens: Tokens, storage: Storage, redirect_seconds: int | None):
+        self.tokens, self.storage, self.redirect_seconds = tokens, storage, redirect_seconds
+
+    def on_get(self, req, resp, version_id):
+        user = self.tokens.user(req)
+        build = builds.downloadable_build(user, version_id)
+        stored = StoredFile(build.file_key, build.file_size, f'"{build.file_sha256}"', build.file_uploaded_at,
+                            download_name=build.file_name)
+        if send_file(req, resp, self.storage, stored, self.redirect_seconds):
+            with unit_of_work():
+                builds.record_download(build, f"user:{user.id}", user)
+
+    on_head = on_get
+
+
+class Icon:
+    """Public: an app's current icon only; any other name under the app answers 404."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+
+    def on_get(self, req, resp, app_id, filename):
+        key, content_type = catalog.public_icon(app_id, filename)
+        info = self.storage.stat(key)
+        if info is None:
+            raise NotFound("file not found")
+        resp.set_header("Cache-Control", "public, max-age=300")
+        send_file(req, resp, self.storage, StoredFile(key, info.size, info.etag, info.modified, content_type))
+
+    on_head = on_get
+
+
+def no_such_file(req, resp, **_):
+    """Sink for any other path under /api/files/ (deeper paths, encoded slashes): the route's own 404."""
+    raise NotFound("file not found")
+
+
+def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[tuple[str, object]]:
     tokens = Tokens(jwt_secret(settings), settings.jwt_lifetime_days)
-    return [("/api/v1/auth", Auth(tokens, settings.max_body_bytes)), ("/api/v1/apps", Apps(tokens))]
+    redirect = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else None
+    return [("/api/v1/auth", Auth(tokens, settings.max_body_bytes, limiter)), ("/api/v1/apps", Apps(tokens)),
+            ("/api/v1/versions/{version_id}/download", Download(tokens, storage, redirect)),
+            ("/api/files/apps/{app_id}/{filename}", Icon(storage))]

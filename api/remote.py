@@ -1,0 +1,168 @@
+"""`gatehouse login` and `gatehouse upload`: admin commands that talk to a running write API over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import httpx
+from tqdm import tqdm
+
+CHUNK = 1024 * 1024
+BUILD_TYPES = ("release", "debug", "profile")  # the API refuses any other, with its own message
+
+
+def credentials_path() -> Path:
+    """In the user's config directory (XDG_CONFIG_HOME honoured), readable by the user alone."""
+    return Path(click.get_app_dir("gatehouse")) / "credentials.json"
+
+
+def save_credentials(server: str, token: str, email: str) -> Path:
+    path = credentials_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file may have been created with looser permissions
+    with os.fdopen(fd, "w") as f:
+        json.dump({"server": server, "token": token, "email": email}, f)
+    return path
+
+
+def load_credentials() -> dict:
+    try:
+        return json.loads(credentials_path().read_text())
+    except FileNotFoundError:
+        raise click.ClickException("not logged in: run `gatehouse login` first") from None
+
+
+def _error(res: httpx.Response) -> str:
+    try:
+        return f"{res.status_code}: {res.json()['error']}"
+    except (ValueError, KeyError, TypeError):
+        return f"{res.status_code}: {res.text[:200]}"
+
+
+@click.command()
+@click.option("--server", envvar="GATEHOUSE_SERVER", default="http://127.0.0.1:8000", show_default=True,
+              help="Base URL of the write API (or the edge in front of it).")
+@click.option("--email", prompt=True)
+@click.option("--password", envvar="GATEHOUSE_PASSWORD", prompt=True, hide_input=True)
+def login(server: str, email: str, password: str) -> None:
+    """Log in and keep an admin token for the other commands."""
+    server = server.rstrip("/")
+    try:
+        res = httpx.post(f"{server}/admin/v1/login", json={"email": email, "password": password}, timeout=30)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {server}: {exc}") from None
+    if res.status_code != 200:
+        raise click.ClickException(f"login failed ({_error(res)})")
+    path = save_credentials(server, res.json()["token"], email)
+    click.echo(f"logged in to {server} as {email}; token saved in {path}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
+                                     desc="checksum", leave=False) as bar:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+def _find_build(client: httpx.Client, app_id: str, build_type: str, version: str) -> dict | None:
+    page = 1
+    while True:
+        res = client.get(f"/admin/v1/apps/{app_id}/builds", params={"page": page, "per_page": 100})
+        if res.status_code != 200:
+            raise click.ClickException(f"cannot list versions ({_error(res)})")
+        body = res.json()
+        for b in body["items"]:
+            if b["build_type"] == build_type and b["version"] == version:
+                return b
+        if page * 100 >= body["total"]:
+            return None
+        page += 1
+
+
+def _version(client: httpx.Client, app_id: str, build_type: str, version: str, name: str, public: bool) -> dict:
+    """Creates the version, or finds the one an earlier (maybe interrupted) run created."""
+    res = client.post(f"/admin/v1/apps/{app_id}/builds",
+                      json={"build_type": build_type, "version": version, "name": name, "public": public})
+    if res.status_code == 201:
+        return res.json()
+    if res.status_code == 409:
+        found = _find_build(client, app_id, build_type, version)
+        if found is not None:
+            return found
+    raise click.ClickException(f"cannot create version {version} ({_error(res)})")
+
+
+def _stream(path: Path, bar: tqdm) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            bar.update(len(chunk))
+            yield chunk
+
+
+@click.command()
+@click.option("--app", "app_id", required=True, help="Public app id (app_...).")
+@click.option("--build-type", type=click.Choice(BUILD_TYPES), required=True)
+@click.option("--version", "version", required=True, help="Semantic version, e.g. 1.2.0.")
+@click.option("--name", default="", help="Human-readable label of the version.")
+@click.option("--public", is_flag=True, help="Intended for all testers.")
+@click.option("--replace", is_flag=True, help="Replace the file of a version that already has a different one.")
+@click.option("--retries", default=3, show_default=True, help="Attempts after a lost connection or a server error.")
+@click.option("--server", envvar="GATEHOUSE_SERVER", default=None, help="Override the server saved by login.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def upload(app_id: str, build_type: str, version: str, name: str, public: bool, replace: bool, retries: int,
+           server: str | None, file: Path) -> None:
+    """Create a version and upload its artifact, with progress; an interrupted upload is retried from the start.
+
+    The server keeps nothing of an interrupted upload, so each attempt sends the whole file; running the
+    command again after a failure finds the version it created and finishes it.
+    """
+    creds = load_credentials()
+    size, sha256 = file.stat().st_size, _sha256(file)
+    timeout = httpx.Timeout(30, read=600)  # the server finishes storing (fsync, S3 completion) before it answers
+    with httpx.Client(base_url=(server or creds["server"]).rstrip("/"), timeout=timeout,
+                      headers={"Authorization": f"Bearer {creds['token']}"}) as client:
+        try:
+            build = _version(client, app_id, build_type, version, name, public)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach the server: {exc}") from None
+        if build.get("sha256") == sha256:
+            click.echo(f"version {version} ({build_type}) already has this file; nothing to do")
+            return
+        if build.get("hasFile") and not replace:
+            raise click.ClickException(f"version {version} ({build_type}) already has another file; "
+                                       "pass --replace to replace it")
+        url = f"/admin/v1/apps/{app_id}/builds/{build['id']}/artifact"
+        with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=file.name) as bar:
+            for attempt in range(retries + 1):
+                bar.reset()
+                try:
+                    res = client.put(url, params={"filename": file.name}, content=_stream(file, bar),
+                                     headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+                except httpx.TransportError as exc:
+                    failure = f"connection lost ({exc.__class__.__name__})"
+                else:
+                    if res.status_code < 500:
+                        break
+                    failure = f"server error {_error(res)}"
+                if attempt == retries:
+                    raise click.ClickException(f"upload failed after {retries + 1} attempts: {failure}")
+                bar.write(f"{failure}; retrying ({attempt + 1}/{retries})", file=sys.stderr)
+                time.sleep(min(2 ** attempt, 10))
+    if res.status_code != 200:
+        raise click.ClickException(f"upload refused ({_error(res)})")
+    stored = res.json()
+    if stored["sha256"] != sha256 or stored["size"] != size:
+        raise click.ClickException("the server stored different bytes than were sent; upload again")
+    click.echo(f"uploaded {file.name} as {build_type} {version} (version id {stored['id']}): "
+               f"{size} bytes, sha256 {sha256}")
