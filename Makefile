@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install services lint format bench load clean
+.PHONY: run test install services lint format bench load transfer clean
 
 run: install
 	$(BIN)/gatehouse migrate
@@ -32,6 +32,9 @@ format:
 
 bench: install services
 	$(BIN)/python -m loadtest.bench
+
+transfer: install services
+	$(BIN)/python -m loadtest.transfer $(TRANSFER_ARGS)
 
 load: install services
 	$(BIN)/python -m loadtest.run $(LOAD_ARGS)
