@@ -31,6 +31,7 @@ format:
 	$(BIN)/ruff format .
 
 bench: install services
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m loadtest.bench
 
 transfer: install services

@@ -7,6 +7,8 @@ Layout:
   gh:snap:etags             hash public_id -> ETag of that document (what changed)
   gh:snap:gen               counter bumped on every published change
   gh:snap:changed           pub/sub channel carrying the public_id of a changed app
+  gh:write:gen              counter bumped right after every commit that makes an app's snapshot stale
+                            (the write API's client-token cache is valid while it stays the same)
 
 A snapshot document:
   {"app_id", "state": active|expired|team_deleted|app_deleted,
@@ -27,6 +29,7 @@ APP_KEY = "gh:snap:app:"
 ETAGS_KEY = "gh:snap:etags"
 GEN_KEY = "gh:snap:gen"
 CHANNEL = "gh:snap:changed"
+WRITE_GEN_KEY = "gh:write:gen"
 
 
 def app_key(public_id: str) -> str:

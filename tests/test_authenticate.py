@@ -114,3 +114,40 @@ def test_read_failure_is_500_failed_to_fetch(api, world):
     db.execute_sql("ALTER TABLE client_token RENAME TO client_token_away")
     res = post(api, world.client_token, GOOD)
     assert res.status_code == 500 and res.json == {"error": "Failed to fetch user data"}
+
+
+def test_a_cached_token_stops_working_at_once_when_revoked_or_its_app_changes(api, world, redis_conn):
+    assert post(api, world.client_token, GOOD).status_code == 200  # now cached in this process
+    token_id = catalog.list_client_tokens(world.user, world.app_id, 1, 50)["items"][0]["id"]
+    with unit_of_work():
+        catalog.delete_client_token(world.user, world.app_id, token_id)
+    assert post(api, world.client_token, GOOD).json == {"error": "Unauthorized"}
+    assert int(redis_conn.get("gh:write:gen")) >= 1
+
+
+@pytest.mark.parametrize(("change", "status"), [
+    (lambda w: accounts.update_team(w.user, w.team.id, {"subscription_status": "expired"}), 402),
+    (lambda w: catalog.delete_app(w.user, w.app_id), 403),
+])
+def test_a_cached_token_sees_team_and_app_changes(api, world, change, status):
+    assert post(api, world.client_token, GOOD).status_code == 200
+    with unit_of_work():
+        change(world)
+    assert post(api, world.client_token, GOOD).status_code == status
+
+
+def test_without_redis_every_request_is_looked_up(world, settings, redis_conn):
+    import redis
+    from falcon import testing
+
+    from api.write.app import create_write_app
+
+    down = redis.Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
+    try:
+        api = testing.TestClient(create_write_app(settings, down))
+        assert post(api, world.client_token, GOOD).status_code == 200
+        with unit_of_work():  # the rebuild cannot be enqueued either; the outbox sweep will heal it
+            catalog.delete_app(world.user, world.app_id)
+        assert post(api, world.client_token, GOOD).status_code == 403
+    finally:
+        create_write_app(settings, redis_conn)  # the after-commit hook is process-wide: put the real one back

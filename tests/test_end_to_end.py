@@ -81,3 +81,30 @@ def test_demo_data_and_single_rebuild_through_the_front_door(stack):
     me = stack.front.get("/admin/v1/me", headers={"Authorization": f"Bearer {stack.token}"})
     assert me.status_code == 200 and me.json()["email"] == ADMIN_EMAIL
     assert "rebuilt 1 snapshot(s), 0 changed" in stack.run("rebuild-snapshots", "--app", app_id)
+
+
+def test_services_recover_when_postgresql_drops_every_connection(stack):
+    """A PostgreSQL restart or failover: the write API and the worker get fresh connections and carry on."""
+    import psycopg
+
+    from tests.conftest import E2E_DB
+
+    team = stack.write.post("/admin/v1/teams", json={"name": "Recover"}).json()
+    app = stack.write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Recover"}).json()
+    token = stack.write.post(f"/admin/v1/apps/{app['id']}/tokens", json={"name": "r"}).json()["token"]
+    for _ in range(30):  # every request thread now holds a connection
+        assert stack.write.get("/admin/v1/me").status_code == 200
+    base, _, name = E2E_DB.rpartition("/")
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        dropped = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                               (name,)).fetchone()[0]
+    assert dropped >= 2  # the write API's and the worker's
+    statuses = [stack.write.get("/admin/v1/me").status_code for _ in range(40)]
+    assert set(statuses) <= {200, 500} and statuses[-16:] == [200] * 16, statuses
+    # The worker still renders: a rule written now reaches the read service.
+    rule = stack.write.post(f"/admin/v1/apps/{app['id']}/versions", json={
+        "version": "4.0.0", "platform": "ios", "environment": "production"})
+    assert rule.status_code == 201
+    params = {"app_id": app["id"], "app_version": "4.0.0", "platform": "ios", "environment": "production"}
+    wait_until(lambda: stack.read.get("/v1/versions", params=params, headers={"x-api-token": token}).status_code
+               == 200, timeout=30)

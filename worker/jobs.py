@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 
 from store import ingest, outbox, snapshots, stats
+from store.db import db
 from worker import context
 from worker.queue import enqueue_rebuilds, make_queue
 
 log = logging.getLogger("gatehouse.jobs")
 
 
+def _recovering(job):
+    """A job that fails hands its connection back to the pool, which replaces it if PostgreSQL dropped it.
+
+    Without this the worker kept a dead connection after a PostgreSQL restart and failed every later job.
+    """
+
+    @functools.wraps(job)
+    def run(*args, **kwargs):
+        try:
+            return job(*args, **kwargs)
+        except Exception:
+            if not db.in_transaction() and not db.is_closed():
+                db.close()
+            raise
+
+    return run
+
+
+@_recovering
 def rebuild_snapshot(app_id: int) -> bool:
     changed = snapshots.rebuild(context.connection(), app_id)
     log.info("rebuild_snapshot app=%s changed=%s", app_id, changed)
     return changed
 
 
+@_recovering
 def rebuild_all_snapshots() -> int:
     r = context.connection()
     ids = snapshots.all_app_ids()
@@ -26,6 +48,7 @@ def rebuild_all_snapshots() -> int:
     return len(ids)
 
 
+@_recovering
 def sweep_outbox() -> int:
     """Re-enqueue apps whose snapshot is still stale: heals lost enqueues and Redis outages."""
     s = context.settings()
@@ -35,15 +58,18 @@ def sweep_outbox() -> int:
     return len(ids)
 
 
+@_recovering
 def aggregate_auth_stats(day: str) -> int:
     return stats.aggregate_day(dt.date.fromisoformat(day))
 
 
+@_recovering
 def aggregate_recent_stats() -> int:
     """Today and yesterday (sessions that arrived just before midnight)."""
     today = dt.datetime.now(dt.UTC).date()
     return sum(aggregate_auth_stats(d.isoformat()) for d in (today - dt.timedelta(days=1), today))
 
 
+@_recovering
 def purge_old_sessions() -> int:
     return ingest.purge_sessions(context.settings().session_retention_days)

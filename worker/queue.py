@@ -10,6 +10,8 @@ from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
+from store.snapshot_format import WRITE_GEN_KEY
+
 log = logging.getLogger(__name__)
 
 _WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -59,5 +61,9 @@ def enqueue_rebuild(queue: Queue, app_id: int) -> None:
 
 
 def enqueue_rebuilds(queue: Queue, app_ids) -> None:
+    """After a commit: tells every write process its cached client tokens may be stale, then enqueues."""
+    if not app_ids:
+        return
+    queue.connection.incr(WRITE_GEN_KEY)
     for app_id in sorted(app_ids):
         enqueue_rebuild(queue, app_id)

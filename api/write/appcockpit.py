@@ -6,8 +6,8 @@ import falcon
 import orjson
 
 from api.write.http import read_body, send
+from api.write.tokencache import ClientTokenCache
 from store import ingest
-from store.db import unit_of_work
 from store.errors import DomainError, InvalidInput
 from store.tokens import client_token_digest
 
@@ -24,12 +24,13 @@ def _required(body: dict, name: str) -> str:
 
 
 class Authenticate:
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, limit: int, tokens: ClientTokenCache):
+        self.limit, self.tokens = limit, tokens
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            app = ingest.app_for_client_token(client_token_digest(req.get_header("x-api-token")))
+            app_id = self.tokens.app_id(client_token_digest(req.get_header("x-api-token")),
+                                        lambda digest: ingest.app_for_client_token(digest).id)
         except ingest.StorageReadError:
             raise DomainError500("Failed to fetch user data") from None
         try:
@@ -51,9 +52,8 @@ class Authenticate:
         for name, value in (("user_id", user_id), ("app_version", app_version), ("environment", environment)):
             if value is not None and len(value) > _LIMITS[name]:
                 raise InvalidInput(f"{name} must be at most {_LIMITS[name]} characters")
-        try:
-            with unit_of_work():
-                ingest.record_authentication(app.id, user_id, platform, app_version, environment)
+        try:  # atomic on its own; nothing clients read from snapshots changes, so no unit of work
+            ingest.record_authentication(app_id, user_id, platform, app_version, environment)
         except ingest.StorageWriteError:
             raise DomainError500("Failed to update user version data") from None
         send(resp, {"success": True, "user_id": user_id, "platform": platform, "app_version": app_version})
@@ -63,5 +63,5 @@ class DomainError500(DomainError):
     status = 500
 
 
-def routes(limit: int) -> list[tuple[str, object]]:
-    return [("/v2/authenticate", Authenticate(limit))]
+def routes(limit: int, tokens: ClientTokenCache) -> list[tuple[str, object]]:
+    return [("/v2/authenticate", Authenticate(limit, tokens))]
