@@ -109,3 +109,29 @@ def test_chunked_upload_without_length_is_refused(cli, stack):
     res = stack.write.put(f"/admin/v1/apps/{cli.app_id}/builds/{version['id']}/artifact",
                           params={"filename": "a.apk"}, content=iter([b"abc", b"def"]))
     assert (res.status_code, res.json()) == (411, {"error": "Content-Length is required"})
+
+
+def test_a_client_that_goes_away_mid_upload_leaves_no_file_and_no_artifact(cli, stack):
+    import socket
+
+    from loadtest.processes import wait_until
+
+    version = stack.write.post(f"/admin/v1/apps/{cli.app_id}/builds",
+                               json={"build_type": "profile", "version": "7.0.0"}).json()
+    host, port = stack.write_addr.split(":")
+    head = (f"PUT /admin/v1/apps/{cli.app_id}/builds/{version['id']}/artifact?filename=a.apk HTTP/1.1\r\n"
+            f"Host: {stack.write_addr}\r\nAuthorization: Bearer {stack.token}\r\n"
+            f"Content-Length: {4 * 1024 * 1024}\r\n\r\n").encode()
+    build_dir = Path(stack.env["GATEHOUSE_DATA_DIR"]) / "artifacts" / "builds"
+
+    def left_behind():
+        return [p for p in build_dir.rglob("*") if p.is_file() and p.parent.name == version["id"]]
+
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + b"x" * (1024 * 1024))  # a quarter of the promised body
+        wait_until(left_behind, timeout=10)  # the server is writing it into a temporary file
+        assert stack.write.get(f"/admin/v1/apps/{cli.app_id}/builds/{version['id']}").json()["hasFile"] is False
+    # The client is gone: the server drops the partial file, and the version still has none.
+    wait_until(lambda: not left_behind(), timeout=10)
+    after = stack.write.get(f"/admin/v1/apps/{cli.app_id}/builds/{version['id']}").json()
+    assert (after["hasFile"], after["size"], after["sha256"]) == (False, None, None)
