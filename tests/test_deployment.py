@@ -127,3 +127,45 @@ def test_two_read_services_on_a_redis_replica_serve_a_change(stack, run_dir):
             p.terminate()
         for p in [*reads, replica]:
             p.wait(10)
+
+
+def test_artifacts_and_icons_through_the_edge(stack, run_dir):
+    """Uploads stream through nginx to the write API; ranged downloads and HEAD pass through; icons are cached."""
+    import os
+
+    app_id, _ = new_app(stack)
+    edge_port = free_port()
+    conf = run_dir / "nginx.conf"
+    conf.write_text(render(LISTEN=f"127.0.0.1:{edge_port}", READ_UPSTREAM="127.0.0.1:9",
+                           WRITE_UPSTREAM=stack.write_addr, RUN_DIR=str(run_dir)))
+    edge = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"])
+    base = f"http://127.0.0.1:{edge_port}"
+    admin = {"Authorization": f"Bearer {stack.token}"}
+    try:
+        wait_until(lambda: httpx.get(base + "/admin/v1/me", headers=admin).status_code == 200, timeout=30)
+        build = httpx.post(base + f"/admin/v1/apps/{app_id}/builds", headers=admin,
+                           json={"build_type": "release", "version": "1.0.0"}).json()
+        data = os.urandom(3 * 1024 * 1024 + 5)
+        up = httpx.put(base + f"/admin/v1/apps/{app_id}/builds/{build['id']}/artifact", headers=admin,
+                       params={"filename": "Édition.apk"}, content=data, timeout=60)
+        assert up.status_code == 200 and up.json()["size"] == len(data)
+        jwt = httpx.post(base + "/api/v1/auth", json={"email": "load@example.com", "password": "load password"})
+        tester = {"Authorization": f"Bearer {jwt.json()['token']}"}
+        url = base + f"/api/v1/versions/{build['id']}/download"
+        part = httpx.get(url, headers=tester | {"Range": "bytes=-1000"})
+        assert part.status_code == 206 and part.content == data[-1000:]
+        assert part.headers["content-range"] == f"bytes {len(data) - 1000}-{len(data) - 1}/{len(data)}"
+        assert part.headers["content-disposition"].endswith("filename*=UTF-8''%C3%89dition.apk")
+        assert httpx.get(url, headers=tester).content == data
+        head = httpx.head(url, headers=tester)
+        assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
+
+        png = b"\x89PNG\r\n\x1a\n" + os.urandom(32)
+        httpx.put(base + f"/admin/v1/apps/{app_id}/icon", params={"filename": "icon.png"}, content=png, headers=admin)
+        icon = base + f"/api/files/apps/{app_id}/icon.png"
+        first, second = httpx.get(icon), httpx.get(icon)
+        assert first.content == second.content == png and first.headers["content-type"] == "image/png"
+        assert (first.headers["x-cache-status"], second.headers["x-cache-status"]) == ("MISS", "HIT")
+    finally:
+        edge.terminate()
+        edge.wait(10)
