@@ -3,6 +3,7 @@ target, then the image's command run from its working directory, which holds onl
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -28,13 +29,14 @@ def test_the_installed_package_migrates_and_serves_outside_the_checkout(tmp_path
     deps = [p for p in sys.path if p.endswith("site-packages")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *deps]), "GATEHOUSE_DATABASE_URL": database,
            "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/10", "GATEHOUSE_DATA_DIR": str(tmp_path / "data"),
-           "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_WRITE_WORKERS": "1"}
+           "GATEHOUSE_LOG_LEVEL": "info", "GATEHOUSE_WRITE_WORKERS": "1"}
     cli = [sys.executable, "-c", "from api.cli import main; main()"]
     migrated = subprocess.run([*cli, "migrate"], env=env, cwd=workdir, capture_output=True, text=True)
     assert migrated.returncode == 0, migrated.stderr
     assert "0003_downloads" in migrated.stdout + migrated.stderr  # migrations ship as package data
     port = free_port()
-    proc = subprocess.Popen([*cli, "serve", "write", "--bind", f"127.0.0.1:{port}"], env=env, cwd=workdir)
+    proc = subprocess.Popen([*cli, "serve", "write", "--bind", f"127.0.0.1:{port}"], env=env, cwd=workdir,
+                            stderr=subprocess.PIPE)
     try:
         def up():
             try:
@@ -50,4 +52,8 @@ def test_the_installed_package_migrates_and_serves_outside_the_checkout(tmp_path
         assert str(ROOT) not in imported and str(site) in imported  # not the checkout
     finally:
         proc.terminate()
-        proc.wait(10)
+        _, err = proc.communicate(timeout=10)
+    # Structured logs: one JSON object per line for each request.
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    served = [e for e in lines if e.get("event") == "request" and e["path"] == "/openapi.json"]
+    assert served and served[0]["status"] == 200 and served[0]["level"] == "info" and "timestamp" in served[0]
