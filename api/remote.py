@@ -14,8 +14,9 @@ import click
 import httpx
 from tqdm import tqdm
 
+from store.models import BUILD_TYPES
+
 CHUNK = 1024 * 1024
-BUILD_TYPES = ("release", "debug", "profile")  # the API refuses any other, with its own message
 
 
 def credentials_path() -> Path:

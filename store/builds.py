@@ -5,7 +5,7 @@ from __future__ import annotations
 import peewee as pw
 
 from store.accounts import visible_team_ids
-from store.catalog import get_app
+from store.catalog import app_row, get_app
 from store.errors import Conflict, Forbidden, InvalidInput, NotFound
 from store.models import BUILD_TYPES, App, Build, DownloadEvent, Team, User, utcnow
 from store.pagination import paginate
@@ -79,11 +79,7 @@ def list_builds(caller: User, public_id: str, page: int, per_page: int) -> dict:
 
 
 def get_build(caller: User, public_id: str, build_id: int, write: bool = False) -> Build:
-    app = get_app(caller, public_id, write=write)
-    build = Build.get_or_none((Build.id == build_id) & (Build.app == app))
-    if build is None:
-        raise NotFound("build not found")
-    return build
+    return app_row(Build, "build", caller, public_id, build_id, write)
 
 
 def update_build(caller: User, public_id: str, build_id: int, fields: dict) -> Build:

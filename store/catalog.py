@@ -66,6 +66,15 @@ def get_app(caller: User, public_id: str, write: bool = False) -> App:
     return app
 
 
+def app_row(model, what: str, caller: User, public_id: str, row_id: int, write: bool = False):
+    """A row of ``model`` that belongs to one of the caller's apps; any other id is "<what> not found"."""
+    app = get_app(caller, public_id, write=write)
+    row = model.get_or_none((model.id == row_id) & (model.app == app))
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row
+
+
 def list_apps(caller: User, team_id: int | None, page: int, per_page: int) -> dict:
     q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
     if team_id is not None:
@@ -171,11 +180,7 @@ def create_environment(caller: User, public_id: str, alias: str) -> Environment:
 
 
 def get_environment(caller: User, public_id: str, env_id: int, write: bool = False) -> Environment:
-    app = get_app(caller, public_id, write=write)
-    env = Environment.get_or_none((Environment.id == env_id) & (Environment.app == app))
-    if env is None:
-        raise NotFound("environment not found")
-    return env
+    return app_row(Environment, "environment", caller, public_id, env_id, write)
 
 
 def update_environment(caller: User, public_id: str, env_id: int, alias: str) -> Environment:
@@ -230,11 +235,7 @@ def list_client_tokens(caller: User, public_id: str, page: int, per_page: int) -
 
 
 def get_client_token(caller: User, public_id: str, token_id: int, write: bool = False) -> ClientToken:
-    app = get_app(caller, public_id, write=write)
-    tok = ClientToken.get_or_none((ClientToken.id == token_id) & (ClientToken.app == app))
-    if tok is None:
-        raise NotFound("token not found")
-    return tok
+    return app_row(ClientToken, "token", caller, public_id, token_id, write)
 
 
 def delete_client_token(caller: User, public_id: str, token_id: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import falcon
 import falcon.asgi
 
+from api.etags import etag_listed
 from api.read.cache import AppView, SnapshotCache
 from store.errors import InvalidVersion
 from store.snapshot_format import INACTIVE_MAINTENANCE, body, etag
@@ -70,16 +71,10 @@ class Responder:
         resp.set_header("Cache-Control", self.cacheable if cacheable else "no-store")
         resp.set_header("Vary", "x-api-token")
         inm = req.get_header("If-None-Match")
-        if inm is not None and (inm == tag or _matches(inm, tag)):
+        if inm is not None and (inm == tag or etag_listed(inm, tag)):
             resp.status = 304
             return
         resp.data = data
-
-
-def _matches(header: str, tag: str) -> bool:
-    if header.strip() == "*":
-        return True
-    return any(part.strip().removeprefix("W/") == tag for part in header.split(","))
 
 
 class _Check:

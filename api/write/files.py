@@ -15,6 +15,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 
 import falcon
 
+from api.etags import etag_listed
 from store.storage import Storage, attachment_header
 
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
@@ -69,18 +70,11 @@ def _http_date(value: str | None) -> dt.datetime | None:
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
-def _etag_in(header: str, etag: str, weak: bool) -> bool:
-    if header.strip() == "*":
-        return True
-    strip = (lambda t: t.strip().removeprefix("W/")) if weak else (lambda t: t.strip())
-    return strip(etag) in {strip(t) for t in header.split(",")}
-
-
 def not_modified(req: falcon.Request, f: StoredFile) -> bool:
     """If-None-Match (weak comparison) wins over If-Modified-Since, as RFC 9110 orders them."""
     inm = req.get_header("If-None-Match")
     if inm is not None:
-        return _etag_in(inm, f.etag, weak=True)
+        return etag_listed(inm, f.etag)
     since = _http_date(req.get_header("If-Modified-Since"))
     return since is not None and f.modified is not None and f.modified <= since
 
