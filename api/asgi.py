@@ -1,4 +1,4 @@
-"""gunicorn entry point of the read service: `gunicorn -k uvicorn_worker.UvicornWorker api.asgi:app`."""
+"""gunicorn entry point of the read service: `gunicorn -c deploy/gunicorn_read.py api.asgi:app`."""
 
 from api.logging import configure
 from api.read.app import create_read_app

@@ -40,6 +40,9 @@ if ! redis_ready; then
   for _ in $(seq 1 50); do redis_ready && break; sleep 0.1; done
   redis_ready || { echo "Redis did not start" >&2; exit 1; }
 fi
-# The edge-tier test runs real nginx in front of the read service.
+# The edge-tier test runs real nginx in front of the read service; the read-limit test drives it with wrk.
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light || apt_install nginx
+command -v wrk >/dev/null || apt_install wrk
+# The fault suite starts private PostgreSQL clusters (initdb, pg_ctl) and finds child processes with pgrep.
+command -v pgrep >/dev/null || apt_install procps
 echo "services: PostgreSQL on $PG_HOST:$PG_PORT, Redis on 127.0.0.1:$REDIS_PORT"

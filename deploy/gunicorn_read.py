@@ -12,7 +12,8 @@ uvicorn's worker with httptools (and uvloop) over its h11 worker: 24,544 against
 import multiprocessing
 import os
 
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn's worker (httptools, uvloop) with the request head bounded: api/read/server.py.
+worker_class = "api.read.server.ReadWorker"
 workers = int(os.environ.get("GATEHOUSE_READ_WORKERS", multiprocessing.cpu_count()))
 reuse_port = True
 keepalive = 75

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ class Stack:
     write: str
     admin_token: str
     procs: list = field(default_factory=list)
+    worker: subprocess.Popen | None = None
 
     def run(self, *args: str) -> str:
         """Runs a `gatehouse` CLI command against this stack and returns its output."""
@@ -39,6 +41,15 @@ class Stack:
         proc = subprocess.Popen(list(cmd), env=self.env, cwd=ROOT)
         self.procs.append(proc)
         return proc
+
+    def start_worker(self) -> subprocess.Popen:
+        self.worker = self.spawn(sys.executable, "-m", "api.cli", "worker")
+        return self.worker
+
+    def kill_worker(self) -> None:
+        """SIGKILL, as the OOM killer or a lost host would: no cleanup runs."""
+        self.worker.send_signal(signal.SIGKILL)
+        self.worker.wait(10)
 
 
 def up(url: str) -> bool:
@@ -51,8 +62,9 @@ def up(url: str) -> bool:
 @contextmanager
 def production_stack(database_url: str, redis_url: str, name: str, **extra_env: str) -> Iterator[Stack]:
     """A fresh database, a flushed Redis database, an empty data directory, the three services on free ports."""
-    recreate_database(database_url)
     shutil.rmtree(f"/tmp/{name}", ignore_errors=True)
+    if not database_url.startswith("sqlite"):
+        recreate_database(database_url)
     redis.Redis.from_url(redis_url).flushdb()
     env = {**os.environ, "GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_REDIS_URL": redis_url,
            "GATEHOUSE_QUEUE_NAME": name, "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_DATA_DIR": f"/tmp/{name}",
@@ -65,7 +77,7 @@ def production_stack(database_url: str, redis_url: str, name: str, **extra_env: 
     stack.admin_token = stack.run("create-token", "--email", ADMIN_EMAIL).strip()
     stack.spawn(*cli, "serve", "read", "--bind", f"127.0.0.1:{rp}")
     stack.spawn(*cli, "serve", "write", "--bind", f"127.0.0.1:{wp}")
-    stack.spawn(*cli, "worker")
+    stack.start_worker()
     try:
         wait_until(lambda: up(stack.read) and up(stack.write), timeout=30)
         yield stack

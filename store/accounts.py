@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import peewee as pw
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -58,8 +56,9 @@ def create_user(email: str, password: str, role: str = "member") -> User:
 
 def set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
-    # Whole seconds so tokens issued in the same second as the change (JWT iat) are refused too.
-    user.tokens_valid_after = utcnow().replace(microsecond=0) + dt.timedelta(seconds=1)
+    # To the microsecond: UpdateForge tokens carry their issue time to the microsecond too (a fractional
+    # iat), so a token issued in the same second but after the change is valid, one before it is not.
+    user.tokens_valid_after = utcnow()
     user.save()
     UserToken.delete().where(UserToken.user == user).execute()
 
@@ -195,6 +194,9 @@ def update_team(caller: User, team_id: int, fields: dict) -> Team:
     if "subscription_status" in fields:
         if fields["subscription_status"] not in SUBSCRIPTION:
             raise InvalidInput("subscription_status must be 'active' or 'expired'")
+        # Billing state is the operator's: a team admin could otherwise revive an expired team.
+        if fields["subscription_status"] != team.subscription_status:
+            require_super_admin(caller)
         if fields["subscription_status"] != team.subscription_status:
             team.subscription_status = fields["subscription_status"]
             _stale_team_apps(team)
@@ -219,7 +221,10 @@ def list_members(caller: User, team_id: int, page: int, per_page: int) -> dict:
 
 
 def add_member(caller: User, team_id: int, email: str, password: str | None, role: str | None) -> User:
+    """Super_admin only: a team admin adding by email could take in anyone's account and, from the
+    answers, learn which emails have one. Refused before any lookup, so every email answers alike."""
     team = get_team(caller, team_id, write=True)
+    require_super_admin(caller)
     user = User.get_or_none(User.email == email.strip().lower())
     if user is None:
         if not password:

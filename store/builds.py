@@ -111,7 +111,7 @@ def attach_file(build: Build, key: str, file_name: str, size: int, sha256: str) 
 def downloadable_build(user: User, build_id: str) -> Build:
     """UpdateForge's checks for a download, in the spec's order: exists, caller's team, has a file."""
     build = (Build.select(Build).join(App).where((Build.id == int(build_id)) & App.deleted_at.is_null()).first()
-             if build_id.isdigit() and len(build_id) < 19 else None)
+             if build_id.isascii() and build_id.isdigit() and len(build_id) < 19 else None)
     if build is None:
         raise NotFound("version not found")
     if not App.select().where((App.id == build.app_id) & App.team.in_(visible_team_ids(user))).exists():

@@ -95,7 +95,7 @@ def create_app(
 
 def update_app(caller: User, public_id: str, fields: dict) -> App:
     app = get_app(caller, public_id, write=True)
-    for name in ("title", "package_name", "icon"):
+    for name in ("title", "package_name"):
         if name in fields:
             setattr(app, name, fields[name])
     app.save()

@@ -23,7 +23,8 @@ VersionKey = tuple
 _SEMVER = re.compile(
     r"^[vV]?(?P<release>\d+(?:\.\d+)*)"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
+    r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$",
+    re.ASCII,
 )
 _PHASES = {"a": "alpha", "b": "beta", "rc": "rc"}
 _MAX_LEN = 64

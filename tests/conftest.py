@@ -109,6 +109,15 @@ def world():
 
 
 @pytest.fixture
+def root():
+    """A super_admin of no team."""
+    with unit_of_work():
+        user = accounts.create_user("root@example.net", "root password", "super_admin")
+        token = accounts.issue_user_token(user)
+    return SimpleNamespace(user=user, token=token, auth={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
 def other_world():
     return make_world(email="rival@example.org", team_name="Rival")
 

@@ -132,9 +132,9 @@ def test_other_teams_apps_are_not_listed(api, world, other_world):
     assert [a["id"] for a in items] == [world.app_id]
 
 
-def test_member_role_reads_but_cannot_write(api, world):
+def test_member_role_reads_but_cannot_write(api, world, root):
     with unit_of_work():
-        member = accounts.add_member(world.user, world.team.id, "m@example.com", "member password", "member")
+        member = accounts.add_member(root.user, world.team.id, "m@example.com", "member password", "member")
         token = accounts.issue_user_token(member)
     auth = {"Authorization": f"Bearer {token}"}
     assert api.simulate_get(f"/admin/v1/apps/{world.app_id}", headers=auth).status_code == 200
@@ -142,12 +142,12 @@ def test_member_role_reads_but_cannot_write(api, world):
     assert res.status_code == 403 and res.json == {"error": "admin role required"}
 
 
-def test_team_lifecycle_and_members(api, world):
+def test_team_lifecycle_and_members(api, world, root):
     res = api.simulate_post("/admin/v1/teams", json={"name": "New"}, headers=world.auth)
     team_id = res.json["id"]
     assert res.status_code == 201 and res.json["subscription_status"] == "active"
     res = api.simulate_post(f"/admin/v1/teams/{team_id}/members", json={"email": "n@example.com",
-                                                                         "password": "long enough"}, headers=world.auth)
+                                                                         "password": "long enough"}, headers=root.auth)
     assert res.status_code == 201
     member_id = res.json["id"]
     assert api.simulate_get(f"/admin/v1/teams/{team_id}/members/{member_id}", headers=world.auth).status_code == 200

@@ -162,9 +162,9 @@ def test_missing_or_invalid_token_is_401(reader, world, sync, path, token):
     assert res.headers["cache-control"] == "no-store"
 
 
-def test_expired_subscription_is_402(reader, world, sync):
+def test_expired_subscription_is_402(reader, world, sync, root):
     with unit_of_work():
-        accounts.update_team(world.user, world.team.id, {"subscription_status": "expired"})
+        accounts.update_team(root.user, world.team.id, {"subscription_status": "expired"})
     sync()
     for path in ("/v1/versions", "/v1/maintenance"):
         res = check(reader, path, world.client_token, **q(world))

@@ -10,7 +10,7 @@ import pytest
 
 from loadtest.processes import wait_until
 from store import accounts, catalog
-from store.db import unit_of_work
+from store.db import db, unit_of_work
 from store.ingest import purge_sessions
 from store.models import AuthSession, ClientUser
 from tests.helpers import b64
@@ -71,11 +71,11 @@ def test_validation_texts_in_order(api, world, body, error):
     assert AuthSession.select().count() == 0
 
 
-def test_auth_errors(api, world):
+def test_auth_errors(api, world, root):
     assert post(api, None, GOOD).status_code == 401
     assert post(api, "ghc_nope", GOOD).json == {"error": "Unauthorized"}
     with unit_of_work():
-        accounts.update_team(world.user, world.team.id, {"subscription_status": "expired"})
+        accounts.update_team(root.user, world.team.id, {"subscription_status": "expired"})
     assert post(api, world.client_token, GOOD).status_code == 402
     with unit_of_work():
         accounts.delete_team(world.user, world.team.id)
@@ -89,10 +89,19 @@ def test_deleted_app_is_403(api, world):
     assert post(api, world.client_token, GOOD).status_code == 403
 
 
-def test_write_failure_is_500_and_nothing_half_written(api, world):
-    # PostgreSQL refuses a NUL byte in text: the database write fails after every check passed.
-    res = post(api, world.client_token, GOOD | {"environment": "prod\x00"})
+def test_write_failure_is_500_with_the_spec_text(api, world):
+    # A constraint the database enforces makes the write fail after every check passed. (The row
+    # counts after a failure are checked in tests/test_faults.py, where PostgreSQL really goes away.)
+    with db.atomic() as savepoint:
+        db.execute_sql("ALTER TABLE auth_session ADD CONSTRAINT refuse_boom CHECK (user_id <> 'boom')")
+        res = post(api, world.client_token, GOOD | {"user_id": "boom"})
+        savepoint.rollback()
     assert res.status_code == 500 and res.json == {"error": "Failed to update user version data"}
+
+
+def test_nul_in_a_field_is_400_and_nothing_written(api, world):
+    res = post(api, world.client_token, GOOD | {"environment": "prod\x00"})
+    assert res.status_code == 400 and res.json == {"error": "strings must not contain NUL characters"}
     assert AuthSession.select().count() == 0 and ClientUser.select().count() == 0
 
 
@@ -131,13 +140,13 @@ def test_a_cached_token_is_refused_within_the_recheck_time_once_revoked(api, wor
 
 
 @pytest.mark.parametrize(("change", "status"), [
-    (lambda w: accounts.update_team(w.user, w.team.id, {"subscription_status": "expired"}), 402),
-    (lambda w: catalog.delete_app(w.user, w.app_id), 403),
+    (lambda w, root: accounts.update_team(root.user, w.team.id, {"subscription_status": "expired"}), 402),
+    (lambda w, root: catalog.delete_app(w.user, w.app_id), 403),
 ])
-def test_a_cached_token_sees_team_and_app_changes(api, world, change, status):
+def test_a_cached_token_sees_team_and_app_changes(api, world, root, change, status):
     assert post(api, world.client_token, GOOD).status_code == 200
     with unit_of_work():
-        change(world)
+        change(world, root)
     wait_until(lambda: post(api, world.client_token, GOOD).status_code == status, timeout=2, interval=0.005)
 
 

@@ -136,14 +136,14 @@ def test_conditional_get_and_head(dl):
     assert ranged.status_code == 206 and ranged.headers["content-range"] == f"bytes {len(DATA) - 10}-{len(DATA) - 1}/{len(DATA)}"
 
 
-def test_a_resumed_download_counts_once_per_user(api, world, dl):
+def test_a_resumed_download_counts_once_per_user(api, world, root, dl):
     dl({"Range": "bytes=0-999"})
     dl({"Range": "bytes=1000-"})
     dl()
     dl(method="HEAD")
     assert DownloadEvent.select().count() == 1
     with unit_of_work():
-        accounts.add_member(world.user, world.team.id, "tester@example.com", PASSWORD, "member")
+        accounts.add_member(root.user, world.team.id, "tester@example.com", PASSWORD, "member")
     dl(token=jwt_for(api, "tester@example.com"))
     listed = api.simulate_get(f"/admin/v1/apps/{world.app_id}/builds", headers=world.auth).json["items"]
     assert [b["downloads"] for b in listed] == [2]
@@ -158,9 +158,9 @@ def test_not_modified_and_unsatisfiable_are_not_downloads(dl):
     assert DownloadEvent.select().count() == 0
 
 
-def test_removing_a_user_revokes_their_tokens(api, world, dl):
+def test_removing_a_user_revokes_their_tokens(api, world, root, dl):
     with unit_of_work():
-        tester = accounts.add_member(world.user, world.team.id, "tester@example.com", PASSWORD, "member")
+        tester = accounts.add_member(root.user, world.team.id, "tester@example.com", PASSWORD, "member")
     token = jwt_for(api, "tester@example.com")
     assert dl(token=token).status_code == 200
     with unit_of_work():

@@ -55,3 +55,47 @@ def test_sqlite_migrates_twice_and_serves_ingestion_and_downloads(tmp_path):
     assert (tmp_path / "gatehouse.db").is_file()
     res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0 and "embedded ok" in res.stdout, res.stderr[-3000:]
+
+
+def test_sqlite_holds_eight_admin_writers_and_ingestion(tmp_path):
+    """Production gunicorn config on the embedded SQLite: 8 threads PATCH rules while 2 send events.
+
+    With deferred transactions 5 of 100 PATCHes failed at once with "database is locked".
+    """
+    import threading
+
+    import httpx
+
+    from loadtest.stack import production_stack
+
+    url = f"sqlite:///{tmp_path / 'gatehouse.db'}"
+    with production_stack(url, "redis://127.0.0.1:6379/9", "gatehouse-sqlite") as st:
+        admin = httpx.Client(base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}, timeout=30)
+        team = admin.post("/admin/v1/teams", json={"name": "Lite"}).json()
+        app = admin.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Lite"}).json()
+        token = admin.post(f"/admin/v1/apps/{app['id']}/tokens", json={"name": "t"}).json()["token"]
+        rules = [admin.post(f"/admin/v1/apps/{app['id']}/versions", json={
+            "version": f"1.{n}.0", "platform": "ios", "environment": "production"}).json()["id"] for n in range(8)]
+        statuses: list[int] = []
+
+        def patch(rule: int) -> None:
+            with httpx.Client(base_url=st.write, headers=admin.headers, timeout=30) as c:
+                for i in range(25):
+                    statuses.append(c.patch(f"/admin/v1/apps/{app['id']}/versions/{rule}",
+                                            json={"update_message": f"m{i}"}).status_code)
+
+        def ingest(k: int) -> None:
+            with httpx.Client(base_url=st.write, timeout=30) as c:
+                for i in range(50):
+                    statuses.append(c.post("/v2/authenticate", headers={"x-api-token": token}, json={
+                        "user_id": f"u{k}-{i}", "platform": "ios", "app_version": "1.0.0"}).status_code)
+
+        threads = [threading.Thread(target=patch, args=(r,)) for r in rules]
+        threads += [threading.Thread(target=ingest, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(statuses) == 300 and set(statuses) == {200}, sorted(set(statuses))
+        users = admin.get(f"/admin/v1/apps/{app['id']}/users", params={"per_page": 200}).json()
+        assert users["total"] == 100

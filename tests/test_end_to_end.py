@@ -99,8 +99,9 @@ def test_services_recover_when_postgresql_drops_every_connection(stack):
         dropped = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
                                (name,)).fetchone()[0]
     assert dropped >= 2  # the write API's and the worker's
+    # Every request thread held a connection the server closed: none of them may answer 5xx for it.
     statuses = [stack.write.get("/admin/v1/me").status_code for _ in range(40)]
-    assert set(statuses) <= {200, 500} and statuses[-16:] == [200] * 16, statuses
+    assert statuses == [200] * 40, statuses
     # The worker still renders: a rule written now reaches the read service.
     rule = stack.write.post(f"/admin/v1/apps/{app['id']}/versions", json={
         "version": "4.0.0", "platform": "ios", "environment": "production"})

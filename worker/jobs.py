@@ -7,7 +7,8 @@ import functools
 import logging
 
 from store import ingest, outbox, snapshots, stats
-from store.db import db
+from store.db import db, drop_dead_connection
+from store.snapshot_format import GEN_KEY
 from worker import context
 from worker.queue import enqueue_rebuilds, make_queue
 
@@ -22,6 +23,7 @@ def _recovering(job):
 
     @functools.wraps(job)
     def run(*args, **kwargs):
+        drop_dead_connection()
         try:
             return job(*args, **kwargs)
         except Exception:
@@ -45,14 +47,20 @@ def rebuild_all_snapshots() -> int:
     ids = snapshots.all_app_ids()
     for app_id in ids:
         snapshots.rebuild(r, app_id)
+    # Marks the snapshots complete: the schedule rebuilds everything when this key is missing.
+    r.setnx(GEN_KEY, 0)
     return len(ids)
 
 
 @_recovering
-def sweep_outbox() -> int:
-    """Re-enqueue apps whose snapshot is still stale: heals lost enqueues and Redis outages."""
+def sweep_outbox(grace_seconds: float | None = None) -> int:
+    """Re-enqueue apps whose snapshot is still stale: heals lost enqueues and Redis outages.
+
+    The grace period leaves a fresh row to the enqueue its own commit made; the schedule passes 0
+    right after Redis comes back, when those enqueues are known to have failed.
+    """
     s = context.settings()
-    ids = outbox.stale_app_ids(s.outbox_grace_seconds)
+    ids = outbox.stale_app_ids(s.outbox_grace_seconds if grace_seconds is None else grace_seconds)
     if ids:
         enqueue_rebuilds(make_queue(context.connection(), s.queue_name), ids)
     return len(ids)

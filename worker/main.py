@@ -3,12 +3,17 @@
 RQ 3's CronScheduler enqueues with the default pickle serializer, which this
 project never uses, so periodic jobs are enqueued here through the JSON queue,
 each under a fixed id: several workers running the schedule merge into one job.
+
+RQ's own scheduler process is not used: a Redis restart killed it and it came back
+only with RQ's 10-minute maintenance, and a SIGKILLed worker left it orphaned. The
+schedule below is a thread of the worker process, so it lives and dies with it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import redis
 import structlog
@@ -16,46 +21,86 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from store.settings import Settings
-from worker import context, jobs
+from store.snapshot_format import GEN_KEY
+from worker import context
+from worker.heartbeat import keep_beating
 from worker.queue import enqueue_unique, make_queue
 
 log = structlog.get_logger("gatehouse.worker")
 
+SCHEDULE_TICK = 0.5
+HEARTBEAT_KEY = "gh:scheduler:last_tick"
 
-def periodic(settings: Settings) -> list[tuple[str, object, int]]:
+
+def periodic(settings: Settings) -> list[tuple[str, str, int]]:
     return [
-        ("sweep-outbox", jobs.sweep_outbox, settings.outbox_sweep_interval),
-        ("aggregate-stats", jobs.aggregate_recent_stats, settings.stats_interval),
-        ("purge-sessions", jobs.purge_old_sessions, 86_400),
+        ("sweep-outbox", "worker.jobs.sweep_outbox", settings.outbox_sweep_interval),
+        ("aggregate-stats", "worker.jobs.aggregate_recent_stats", settings.stats_interval),
+        ("purge-sessions", "worker.jobs.purge_old_sessions", 86_400),
     ]
 
 
-def _schedule(settings: Settings, connection: redis.Redis, stop: threading.Event) -> None:
-    queue = make_queue(connection, settings.queue_name)
-    due = {name: 0.0 for name, _, _ in periodic(settings)}
-    while not stop.is_set():
-        now = time.monotonic()
-        for name, func, every in periodic(settings):
-            if now >= due[name]:
-                try:
-                    enqueue_unique(queue, func, (), f"periodic-{name}")
-                    due[name] = now + every
-                except redis.RedisError as exc:
-                    log.warning("periodic enqueue failed", job=name, error=str(exc))
-        stop.wait(1.0)
+class Schedule:
+    """Enqueues periodic jobs when due, and heals what a Redis restart lost.
+
+    When Redis comes back after an outage, or has lost its snapshots (a restart without
+    persistence, a flush), the outbox is swept at once with no grace period and, after a
+    loss, every snapshot is rebuilt; a change committed while Redis was down is then
+    visible within a tick and a job of Redis coming back.
+    """
+
+    def __init__(self, settings: Settings, connection: redis.Redis):
+        self.settings = settings
+        self.queue = make_queue(connection, settings.queue_name)
+        self.due = {name: 0.0 for name, _, _ in periodic(settings)}
+        self.redis_was_down = False
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        r = self.queue.connection
+        try:
+            r.set(HEARTBEAT_KEY, str(time.time()), ex=60)
+            lost = not r.exists(GEN_KEY)
+            if lost:
+                enqueue_unique(self.queue, "worker.jobs.rebuild_all_snapshots", (), "rebuild-all")
+            if lost or self.redis_was_down:
+                enqueue_unique(self.queue, "worker.jobs.sweep_outbox", (0.0,), "sweep-outbox-now")
+            self.redis_was_down = False
+            for name, func, every in periodic(self.settings):
+                if now >= self.due[name]:
+                    enqueue_unique(self.queue, func, (), f"periodic-{name}")
+                    self.due[name] = now + every
+        except redis.RedisError as exc:
+            if not self.redis_was_down:
+                log.warning("schedule lost Redis; retrying every tick", error=str(exc))
+            self.redis_was_down = True
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.tick()
+            stop.wait(SCHEDULE_TICK)
+
+
+class GatehouseWorker(SimpleWorker):
+    # RQ doubles its wait after each failed Redis call up to 60 s; after an outage of 10 s it
+    # could sleep 16 s more. One second bounds the time from Redis being back to work resuming.
+    max_connection_wait_time = 1.0
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
-    connection = redis.Redis.from_url(settings.redis_url)
+    connection = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=10)
     context.setup(settings, connection)
     stop = threading.Event()
+    name = uuid.uuid4().hex
+    keep_beating(connection, name, stop)
     if not burst:
-        threading.Thread(target=_schedule, args=(settings, connection, stop), daemon=True).start()
+        threading.Thread(target=Schedule(settings, connection).run, args=(stop,), name="schedule",
+                         daemon=True).start()
     # SimpleWorker runs jobs in this process: rebuilds take milliseconds, and a
     # fork per job would cost more than the job and break the connection pool.
-    worker = SimpleWorker([make_queue(connection, settings.queue_name)], connection=connection,
-                          serializer=JSONSerializer)
+    worker = GatehouseWorker([make_queue(connection, settings.queue_name)], name=name, connection=connection,
+                             serializer=JSONSerializer)
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:
         stop.set()

@@ -1,4 +1,11 @@
-"""Enqueueing jobs: JSON serializer, fixed job ids so duplicate rebuilds merge."""
+"""Enqueueing jobs: JSON serializer, fixed job ids so duplicate rebuilds merge.
+
+A request merges into an existing job only when someone will certainly run it: the
+job's id is in the queue's list, or a worker whose heartbeat is fresh is running it.
+Anything else (a job a SIGKILLed worker had started or had moved to RQ's intermediate
+list, a finished or failed one, one scheduled for a retry) is replaced. Merging into
+such a job left apps stale until RQ's 10-minute maintenance.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +13,38 @@ import logging
 
 import redis
 from rq import Queue, Retry
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from store.snapshot_format import WRITE_GEN_KEY
+from worker.heartbeat import is_alive
 
 log = logging.getLogger(__name__)
 
-_WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+# Jobs are named by path, so this module does not import worker.jobs (which enqueues too).
+REBUILD = "worker.jobs.rebuild_snapshot"
 
 
 def make_queue(connection: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def enqueue_unique(queue: Queue, func, args: tuple, job_id: str) -> bool:
+def _held(queue: Queue, job: Job) -> bool | None:
+    """True: a live worker or the queue will run ``job`` from the start; False: it may
+    already have read the database (running); None: nobody will run it."""
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:
+        in_list = queue.connection.lpos(queue.key, job.id) is not None
+        return True if in_list else None
+    if status == JobStatus.STARTED:
+        return False if job.worker_name and is_alive(queue.connection, job.worker_name) else None
+    return None  # finished, failed, stopped, or scheduled/deferred with no scheduler running
+
+
+def enqueue_unique(queue: Queue, func: str, args: tuple, job_id: str) -> bool:
     """Enqueue under a fixed id; True when a job that has not started yet covers this request."""
-    for _ in range(2):
+    for _ in range(3):
         try:
             queue.enqueue(
                 func,
@@ -32,38 +53,47 @@ def enqueue_unique(queue: Queue, func, args: tuple, job_id: str) -> bool:
                 unique=True,
                 result_ttl=0,
                 failure_ttl=3600,
-                retry=Retry(max=3, interval=[1, 2, 5]),
+                # No retry interval: intervals need RQ's scheduler process, which does not survive a Redis
+                # restart. A failed rebuild keeps its outbox row, and the sweep enqueues it again.
+                retry=Retry(max=2),
             )
             return True
         except DuplicateJobError:
             try:
                 job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
-                status = job.get_status(refresh=False)
             except NoSuchJobError:
                 continue  # finished between the two calls: try again
-            if status in _WAITING:
-                return True  # merged: the waiting job will read this commit
-            if status == JobStatus.STARTED:
-                return False  # it may have read before this commit
-            job.delete()  # finished or failed long ago: replace it
+            held = _held(queue, job)
+            if held is not None:
+                return held
+            log.info("replacing job %s (status %s) that no live worker holds", job_id, job.get_status(refresh=False))
+            try:
+                job.delete()
+            except (NoSuchJobError, InvalidJobOperation, ValueError):
+                # Finished or half-removed meanwhile (RQ raises on a missing status or execution record):
+                # dropping the hash is what lets the next attempt enqueue; RQ's maintenance prunes the rest.
+                queue.connection.delete(job.key)
     return False
 
 
 def enqueue_rebuild(queue: Queue, app_id: int) -> None:
-    from worker.jobs import rebuild_snapshot
-
     # A running rebuild may have read before this commit, so a follow-up id takes
     # the request; if both are running, the outbox row makes the sweep render it.
     for job_id in (f"rebuild-{app_id}", f"rebuild-{app_id}-again"):
-        if enqueue_unique(queue, rebuild_snapshot, (app_id,), job_id):
+        if enqueue_unique(queue, REBUILD, (app_id,), job_id):
             return
     log.info("rebuild of app %s left to the outbox sweep", app_id)
 
 
+def announce_write(connection: redis.Redis) -> None:
+    """Tells every write process its cached client tokens may be stale (see api/write/tokencache.py)."""
+    connection.incr(WRITE_GEN_KEY)
+
+
 def enqueue_rebuilds(queue: Queue, app_ids) -> None:
-    """After a commit: tells every write process its cached client tokens may be stale, then enqueues."""
+    """After a commit: invalidates the write API's token caches, then enqueues one rebuild per app."""
     if not app_ids:
         return
-    queue.connection.incr(WRITE_GEN_KEY)
+    announce_write(queue.connection)
     for app_id in sorted(app_ids):
         enqueue_rebuild(queue, app_id)

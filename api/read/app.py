@@ -29,6 +29,17 @@ class OpenAPI:
         resp.data = openapi_doc.as_json("read")
 
 
+HEADER_LIMIT = 8192
+
+
+class HeaderLimit:
+    """431 past ``HEADER_LIMIT`` bytes of header names and values (documented in the OpenAPI document)."""
+
+    async def process_request(self, req, resp):
+        if sum(len(k) + len(v) for k, v in req.scope["headers"]) > HEADER_LIMIT:
+            raise falcon.HTTPError(falcon.HTTP_431)
+
+
 class Lifespan:
     """Starts the snapshot sync thread in each worker process."""
 
@@ -51,7 +62,7 @@ def _serialize_error(req, resp, exc: falcon.HTTPError) -> None:
 
 def create_read_app(settings: Settings, cache: SnapshotCache | None = None) -> falcon.asgi.App:
     cache = cache or SnapshotCache(settings.redis_url, settings.snapshot_poll_interval)
-    app = falcon.asgi.App(middleware=[Lifespan(cache)])
+    app = falcon.asgi.App(middleware=[HeaderLimit(), Lifespan(cache)])
     app.set_error_serializer(_serialize_error)
     app.add_route("/health", Health())
     app.add_route("/openapi.json", OpenAPI())

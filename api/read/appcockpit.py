@@ -37,6 +37,7 @@ INACTIVE = _answer(INACTIVE_MAINTENANCE)
 
 _PARSED: dict[str, tuple | None] = {}
 _PARSED_MAX = 50_000
+_PARSED_LONGEST = 64  # longer strings are parsed every time, so the memo stays under a few MB
 
 
 def _parse(text: str) -> tuple | None:
@@ -50,9 +51,10 @@ def _parse(text: str) -> tuple | None:
         parsed = (key, canonical_key(key))
     except InvalidVersion:
         parsed = None
-    if len(_PARSED) >= _PARSED_MAX:
-        _PARSED.clear()
-    _PARSED[text] = parsed
+    if len(text) <= _PARSED_LONGEST:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[text] = parsed
     return parsed
 
 
@@ -71,7 +73,8 @@ class Responder:
         resp.set_header("Cache-Control", self.cacheable if cacheable else "no-store")
         resp.set_header("Vary", "x-api-token")
         inm = req.get_header("If-None-Match")
-        if inm is not None and (inm == tag or etag_listed(inm, tag)):
+        # Only answers a cache may keep (200 and the 404) revalidate; an error must reach the client.
+        if cacheable and inm is not None and (inm == tag or etag_listed(inm, tag)):
             resp.status = 304
             return
         resp.data = data

@@ -13,9 +13,10 @@ from api.openapi_doc import reason
 from api.write import admin, appcockpit, updateforge
 from api.write.ratelimit import LoginLimiter
 from api.write.tokencache import ClientTokenCache
-from store.db import db, init_db, set_after_commit
-from store.errors import DomainError, TooManyRequests
+from store.db import db, drop_dead_connection, init_db, is_unavailable, set_after_commit
+from store.errors import DomainError, InvalidInput, TooManyRequests
 from store.settings import Settings
+from store.snapshot_format import etag
 from store.storage import make_storage
 from worker.queue import enqueue_rebuilds, make_queue
 
@@ -37,9 +38,19 @@ class Connections:
 
     def process_request(self, req, resp):
         req.context.started = time.perf_counter()
-        db.connect(reuse_if_open=True)
+        # The connection opens on the first query (autoconnect), inside the store, where an outage
+        # becomes the dialect's own error; one the server hung up on is replaced before it fails.
+        drop_dead_connection()
+        # NUL cannot be stored in PostgreSQL text; refused here for paths and query strings alike.
+        if "\x00" in req.path or "%00" in req.query_string:
+            raise InvalidInput("the request must not contain NUL characters")
 
     def process_response(self, req, resp, resource, req_succeeded):
+        # Every JSON answer carries the MD5 ETag the AppCockpit document promises for all of them.
+        if resp.content_type == falcon.MEDIA_JSON and resp.get_header("ETag") is None:
+            data = resp.render_body()
+            if data is not None:
+                resp.set_header("ETag", etag(data))
         if resp.status_code >= 500 and not db.in_transaction() and not db.is_closed():
             db.close()
         if req.path != "/health":
@@ -74,6 +85,15 @@ def _http_error(req, resp, ex: falcon.HTTPError, params):
 
 
 def _unexpected(req, resp, ex, params):
+    if is_unavailable(ex):
+        # An outage, not a bug: the caller may retry, and the log names the cause.
+        log.warning("database unavailable", path=req.path, error=str(ex).strip())
+        if not db.in_transaction() and not db.is_closed():
+            db.close()
+        resp.status = falcon.HTTP_503
+        resp.set_header("Retry-After", "1")
+        resp.media = _error_body("database unavailable, try again")
+        return
     log.exception("unhandled error", path=req.path)
     resp.status = falcon.HTTP_500
     resp.media = _error_body("Internal server error")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import falcon
-import orjson
 
-from api.write.http import read_body, send
+from api.write.http import parse_json, send
 from api.write.tokencache import ClientTokenCache
 from store import ingest
 from store.errors import DomainError, InvalidInput
@@ -33,10 +32,7 @@ class Authenticate:
                                         lambda digest: ingest.app_for_client_token(digest).id)
         except ingest.StorageReadError:
             raise DomainError500("Failed to fetch user data") from None
-        try:
-            body = orjson.loads(read_body(req, self.limit))
-        except orjson.JSONDecodeError:
-            raise InvalidInput("Invalid request body") from None
+        body = parse_json(req, self.limit)
         if not isinstance(body, dict):
             raise InvalidInput("Invalid request body")
         user_id = _required(body, "user_id")

@@ -9,26 +9,58 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from store.errors import InvalidInput
+from store.pagination import MAX_PER_PAGE
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def body_stream(req: falcon.Request):
+    """The request body as a file: Content-Length bounded, or chunked (gunicorn decodes it and ends it).
+
+    Falcon's bounded stream reads nothing without Content-Length, which made a chunked body (as the
+    edge may forward one) look empty.
+    """
+    if req.content_length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
+        return req.stream
+    return req.bounded_stream
 
 
 def read_body(req: falcon.Request, limit: int) -> bytes:
     """The raw body, refused with 413 past ``limit`` bytes whatever Content-Length claims."""
     if req.content_length is not None and req.content_length > limit:
         raise falcon.HTTPContentTooLarge(title="request body too large")
-    data = req.bounded_stream.read(limit + 1)
-    if len(data) > limit:
+    stream, chunks, size = body_stream(req), [], 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
         raise falcon.HTTPContentTooLarge(title="request body too large")
-    return data
+    return b"".join(chunks)
+
+
+def has_nul(value) -> bool:
+    """True when any string in a decoded JSON value holds NUL, which PostgreSQL text cannot store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
 
 
 def parse_json(req: falcon.Request, limit: int):
     data = read_body(req, limit)
     try:
-        return orjson.loads(data)
+        payload = orjson.loads(data)
     except orjson.JSONDecodeError:
         raise InvalidInput("Invalid request body") from None
+    if has_nul(payload):
+        raise InvalidInput("strings must not contain NUL characters")
+    return payload
 
 
 def _describe(err: ValidationError) -> str:
@@ -51,18 +83,21 @@ def parse_model(req: falcon.Request, schema: type[M], limit: int) -> M:
         raise InvalidInput(_describe(err)) from None
 
 
-def int_param(req: falcon.Request, name: str, default: int) -> int:
+MAX_PAGE = 1_000_000
+
+
+def int_param(req: falcon.Request, name: str, default: int, lowest: int, highest: int) -> int:
     raw = req.get_param(name)
     if raw is None:
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer") from None
+    # Bounded before it reaches SQL: 10**20 overflowed PostgreSQL's bigint (a 500).
+    if not (raw.isascii() and raw.lstrip("-").isdigit()) or not lowest <= int(raw) <= highest:
+        raise InvalidInput(f"{name} must be an integer from {lowest} to {highest}")
+    return int(raw)
 
 
 def page_params(req: falcon.Request) -> tuple[int, int]:
-    return int_param(req, "page", 1), int_param(req, "per_page", 50)
+    return int_param(req, "page", 1, 0, MAX_PAGE), int_param(req, "per_page", 50, 0, MAX_PER_PAGE)
 
 
 def send(resp: falcon.Response, obj, status: str = falcon.HTTP_200) -> None:

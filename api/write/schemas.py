@@ -23,9 +23,11 @@ class UserCreate(Body):
     role: str = "member"
 
 
+# In the update bodies below a field typed without ``| None`` may be left out but not sent as null:
+# null would mean "clear it", which these columns cannot be (it was a 500).
 class UserUpdate(Body):
-    password: str | None = Field(None, min_length=8, max_length=1024)
-    role: str | None = None
+    password: str = Field(None, min_length=8, max_length=1024)
+    role: str = None
 
 
 class TeamCreate(Body):
@@ -34,8 +36,8 @@ class TeamCreate(Body):
 
 
 class TeamUpdate(Body):
-    name: str | None = Field(None, min_length=1, max_length=200)
-    subscription_status: str | None = None
+    name: str = Field(None, min_length=1, max_length=200)
+    subscription_status: str = None
 
 
 class MemberAdd(Body):
@@ -52,9 +54,9 @@ class AppCreate(Body):
 
 
 class AppUpdate(Body):
-    title: str | None = Field(None, min_length=1, max_length=200)
-    package_name: str | None = Field(None, max_length=255)
-    icon: str | None = Field(None, max_length=255)
+    # No icon here: the icon is set only by uploading it (PUT .../icon), so it always names a stored file.
+    title: str = Field(None, min_length=1, max_length=200)
+    package_name: str = Field(None, max_length=255)
 
 
 class EnvironmentBody(Body):
@@ -80,11 +82,11 @@ class VersionRuleCreate(Body):
 
 
 class VersionRuleUpdate(Body):
-    version: str | None = Field(None, min_length=1, max_length=64)
-    platform: str | None = None
-    environment: str | None = None
-    status: bool | None = None
-    force_update: bool | None = None
+    version: str = Field(None, min_length=1, max_length=64)
+    platform: str = None
+    environment: str = None
+    status: bool = None
+    force_update: bool = None
     update_message: str | None = Message
     update_messages: dict[str, str] | None = Messages
 
@@ -99,10 +101,10 @@ class MinimumRuleCreate(Body):
 
 
 class MinimumRuleUpdate(Body):
-    minimum_version: str | None = Field(None, min_length=1, max_length=64)
-    platform: str | None = None
-    environment: str | None = None
-    force_update: bool | None = None
+    minimum_version: str = Field(None, min_length=1, max_length=64)
+    platform: str = None
+    environment: str = None
+    force_update: bool = None
     update_message: str | None = Message
     update_messages: dict[str, str] | None = Messages
 

@@ -42,9 +42,10 @@ class Tokens:
         self.lifetime = dt.timedelta(days=lifetime_days)
 
     def issue(self, user: User) -> str:
-        now = dt.datetime.now(dt.UTC)
-        return jwt.encode({"sub": str(user.id), "iat": now, "exp": now + self.lifetime}, self.secret,
-                          algorithm="HS256")
+        # iat is a NumericDate, which RFC 7519 allows fractional: revocation compares it to the microsecond.
+        iat = dt.datetime.now(dt.UTC).timestamp()
+        return jwt.encode({"sub": str(user.id), "iat": iat, "exp": iat + self.lifetime.total_seconds()},
+                          self.secret, algorithm="HS256")
 
     def user(self, req: falcon.Request) -> User:
         scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
@@ -54,9 +55,10 @@ class Tokens:
             claims = jwt.decode(token.strip(), self.secret, algorithms=["HS256"], options={"require": ["sub", "iat", "exp"]})
         except jwt.PyJWTError:
             raise NotAuthenticated("unauthorized") from None
-        user = User.get_or_none(User.id == int(claims["sub"])) if str(claims["sub"]).isdigit() else None
+        sub = str(claims["sub"])
+        user = User.get_or_none(User.id == int(sub)) if sub.isascii() and sub.isdigit() and len(sub) < 19 else None
         # A password change (or removing the user) revokes every token issued before it.
-        if user is None or claims["iat"] < int(user.tokens_valid_after.replace(tzinfo=dt.UTC).timestamp()):
+        if user is None or claims["iat"] < user.tokens_valid_after.replace(tzinfo=dt.UTC).timestamp():
             raise NotAuthenticated("unauthorized")
         return user
 

@@ -1,0 +1,53 @@
+"""The read service's gunicorn worker: uvicorn with httptools and uvloop, and a bounded request head.
+
+uvicorn's httptools protocol buffers a request head of any size (a 16 MiB header was accepted),
+so one client could hold memory in every connection it opens. This protocol counts the bytes
+of each head as they arrive and refuses one past ``HEAD_LIMIT`` with 431 before buffering more.
+The app itself answers 431 past 8 KiB of header fields (api/read/app.py); this limit is the
+hard stop below it, large enough for that 8 KiB plus a long request line.
+"""
+
+from __future__ import annotations
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker
+
+HEAD_LIMIT = 16 * 1024
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    _head_bytes = 0
+    _in_head = True
+    _refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # whatever else arrives before the close
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > HEAD_LIMIT:
+                self._refuse()
+                return
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head, self._head_bytes = True, 0
+
+    def _refuse(self) -> None:
+        body = orjson.dumps({"error": "Request Header Fields Too Large"})
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+        )
+        self.transport.close()
+        self._refused = True
+
+
+class ReadWorker(UvicornWorker):
+    CONFIG_KWARGS = {"loop": "auto", "http": BoundedHttpToolsProtocol}

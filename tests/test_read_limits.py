@@ -1,0 +1,84 @@
+"""The read service's bounds, on the real gunicorn worker: header sizes and what unknown tokens cost."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from loadtest.processes import free_port, wait_until
+from loadtest.services import children, rss_bytes
+from loadtest.stack import ROOT, up
+
+# Each request carries a different bogus token of about 1 KiB.
+WRK_SCRIPT = textwrap.dedent("""
+    local pad = string.rep("x", 1000)
+    local n = 0
+    request = function()
+      n = n + 1
+      return wrk.format("GET", "/v1/versions?app_id=a&app_version=1.0.0&platform=ios&environment=production",
+                        {["x-api-token"] = string.format("ghc_%d_%d_", math.random(1, 1e9), n) .. pad})
+    end
+    done = function(summary, latency, requests)
+      io.write(string.format("requests=%d\\n", summary.requests))
+    end
+""")
+
+
+@pytest.fixture(scope="module")
+def read_service(tmp_path_factory):
+    port = free_port()
+    env = {"GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/8", "GATEHOUSE_LOG_LEVEL": "warning",
+           "GATEHOUSE_READ_WORKERS": "1", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind",
+                             f"127.0.0.1:{port}", "api.asgi:app"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: up(url) and children(proc.pid), timeout=30)
+        yield url, port, children(proc.pid)[0], tmp_path_factory.mktemp("wrk")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def raw_request(port: int, head: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        try:
+            s.sendall(head)
+        except OSError:
+            pass  # the server may close before it has read everything
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        return data
+
+
+def test_headers_past_8_kib_are_431(read_service):
+    _, port, _, _ = read_service
+    path = b"GET /v1/versions?app_id=a HTTP/1.1\r\nHost: x\r\n"
+    ok = raw_request(port, path + b"x-api-token: " + b"t" * 7000 + b"\r\nConnection: close\r\n\r\n")
+    assert ok.startswith(b"HTTP/1.1 401")
+    big = raw_request(port, path + b"x-api-token: " + b"t" * 9000 + b"\r\nConnection: close\r\n\r\n")
+    assert big.startswith(b"HTTP/1.1 431") and big.endswith(b'{"error":"Request Header Fields Too Large"}')
+    # Far past the limit the connection is refused before the head is buffered (16 MiB was accepted).
+    huge = raw_request(port, path + b"x-api-token: " + b"t" * (4 * 1024 * 1024) + b"\r\n\r\n")
+    assert huge.startswith(b"HTTP/1.1 431")
+
+
+def test_bogus_tokens_retain_no_memory(read_service):
+    url, _, worker, tmp = read_service
+    script = tmp / "tokens.lua"
+    script.write_text(WRK_SCRIPT)
+    # Warm up on one repeated request, so what follows measures only what distinct tokens retain.
+    warm = subprocess.run(["wrk", "-t1", "-c32", "-d1s", "-H", "x-api-token: ghc_same", url + "/v1/versions"],
+                          capture_output=True, text=True)
+    assert warm.returncode == 0, warm.stderr
+    before = rss_bytes(worker)
+    res = subprocess.run(["wrk", "-t1", "-c32", "-d4s", "-s", str(script), url], capture_output=True, text=True)
+    sent = int(res.stdout.split("requests=")[1].split()[0])
+    growth = rss_bytes(worker) - before
+    print(f"\n{sent} bogus 1 KiB tokens: read worker RSS grew {growth / 2**20:.1f} MiB (limit 20)", file=sys.stderr)
+    assert sent >= 20_000 and growth < 20 * 2**20
