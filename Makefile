@@ -11,6 +11,7 @@ run: install
 
 test: install services
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed
@@ -26,6 +27,7 @@ services:
 
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format:
 	$(BIN)/ruff format .

@@ -111,7 +111,9 @@ def _super_admin():
 
     user = User.select().where(User.role == "super_admin").order_by(User.id).first()
     if user is None:
-        raise click.ClickException("no super_admin exists: run `gatehouse create-user --role super_admin` first")
+        raise click.ClickException(
+            "no super_admin exists: run `gatehouse create-user --role super_admin` first"
+        )
     return user
 
 
@@ -246,8 +248,23 @@ def dev() -> None:
     ]
     os.environ["GATEHOUSE_FRONT_READ"] = f"http://{host}:{settings.read_port}"
     os.environ["GATEHOUSE_FRONT_WRITE"] = f"http://{host}:{settings.write_port}"
-    procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.front:from_env",
-                                   "--host", host, "--port", str(settings.port), "--log-level", "warning"]))
+    procs.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "api.front:from_env",
+                "--host",
+                host,
+                "--port",
+                str(settings.port),
+                "--log-level",
+                "warning",
+            ]
+        )
+    )
     base = f"http://{host}:{settings.port}"
     click.echo(f"\nGatehouse is running at {base}  (read service and write API on one port)")
     if creds:
@@ -255,8 +272,10 @@ def dev() -> None:
         click.echo(f"  admin token:  {creds['admin_token']}   (Authorization: Bearer ...)")
         click.echo(f"  app id:       {creds['app_id']}")
         click.echo(f"  client token: {creds['client_token']}   (x-api-token)")
-        click.echo(f"  try: curl -H 'x-api-token: {creds['client_token']}' "
-                   f"'{base}/v1/maintenance?app_id={creds['app_id']}&environment=production'")
+        click.echo(
+            f"  try: curl -H 'x-api-token: {creds['client_token']}' "
+            f"'{base}/v1/maintenance?app_id={creds['app_id']}&environment=production'"
+        )
     else:
         click.echo("  existing database: use `gatehouse create-token --email ...` for an admin token")
 

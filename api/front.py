@@ -7,9 +7,28 @@ from __future__ import annotations
 
 import httpx
 
-READ_PATHS = frozenset({"/health", "/versions", "/v1/versions", "/v2/versions", "/maintenance",
-                        "/v1/maintenance", "/v2/maintenance"})
-_HOP = {"date", "server", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "trailer"}
+READ_PATHS = frozenset(
+    {
+        "/health",
+        "/versions",
+        "/v1/versions",
+        "/v2/versions",
+        "/maintenance",
+        "/v1/maintenance",
+        "/v2/maintenance",
+    }
+)
+_HOP = {
+    "date",
+    "server",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "te",
+    "trailer",
+}
 
 
 def create_front(read_url: str, write_url: str):
@@ -26,8 +45,14 @@ def create_front(read_url: str, write_url: str):
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         base = read_url if scope["path"] in READ_PATHS else write_url
-        url = base + scope["raw_path"].decode() + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
-        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k.decode().lower() not in _HOP | {"host"}]
+        url = (
+            base
+            + scope["raw_path"].decode()
+            + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
+        )
+        headers = [
+            (k.decode(), v.decode()) for k, v in scope["headers"] if k.decode().lower() not in _HOP | {"host"}
+        ]
 
         async def body():
             more = True
@@ -36,13 +61,23 @@ def create_front(read_url: str, write_url: str):
                 more = message.get("more_body", False)
                 yield message.get("body", b"")
 
-        request = client.build_request(scope["method"], url, headers=headers,
-                                       content=body() if scope["method"] not in ("GET", "HEAD") else None)
+        request = client.build_request(
+            scope["method"],
+            url,
+            headers=headers,
+            content=body() if scope["method"] not in ("GET", "HEAD") else None,
+        )
         upstream = await client.send(request, stream=True)
         try:
-            await send({"type": "http.response.start", "status": upstream.status_code,
-                        "headers": [(k.encode(), v.encode()) for k, v in upstream.headers.items()
-                                    if k.lower() not in _HOP]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": upstream.status_code,
+                    "headers": [
+                        (k.encode(), v.encode()) for k, v in upstream.headers.items() if k.lower() not in _HOP
+                    ],
+                }
+            )
             async for chunk in upstream.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})

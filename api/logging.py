@@ -23,14 +23,19 @@ def configure(level: str = "info", json: bool = True) -> None:
     structlog.configure(
         processors=[*processors, fast],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer) if json else structlog.PrintLoggerFactory(
-            sys.stderr),
+        logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer)
+        if json
+        else structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     # Route stdlib logging (rq, gunicorn, peewee) through the same renderer.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[
-        structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer], foreign_pre_chain=processors))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=processors,
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))

@@ -49,8 +49,13 @@ def _error(res: httpx.Response) -> str:
 
 
 @click.command()
-@click.option("--server", envvar="GATEHOUSE_SERVER", default="http://127.0.0.1:8000", show_default=True,
-              help="Base URL of the write API (or the edge in front of it).")
+@click.option(
+    "--server",
+    envvar="GATEHOUSE_SERVER",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Base URL of the write API (or the edge in front of it).",
+)
 @click.option("--email", prompt=True)
 @click.option("--password", envvar="GATEHOUSE_PASSWORD", prompt=True, hide_input=True)
 def login(server: str, email: str, password: str) -> None:
@@ -68,8 +73,17 @@ def login(server: str, email: str, password: str) -> None:
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f, tqdm(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
-                                     desc="checksum", leave=False) as bar:
+    with (
+        open(path, "rb") as f,
+        tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="checksum",
+            leave=False,
+        ) as bar,
+    ):
         while chunk := f.read(CHUNK):
             digest.update(chunk)
             bar.update(len(chunk))
@@ -91,10 +105,14 @@ def _find_build(client: httpx.Client, app_id: str, build_type: str, version: str
         page += 1
 
 
-def _version(client: httpx.Client, app_id: str, build_type: str, version: str, name: str, public: bool) -> dict:
+def _version(
+    client: httpx.Client, app_id: str, build_type: str, version: str, name: str, public: bool
+) -> dict:
     """Creates the version, or finds the one an earlier (maybe interrupted) run created."""
-    res = client.post(f"/admin/v1/apps/{app_id}/builds",
-                      json={"build_type": build_type, "version": version, "name": name, "public": public})
+    res = client.post(
+        f"/admin/v1/apps/{app_id}/builds",
+        json={"build_type": build_type, "version": version, "name": name, "public": public},
+    )
     if res.status_code == 201:
         return res.json()
     if res.status_code == 409:
@@ -117,12 +135,25 @@ def _stream(path: Path, bar: tqdm) -> Iterator[bytes]:
 @click.option("--version", "version", required=True, help="Semantic version, e.g. 1.2.0.")
 @click.option("--name", default="", help="Human-readable label of the version.")
 @click.option("--public", is_flag=True, help="Intended for all testers.")
-@click.option("--replace", is_flag=True, help="Replace the file of a version that already has a different one.")
-@click.option("--retries", default=3, show_default=True, help="Attempts after a lost connection or a server error.")
+@click.option(
+    "--replace", is_flag=True, help="Replace the file of a version that already has a different one."
+)
+@click.option(
+    "--retries", default=3, show_default=True, help="Attempts after a lost connection or a server error."
+)
 @click.option("--server", envvar="GATEHOUSE_SERVER", default=None, help="Override the server saved by login.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def upload(app_id: str, build_type: str, version: str, name: str, public: bool, replace: bool, retries: int,
-           server: str | None, file: Path) -> None:
+def upload(
+    app_id: str,
+    build_type: str,
+    version: str,
+    name: str,
+    public: bool,
+    replace: bool,
+    retries: int,
+    server: str | None,
+    file: Path,
+) -> None:
     """Create a version and upload its artifact, with progress; an interrupted upload is retried from the start.
 
     The server keeps nothing of an interrupted upload, so each attempt sends the whole file; running the
@@ -130,9 +161,14 @@ def upload(app_id: str, build_type: str, version: str, name: str, public: bool, 
     """
     creds = load_credentials()
     size, sha256 = file.stat().st_size, _sha256(file)
-    timeout = httpx.Timeout(30, read=600)  # the server finishes storing (fsync, S3 completion) before it answers
-    with httpx.Client(base_url=(server or creds["server"]).rstrip("/"), timeout=timeout,
-                      headers={"Authorization": f"Bearer {creds['token']}"}) as client:
+    timeout = httpx.Timeout(
+        30, read=600
+    )  # the server finishes storing (fsync, S3 completion) before it answers
+    with httpx.Client(
+        base_url=(server or creds["server"]).rstrip("/"),
+        timeout=timeout,
+        headers={"Authorization": f"Bearer {creds['token']}"},
+    ) as client:
         try:
             build = _version(client, app_id, build_type, version, name, public)
         except httpx.HTTPError as exc:
@@ -141,15 +177,20 @@ def upload(app_id: str, build_type: str, version: str, name: str, public: bool, 
             click.echo(f"version {version} ({build_type}) already has this file; nothing to do")
             return
         if build.get("hasFile") and not replace:
-            raise click.ClickException(f"version {version} ({build_type}) already has another file; "
-                                       "pass --replace to replace it")
+            raise click.ClickException(
+                f"version {version} ({build_type}) already has another file; pass --replace to replace it"
+            )
         url = f"/admin/v1/apps/{app_id}/builds/{build['id']}/artifact"
         with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=file.name) as bar:
             for attempt in range(retries + 1):
                 bar.reset()
                 try:
-                    res = client.put(url, params={"filename": file.name}, content=_stream(file, bar),
-                                     headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"})
+                    res = client.put(
+                        url,
+                        params={"filename": file.name},
+                        content=_stream(file, bar),
+                        headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+                    )
                 except httpx.TransportError as exc:
                     failure = f"connection lost ({exc.__class__.__name__})"
                 else:
@@ -159,11 +200,13 @@ def upload(app_id: str, build_type: str, version: str, name: str, public: bool, 
                 if attempt == retries:
                     raise click.ClickException(f"upload failed after {retries + 1} attempts: {failure}")
                 bar.write(f"{failure}; retrying ({attempt + 1}/{retries})", file=sys.stderr)
-                time.sleep(min(2 ** attempt, 10))
+                time.sleep(min(2**attempt, 10))
     if res.status_code != 200:
         raise click.ClickException(f"upload refused ({_error(res)})")
     stored = res.json()
     if stored["sha256"] != sha256 or stored["size"] != size:
         raise click.ClickException("the server stored different bytes than were sent; upload again")
-    click.echo(f"uploaded {file.name} as {build_type} {version} (version id {stored['id']}): "
-               f"{size} bytes, sha256 {sha256}")
+    click.echo(
+        f"uploaded {file.name} as {build_type} {version} (version id {stored['id']}): "
+        f"{size} bytes, sha256 {sha256}"
+    )

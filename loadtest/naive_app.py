@@ -29,15 +29,17 @@ class Versions:
     def on_get(self, req, resp):
         p = req.params
         with pool.connection() as conn:
-            row = conn.execute(QUERY, (p["app_id"], p["environment"], p["platform"],
-                                       canonical(p["app_version"]))).fetchone()
+            row = conn.execute(
+                QUERY, (p["app_id"], p["environment"], p["platform"], canonical(p["app_version"]))
+            ).fetchone()
         resp.content_type = "application/json"
         if row is None:
             resp.status = 404
             resp.data = b'{"error":"Version not found"}'
             return
-        resp.data = orjson.dumps({"version": row[0], "platform": row[1], "force_update": row[2],
-                                  "update_message": row[3]})
+        resp.data = orjson.dumps(
+            {"version": row[0], "platform": row[1], "force_update": row[2], "update_message": row[3]}
+        )
 
 
 app = falcon.App()

@@ -25,26 +25,50 @@ def seed(write_url: str, admin_token: str, apps: int, rules: int, out: Path) -> 
     c = httpx.Client(base_url=write_url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
     team = c.post("/admin/v1/teams", json={"name": "Load"}).json()
     data = {"apps": []}
-    with tqdm(total=apps * (len(PLATFORMS) * len(ENVIRONMENTS) * (rules + 1) + 1), unit="write", desc="seed") as bar:
+    with tqdm(
+        total=apps * (len(PLATFORMS) * len(ENVIRONMENTS) * (rules + 1) + 1), unit="write", desc="seed"
+    ) as bar:
         for a in range(apps):
-            app = c.post("/admin/v1/apps", json={"team_id": team["id"], "title": f"Load {a}",
-                                                 "environments": list(ENVIRONMENTS)}).json()
+            app = c.post(
+                "/admin/v1/apps",
+                json={"team_id": team["id"], "title": f"Load {a}", "environments": list(ENVIRONMENTS)},
+            ).json()
             token = c.post(f"/admin/v1/apps/{app['id']}/tokens", json={}).json()["token"]
-            c.put(f"/admin/v1/apps/{app['id']}/maintenance/staging",
-                  json={"active": True, "title": "Maintenance", "links": [{"title": "Status", "url": "https://s"}]})
+            c.put(
+                f"/admin/v1/apps/{app['id']}/maintenance/staging",
+                json={
+                    "active": True,
+                    "title": "Maintenance",
+                    "links": [{"title": "Status", "url": "https://s"}],
+                },
+            )
             bar.update(1)
             ids = {}
             for platform in PLATFORMS:
                 for env in ENVIRONMENTS:
-                    c.post(f"/admin/v1/apps/{app['id']}/minimum-versions", json={
-                        "minimum_version": MINIMUM, "platform": platform, "environment": env,
-                        "force_update": True, "update_message": "unsupported"})
+                    c.post(
+                        f"/admin/v1/apps/{app['id']}/minimum-versions",
+                        json={
+                            "minimum_version": MINIMUM,
+                            "platform": platform,
+                            "environment": env,
+                            "force_update": True,
+                            "update_message": "unsupported",
+                        },
+                    )
                     bar.update(1)
                     for i in range(rules):
                         v = rule_version(i + 10)  # rules start at 1.1.0, above the minimum
-                        res = c.post(f"/admin/v1/apps/{app['id']}/versions", json={
-                            "version": v, "platform": platform, "environment": env,
-                            "update_message": f"update {v}", "update_messages": {"en": f"update {v}"}})
+                        res = c.post(
+                            f"/admin/v1/apps/{app['id']}/versions",
+                            json={
+                                "version": v,
+                                "platform": platform,
+                                "environment": env,
+                                "update_message": f"update {v}",
+                                "update_messages": {"en": f"update {v}"},
+                            },
+                        )
                         res.raise_for_status()
                         ids[f"{platform}|{env}|{v}"] = res.json()["id"]
                         bar.update(1)

@@ -34,8 +34,14 @@ class Stack:
 
     def run(self, *args: str) -> str:
         """Runs a `gatehouse` CLI command against this stack and returns its output."""
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], env=self.env, cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
     def spawn(self, *cmd: str) -> subprocess.Popen:
         proc = subprocess.Popen(list(cmd), env=self.env, cwd=ROOT)
@@ -66,9 +72,15 @@ def production_stack(database_url: str, redis_url: str, name: str, **extra_env: 
     if not database_url.startswith("sqlite"):
         recreate_database(database_url)
     redis.Redis.from_url(redis_url).flushdb()
-    env = {**os.environ, "GATEHOUSE_DATABASE_URL": database_url, "GATEHOUSE_REDIS_URL": redis_url,
-           "GATEHOUSE_QUEUE_NAME": name, "GATEHOUSE_LOG_LEVEL": "warning", "GATEHOUSE_DATA_DIR": f"/tmp/{name}",
-           **extra_env}
+    env = {
+        **os.environ,
+        "GATEHOUSE_DATABASE_URL": database_url,
+        "GATEHOUSE_REDIS_URL": redis_url,
+        "GATEHOUSE_QUEUE_NAME": name,
+        "GATEHOUSE_LOG_LEVEL": "warning",
+        "GATEHOUSE_DATA_DIR": f"/tmp/{name}",
+        **extra_env,
+    }
     cli = [sys.executable, "-m", "api.cli"]
     rp, wp = free_port(), free_port()
     stack = Stack(env, f"http://127.0.0.1:{rp}", f"http://127.0.0.1:{wp}", "")

@@ -42,6 +42,7 @@ def authenticate_password(email: str, password: str) -> User:
 
 # -- users -------------------------------------------------------------------------------------------
 
+
 def create_user(email: str, password: str, role: str = "member") -> User:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
@@ -115,6 +116,7 @@ def delete_user(caller: User, user_id: int) -> None:
 
 # -- tokens ------------------------------------------------------------------------------------------
 
+
 def issue_user_token(user: User, name: str = "") -> str:
     raw = tokens.new_token(tokens.USER_PREFIX)
     UserToken.create(user=user, token_hash=tokens.digest(raw), name=name)
@@ -125,10 +127,7 @@ def user_for_token(raw: str | None) -> User:
     if not raw or not raw.startswith(tokens.USER_PREFIX):
         raise NotAuthenticated("unauthorized")
     row = (
-        UserToken.select(UserToken, User)
-        .join(User)
-        .where(UserToken.token_hash == tokens.digest(raw))
-        .first()
+        UserToken.select(UserToken, User).join(User).where(UserToken.token_hash == tokens.digest(raw)).first()
     )
     if row is None or not tokens.same(row.token_hash, tokens.digest(raw)):
         raise NotAuthenticated("unauthorized")
@@ -136,6 +135,7 @@ def user_for_token(raw: str | None) -> User:
 
 
 # -- teams -------------------------------------------------------------------------------------------
+
 
 def visible_team_ids(caller: User):
     """Subquery of the ids of live teams the caller may see."""
@@ -213,6 +213,7 @@ def delete_team(caller: User, team_id: int) -> None:
 
 
 # -- memberships -------------------------------------------------------------------------------------
+
 
 def list_members(caller: User, team_id: int, page: int, per_page: int) -> dict:
     team = get_team(caller, team_id)

@@ -25,11 +25,18 @@ def first_run(email: str = "admin@localhost") -> dict:
         app = catalog.create_app(user, team.id, "My app", "com.example.app")
         _, client_token = catalog.create_client_token(user, app, "default")
         admin_token = accounts.issue_user_token(user, "first-run")
-    return {"email": email, "password": password, "admin_token": admin_token, "app_id": app.public_id,
-            "client_token": client_token}
+    return {
+        "email": email,
+        "password": password,
+        "admin_token": admin_token,
+        "app_id": app.public_id,
+        "client_token": client_token,
+    }
 
 
-def load_demo(caller: User, apps: int = 5, rules_per_scope: int = 20, seed: int = 7, progress=None) -> list[dict]:
+def load_demo(
+    caller: User, apps: int = 5, rules_per_scope: int = 20, seed: int = 7, progress=None
+) -> list[dict]:
     """A realistic fleet: apps x 2 platforms x 3 environments, exact rules, minimums, maintenance."""
     rnd = random.Random(seed)
     out = []
@@ -37,8 +44,13 @@ def load_demo(caller: User, apps: int = 5, rules_per_scope: int = 20, seed: int 
         team = accounts.create_team(caller, f"Demo team {secrets.token_hex(2)}")
     for i in range(apps):
         with unit_of_work():
-            app = catalog.create_app(caller, team.id, f"Demo app {i + 1}", f"com.demo.app{i + 1}",
-                                     ["production", "staging", "beta"])
+            app = catalog.create_app(
+                caller,
+                team.id,
+                f"Demo app {i + 1}",
+                f"com.demo.app{i + 1}",
+                ["production", "staging", "beta"],
+            )
             _, token = catalog.create_client_token(caller, app, "demo")
             envs = list(app.environments)
             rows = []
@@ -46,21 +58,46 @@ def load_demo(caller: User, apps: int = 5, rules_per_scope: int = 20, seed: int 
                 for platform in ("ios", "android"):
                     for n in range(rules_per_scope):
                         version = f"{1 + n // 10}.{n % 10}.{rnd.randint(0, 3)}"
-                        rows.append({
-                            "app": app.id, "environment": env.id, "platform": platform, "version": version,
-                            "version_key": canonical(version), "enabled": rnd.random() > 0.1,
-                            "force_update": rnd.random() < 0.2, "update_message": f"Please update to {version}",
-                            "messages": {"en": f"Please update to {version}", "de": f"Bitte auf {version} aktualisieren"},
-                        })
-                    MinimumVersionRule.create(app=app, environment=env, platform=platform, minimum_version="1.2.0",
-                                              force_update=True, update_message="This version is no longer supported")
+                        rows.append(
+                            {
+                                "app": app.id,
+                                "environment": env.id,
+                                "platform": platform,
+                                "version": version,
+                                "version_key": canonical(version),
+                                "enabled": rnd.random() > 0.1,
+                                "force_update": rnd.random() < 0.2,
+                                "update_message": f"Please update to {version}",
+                                "messages": {
+                                    "en": f"Please update to {version}",
+                                    "de": f"Bitte auf {version} aktualisieren",
+                                },
+                            }
+                        )
+                    MinimumVersionRule.create(
+                        app=app,
+                        environment=env,
+                        platform=platform,
+                        minimum_version="1.2.0",
+                        force_update=True,
+                        update_message="This version is no longer supported",
+                    )
             seen = set()
-            unique = [r for r in rows if (k := (r["environment"], r["platform"], r["version_key"])) not in seen
-                      and not seen.add(k)]
+            unique = [
+                r
+                for r in rows
+                if (k := (r["environment"], r["platform"], r["version_key"])) not in seen and not seen.add(k)
+            ]
             for j in range(0, len(unique), 200):
                 VersionRule.insert_many(unique[j : j + 200]).execute()
-            Maintenance.create(app=app, environment=envs[1], active=True, title="Scheduled maintenance",
-                               description="Back soon", links=[{"title": "Status", "url": "https://status.example.com"}])
+            Maintenance.create(
+                app=app,
+                environment=envs[1],
+                active=True,
+                title="Scheduled maintenance",
+                description="Back soon",
+                links=[{"title": "Status", "url": "https://status.example.com"}],
+            )
             mark_stale(app.id)
         out.append({"app_id": app.public_id, "client_token": token})
         if progress:

@@ -12,22 +12,31 @@ from store.pagination import paginate
 from store.versions import parse_key
 
 
-def create_build(caller: User, public_id: str, build_type: str, version: str, name: str = "",
-                 public: bool = False) -> Build:
+def create_build(
+    caller: User, public_id: str, build_type: str, version: str, name: str = "", public: bool = False
+) -> Build:
     app = get_app(caller, public_id, write=True)
     if build_type not in BUILD_TYPES:
         raise InvalidInput(f"build_type must be one of {', '.join(BUILD_TYPES)}")
     parse_key(version)
     try:
         with Build._meta.database.atomic():
-            return Build.create(app=app, build_type=build_type, version=version.strip(), name=name, public=public)
+            return Build.create(
+                app=app, build_type=build_type, version=version.strip(), name=name, public=public
+            )
     except pw.IntegrityError:
         raise Conflict("this version already exists for this build type") from None
 
 
 def build_dict(b: Build) -> dict:
-    return {"id": str(b.id), "version": b.version, "name": b.name or "", "public": b.public,
-            "hasFile": b.file_key is not None, "created": b.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "id": str(b.id),
+        "version": b.version,
+        "name": b.name or "",
+        "public": b.public,
+        "hasFile": b.file_key is not None,
+        "created": b.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def _highest(builds: list[Build]) -> Build | None:
@@ -37,8 +46,11 @@ def _highest(builds: list[Build]) -> Build | None:
 def teams_with_apps(user: User) -> dict:
     """UpdateForge's GET /api/v1/apps: teams and apps oldest first; current and pending per build type."""
     teams = list(Team.select().where(Team.id.in_(visible_team_ids(user))).order_by(Team.created_at, Team.id))
-    apps = list(App.select().where(App.team.in_([t.id for t in teams]) & App.deleted_at.is_null())
-                .order_by(App.created_at, App.id))
+    apps = list(
+        App.select()
+        .where(App.team.in_([t.id for t in teams]) & App.deleted_at.is_null())
+        .order_by(App.created_at, App.id)
+    )
     builds: dict[tuple[int, str], list[Build]] = {}
     for b in Build.select().where(Build.app.in_([a.id for a in apps])):
         builds.setdefault((b.app_id, b.build_type), []).append(b)
@@ -46,30 +58,44 @@ def teams_with_apps(user: User) -> dict:
     for team in teams:
         team_apps = []
         for app in (a for a in apps if a.team_id == team.id):
-            entry = {"id": app.public_id, "title": app.title, "packageName": app.package_name,
-                     "icon": f"/api/files/apps/{app.public_id}/{app.icon}" if app.icon else None}
+            entry = {
+                "id": app.public_id,
+                "title": app.title,
+                "packageName": app.package_name,
+                "icon": f"/api/files/apps/{app.public_id}/{app.icon}" if app.icon else None,
+            }
             for build_type in BUILD_TYPES:
                 rows = builds.get((app.id, build_type), [])
                 current = _highest([b for b in rows if b.file_key is not None])
                 pending = _highest([b for b in rows if b.file_key is None])
-                entry[build_type] = {"current": build_dict(current) if current else None,
-                                     "pending": build_dict(pending) if pending else None}
+                entry[build_type] = {
+                    "current": build_dict(current) if current else None,
+                    "pending": build_dict(pending) if pending else None,
+                }
             team_apps.append(entry)
         out.append({"id": str(team.id), "name": team.name, "apps": team_apps})
     return {"teams": out}
 
 
 def _download_count():
-    return (DownloadEvent.select(pw.fn.COUNT(DownloadEvent.id)).where(DownloadEvent.build == Build.id)
-            .alias("downloads"))
+    return (
+        DownloadEvent.select(pw.fn.COUNT(DownloadEvent.id))
+        .where(DownloadEvent.build == Build.id)
+        .alias("downloads")
+    )
 
 
 def admin_build_dict(b: Build) -> dict:
     downloads = getattr(b, "downloads", None)
     if downloads is None:
         downloads = DownloadEvent.select().where(DownloadEvent.build == b).count()
-    return build_dict(b) | {"build_type": b.build_type, "fileName": b.file_name, "size": b.file_size,
-                            "sha256": b.file_sha256, "downloads": downloads}
+    return build_dict(b) | {
+        "build_type": b.build_type,
+        "fileName": b.file_name,
+        "size": b.file_size,
+        "sha256": b.file_sha256,
+        "downloads": downloads,
+    }
 
 
 def list_builds(caller: User, public_id: str, page: int, per_page: int) -> dict:
@@ -110,8 +136,11 @@ def attach_file(build: Build, key: str, file_name: str, size: int, sha256: str) 
 
 def downloadable_build(user: User, build_id: str) -> Build:
     """UpdateForge's checks for a download, in the spec's order: exists, caller's team, has a file."""
-    build = (Build.select(Build).join(App).where((Build.id == int(build_id)) & App.deleted_at.is_null()).first()
-             if build_id.isascii() and build_id.isdigit() and len(build_id) < 19 else None)
+    build = (
+        Build.select(Build).join(App).where((Build.id == int(build_id)) & App.deleted_at.is_null()).first()
+        if build_id.isascii() and build_id.isdigit() and len(build_id) < 19
+        else None
+    )
     if build is None:
         raise NotFound("version not found")
     if not App.select().where((App.id == build.app_id) & App.team.in_(visible_team_ids(user))).exists():

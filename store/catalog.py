@@ -40,6 +40,7 @@ def _savepoint():
 
 # -- apps --------------------------------------------------------------------------------------------
 
+
 def new_public_id() -> str:
     return "app_" + secrets.token_hex(8)
 
@@ -112,7 +113,13 @@ def delete_app(caller: User, public_id: str) -> None:
 # -- icons -------------------------------------------------------------------------------------------
 
 # Served publicly from our own origin, so only raster image types (no SVG, no HTML) and plain names.
-ICON_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+ICON_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+}
 _ICON_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -151,6 +158,7 @@ def public_icon(public_id: str, filename: str) -> tuple[str, str]:
 
 
 # -- environments ------------------------------------------------------------------------------------
+
 
 def env_dict(env: Environment) -> dict:
     return {"id": env.id, "alias": env.alias, "created_at": iso(env.created_at)}
@@ -212,6 +220,7 @@ def _environment_by_alias(app: App, alias: str) -> Environment:
 
 # -- client tokens -----------------------------------------------------------------------------------
 
+
 def client_token_dict(tok: ClientToken, raw: str | None = None) -> dict:
     out = {"id": tok.id, "name": tok.name, "hint": tok.hint, "created_at": iso(tok.created_at)}
     if raw is not None:
@@ -246,6 +255,7 @@ def delete_client_token(caller: User, public_id: str, token_id: int) -> None:
 
 # -- messages ----------------------------------------------------------------------------------------
 
+
 def _check_platform(platform: str) -> str:
     if platform not in PLATFORMS:
         raise InvalidInput("platform must be 'ios' or 'android'")
@@ -265,6 +275,7 @@ def _check_messages(messages: dict | None) -> dict | None:
 
 
 # -- exact version rules -----------------------------------------------------------------------------
+
 
 def version_rule_dict(rule: VersionRule) -> dict:
     return {
@@ -362,6 +373,7 @@ def delete_version_rule(caller: User, public_id: str, rule_id: int) -> None:
 
 # -- minimum version rules ---------------------------------------------------------------------------
 
+
 def minimum_rule_dict(rule: MinimumVersionRule) -> dict:
     return {
         "id": rule.id,
@@ -410,6 +422,7 @@ def delete_minimum_rule(caller: User, public_id: str, rule_id: int) -> None:
 
 # -- maintenance -------------------------------------------------------------------------------------
 
+
 def maintenance_dict(env: Environment, row: Maintenance | None) -> dict:
     return {
         "environment": env.alias,
@@ -443,7 +456,9 @@ def get_maintenance(caller: User, public_id: str, alias: str) -> dict:
 
 def set_maintenance(caller: User, public_id: str, alias: str, fields: dict) -> dict:
     env = _env_for(caller, public_id, alias, write=True)
-    row = Maintenance.get_or_none(Maintenance.environment == env) or Maintenance(app=env.app_id, environment=env)
+    row = Maintenance.get_or_none(Maintenance.environment == env) or Maintenance(
+        app=env.app_id, environment=env
+    )
     for name in ("active", "title", "description", "links"):
         if name in fields:
             setattr(row, name, fields[name])

@@ -67,7 +67,12 @@ def make_database(url: str, pool_size: int = 16) -> peewee.Database:
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ":memory:"
         return peewee.SqliteDatabase(
             path,
-            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000, "synchronous": "normal"},
+            pragmas={
+                "journal_mode": "wal",
+                "foreign_keys": 1,
+                "busy_timeout": 10000,
+                "synchronous": "normal",
+            },
             check_same_thread=False,
             # Every transaction takes the write lock when it begins: a deferred one that reads and then
             # writes fails at once with "database is locked" when another writer holds the lock,

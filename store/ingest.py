@@ -66,8 +66,17 @@ def record_authentication(
     now = utcnow()
     if is_postgres():
         try:
-            db.execute_sql(_RECORD_PG, {"app": app_id, "user": user_id, "platform": platform,
-                                        "version": app_version, "env": environment, "now": now})
+            db.execute_sql(
+                _RECORD_PG,
+                {
+                    "app": app_id,
+                    "user": user_id,
+                    "platform": platform,
+                    "version": app_version,
+                    "env": environment,
+                    "now": now,
+                },
+            )
         except Exception as exc:
             raise StorageWriteError(str(exc)) from exc
         return
@@ -75,8 +84,9 @@ def record_authentication(
         _record_portable(app_id, user_id, platform, app_version, environment, now)
 
 
-def _record_portable(app_id: int, user_id: str, platform: str, app_version: str, environment: str | None,
-                     now: dt.datetime) -> None:
+def _record_portable(
+    app_id: int, user_id: str, platform: str, app_version: str, environment: str | None, now: dt.datetime
+) -> None:
     try:
         AuthSession.insert(
             app=app_id,
@@ -148,5 +158,9 @@ def list_sessions(caller, public_id: str, user_id: str | None, page: int, per_pa
 
 def list_client_users(caller, public_id: str, page: int, per_page: int) -> dict:
     app = get_app(caller, public_id)
-    q = ClientUser.select().where(ClientUser.app == app).order_by(ClientUser.last_seen_at.desc(), ClientUser.id)
+    q = (
+        ClientUser.select()
+        .where(ClientUser.app == app)
+        .order_by(ClientUser.last_seen_at.desc(), ClientUser.id)
+    )
     return paginate(q, page, per_page, _client_user_dict)

@@ -235,6 +235,18 @@ class DownloadEvent(BaseModel):
 
 # The tables of migration 0001; later tables arrive through their own migrations.
 ALL_MODELS = [
-    Team, User, Membership, UserToken, App, Environment, ClientToken, VersionRule,
-    MinimumVersionRule, Maintenance, AuthSession, ClientUser, SnapshotOutbox, DailyStat,
+    Team,
+    User,
+    Membership,
+    UserToken,
+    App,
+    Environment,
+    ClientToken,
+    VersionRule,
+    MinimumVersionRule,
+    Maintenance,
+    AuthSession,
+    ClientUser,
+    SnapshotOutbox,
+    DailyStat,
 ]

@@ -38,18 +38,25 @@ class Settings(BaseSettings):
     session_retention_days: int = Field(365, description="Days authentication sessions are kept.")
     stats_interval: int = Field(300, description="Seconds between statistics aggregation runs.")
     max_body_bytes: int = Field(1_048_576, description="Largest JSON request body the write API accepts.")
-    jwt_secret: str = Field("", description="HS256 secret for UpdateForge tokens; empty = generated once into data_dir.")
+    jwt_secret: str = Field(
+        "", description="HS256 secret for UpdateForge tokens; empty = generated once into data_dir."
+    )
     jwt_lifetime_days: int = Field(365, description="Lifetime of UpdateForge login tokens.")
-    storage_backend: str = Field("local", description="Artifact storage: local (under data_dir/artifacts) or s3.")
+    storage_backend: str = Field(
+        "local", description="Artifact storage: local (under data_dir/artifacts) or s3."
+    )
     upload_max_bytes: int = Field(2 * 1024**3, description="Largest artifact upload accepted (413 past it).")
     s3_bucket: str = Field("gatehouse", description="S3 bucket for artifacts.")
     s3_endpoint_url: str = Field("", description="S3 endpoint for S3-compatible servers; empty = AWS.")
     s3_region: str = Field("us-east-1", description="S3 region.")
     s3_access_key_id: str = Field("", description="S3 access key; empty = boto3's default credential chain.")
     s3_secret_access_key: str = Field("", description="S3 secret key.")
-    s3_path_style: bool = Field(False, description="Path-style addressing (most S3-compatible servers need it).")
+    s3_path_style: bool = Field(
+        False, description="Path-style addressing (most S3-compatible servers need it)."
+    )
     s3_checksums: str = Field(
-        "when_required", description="boto3 checksum mode: when_required (compatible servers) or when_supported."
+        "when_required",
+        description="boto3 checksum mode: when_required (compatible servers) or when_supported.",
     )
     s3_downloads: Literal["redirect", "proxy"] = Field(
         "redirect", description="S3 downloads: redirect to a presigned URL, or proxy through the write API."
@@ -59,9 +66,12 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(
         10, description="Failed logins per account and address before login answers 429 for the window."
     )
-    login_failure_window: int = Field(900, description="Seconds failed logins are counted (and a lockout lasts).")
+    login_failure_window: int = Field(
+        900, description="Seconds failed logins are counted (and a lockout lasts)."
+    )
     forwarded_for_hops: int = Field(
-        0, description="Trusted proxies in front of the write API; 1 = the client address is X-Forwarded-For's last."
+        0,
+        description="Trusted proxies in front of the write API; 1 = the client address is X-Forwarded-For's last.",
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     log_json: bool = Field(True, description="Emit logs as JSON lines (false: human-readable).")

@@ -54,7 +54,9 @@ def render_app(app_id: int) -> tuple[str, bytes] | None:
     doc = {
         "app_id": app.public_id,
         "state": client_standing(app, app.team),
-        "tokens": sorted(t.token_hash for t in ClientToken.select(ClientToken.token_hash).where(ClientToken.app == app)),
+        "tokens": sorted(
+            t.token_hash for t in ClientToken.select(ClientToken.token_hash).where(ClientToken.app == app)
+        ),
         "exact": {},
         "minimum": {},
         "maintenance": {},
@@ -68,14 +70,21 @@ def render_app(app_id: int) -> tuple[str, bytes] | None:
     )
     for r in rules:
         key = f"{r.platform}|{r.environment.alias}|{r.version_key}"
-        doc["exact"][key] = [*rendered(_v1(r.version, r.platform, r)), *rendered(_v2(r.version, r.platform, r))]
-    mins = MinimumVersionRule.select(MinimumVersionRule, Environment).join(Environment).where(
-        MinimumVersionRule.app == app
+        doc["exact"][key] = [
+            *rendered(_v1(r.version, r.platform, r)),
+            *rendered(_v2(r.version, r.platform, r)),
+        ]
+    mins = (
+        MinimumVersionRule.select(MinimumVersionRule, Environment)
+        .join(Environment)
+        .where(MinimumVersionRule.app == app)
     )
     for m in mins:
         v = m.minimum_version
         doc["minimum"][f"{m.platform}|{m.environment.alias}"] = [
-            v, *rendered(_v1(v, m.platform, m)), *rendered(_v2(v, m.platform, m))
+            v,
+            *rendered(_v1(v, m.platform, m)),
+            *rendered(_v2(v, m.platform, m)),
         ]
     rows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app == app)}
     for env in Environment.select().where(Environment.app == app):

@@ -138,19 +138,32 @@ class LocalStorage:
 
 
 class S3Storage:
-    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str = "us-east-1",
-                 access_key: str | None = None, secret_key: str | None = None, path_style: bool = False,
-                 checksums: str = "when_required"):
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        path_style: bool = False,
+        checksums: str = "when_required",
+    ):
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region, aws_access_key_id=access_key or None,
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
+            aws_access_key_id=access_key or None,
             aws_secret_access_key=secret_key or None,
-            config=Config(s3={"addressing_style": "path" if path_style else "auto"},
-                          request_checksum_calculation=checksums, response_checksum_validation=checksums,
-                          retries={"max_attempts": 5, "mode": "standard"}),
+            config=Config(
+                s3={"addressing_style": "path" if path_style else "auto"},
+                request_checksum_calculation=checksums,
+                response_checksum_validation=checksums,
+                retries={"max_attempts": 5, "mode": "standard"},
+            ),
         )
 
     def save(self, key: str, stream: BinaryIO, max_bytes: int) -> Stored:
@@ -167,15 +180,18 @@ class S3Storage:
                     number += 1
             if buffer or not parts:
                 parts.append(self._part(key, upload["UploadId"], number, bytes(buffer)))
-            self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"],
-                                                  MultipartUpload={"Parts": parts})
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
+            )
         except BaseException:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload["UploadId"])
             raise
         return Stored(key, size[0], digest.hexdigest())
 
     def _part(self, key: str, upload_id: str, number: int, data: bytes) -> dict:
-        res = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
+        res = self.client.upload_part(
+            Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+        )
         return {"PartNumber": number, "ETag": res["ETag"]}
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -208,14 +224,28 @@ class S3Storage:
         return None
 
     def presigned_url(self, key: str, filename: str, expires: int = 300) -> str | None:
-        return self.client.generate_presigned_url("get_object", ExpiresIn=expires, Params={
-            "Bucket": self.bucket, "Key": _check_key(key), "ResponseContentDisposition": attachment_header(filename),
-            "ResponseContentType": "application/octet-stream"})
+        return self.client.generate_presigned_url(
+            "get_object",
+            ExpiresIn=expires,
+            Params={
+                "Bucket": self.bucket,
+                "Key": _check_key(key),
+                "ResponseContentDisposition": attachment_header(filename),
+                "ResponseContentType": "application/octet-stream",
+            },
+        )
 
 
 def make_storage(settings) -> Storage:
     """The backend GATEHOUSE_STORAGE_BACKEND names, configured from the settings."""
     if settings.storage_backend == "s3":
-        return S3Storage(settings.s3_bucket, settings.s3_endpoint_url, settings.s3_region, settings.s3_access_key_id,
-                         settings.s3_secret_access_key, settings.s3_path_style, settings.s3_checksums)
+        return S3Storage(
+            settings.s3_bucket,
+            settings.s3_endpoint_url,
+            settings.s3_region,
+            settings.s3_access_key_id,
+            settings.s3_secret_access_key,
+            settings.s3_path_style,
+            settings.s3_checksums,
+        )
     return LocalStorage(settings.data_dir / "artifacts")

@@ -26,16 +26,20 @@ from store.settings import Settings
 from worker import context
 from worker.queue import make_queue
 
-PG_URL = os.environ.get("GATEHOUSE_TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_test")
+PG_URL = os.environ.get(
+    "GATEHOUSE_TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_test"
+)
 REDIS_URL = os.environ.get("GATEHOUSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
 
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
-    return Settings(database_url=PG_URL, redis_url=REDIS_URL, data_dir=tmp_path_factory.mktemp("data"),
-                    queue_name="gatehouse-test")
+    return Settings(
+        database_url=PG_URL,
+        redis_url=REDIS_URL,
+        data_dir=tmp_path_factory.mktemp("data"),
+        queue_name="gatehouse-test",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +90,8 @@ def sync(settings, redis_conn, cache):
     def run() -> None:
         queue = make_queue(redis_conn, settings.queue_name)
         SimpleWorker([queue], connection=redis_conn, serializer=queue.serializer).work(
-            burst=True, logging_level="WARNING")
+            burst=True, logging_level="WARNING"
+        )
         cache.refresh(redis_conn)
 
     return run
@@ -99,8 +104,15 @@ def make_world(role: str = "admin", email: str = "owner@example.com", team_name:
         app = catalog.create_app(user, team.id, "Demo", "com.example.demo")
         _, client_token = catalog.create_client_token(user, app, "default")
         token = accounts.issue_user_token(user)
-    return SimpleNamespace(user=user, team=team, app=app, app_id=app.public_id, client_token=client_token,
-                           token=token, auth={"Authorization": f"Bearer {token}"})
+    return SimpleNamespace(
+        user=user,
+        team=team,
+        app=app,
+        app_id=app.public_id,
+        client_token=client_token,
+        token=token,
+        auth={"Authorization": f"Bearer {token}"},
+    )
 
 
 @pytest.fixture
@@ -126,8 +138,11 @@ def other_world():
 def s3_endpoint():
     """A real S3-compatible server (moto's standalone server) on loopback for the whole run."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
 
     def up():
@@ -152,15 +167,30 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def stack():
     """The real services (gunicorn read and write, a worker) plus the dev front door, committing for real."""
-    with production_stack(E2E_DB, E2E_REDIS, "gatehouse-e2e", GATEHOUSE_READ_WORKERS="2",
-                          GATEHOUSE_WRITE_WORKERS="1") as st:
+    with production_stack(
+        E2E_DB, E2E_REDIS, "gatehouse-e2e", GATEHOUSE_READ_WORKERS="2", GATEHOUSE_WRITE_WORKERS="1"
+    ) as st:
         front_port = free_port()
         st.env = {**st.env, "GATEHOUSE_FRONT_READ": st.read, "GATEHOUSE_FRONT_WRITE": st.write}
-        st.spawn(sys.executable, "-m", "uvicorn", "--factory", "api.front:from_env", "--port", str(front_port),
-                 "--log-level", "warning")
+        st.spawn(
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "api.front:from_env",
+            "--port",
+            str(front_port),
+            "--log-level",
+            "warning",
+        )
         wait_until(lambda: up(f"http://127.0.0.1:{front_port}"), timeout=30)
         yield SimpleNamespace(
-            read=httpx.Client(base_url=st.read), front=httpx.Client(base_url=f"http://127.0.0.1:{front_port}"),
+            read=httpx.Client(base_url=st.read),
+            front=httpx.Client(base_url=f"http://127.0.0.1:{front_port}"),
             write=httpx.Client(base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}),
-            token=st.admin_token, redis=redis.Redis.from_url(E2E_REDIS), run=st.run, env=st.env,
-            write_addr=st.write.removeprefix("http://"))
+            token=st.admin_token,
+            redis=redis.Redis.from_url(E2E_REDIS),
+            run=st.run,
+            env=st.env,
+            write_addr=st.write.removeprefix("http://"),
+        )

@@ -38,7 +38,9 @@ class CuttingProxy:
             server = socket.create_connection(self.upstream)
             cut = self.cuts > 0
             self.cuts -= cut
-            threading.Thread(target=self._pipe, args=(client, server, self.after if cut else None), daemon=True).start()
+            threading.Thread(
+                target=self._pipe, args=(client, server, self.after if cut else None), daemon=True
+            ).start()
             threading.Thread(target=self._pipe, args=(server, client, None), daemon=True).start()
 
     @staticmethod

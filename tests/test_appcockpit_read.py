@@ -27,8 +27,13 @@ def add_rule(world, **fields):
 
 
 def add_minimum(world, **fields):
-    base = {"minimum_version": "2.0.0", "platform": "ios", "environment": "production", "force_update": True,
-            "update_message": "Too old"}
+    base = {
+        "minimum_version": "2.0.0",
+        "platform": "ios",
+        "environment": "production",
+        "force_update": True,
+        "update_message": "Too old",
+    }
     with unit_of_work():
         return catalog.create_minimum_rule(world.user, world.app_id, base | fields)
 
@@ -46,11 +51,20 @@ def test_exact_match_v1_shape(reader, world, sync, path):
     assert res.status_code == 200
     assert res.headers["content-type"] == "application/json"
     if path == "/v2/versions":
-        assert res.json == {"version": "2.5.0", "platform": "ios", "force_update": True,
-                            "default_update_message": "Update!",
-                            "update_messages": {"de": "Aktualisieren!", "en": "Update!"}}
+        assert res.json == {
+            "version": "2.5.0",
+            "platform": "ios",
+            "force_update": True,
+            "default_update_message": "Update!",
+            "update_messages": {"de": "Aktualisieren!", "en": "Update!"},
+        }
     else:
-        assert res.json == {"version": "2.5.0", "platform": "ios", "force_update": True, "update_message": "Update!"}
+        assert res.json == {
+            "version": "2.5.0",
+            "platform": "ios",
+            "force_update": True,
+            "update_message": "Update!",
+        }
     assert res.headers["etag"] == '"' + hashlib.md5(res.content).hexdigest() + '"'
 
 
@@ -90,15 +104,22 @@ def test_exact_match_is_scoped_to_platform_and_environment(reader, world, sync):
         assert check(reader, "/v1/versions", world.client_token, **q(world, **over)).status_code == 404
 
 
-@pytest.mark.parametrize("client,expected", [("1.9.9", 200), ("2.0.0-beta.1", 200), ("2.0.0", 404),
-                                             ("2.1", 404), ("10.0", 404), ("1.10.0", 200)])
+@pytest.mark.parametrize(
+    "client,expected",
+    [("1.9.9", 200), ("2.0.0-beta.1", 200), ("2.0.0", 404), ("2.1", 404), ("10.0", 404), ("1.10.0", 200)],
+)
 def test_minimum_rule_only_when_client_is_older(reader, world, sync, client, expected):
     add_minimum(world)
     sync()
     res = check(reader, "/v1/versions", world.client_token, **q(world, app_version=client))
     assert res.status_code == expected
     if expected == 200:
-        assert res.json == {"version": "2.0.0", "platform": "ios", "force_update": True, "update_message": "Too old"}
+        assert res.json == {
+            "version": "2.0.0",
+            "platform": "ios",
+            "force_update": True,
+            "update_message": "Too old",
+        }
     else:
         assert res.json == {"error": "Version not found"}
 
@@ -106,8 +127,13 @@ def test_minimum_rule_only_when_client_is_older(reader, world, sync, client, exp
 def test_semver_forms_packaging_rejects_compare(reader, world, sync):
     add_minimum(world, minimum_version="2.5.0-beta.1.hotfix")
     sync()
-    assert check(reader, "/v1/versions", world.client_token, **q(world, app_version="2.5.0-beta.1")).status_code == 200
-    assert check(reader, "/v1/versions", world.client_token, **q(world, app_version="2.5.0")).status_code == 404
+    assert (
+        check(reader, "/v1/versions", world.client_token, **q(world, app_version="2.5.0-beta.1")).status_code
+        == 200
+    )
+    assert (
+        check(reader, "/v1/versions", world.client_token, **q(world, app_version="2.5.0")).status_code == 404
+    )
 
 
 def test_exact_match_wins_over_minimum(reader, world, sync):
@@ -209,13 +235,25 @@ def test_maintenance_inactive_by_default(reader, world, sync, path):
 
 
 def test_maintenance_active_with_ordered_links(reader, world, sync):
-    links = [{"title": "Status Page", "url": "https://status.example.com"}, {"title": "Blog", "url": "https://b.example"}]
+    links = [
+        {"title": "Status Page", "url": "https://status.example.com"},
+        {"title": "Blog", "url": "https://b.example"},
+    ]
     with unit_of_work():
-        catalog.set_maintenance(world.user, world.app_id, "production",
-                                {"active": True, "title": "Scheduled Maintenance", "description": "Back soon", "links": links})
+        catalog.set_maintenance(
+            world.user,
+            world.app_id,
+            "production",
+            {"active": True, "title": "Scheduled Maintenance", "description": "Back soon", "links": links},
+        )
     sync()
     res = check(reader, "/v2/maintenance", world.client_token, app_id=world.app_id, environment="production")
-    assert res.json == {"active": True, "title": "Scheduled Maintenance", "description": "Back soon", "links": links}
+    assert res.json == {
+        "active": True,
+        "title": "Scheduled Maintenance",
+        "description": "Back soon",
+        "links": links,
+    }
     staging = check(reader, "/v2/maintenance", world.client_token, app_id=world.app_id, environment="staging")
     assert staging.json["active"] is False
 
@@ -232,11 +270,18 @@ def test_if_none_match_gets_304_without_body(reader, world, sync):
     add_rule(world)
     sync()
     first = check(reader, "/v1/versions", world.client_token, **q(world))
-    again = check(reader, "/v1/versions", world.client_token, {"If-None-Match": first.headers["etag"]}, **q(world))
+    again = check(
+        reader, "/v1/versions", world.client_token, {"If-None-Match": first.headers["etag"]}, **q(world)
+    )
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == first.headers["etag"]
-    weak = check(reader, "/v1/versions", world.client_token, {"If-None-Match": 'W/"x", W/' + first.headers["etag"]},
-                 **q(world))
+    weak = check(
+        reader,
+        "/v1/versions",
+        world.client_token,
+        {"If-None-Match": 'W/"x", W/' + first.headers["etag"]},
+        **q(world),
+    )
     assert weak.status_code == 304
     other = check(reader, "/v1/versions", world.client_token, {"If-None-Match": '"nope"'}, **q(world))
     assert other.status_code == 200
@@ -247,7 +292,9 @@ def test_404_answer_is_cacheable_and_revalidates(reader, world, sync):
     first = check(reader, "/v1/versions", world.client_token, **q(world))
     assert first.status_code == 404
     assert "s-maxage=5" in first.headers["cache-control"] and first.headers["vary"] == "x-api-token"
-    again = check(reader, "/v1/versions", world.client_token, {"If-None-Match": first.headers["etag"]}, **q(world))
+    again = check(
+        reader, "/v1/versions", world.client_token, {"If-None-Match": first.headers["etag"]}, **q(world)
+    )
     assert again.status_code == 304
 
 
@@ -319,7 +366,9 @@ def test_sync_thread_follows_pubsub(settings, world, sync, redis_conn):
         add_rule(world, version="7.0.0")
         sync()  # the worker publishes; the thread must load it on its own
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any("7~1" in k for k in live.state.apps[world.app_id].exact):
+        while time.monotonic() < deadline and not any(
+            "7~1" in k for k in live.state.apps[world.app_id].exact
+        ):
             time.sleep(0.01)
         assert "ios|production|7~1" in live.state.apps[world.app_id].exact
     finally:

@@ -22,7 +22,9 @@ def post(api, token, body, raw: bytes | None = None):
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["x-api-token"] = token
-    return api.simulate_post("/v2/authenticate", body=raw if raw is not None else orjson.dumps(body), headers=headers)
+    return api.simulate_post(
+        "/v2/authenticate", body=raw if raw is not None else orjson.dumps(body), headers=headers
+    )
 
 
 def test_success_echoes_and_stores(api, world):
@@ -31,7 +33,11 @@ def test_success_echoes_and_stores(api, world):
     assert res.json == {"success": True, "user_id": "user_12345", "platform": "ios", "app_version": "2.5.0"}
     session = AuthSession.get()
     assert (session.user_id, session.platform, session.app_version, session.environment) == (
-        "user_12345", "ios", "2.5.0", "production")
+        "user_12345",
+        "ios",
+        "2.5.0",
+        "production",
+    )
     latest = ClientUser.get()
     assert latest.app_version == "2.5.0" and latest.first_seen_at == latest.last_seen_at
 
@@ -53,17 +59,20 @@ def test_environment_is_optional(api, world):
     assert AuthSession.get().environment is None
 
 
-@pytest.mark.parametrize("body,error", [
-    (None, "Invalid request body"),
-    ({"platform": "ios", "app_version": "1"}, "user_id is required"),
-    ({"user_id": "", "platform": "ios", "app_version": "1"}, "user_id is required"),
-    ({"user_id": "u"}, "platform is required"),
-    ({"user_id": "u", "platform": ""}, "platform is required"),
-    ({"user_id": "u", "platform": "ios"}, "app_version is required"),
-    ({"user_id": "u", "platform": "web", "app_version": "1"}, "platform must be 'ios' or 'android'"),
-    ({"user_id": "u", "platform": "web"}, "app_version is required"),
-    ([1, 2], "Invalid request body"),
-])
+@pytest.mark.parametrize(
+    "body,error",
+    [
+        (None, "Invalid request body"),
+        ({"platform": "ios", "app_version": "1"}, "user_id is required"),
+        ({"user_id": "", "platform": "ios", "app_version": "1"}, "user_id is required"),
+        ({"user_id": "u"}, "platform is required"),
+        ({"user_id": "u", "platform": ""}, "platform is required"),
+        ({"user_id": "u", "platform": "ios"}, "app_version is required"),
+        ({"user_id": "u", "platform": "web", "app_version": "1"}, "platform must be 'ios' or 'android'"),
+        ({"user_id": "u", "platform": "web"}, "app_version is required"),
+        ([1, 2], "Invalid request body"),
+    ],
+)
 def test_validation_texts_in_order(api, world, body, error):
     raw = b"{not json" if body is None else None
     res = post(api, world.client_token, body, raw)
@@ -139,10 +148,13 @@ def test_a_cached_token_is_refused_within_the_recheck_time_once_revoked(api, wor
     assert int(redis_conn.get("gh:write:gen")) >= 1
 
 
-@pytest.mark.parametrize(("change", "status"), [
-    (lambda w, root: accounts.update_team(root.user, w.team.id, {"subscription_status": "expired"}), 402),
-    (lambda w, root: catalog.delete_app(w.user, w.app_id), 403),
-])
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        (lambda w, root: accounts.update_team(root.user, w.team.id, {"subscription_status": "expired"}), 402),
+        (lambda w, root: catalog.delete_app(w.user, w.app_id), 403),
+    ],
+)
 def test_a_cached_token_sees_team_and_app_changes(api, world, root, change, status):
     assert post(api, world.client_token, GOOD).status_code == 200
     with unit_of_work():

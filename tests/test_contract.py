@@ -56,7 +56,9 @@ def test_read_service_never_imports_the_orm():
 
 def test_every_setting_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
-    missing = [f"GATEHOUSE_{n.upper()}" for n in Settings.model_fields if f"GATEHOUSE_{n.upper()}" not in readme]
+    missing = [
+        f"GATEHOUSE_{n.upper()}" for n in Settings.model_fields if f"GATEHOUSE_{n.upper()}" not in readme
+    ]
     assert missing == []
 
 
@@ -65,6 +67,10 @@ def test_migrations_are_idempotent(write_app):
 
 
 def test_only_store_imports_peewee():
-    offenders = [str(p.relative_to(ROOT)) for top in ("api", "worker", "loadtest") for p in (ROOT / top).rglob("*.py")
-                 if re.search(r"^\s*(import|from)\s+(peewee|playhouse)\b", p.read_text(), re.M)]
+    offenders = [
+        str(p.relative_to(ROOT))
+        for top in ("api", "worker", "loadtest")
+        for p in (ROOT / top).rglob("*.py")
+        if re.search(r"^\s*(import|from)\s+(peewee|playhouse)\b", p.read_text(), re.M)
+    ]
     assert offenders == []

@@ -29,8 +29,11 @@ def new_app(stack) -> tuple[str, dict]:
 
 
 def serve_read(env: dict, port: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "read", "--workers", "1", "--bind",
-                             f"127.0.0.1:{port}"], env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "read", "--workers", "1", "--bind", f"127.0.0.1:{port}"],
+        env=env,
+        cwd=ROOT,
+    )
 
 
 def healthy(url: str) -> bool:
@@ -54,21 +57,35 @@ def test_edge_keeps_answering_while_the_read_service_is_down(stack, run_dir):
     read_port, edge_port = free_port(), free_port()
     read = serve_read(stack.env, read_port)
     conf = run_dir / "nginx.conf"
-    conf.write_text(render(LISTEN=f"127.0.0.1:{edge_port}", READ_UPSTREAM=f"127.0.0.1:{read_port}",
-                           WRITE_UPSTREAM=stack.write_addr, RUN_DIR=str(run_dir), CACHE_SECONDS="1"))
+    conf.write_text(
+        render(
+            LISTEN=f"127.0.0.1:{edge_port}",
+            READ_UPSTREAM=f"127.0.0.1:{read_port}",
+            WRITE_UPSTREAM=stack.write_addr,
+            RUN_DIR=str(run_dir),
+            CACHE_SECONDS="1",
+        )
+    )
     edge = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"])
     base = f"http://127.0.0.1:{edge_port}"
     try:
         wait_until(lambda: healthy(base) and healthy(f"http://127.0.0.1:{read_port}"), timeout=30)
         params = {"app_id": app_id, "environment": "production"}
-        first = wait_until(lambda: (r := httpx.get(base + "/v1/maintenance", params=params, headers=headers))
-                           .status_code == 200 and r)
+        first = wait_until(
+            lambda: (
+                (r := httpx.get(base + "/v1/maintenance", params=params, headers=headers)).status_code == 200
+                and r
+            )
+        )
         assert first.headers["x-cache-status"] in ("MISS", "EXPIRED")
         hit = httpx.get(base + "/v1/maintenance", params=params, headers=headers)
         assert hit.headers["x-cache-status"] == "HIT" and hit.content == first.content
         assert hit.headers["etag"] == first.headers["etag"]
         # Another token is another cache entry, never someone else's answer.
-        assert httpx.get(base + "/v1/maintenance", params=params, headers={"x-api-token": "ghc_x"}).status_code == 401
+        assert (
+            httpx.get(base + "/v1/maintenance", params=params, headers={"x-api-token": "ghc_x"}).status_code
+            == 401
+        )
         # Everything else reaches the write API.
         me = httpx.get(base + "/admin/v1/me", headers={"Authorization": f"Bearer {stack.token}"})
         assert me.status_code == 200
@@ -90,10 +107,25 @@ def test_edge_keeps_answering_while_the_read_service_is_down(stack, run_dir):
 def test_two_read_services_on_a_redis_replica_serve_a_change(stack, run_dir):
     primary = httpx.URL(stack.env["GATEHOUSE_REDIS_URL"])
     replica_port = free_port()
-    replica = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(replica_port),
-                                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(run_dir),
-                                "--replicaof", primary.host, str(primary.port or 6379)],
-                               stdout=subprocess.DEVNULL)
+    replica = subprocess.Popen(
+        [
+            shutil.which("redis-server") or "/usr/bin/redis-server",
+            "--port",
+            str(replica_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(run_dir),
+            "--replicaof",
+            primary.host,
+            str(primary.port or 6379),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     env = {**stack.env, "GATEHOUSE_REDIS_URL": f"redis://127.0.0.1:{replica_port}{primary.path}"}
 
     def linked():
@@ -113,13 +145,18 @@ def test_two_read_services_on_a_redis_replica_serve_a_change(stack, run_dir):
         params = {"app_id": app_id, "app_version": "4.0.0", "platform": "ios", "environment": "production"}
 
         def answers(status):
-            return all(httpx.get(f"http://127.0.0.1:{p}/v2/versions", params=params, headers=headers).status_code
-                       == status for p in ports)
+            return all(
+                httpx.get(f"http://127.0.0.1:{p}/v2/versions", params=params, headers=headers).status_code
+                == status
+                for p in ports
+            )
 
         wait_until(lambda: answers(404), timeout=15)
         started = time.monotonic()
-        stack.write.post(f"/admin/v1/apps/{app_id}/versions", json={
-            "version": "4.0.0", "platform": "ios", "environment": "production"})
+        stack.write.post(
+            f"/admin/v1/apps/{app_id}/versions",
+            json={"version": "4.0.0", "platform": "ios", "environment": "production"},
+        )
         wait_until(lambda: answers(200), timeout=5)
         assert time.monotonic() - started < 5
     finally:
@@ -136,20 +173,36 @@ def test_artifacts_and_icons_through_the_edge(stack, run_dir):
     app_id, _ = new_app(stack)
     edge_port = free_port()
     conf = run_dir / "nginx.conf"
-    conf.write_text(render(LISTEN=f"127.0.0.1:{edge_port}", READ_UPSTREAM="127.0.0.1:9",
-                           WRITE_UPSTREAM=stack.write_addr, RUN_DIR=str(run_dir)))
+    conf.write_text(
+        render(
+            LISTEN=f"127.0.0.1:{edge_port}",
+            READ_UPSTREAM="127.0.0.1:9",
+            WRITE_UPSTREAM=stack.write_addr,
+            RUN_DIR=str(run_dir),
+        )
+    )
     edge = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"])
     base = f"http://127.0.0.1:{edge_port}"
     admin = {"Authorization": f"Bearer {stack.token}"}
     try:
         wait_until(lambda: httpx.get(base + "/admin/v1/me", headers=admin).status_code == 200, timeout=30)
-        build = httpx.post(base + f"/admin/v1/apps/{app_id}/builds", headers=admin,
-                           json={"build_type": "release", "version": "1.0.0"}).json()
+        build = httpx.post(
+            base + f"/admin/v1/apps/{app_id}/builds",
+            headers=admin,
+            json={"build_type": "release", "version": "1.0.0"},
+        ).json()
         data = os.urandom(3 * 1024 * 1024 + 5)
-        up = httpx.put(base + f"/admin/v1/apps/{app_id}/builds/{build['id']}/artifact", headers=admin,
-                       params={"filename": "Édition.apk"}, content=data, timeout=60)
+        up = httpx.put(
+            base + f"/admin/v1/apps/{app_id}/builds/{build['id']}/artifact",
+            headers=admin,
+            params={"filename": "Édition.apk"},
+            content=data,
+            timeout=60,
+        )
         assert up.status_code == 200 and up.json()["size"] == len(data)
-        jwt = httpx.post(base + "/api/v1/auth", json={"email": "load@example.com", "password": "load password"})
+        jwt = httpx.post(
+            base + "/api/v1/auth", json={"email": "load@example.com", "password": "load password"}
+        )
         tester = {"Authorization": f"Bearer {jwt.json()['token']}"}
         url = base + f"/api/v1/versions/{build['id']}/download"
         part = httpx.get(url, headers=tester | {"Range": "bytes=-1000"})
@@ -161,7 +214,12 @@ def test_artifacts_and_icons_through_the_edge(stack, run_dir):
         assert head.status_code == 200 and head.headers["content-length"] == str(len(data))
 
         png = b"\x89PNG\r\n\x1a\n" + os.urandom(32)
-        httpx.put(base + f"/admin/v1/apps/{app_id}/icon", params={"filename": "icon.png"}, content=png, headers=admin)
+        httpx.put(
+            base + f"/admin/v1/apps/{app_id}/icon",
+            params={"filename": "icon.png"},
+            content=png,
+            headers=admin,
+        )
         icon = base + f"/api/files/apps/{app_id}/icon.png"
         first, second = httpx.get(icon), httpx.get(icon)
         assert first.content == second.content == png and first.headers["content-type"] == "image/png"

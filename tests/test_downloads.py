@@ -27,11 +27,18 @@ def jwt_for(api, email="owner@example.com", password=PASSWORD):
 
 
 def make_build(api, w, version="1.0.0", data=DATA, filename="Demo 1.0.apk"):
-    b = api.simulate_post(f"/admin/v1/apps/{w.app_id}/builds", json={"build_type": "release", "version": version},
-                          headers=w.auth).json
+    b = api.simulate_post(
+        f"/admin/v1/apps/{w.app_id}/builds",
+        json={"build_type": "release", "version": version},
+        headers=w.auth,
+    ).json
     if data is not None:
-        res = api.simulate_put(f"/admin/v1/apps/{w.app_id}/builds/{b['id']}/artifact", params={"filename": filename},
-                               body=data, headers=w.auth)
+        res = api.simulate_put(
+            f"/admin/v1/apps/{w.app_id}/builds/{b['id']}/artifact",
+            params={"filename": filename},
+            body=data,
+            headers=w.auth,
+        )
         assert res.status_code == 200
     return b["id"]
 
@@ -43,8 +50,9 @@ def dl(api, world):
     token = jwt_for(api)
 
     def get(headers=None, method="GET", version=build_id, token=token):
-        return api.simulate_request(method, f"/api/v1/versions/{version}/download",
-                                    headers={**bearer(token), **(headers or {})})
+        return api.simulate_request(
+            method, f"/api/v1/versions/{version}/download", headers={**bearer(token), **(headers or {})}
+        )
 
     get.build_id, get.token = build_id, token
     return get
@@ -73,9 +81,12 @@ def test_full_download_headers(dl):
     assert res.headers["content-length"] == str(len(DATA))
     assert res.headers["accept-ranges"] == "bytes"
     assert res.headers["etag"] == f'"{hashlib.sha256(DATA).hexdigest()}"'
-    assert res.headers["last-modified"] == format_datetime(build.file_uploaded_at.replace(tzinfo=dt.UTC), usegmt=True)
+    assert res.headers["last-modified"] == format_datetime(
+        build.file_uploaded_at.replace(tzinfo=dt.UTC), usegmt=True
+    )
     assert res.headers["content-disposition"] == (
-        "attachment; filename=\"Demo 1.0.apk\"; filename*=UTF-8''Demo%201.0.apk")
+        "attachment; filename=\"Demo 1.0.apk\"; filename*=UTF-8''Demo%201.0.apk"
+    )
     assert "content-range" not in res.headers
 
 
@@ -83,23 +94,33 @@ def test_non_ascii_filename_uses_rfc6266_filename_star(api, world):
     build_id = make_build(api, world, filename='Spiel "é".apk')
     res = api.simulate_get(f"/api/v1/versions/{build_id}/download", headers=bearer(jwt_for(api)))
     assert res.headers["content-disposition"] == (
-        "attachment; filename=\"Spiel ___.apk\"; filename*=UTF-8''Spiel%20%22%C3%A9%22.apk")
+        "attachment; filename=\"Spiel ___.apk\"; filename*=UTF-8''Spiel%20%22%C3%A9%22.apk"
+    )
 
 
-@pytest.mark.parametrize(("header", "first", "last"), [
-    ("bytes=0-4", 0, 4), ("bytes=100-", 100, len(DATA) - 1), ("bytes=-3", len(DATA) - 3, len(DATA) - 1),
-    ("bytes=-99999", 0, len(DATA) - 1), ("bytes=10000-99999", 10000, len(DATA) - 1),
-    ("bytes=5-5", 5, 5), ("Bytes = 7 - 9", 7, 9),
-])
+@pytest.mark.parametrize(
+    ("header", "first", "last"),
+    [
+        ("bytes=0-4", 0, 4),
+        ("bytes=100-", 100, len(DATA) - 1),
+        ("bytes=-3", len(DATA) - 3, len(DATA) - 1),
+        ("bytes=-99999", 0, len(DATA) - 1),
+        ("bytes=10000-99999", 10000, len(DATA) - 1),
+        ("bytes=5-5", 5, 5),
+        ("Bytes = 7 - 9", 7, 9),
+    ],
+)
 def test_single_range_answers_206(dl, header, first, last):
     res = dl({"Range": header})
     assert res.status_code == 206
     assert res.headers["content-range"] == f"bytes {first}-{last}/{len(DATA)}"
     assert res.headers["content-length"] == str(last - first + 1)
-    assert res.content == DATA[first:last + 1]
+    assert res.content == DATA[first : last + 1]
 
 
-@pytest.mark.parametrize("header", [f"bytes={len(DATA)}-", f"bytes={len(DATA) + 5}-{len(DATA) + 9}", "bytes=-0"])
+@pytest.mark.parametrize(
+    "header", [f"bytes={len(DATA)}-", f"bytes={len(DATA) + 5}-{len(DATA) + 9}", "bytes=-0"]
+)
 def test_unsatisfiable_range_answers_416(dl, header):
     res = dl({"Range": header})
     assert res.status_code == 416
@@ -133,7 +154,10 @@ def test_conditional_get_and_head(dl):
     assert head.status_code == 200 and head.content == b""
     assert head.headers["content-length"] == str(len(DATA)) and head.headers["etag"] == full.headers["etag"]
     ranged = dl({"Range": "bytes=-10"}, method="HEAD")
-    assert ranged.status_code == 206 and ranged.headers["content-range"] == f"bytes {len(DATA) - 10}-{len(DATA) - 1}/{len(DATA)}"
+    assert (
+        ranged.status_code == 206
+        and ranged.headers["content-range"] == f"bytes {len(DATA) - 10}-{len(DATA) - 1}/{len(DATA)}"
+    )
 
 
 def test_a_resumed_download_counts_once_per_user(api, world, root, dl):
@@ -175,7 +199,10 @@ def test_deleting_a_version_deletes_its_file(api, world, other_world, dl, settin
     rival = f"/admin/v1/apps/{other_world.app_id}/builds/{dl.build_id}"
     assert api.simulate_delete(rival, headers=other_world.auth).status_code == 404
     assert api.simulate_delete(url, headers=other_world.auth).json == {"error": "app not found"}
-    assert api.simulate_patch(url, json={"name": "Renamed", "public": True}, headers=world.auth).json["name"] == "Renamed"
+    assert (
+        api.simulate_patch(url, json={"name": "Renamed", "public": True}, headers=world.auth).json["name"]
+        == "Renamed"
+    )
     assert api.simulate_delete(url, headers=world.auth).status_code == 204
     assert not [p for p in files.rglob("*") if p.is_file()]
     assert dl().json == {"error": "version not found"}
@@ -183,13 +210,18 @@ def test_deleting_a_version_deletes_its_file(api, world, other_world, dl, settin
 
 
 def test_upload_bounds(api, world, write_app, settings):
-    b = api.simulate_post(f"/admin/v1/apps/{world.app_id}/builds", json={"build_type": "debug", "version": "1"},
-                          headers=world.auth).json
+    b = api.simulate_post(
+        f"/admin/v1/apps/{world.app_id}/builds",
+        json={"build_type": "debug", "version": "1"},
+        headers=world.auth,
+    ).json
     url = f"/admin/v1/apps/{world.app_id}/builds/{b['id']}/artifact"
     small = create_write_app(settings.model_copy(update={"upload_max_bytes": 100}))
     from falcon import testing
 
-    res = testing.TestClient(small).simulate_put(url, params={"filename": "a.apk"}, body=b"x" * 101, headers=world.auth)
+    res = testing.TestClient(small).simulate_put(
+        url, params={"filename": "a.apk"}, body=b"x" * 101, headers=world.auth
+    )
     assert (res.status_code, res.json) == (413, {"error": "upload larger than 100 bytes"})
     assert Build.get_by_id(int(b["id"])).file_key is None
 
@@ -200,8 +232,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
 def test_icon_upload_and_public_route(api, world, other_world):
-    put = api.simulate_put(f"/admin/v1/apps/{world.app_id}/icon", params={"filename": "icon.png"}, body=PNG,
-                           headers=world.auth)
+    put = api.simulate_put(
+        f"/admin/v1/apps/{world.app_id}/icon", params={"filename": "icon.png"}, body=PNG, headers=world.auth
+    )
     assert put.status_code == 200 and put.json["icon"] == "icon.png"
     listed = api.simulate_get("/api/v1/apps", headers=bearer(jwt_for(api))).json["teams"][0]["apps"][0]
     assert listed["icon"] == f"/api/files/apps/{world.app_id}/icon.png"
@@ -209,9 +242,13 @@ def test_icon_upload_and_public_route(api, world, other_world):
     assert res.status_code == 200 and res.content == PNG
     assert res.headers["content-type"] == "image/png" and res.headers["x-content-type-options"] == "nosniff"
     assert api.simulate_get(listed["icon"], headers={"If-None-Match": res.headers["etag"]}).status_code == 304
-    for wrong in (f"/api/files/apps/{world.app_id}/other.png", f"/api/files/apps/{other_world.app_id}/icon.png",
-                  f"/api/files/apps/{world.app_id}/..%2F..%2Fjwt_secret", f"/api/files/apps/{world.app_id}/%2e%2e",
-                  "/api/files/apps/app_missing/icon.png"):
+    for wrong in (
+        f"/api/files/apps/{world.app_id}/other.png",
+        f"/api/files/apps/{other_world.app_id}/icon.png",
+        f"/api/files/apps/{world.app_id}/..%2F..%2Fjwt_secret",
+        f"/api/files/apps/{world.app_id}/%2e%2e",
+        "/api/files/apps/app_missing/icon.png",
+    ):
         res = api.simulate_get(wrong)
         assert (res.status_code, res.json) == (404, {"error": "file not found"}), wrong
 
@@ -223,11 +260,16 @@ def test_icon_replacement_removal_and_bounds(api, world, other_world, settings):
     api.simulate_put(url, params={"filename": "icon-2.webp"}, body=b"RIFF0000WEBP", headers=world.auth)
     assert sorted(p.name for p in icons.iterdir()) == ["icon-2.webp"]
     assert api.simulate_get(f"/api/files/apps/{world.app_id}/icon.png").status_code == 404
-    assert api.simulate_get(f"/api/files/apps/{world.app_id}/icon-2.webp").headers["content-type"] == "image/webp"
+    assert (
+        api.simulate_get(f"/api/files/apps/{world.app_id}/icon-2.webp").headers["content-type"]
+        == "image/webp"
+    )
     for bad in ("icon.svg", "../icon.png", "icon.html", ""):
         res = api.simulate_put(url, params={"filename": bad}, body=PNG, headers=world.auth)
         assert res.status_code == 400 and res.json["error"].startswith("filename must be"), bad
-    big = api.simulate_put(url, params={"filename": "big.png"}, body=b"x" * (1_048_576 + 1), headers=world.auth)
+    big = api.simulate_put(
+        url, params={"filename": "big.png"}, body=b"x" * (1_048_576 + 1), headers=world.auth
+    )
     assert big.status_code == 413 and not (icons / "big.png").exists()
     rival = api.simulate_put(url, params={"filename": "x.png"}, body=PNG, headers=other_world.auth)
     assert (rival.status_code, rival.json) == (404, {"error": "app not found"})
@@ -238,10 +280,14 @@ def test_icon_replacement_removal_and_bounds(api, world, other_world, settings):
 
 # -- login limits --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("path", "wrong"), [
-    ("/api/v1/auth", {"email": "owner@example.com", "password": "wrong"}),
-    ("/admin/v1/login", {"email": "owner@example.com", "password": "wrong"}),
-])
+
+@pytest.mark.parametrize(
+    ("path", "wrong"),
+    [
+        ("/api/v1/auth", {"email": "owner@example.com", "password": "wrong"}),
+        ("/admin/v1/login", {"email": "owner@example.com", "password": "wrong"}),
+    ],
+)
 def test_failed_logins_are_limited_per_account_and_address(api, world, path, wrong):
     for _ in range(10):
         assert api.simulate_post(path, json=wrong, remote_addr="10.0.0.1").status_code == 401
@@ -260,21 +306,34 @@ def test_a_successful_login_clears_the_failures(api, world):
     wrong = {"email": "owner@example.com", "password": "wrong"}
     for _ in range(9):
         api.simulate_post("/api/v1/auth", json=wrong)
-    assert api.simulate_post("/api/v1/auth", json={"email": "owner@example.com", "password": PASSWORD}).status_code == 200
+    assert (
+        api.simulate_post(
+            "/api/v1/auth", json={"email": "owner@example.com", "password": PASSWORD}
+        ).status_code
+        == 200
+    )
     for _ in range(9):
         assert api.simulate_post("/api/v1/auth", json=wrong).status_code == 401
 
 
 # -- S3 ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(params=["redirect", "proxy"])
 def s3_api(request, settings, redis_conn, s3_endpoint):
     from falcon import testing
 
-    s3 = settings.model_copy(update={
-        "storage_backend": "s3", "s3_endpoint_url": s3_endpoint, "s3_bucket": f"dl-{request.param}",
-        "s3_access_key_id": "test", "s3_secret_access_key": "test", "s3_path_style": True,
-        "s3_downloads": request.param})
+    s3 = settings.model_copy(
+        update={
+            "storage_backend": "s3",
+            "s3_endpoint_url": s3_endpoint,
+            "s3_bucket": f"dl-{request.param}",
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+            "s3_path_style": True,
+            "s3_downloads": request.param,
+        }
+    )
     app = create_write_app(s3, redis_conn)
     client = testing.TestClient(app)
     try:
@@ -295,10 +354,18 @@ def test_s3_downloads_redirect_or_proxy_with_ranges(s3_api, world):
         ranged = httpx.get(res.headers["location"], headers={"Range": "bytes=10-19"})
         assert ranged.status_code == 206 and ranged.content == DATA[10:20]
         whole = httpx.get(res.headers["location"])
-        assert whole.content == DATA and "filename*=UTF-8''Spiel%20%C3%A9.apk" in whole.headers["content-disposition"]
+        assert (
+            whole.content == DATA
+            and "filename*=UTF-8''Spiel%20%C3%A9.apk" in whole.headers["content-disposition"]
+        )
     else:
         assert res.status_code == 206 and res.content == DATA[10:20]
         assert res.headers["content-range"] == f"bytes 10-19/{len(DATA)}"
         assert s3_api.simulate_get(url, headers=bearer(token)).content == DATA
     assert DownloadEvent.select().where(DownloadEvent.build == int(build_id)).count() == 1
-    assert s3_api.simulate_delete(f"/admin/v1/apps/{world.app_id}/builds/{build_id}", headers=world.auth).status_code == 204
+    assert (
+        s3_api.simulate_delete(
+            f"/admin/v1/apps/{world.app_id}/builds/{build_id}", headers=world.auth
+        ).status_code
+        == 204
+    )

@@ -46,12 +46,18 @@ print("embedded ok")
 
 
 def test_sqlite_migrates_twice_and_serves_ingestion_and_downloads(tmp_path):
-    env = {**os.environ, "GATEHOUSE_DATA_DIR": str(tmp_path), "GATEHOUSE_DATABASE_URL": "",
-           "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/11", "GATEHOUSE_QUEUE_NAME": "gatehouse-embedded",
-           "GATEHOUSE_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "GATEHOUSE_DATA_DIR": str(tmp_path),
+        "GATEHOUSE_DATABASE_URL": "",
+        "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/11",
+        "GATEHOUSE_QUEUE_NAME": "gatehouse-embedded",
+        "GATEHOUSE_LOG_LEVEL": "warning",
+    }
     for _ in range(2):
-        subprocess.run([sys.executable, "-m", "api.cli", "migrate"], env=env, cwd=ROOT, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "api.cli", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True
+        )
     assert (tmp_path / "gatehouse.db").is_file()
     res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0 and "embedded ok" in res.stdout, res.stderr[-3000:]
@@ -70,25 +76,40 @@ def test_sqlite_holds_eight_admin_writers_and_ingestion(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'gatehouse.db'}"
     with production_stack(url, "redis://127.0.0.1:6379/9", "gatehouse-sqlite") as st:
-        admin = httpx.Client(base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}, timeout=30)
+        admin = httpx.Client(
+            base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}, timeout=30
+        )
         team = admin.post("/admin/v1/teams", json={"name": "Lite"}).json()
         app = admin.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Lite"}).json()
         token = admin.post(f"/admin/v1/apps/{app['id']}/tokens", json={"name": "t"}).json()["token"]
-        rules = [admin.post(f"/admin/v1/apps/{app['id']}/versions", json={
-            "version": f"1.{n}.0", "platform": "ios", "environment": "production"}).json()["id"] for n in range(8)]
+        rules = [
+            admin.post(
+                f"/admin/v1/apps/{app['id']}/versions",
+                json={"version": f"1.{n}.0", "platform": "ios", "environment": "production"},
+            ).json()["id"]
+            for n in range(8)
+        ]
         statuses: list[int] = []
 
         def patch(rule: int) -> None:
             with httpx.Client(base_url=st.write, headers=admin.headers, timeout=30) as c:
                 for i in range(25):
-                    statuses.append(c.patch(f"/admin/v1/apps/{app['id']}/versions/{rule}",
-                                            json={"update_message": f"m{i}"}).status_code)
+                    statuses.append(
+                        c.patch(
+                            f"/admin/v1/apps/{app['id']}/versions/{rule}", json={"update_message": f"m{i}"}
+                        ).status_code
+                    )
 
         def ingest(k: int) -> None:
             with httpx.Client(base_url=st.write, timeout=30) as c:
                 for i in range(50):
-                    statuses.append(c.post("/v2/authenticate", headers={"x-api-token": token}, json={
-                        "user_id": f"u{k}-{i}", "platform": "ios", "app_version": "1.0.0"}).status_code)
+                    statuses.append(
+                        c.post(
+                            "/v2/authenticate",
+                            headers={"x-api-token": token},
+                            json={"user_id": f"u{k}-{i}", "platform": "ios", "app_version": "1.0.0"},
+                        ).status_code
+                    )
 
         threads = [threading.Thread(target=patch, args=(r,)) for r in rules]
         threads += [threading.Thread(target=ingest, args=(k,)) for k in range(2)]

@@ -21,29 +21,45 @@ def test_admin_change_reaches_the_read_service_and_survives_a_redis_flush(stack)
     headers = {"x-api-token": client_token}
     params = {"app_id": app_id, "app_version": "3.1.0", "platform": "android", "environment": "production"}
 
-    first = wait_until(lambda: (r := stack.read.get("/v1/versions", params=params, headers=headers)).status_code == 404
-                       and r)
+    first = wait_until(
+        lambda: (r := stack.read.get("/v1/versions", params=params, headers=headers)).status_code == 404 and r
+    )
     assert first.json() == {"error": "Version not found"}
 
     started = time.monotonic()
-    res = stack.write.post(f"/admin/v1/apps/{app_id}/versions", json={
-        "version": "3.1.0", "platform": "android", "environment": "production", "update_message": "Hello"})
+    res = stack.write.post(
+        f"/admin/v1/apps/{app_id}/versions",
+        json={
+            "version": "3.1.0",
+            "platform": "android",
+            "environment": "production",
+            "update_message": "Hello",
+        },
+    )
     assert res.status_code == 201
     # Both read-service processes must serve it (several requests spread over them).
-    served = wait_until(lambda: all(
-        stack.read.get("/v1/versions", params=params, headers=headers).status_code == 200 for _ in range(6)))
+    served = wait_until(
+        lambda: all(
+            stack.read.get("/v1/versions", params=params, headers=headers).status_code == 200
+            for _ in range(6)
+        )
+    )
     elapsed = time.monotonic() - started
     assert served and elapsed < 5, elapsed
     answer = stack.read.get("/v1/versions", params=params, headers=headers)
     assert answer.json()["update_message"] == "Hello" and answer.headers["etag"] != first.headers["etag"]
 
-    maintenance = stack.read.get("/v2/maintenance", params={"app_id": app_id, "environment": "production"},
-                                 headers=headers)
+    maintenance = stack.read.get(
+        "/v2/maintenance", params={"app_id": app_id, "environment": "production"}, headers=headers
+    )
     document = stack.redis.get(f"gh:snap:app:{app_id}")
 
     # An unchanged snapshot keeps its ETag.
     stack.run("rebuild-snapshots")
-    assert stack.read.get("/v1/versions", params=params, headers=headers).headers["etag"] == answer.headers["etag"]
+    assert (
+        stack.read.get("/v1/versions", params=params, headers=headers).headers["etag"]
+        == answer.headers["etag"]
+    )
 
     # Redis loses everything: the read service keeps serving, and a rebuild restores identical bytes.
     stack.redis.flushdb()
@@ -54,12 +70,17 @@ def test_admin_change_reaches_the_read_service_and_survives_a_redis_flush(stack)
     assert stack.redis.get(f"gh:snap:app:{app_id}") == document
     after = stack.read.get("/v1/versions", params=params, headers=headers)
     assert (after.content, after.headers["etag"]) == (answer.content, answer.headers["etag"])
-    m2 = stack.read.get("/v2/maintenance", params={"app_id": app_id, "environment": "production"}, headers=headers)
+    m2 = stack.read.get(
+        "/v2/maintenance", params={"app_id": app_id, "environment": "production"}, headers=headers
+    )
     assert (m2.content, m2.headers["etag"]) == (maintenance.content, maintenance.headers["etag"])
 
     # Ingestion through the real write API.
-    res = httpx.post(str(stack.write.base_url) + "/v2/authenticate", headers=headers,
-                     json={"user_id": "u1", "platform": "android", "app_version": "3.1.0"})
+    res = httpx.post(
+        str(stack.write.base_url) + "/v2/authenticate",
+        headers=headers,
+        json={"user_id": "u1", "platform": "android", "app_version": "3.1.0"},
+    )
     assert res.json() == {"success": True, "user_id": "u1", "platform": "android", "app_version": "3.1.0"}
     users = stack.write.get(f"/admin/v1/apps/{app_id}/users").json()
     assert [u["user_id"] for u in users["items"]] == ["u1"]
@@ -71,12 +92,23 @@ def test_demo_data_and_single_rebuild_through_the_front_door(stack):
     app_id, client_token = lines[-1].split()
     headers = {"x-api-token": client_token}
     staging = {"app_id": app_id, "environment": "staging"}
-    res = wait_until(lambda: (r := stack.front.get("/v1/maintenance", params=staging, headers=headers)).status_code
-                     == 200 and r)
-    assert res.json() == {"active": True, "title": "Scheduled maintenance", "description": "Back soon",
-                          "links": [{"title": "Status", "url": "https://status.example.com"}]}
-    old = stack.front.get("/v1/versions", headers=headers, params={
-        "app_id": app_id, "app_version": "1.0.0", "platform": "ios", "environment": "production"})
+    res = wait_until(
+        lambda: (
+            (r := stack.front.get("/v1/maintenance", params=staging, headers=headers)).status_code == 200
+            and r
+        )
+    )
+    assert res.json() == {
+        "active": True,
+        "title": "Scheduled maintenance",
+        "description": "Back soon",
+        "links": [{"title": "Status", "url": "https://status.example.com"}],
+    }
+    old = stack.front.get(
+        "/v1/versions",
+        headers=headers,
+        params={"app_id": app_id, "app_version": "1.0.0", "platform": "ios", "environment": "production"},
+    )
     assert old.status_code == 200 and old.json()["version"] == "1.2.0" and old.json()["force_update"] is True
     me = stack.front.get("/admin/v1/me", headers={"Authorization": f"Bearer {stack.token}"})
     assert me.status_code == 200 and me.json()["email"] == ADMIN_EMAIL
@@ -96,16 +128,38 @@ def test_services_recover_when_postgresql_drops_every_connection(stack):
         assert stack.write.get("/admin/v1/me").status_code == 200
     base, _, name = E2E_DB.rpartition("/")
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        dropped = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
-                               (name,)).fetchone()[0]
+        dropped = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()[0]
     assert dropped >= 2  # the write API's and the worker's
     # Every request thread held a connection the server closed: none of them may answer 5xx for it.
     statuses = [stack.write.get("/admin/v1/me").status_code for _ in range(40)]
     assert statuses == [200] * 40, statuses
     # The worker still renders: a rule written now reaches the read service.
-    rule = stack.write.post(f"/admin/v1/apps/{app['id']}/versions", json={
-        "version": "4.0.0", "platform": "ios", "environment": "production"})
+    rule = stack.write.post(
+        f"/admin/v1/apps/{app['id']}/versions",
+        json={"version": "4.0.0", "platform": "ios", "environment": "production"},
+    )
     assert rule.status_code == 201
     params = {"app_id": app["id"], "app_version": "4.0.0", "platform": "ios", "environment": "production"}
-    wait_until(lambda: stack.read.get("/v1/versions", params=params, headers={"x-api-token": token}).status_code
-               == 200, timeout=30)
+    wait_until(
+        lambda: (
+            stack.read.get("/v1/versions", params=params, headers={"x-api-token": token}).status_code == 200
+        ),
+        timeout=30,
+    )
+
+
+def test_a_chunked_json_body_through_gunicorn(stack):
+    """The edge may forward a body chunked; it was read as empty (400 "Invalid request body")."""
+    team = stack.write.post("/admin/v1/teams", json={"name": "Chunked"})
+    assert team.status_code == 201
+
+    def body():
+        yield b'{"name": '
+        yield b'"Chunked too"}'
+
+    res = stack.write.post("/admin/v1/teams", content=body(), headers={"Content-Type": "application/json"})
+    assert res.status_code == 201 and res.json()["name"] == "Chunked too"
+    big = (b"x" * 65536 for _ in range(32))  # 2 MiB, past GATEHOUSE_MAX_BODY_BYTES, never announced
+    assert stack.write.post("/admin/v1/teams", content=big).status_code == 413

@@ -37,10 +37,18 @@ def services():
 
 @pytest.fixture(scope="module")
 def fault_stack(services):
-    with production_stack(services.pg.url("gatehouse_faults"), services.redis.url(), "gatehouse-faults",
-                          GATEHOUSE_READ_WORKERS="1", GATEHOUSE_WRITE_WORKERS="1",
-                          GATEHOUSE_OUTBOX_SWEEP_INTERVAL="1", GATEHOUSE_OUTBOX_GRACE_SECONDS="1") as st:
-        admin = httpx.Client(base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}, timeout=10)
+    with production_stack(
+        services.pg.url("gatehouse_faults"),
+        services.redis.url(),
+        "gatehouse-faults",
+        GATEHOUSE_READ_WORKERS="1",
+        GATEHOUSE_WRITE_WORKERS="1",
+        GATEHOUSE_OUTBOX_SWEEP_INTERVAL="1",
+        GATEHOUSE_OUTBOX_GRACE_SECONDS="1",
+    ) as st:
+        admin = httpx.Client(
+            base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}, timeout=10
+        )
         st.admin = admin
         st.team_id = admin.post("/admin/v1/teams", json={"name": "Faults"}).json()["id"]
         yield st
@@ -51,16 +59,27 @@ def new_app(st, title: str, rules: int = 1) -> SimpleNamespace:
     token = st.admin.post(f"/admin/v1/apps/{app['id']}/tokens", json={"name": "t"}).json()["token"]
     rule_ids = []
     for n in range(rules):
-        res = st.admin.post(f"/admin/v1/apps/{app['id']}/versions", json={
-            "version": f"1.{n}.0", "platform": "ios", "environment": "production", "update_message": "m0"})
+        res = st.admin.post(
+            f"/admin/v1/apps/{app['id']}/versions",
+            json={
+                "version": f"1.{n}.0",
+                "platform": "ios",
+                "environment": "production",
+                "update_message": "m0",
+            },
+        )
         assert res.status_code == 201, res.text
         rule_ids.append(res.json()["id"])
     return SimpleNamespace(id=app["id"], token=token, rules=rule_ids)
 
 
 def served_message(st, app, n: int = 0) -> str | None:
-    res = httpx.get(f"{st.read}/v1/versions", headers={"x-api-token": app.token}, timeout=5, params={
-        "app_id": app.id, "app_version": f"1.{n}.0", "platform": "ios", "environment": "production"})
+    res = httpx.get(
+        f"{st.read}/v1/versions",
+        headers={"x-api-token": app.token},
+        timeout=5,
+        params={"app_id": app.id, "app_version": f"1.{n}.0", "platform": "ios", "environment": "production"},
+    )
     return res.json().get("update_message") if res.status_code == 200 else None
 
 
@@ -69,7 +88,9 @@ def stored_message(st, app, n: int = 0) -> str:
 
 
 def all_served(st, apps) -> bool:
-    return all(served_message(st, a, n) == stored_message(st, a, n) for a in apps for n in range(len(a.rules)))
+    return all(
+        served_message(st, a, n) == stored_message(st, a, n) for a in apps for n in range(len(a.rules))
+    )
 
 
 def test_worker_killed_mid_rebuild_heals_within_10_s_of_its_restart(fault_stack):
@@ -84,8 +105,12 @@ def test_worker_killed_mid_rebuild_heals_within_10_s_of_its_restart(fault_stack)
             while not stop.is_set():
                 app = apps[changes[0] % len(apps)]
                 rule = app.rules[changes[0] % len(app.rules)]
-                assert c.patch(f"/admin/v1/apps/{app.id}/versions/{rule}",
-                               json={"update_message": f"m{changes[0]}"}).status_code == 200
+                assert (
+                    c.patch(
+                        f"/admin/v1/apps/{app.id}/versions/{rule}", json={"update_message": f"m{changes[0]}"}
+                    ).status_code
+                    == 200
+                )
                 changes[0] += 1
 
     writers = [threading.Thread(target=change) for _ in range(2)]
@@ -105,8 +130,11 @@ def test_worker_killed_mid_rebuild_heals_within_10_s_of_its_restart(fault_stack)
     st.start_worker()
     restarted = time.monotonic()
     wait_until(lambda: all_served(st, apps), timeout=10, interval=0.2)
-    print(f"\n{changes[0]} changes, 5 worker SIGKILLs; every answer right {time.monotonic() - restarted:.2f} s "
-          "after the last restart (target 10 s)", file=sys.stderr)
+    print(
+        f"\n{changes[0]} changes, 5 worker SIGKILLs; every answer right {time.monotonic() - restarted:.2f} s "
+        "after the last restart (target 10 s)",
+        file=sys.stderr,
+    )
 
 
 def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
@@ -124,15 +152,26 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
             while not stop.is_set():
                 user = f"u{k}-{n}"
                 n += 1
-                res = c.post("/v2/authenticate", headers={"x-api-token": app.token},
-                             json={"user_id": user, "platform": "ios", "app_version": "1.0.0"})
+                res = c.post(
+                    "/v2/authenticate",
+                    headers={"x-api-token": app.token},
+                    json={"user_id": user, "platform": "ios", "app_version": "1.0.0"},
+                )
                 (accepted.append(user) if res.status_code == 200 else failures.append(res.status_code))
 
     def read() -> None:
         with httpx.Client(base_url=st.read, timeout=5) as c:
             while not stop.is_set():
-                res = c.get("/v1/versions", headers={"x-api-token": app.token}, params={
-                    "app_id": app.id, "app_version": "1.0.0", "platform": "ios", "environment": "production"})
+                res = c.get(
+                    "/v1/versions",
+                    headers={"x-api-token": app.token},
+                    params={
+                        "app_id": app.id,
+                        "app_version": "1.0.0",
+                        "platform": "ios",
+                        "environment": "production",
+                    },
+                )
                 if res.status_code != 200:
                     read_errors.append(f"{res.status_code} {res.text}")
 
@@ -144,8 +183,12 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
         services.redis.kill()
         time.sleep(0.5)
         # A change made while Redis is down commits; its enqueue fails and its outbox row waits.
-        assert st.admin.patch(f"/admin/v1/apps/{app.id}/versions/{app.rules[0]}",
-                              json={"update_message": "while-down"}).status_code == 200
+        assert (
+            st.admin.patch(
+                f"/admin/v1/apps/{app.id}/versions/{app.rules[0]}", json={"update_message": "while-down"}
+            ).status_code
+            == 200
+        )
         time.sleep(1.0)
         services.redis.start()
         back = time.monotonic()
@@ -161,8 +204,11 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
     ours = [r for r in rows if r.startswith("u")]
     assert failures == [] and read_errors == []
     assert sorted(ours) == sorted(accepted)  # nothing lost, nothing written twice
-    print(f"\nRedis SIGKILLed: {len(accepted)} events, 0 lost, 0 duplicated; change made while down visible "
-          f"{visible:.2f} s after Redis was back (target 5 s)", file=sys.stderr)
+    print(
+        f"\nRedis SIGKILLed: {len(accepted)} events, 0 lost, 0 duplicated; change made while down visible "
+        f"{visible:.2f} s after Redis was back (target 5 s)",
+        file=sys.stderr,
+    )
 
 
 def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
@@ -179,16 +225,25 @@ def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
             while not stop.is_set():
                 n += 1
                 sent = time.monotonic()
-                res = c.patch(f"/admin/v1/apps/{app.id}/versions/{app.rules[0]}",
-                              json={"update_message": f"w{k}-{n}"})
+                res = c.patch(
+                    f"/admin/v1/apps/{app.id}/versions/{app.rules[0]}", json={"update_message": f"w{k}-{n}"}
+                )
                 writes.append((sent, res.status_code, res.text))
                 time.sleep(0.01)
 
     def read() -> None:
         with httpx.Client(base_url=st.read, timeout=5) as c:
             while not stop.is_set():
-                res = c.get("/v1/versions", headers={"x-api-token": app.token}, params={
-                    "app_id": app.id, "app_version": "1.0.0", "platform": "ios", "environment": "production"})
+                res = c.get(
+                    "/v1/versions",
+                    headers={"x-api-token": app.token},
+                    params={
+                        "app_id": app.id,
+                        "app_version": "1.0.0",
+                        "platform": "ios",
+                        "environment": "production",
+                    },
+                )
                 if res.status_code != 200:
                     read_errors.append(f"{res.status_code} {res.text}")
 
@@ -198,8 +253,11 @@ def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
     try:
         time.sleep(1.0)
         services.pg.stop("fast")
-        down = httpx.post(f"{st.write}/v2/authenticate", headers={"x-api-token": "ghc_unknown-while-down"},
-                          json={"user_id": "x", "platform": "ios", "app_version": "1.0.0"})
+        down = httpx.post(
+            f"{st.write}/v2/authenticate",
+            headers={"x-api-token": "ghc_unknown-while-down"},
+            json={"user_id": "x", "platform": "ios", "app_version": "1.0.0"},
+        )
         time.sleep(0.5)
         services.pg.start()
         back = time.monotonic()
@@ -216,5 +274,8 @@ def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
     assert after and all(status == 200 for status, _ in after), after[:5]
     # The worker carried on too: the last write reaches the read service.
     wait_until(lambda: served_message(st, app) == stored_message(st, app), timeout=10)
-    print(f"\nPostgreSQL restarted: {len(writes)} writes ({sum(s == 503 for _, s, _ in writes)} answered 503 while "
-          f"it was down), {len(after)} after it was back, all 200; 0 read errors", file=sys.stderr)
+    print(
+        f"\nPostgreSQL restarted: {len(writes)} writes ({sum(s == 503 for _, s, _ in writes)} answered 503 while "
+        f"it was down), {len(after)} after it was back, all 200; 0 read errors",
+        file=sys.stderr,
+    )

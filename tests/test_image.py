@@ -20,24 +20,35 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_installed_package_migrates_and_serves_outside_the_checkout(tmp_path):
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(site), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     workdir = tmp_path / "opt-gatehouse"  # the image's WORKDIR: COPY deploy deploy (gunicorn configs)
     shutil.copytree(ROOT / "deploy", workdir / "deploy")
     database = PG_URL.rsplit("/", 1)[0] + "/gatehouse_image"
     recreate_database(database)
     deps = [p for p in sys.path if p.endswith("site-packages")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *deps]), "GATEHOUSE_DATABASE_URL": database,
-           "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/10", "GATEHOUSE_DATA_DIR": str(tmp_path / "data"),
-           "GATEHOUSE_LOG_LEVEL": "info", "GATEHOUSE_WRITE_WORKERS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), *deps]),
+        "GATEHOUSE_DATABASE_URL": database,
+        "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/10",
+        "GATEHOUSE_DATA_DIR": str(tmp_path / "data"),
+        "GATEHOUSE_LOG_LEVEL": "info",
+        "GATEHOUSE_WRITE_WORKERS": "1",
+    }
     cli = [sys.executable, "-c", "from api.cli import main; main()"]
     migrated = subprocess.run([*cli, "migrate"], env=env, cwd=workdir, capture_output=True, text=True)
     assert migrated.returncode == 0, migrated.stderr
     assert "0003_downloads" in migrated.stdout + migrated.stderr  # migrations ship as package data
     port = free_port()
-    proc = subprocess.Popen([*cli, "serve", "write", "--bind", f"127.0.0.1:{port}"], env=env, cwd=workdir,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*cli, "serve", "write", "--bind", f"127.0.0.1:{port}"], env=env, cwd=workdir, stderr=subprocess.PIPE
+    )
     try:
+
         def up():
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200
@@ -47,8 +58,13 @@ def test_the_installed_package_migrates_and_serves_outside_the_checkout(tmp_path
         wait_until(up, timeout=30)
         spec = httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()
         assert "/api/v1/versions/{version_id}/download" in spec["paths"]  # the OpenAPI documents ship too
-        imported = subprocess.run([sys.executable, "-c", "import api, store; print(api.__file__, store.__file__)"],
-                                  env=env, cwd=workdir, capture_output=True, text=True).stdout
+        imported = subprocess.run(
+            [sys.executable, "-c", "import api, store; print(api.__file__, store.__file__)"],
+            env=env,
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+        ).stdout
         assert str(ROOT) not in imported and str(site) in imported  # not the checkout
     finally:
         proc.terminate()

@@ -31,10 +31,26 @@ WRK_SCRIPT = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def read_service(tmp_path_factory):
     port = free_port()
-    env = {"GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/8", "GATEHOUSE_LOG_LEVEL": "warning",
-           "GATEHOUSE_READ_WORKERS": "1", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind",
-                             f"127.0.0.1:{port}", "api.asgi:app"], cwd=ROOT, env=env)
+    env = {
+        "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/8",
+        "GATEHOUSE_LOG_LEVEL": "warning",
+        "GATEHOUSE_READ_WORKERS": "1",
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "deploy/gunicorn_read.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "api.asgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: up(url) and children(proc.pid), timeout=30)
@@ -73,12 +89,20 @@ def test_bogus_tokens_retain_no_memory(read_service):
     script = tmp / "tokens.lua"
     script.write_text(WRK_SCRIPT)
     # Warm up on one repeated request, so what follows measures only what distinct tokens retain.
-    warm = subprocess.run(["wrk", "-t1", "-c32", "-d1s", "-H", "x-api-token: ghc_same", url + "/v1/versions"],
-                          capture_output=True, text=True)
+    warm = subprocess.run(
+        ["wrk", "-t1", "-c32", "-d1s", "-H", "x-api-token: ghc_same", url + "/v1/versions"],
+        capture_output=True,
+        text=True,
+    )
     assert warm.returncode == 0, warm.stderr
     before = rss_bytes(worker)
-    res = subprocess.run(["wrk", "-t1", "-c32", "-d4s", "-s", str(script), url], capture_output=True, text=True)
+    res = subprocess.run(
+        ["wrk", "-t1", "-c32", "-d4s", "-s", str(script), url], capture_output=True, text=True
+    )
     sent = int(res.stdout.split("requests=")[1].split()[0])
     growth = rss_bytes(worker) - before
-    print(f"\n{sent} bogus 1 KiB tokens: read worker RSS grew {growth / 2**20:.1f} MiB (limit 20)", file=sys.stderr)
+    print(
+        f"\n{sent} bogus 1 KiB tokens: read worker RSS grew {growth / 2**20:.1f} MiB (limit 20)",
+        file=sys.stderr,
+    )
     assert sent >= 20_000 and growth < 20 * 2**20

@@ -17,7 +17,9 @@ def storage(request, tmp_path):
     if request.param == "local":
         return LocalStorage(tmp_path / "artifacts")
     endpoint = request.getfixturevalue("s3_endpoint")
-    s3 = S3Storage(f"bucket-{os.urandom(4).hex()}", endpoint, access_key="test", secret_key="test", path_style=True)
+    s3 = S3Storage(
+        f"bucket-{os.urandom(4).hex()}", endpoint, access_key="test", secret_key="test", path_style=True
+    )
     s3.client.create_bucket(Bucket=s3.bucket)
     return s3
 

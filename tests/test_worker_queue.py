@@ -29,8 +29,11 @@ def test_a_rebuild_never_merges_into_jobs_a_killed_worker_left(settings, redis_c
     _abandon(queue, f"rebuild-{app.id}", app.id, JobStatus.STARTED, worker="killed-worker")
     _abandon(queue, f"rebuild-{app.id}-again", app.id, JobStatus.QUEUED)
     with unit_of_work():
-        catalog.create_version_rule(world.user, world.app_id, {
-            "version": "2.0.0", "platform": "ios", "environment": "production", "update_message": "fresh"})
+        catalog.create_version_rule(
+            world.user,
+            world.app_id,
+            {"version": "2.0.0", "platform": "ios", "environment": "production", "update_message": "fresh"},
+        )
     # Before the fix both ids "covered" the request and nothing ever ran it.
     assert queue.connection.lpos(queue.key, f"rebuild-{app.id}") is not None
     sync()
@@ -53,7 +56,11 @@ def test_schedule_rebuilds_everything_after_redis_lost_its_snapshots(settings, r
     queue = schedule.queue
     redis_conn.set(GEN_KEY, 1)
     schedule.tick(now=0)
-    assert set(queue.job_ids) == {"periodic-sweep-outbox", "periodic-aggregate-stats", "periodic-purge-sessions"}
+    assert set(queue.job_ids) == {
+        "periodic-sweep-outbox",
+        "periodic-aggregate-stats",
+        "periodic-purge-sessions",
+    }
     redis_conn.delete(GEN_KEY)  # a Redis restart without persistence, or a flush
     schedule.tick(now=0.5)
     assert {"rebuild-all", "sweep-outbox-now"} <= set(queue.job_ids)

@@ -94,12 +94,17 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     name = uuid.uuid4().hex
     keep_beating(connection, name, stop)
     if not burst:
-        threading.Thread(target=Schedule(settings, connection).run, args=(stop,), name="schedule",
-                         daemon=True).start()
+        threading.Thread(
+            target=Schedule(settings, connection).run, args=(stop,), name="schedule", daemon=True
+        ).start()
     # SimpleWorker runs jobs in this process: rebuilds take milliseconds, and a
     # fork per job would cost more than the job and break the connection pool.
-    worker = GatehouseWorker([make_queue(connection, settings.queue_name)], name=name, connection=connection,
-                             serializer=JSONSerializer)
+    worker = GatehouseWorker(
+        [make_queue(connection, settings.queue_name)],
+        name=name,
+        connection=connection,
+        serializer=JSONSerializer,
+    )
     try:
         worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
     finally:

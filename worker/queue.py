@@ -66,7 +66,11 @@ def enqueue_unique(queue: Queue, func: str, args: tuple, job_id: str) -> bool:
             held = _held(queue, job)
             if held is not None:
                 return held
-            log.info("replacing job %s (status %s) that no live worker holds", job_id, job.get_status(refresh=False))
+            log.info(
+                "replacing job %s (status %s) that no live worker holds",
+                job_id,
+                job.get_status(refresh=False),
+            )
             try:
                 job.delete()
             except (NoSuchJobError, InvalidJobOperation, ValueError):

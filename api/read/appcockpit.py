@@ -31,7 +31,9 @@ FORBIDDEN = _error("Forbidden")
 VERSION_NOT_FOUND = _error("Version not found")
 APP_NOT_FOUND = _error("App not found")
 INVALID_VERSION = _error("app_version is not a valid version (expected e.g. 2.5.0)")
-REQUIRED = {name: _error(f"{name} is required") for name in ("app_id", "app_version", "platform", "environment")}
+REQUIRED = {
+    name: _error(f"{name} is required") for name in ("app_id", "app_version", "platform", "environment")
+}
 INACTIVE = _answer(INACTIVE_MAINTENANCE)
 
 
@@ -62,10 +64,18 @@ class Responder:
     """Writes precomputed answers: ETag, Cache-Control, and 304 on a matching If-None-Match."""
 
     def __init__(self, max_age: int):
-        self.cacheable = f"public, max-age=0, s-maxage={max_age}, stale-while-revalidate=30, stale-if-error=86400"
+        self.cacheable = (
+            f"public, max-age=0, s-maxage={max_age}, stale-while-revalidate=30, stale-if-error=86400"
+        )
 
-    def send(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, status: int,
-             answer: tuple[bytes, str], cacheable: bool = True) -> None:
+    def send(
+        self,
+        req: falcon.asgi.Request,
+        resp: falcon.asgi.Response,
+        status: int,
+        answer: tuple[bytes, str],
+        cacheable: bool = True,
+    ) -> None:
         data, tag = answer
         resp.status = status
         resp.content_type = "application/json"

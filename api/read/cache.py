@@ -98,8 +98,11 @@ class SnapshotCache:
         """Load every app whose document differs from the one in memory; returns how many."""
         current = self.state
         remote = {k.decode(): v.decode() for k, v in r.hgetall(ETAGS_KEY).items()}
-        wanted = [pid for pid, tag in remote.items() if pid not in current.apps or
-                  f'"{current.apps[pid].digest}"' != tag]
+        wanted = [
+            pid
+            for pid, tag in remote.items()
+            if pid not in current.apps or f'"{current.apps[pid].digest}"' != tag
+        ]
         if not wanted:
             self.loaded.set()
             return 0

@@ -98,8 +98,9 @@ class Item:
         resp.status = falcon.HTTP_204
 
 
-def store_upload(req: falcon.Request, storage: Storage, key: str, max_bytes: int,
-                 attach: Callable[[Stored], str | None]) -> None:
+def store_upload(
+    req: falcon.Request, storage: Storage, key: str, max_bytes: int, attach: Callable[[Stored], str | None]
+) -> None:
     """Streams the body into storage, then points the record at it in one transaction.
 
     The file is complete before any row refers to it; a failed commit deletes it, and the file it
@@ -134,8 +135,13 @@ class Artifact:
         file_name = (req.get_param("filename") or "").strip()
         if not file_name or "/" in file_name or "\\" in file_name or len(file_name) > 255:
             raise InvalidInput("filename is required (a plain file name, at most 255 characters)")
-        store_upload(req, self.storage, f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}", self.max_bytes,
-                     lambda s: builds.attach_file(build, s.key, file_name, s.size, s.sha256))
+        store_upload(
+            req,
+            self.storage,
+            f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}",
+            self.max_bytes,
+            lambda s: builds.attach_file(build, s.key, file_name, s.size, s.sha256),
+        )
         send(resp, builds.admin_build_dict(build))
 
 
@@ -175,8 +181,13 @@ class AppIcon:
         app = catalog.get_app(user, app_id, write=True)
         file_name = (req.get_param("filename") or "").strip()
         catalog.icon_type(file_name)
-        store_upload(req, self.storage, catalog.icon_key(app, file_name), self.max_bytes,
-                     lambda s: catalog.set_icon(app, file_name))
+        store_upload(
+            req,
+            self.storage,
+            catalog.icon_key(app, file_name),
+            self.max_bytes,
+            lambda s: catalog.set_icon(app, file_name),
+        )
         send(resp, catalog.app_dict(app))
 
     def on_delete(self, req, resp, app_id):
@@ -194,7 +205,9 @@ class Login:
 
     def on_post(self, req, resp):
         body = parse_model(req, S.Login, self.limit)
-        user = self.limiter.attempt(req, body.email, lambda: accounts.authenticate_password(body.email, body.password))
+        user = self.limiter.attempt(
+            req, body.email, lambda: accounts.authenticate_password(body.email, body.password)
+        )
         with unit_of_work():
             token = accounts.issue_user_token(user, "login")
         send(resp, {"token": token, "user": accounts.user_dict(user)})
@@ -237,79 +250,209 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
     return [
         ("/admin/v1/login", Login(limit, limiter)),
         ("/admin/v1/me", Me()),
-        ("/admin/v1/users", Collection(
-            _paged(accounts.list_users),
-            lambda u, b: (accounts.require_super_admin(u), accounts.create_user(b.email, b.password, b.role))[1],
-            S.UserCreate, accounts.user_dict, limit)),
-        ("/admin/v1/users/{user_id:int}", Item(
-            accounts.get_user, accounts.user_dict, accounts.update_user, S.UserUpdate, accounts.delete_user,
-            limit=limit)),
-        ("/admin/v1/teams", Collection(
-            _paged(accounts.list_teams),
-            lambda u, b: accounts.create_team(u, b.name, b.subscription_status),
-            S.TeamCreate, accounts.team_dict, limit)),
-        ("/admin/v1/teams/{team_id:int}", Item(
-            accounts.get_team, accounts.team_dict, accounts.update_team, S.TeamUpdate, accounts.delete_team,
-            limit=limit)),
-        ("/admin/v1/teams/{team_id:int}/members", Collection(
-            _paged(accounts.list_members),
-            lambda u, t, b: accounts.add_member(u, t, b.email, b.password, b.role),
-            S.MemberAdd, accounts.user_dict, limit)),
-        ("/admin/v1/teams/{team_id:int}/members/{user_id:int}", Item(
-            accounts.get_member, accounts.user_dict, delete_fn=accounts.remove_member, limit=limit)),
-        ("/admin/v1/apps", Collection(
-            lambda u, req: catalog.list_apps(u, _team_filter(req), *page_params(req)),
-            lambda u, b: catalog.create_app(u, b.team_id, b.title, b.package_name, b.environments),
-            S.AppCreate, catalog.app_dict, limit)),
-        (apps, Item(
-            catalog.get_app, catalog.app_dict, catalog.update_app, S.AppUpdate, catalog.delete_app, limit=limit)),
-        (apps + "/environments", Collection(
-            _paged(catalog.list_environments),
-            lambda u, a, b: catalog.create_environment(u, a, b.alias),
-            S.EnvironmentBody, catalog.env_dict, limit)),
-        (apps + "/environments/{env_id:int}", Item(
-            catalog.get_environment, catalog.env_dict,
-            lambda u, a, e, f: catalog.update_environment(u, a, e, f["alias"]),
-            S.EnvironmentBody, catalog.delete_environment, limit=limit)),
-        (apps + "/tokens", Collection(
-            _paged(catalog.list_client_tokens),
-            lambda u, a, b: catalog.create_client_token(u, a, b.name),
-            S.TokenCreate, lambda pair: catalog.client_token_dict(*pair), limit)),
-        (apps + "/tokens/{token_id:int}", Item(
-            catalog.get_client_token, catalog.client_token_dict, delete_fn=catalog.delete_client_token,
-            limit=limit)),
-        (apps + "/versions", Collection(
-            lambda u, req, a: catalog.list_version_rules(
-                u, a, {"platform": req.get_param("platform"), "environment": req.get_param("environment")},
-                *page_params(req)),
-            lambda u, a, b: catalog.create_version_rule(u, a, S.fields(b) | b.model_dump(include={
-                "status", "force_update"})),
-            S.VersionRuleCreate, catalog.version_rule_dict, limit)),
-        (apps + "/versions/{rule_id:int}", Item(
-            catalog.get_version_rule, catalog.version_rule_dict, catalog.update_version_rule,
-            S.VersionRuleUpdate, catalog.delete_version_rule, limit=limit)),
-        (apps + "/minimum-versions", Collection(
-            _paged(catalog.list_minimum_rules),
-            lambda u, a, b: catalog.create_minimum_rule(u, a, S.fields(b) | b.model_dump(include={"force_update"})),
-            S.MinimumRuleCreate, catalog.minimum_rule_dict, limit)),
-        (apps + "/minimum-versions/{rule_id:int}", Item(
-            catalog.get_minimum_rule, catalog.minimum_rule_dict, catalog.update_minimum_rule,
-            S.MinimumRuleUpdate, catalog.delete_minimum_rule, limit=limit)),
+        (
+            "/admin/v1/users",
+            Collection(
+                _paged(accounts.list_users),
+                lambda u, b: (
+                    accounts.require_super_admin(u),
+                    accounts.create_user(b.email, b.password, b.role),
+                )[1],
+                S.UserCreate,
+                accounts.user_dict,
+                limit,
+            ),
+        ),
+        (
+            "/admin/v1/users/{user_id:int}",
+            Item(
+                accounts.get_user,
+                accounts.user_dict,
+                accounts.update_user,
+                S.UserUpdate,
+                accounts.delete_user,
+                limit=limit,
+            ),
+        ),
+        (
+            "/admin/v1/teams",
+            Collection(
+                _paged(accounts.list_teams),
+                lambda u, b: accounts.create_team(u, b.name, b.subscription_status),
+                S.TeamCreate,
+                accounts.team_dict,
+                limit,
+            ),
+        ),
+        (
+            "/admin/v1/teams/{team_id:int}",
+            Item(
+                accounts.get_team,
+                accounts.team_dict,
+                accounts.update_team,
+                S.TeamUpdate,
+                accounts.delete_team,
+                limit=limit,
+            ),
+        ),
+        (
+            "/admin/v1/teams/{team_id:int}/members",
+            Collection(
+                _paged(accounts.list_members),
+                lambda u, t, b: accounts.add_member(u, t, b.email, b.password, b.role),
+                S.MemberAdd,
+                accounts.user_dict,
+                limit,
+            ),
+        ),
+        (
+            "/admin/v1/teams/{team_id:int}/members/{user_id:int}",
+            Item(accounts.get_member, accounts.user_dict, delete_fn=accounts.remove_member, limit=limit),
+        ),
+        (
+            "/admin/v1/apps",
+            Collection(
+                lambda u, req: catalog.list_apps(u, _team_filter(req), *page_params(req)),
+                lambda u, b: catalog.create_app(u, b.team_id, b.title, b.package_name, b.environments),
+                S.AppCreate,
+                catalog.app_dict,
+                limit,
+            ),
+        ),
+        (
+            apps,
+            Item(
+                catalog.get_app,
+                catalog.app_dict,
+                catalog.update_app,
+                S.AppUpdate,
+                catalog.delete_app,
+                limit=limit,
+            ),
+        ),
+        (
+            apps + "/environments",
+            Collection(
+                _paged(catalog.list_environments),
+                lambda u, a, b: catalog.create_environment(u, a, b.alias),
+                S.EnvironmentBody,
+                catalog.env_dict,
+                limit,
+            ),
+        ),
+        (
+            apps + "/environments/{env_id:int}",
+            Item(
+                catalog.get_environment,
+                catalog.env_dict,
+                lambda u, a, e, f: catalog.update_environment(u, a, e, f["alias"]),
+                S.EnvironmentBody,
+                catalog.delete_environment,
+                limit=limit,
+            ),
+        ),
+        (
+            apps + "/tokens",
+            Collection(
+                _paged(catalog.list_client_tokens),
+                lambda u, a, b: catalog.create_client_token(u, a, b.name),
+                S.TokenCreate,
+                lambda pair: catalog.client_token_dict(*pair),
+                limit,
+            ),
+        ),
+        (
+            apps + "/tokens/{token_id:int}",
+            Item(
+                catalog.get_client_token,
+                catalog.client_token_dict,
+                delete_fn=catalog.delete_client_token,
+                limit=limit,
+            ),
+        ),
+        (
+            apps + "/versions",
+            Collection(
+                lambda u, req, a: catalog.list_version_rules(
+                    u,
+                    a,
+                    {"platform": req.get_param("platform"), "environment": req.get_param("environment")},
+                    *page_params(req),
+                ),
+                lambda u, a, b: catalog.create_version_rule(
+                    u, a, S.fields(b) | b.model_dump(include={"status", "force_update"})
+                ),
+                S.VersionRuleCreate,
+                catalog.version_rule_dict,
+                limit,
+            ),
+        ),
+        (
+            apps + "/versions/{rule_id:int}",
+            Item(
+                catalog.get_version_rule,
+                catalog.version_rule_dict,
+                catalog.update_version_rule,
+                S.VersionRuleUpdate,
+                catalog.delete_version_rule,
+                limit=limit,
+            ),
+        ),
+        (
+            apps + "/minimum-versions",
+            Collection(
+                _paged(catalog.list_minimum_rules),
+                lambda u, a, b: catalog.create_minimum_rule(
+                    u, a, S.fields(b) | b.model_dump(include={"force_update"})
+                ),
+                S.MinimumRuleCreate,
+                catalog.minimum_rule_dict,
+                limit,
+            ),
+        ),
+        (
+            apps + "/minimum-versions/{rule_id:int}",
+            Item(
+                catalog.get_minimum_rule,
+                catalog.minimum_rule_dict,
+                catalog.update_minimum_rule,
+                S.MinimumRuleUpdate,
+                catalog.delete_minimum_rule,
+                limit=limit,
+            ),
+        ),
         (apps + "/maintenance", Collection(lambda u, req, a: {"items": catalog.list_maintenance(u, a)})),
-        (apps + "/maintenance/{environment}", Item(
-            catalog.get_maintenance, lambda d: d,
-            lambda u, a, e, f: catalog.set_maintenance(u, a, e, f | {"links": f.get("links", [])}),
-            S.MaintenanceBody, catalog.clear_maintenance, update_method="PUT", limit=limit)),
-        (apps + "/sessions", Collection(
-            lambda u, req, a: ingest.list_sessions(u, a, req.get_param("user_id"), *page_params(req)))),
+        (
+            apps + "/maintenance/{environment}",
+            Item(
+                catalog.get_maintenance,
+                lambda d: d,
+                lambda u, a, e, f: catalog.set_maintenance(u, a, e, f | {"links": f.get("links", [])}),
+                S.MaintenanceBody,
+                catalog.clear_maintenance,
+                update_method="PUT",
+                limit=limit,
+            ),
+        ),
+        (
+            apps + "/sessions",
+            Collection(
+                lambda u, req, a: ingest.list_sessions(u, a, req.get_param("user_id"), *page_params(req))
+            ),
+        ),
         (apps + "/users", Collection(_paged(ingest.list_client_users))),
         (apps + "/stats", Stats()),
-        (apps + "/builds", Collection(
-            _paged(builds.list_builds),
-            lambda u, a, b: builds.create_build(u, a, b.build_type, b.version, b.name, b.public),
-            S.BuildCreate, builds.admin_build_dict, limit)),
+        (
+            apps + "/builds",
+            Collection(
+                _paged(builds.list_builds),
+                lambda u, a, b: builds.create_build(u, a, b.build_type, b.version, b.name, b.public),
+                S.BuildCreate,
+                builds.admin_build_dict,
+                limit,
+            ),
+        ),
         (apps + "/builds/{build_id:int}", BuildItem(storage, limit)),
         (apps + "/builds/{build_id:int}/artifact", Artifact(storage, settings.upload_max_bytes)),
         (apps + "/icon", AppIcon(storage, settings.icon_max_bytes)),
     ]
-

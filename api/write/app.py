@@ -47,15 +47,21 @@ class Connections:
 
     def process_response(self, req, resp, resource, req_succeeded):
         # Every JSON answer carries the MD5 ETag the AppCockpit document promises for all of them.
-        if resp.content_type == falcon.MEDIA_JSON and resp.get_header("ETag") is None:
+        # content_type is None until Falcon serialises media, which it does as JSON.
+        if resp.content_type in (None, falcon.MEDIA_JSON) and resp.get_header("ETag") is None:
             data = resp.render_body()
             if data is not None:
                 resp.set_header("ETag", etag(data))
         if resp.status_code >= 500 and not db.in_transaction() and not db.is_closed():
             db.close()
         if req.path != "/health":
-            log.info("request", method=req.method, path=req.path, status=resp.status_code,
-                     ms=round((time.perf_counter() - req.context.started) * 1000, 2))
+            log.info(
+                "request",
+                method=req.method,
+                path=req.path,
+                status=resp.status_code,
+                ms=round((time.perf_counter() - req.context.started) * 1000, 2),
+            )
 
 
 class Health:
@@ -99,8 +105,9 @@ def _unexpected(req, resp, ex, params):
     resp.media = _error_body("Internal server error")
 
 
-def create_write_app(settings: Settings, connection: redis.Redis | None = None,
-                     manage_connections: bool = True) -> falcon.App:
+def create_write_app(
+    settings: Settings, connection: redis.Redis | None = None, manage_connections: bool = True
+) -> falcon.App:
     init_db(settings.effective_database_url, settings.db_pool_size)
     connection = connection or redis.Redis.from_url(settings.redis_url)
     queue = make_queue(connection, settings.queue_name)
@@ -113,11 +120,14 @@ def create_write_app(settings: Settings, connection: redis.Redis | None = None,
     app.add_route("/health", Health())
     app.add_route("/openapi.json", OpenAPI())
     storage = make_storage(settings)
-    limiter = LoginLimiter(connection, settings.login_max_failures, settings.login_failure_window,
-                           settings.forwarded_for_hops)
-    for path, resource in [*admin.routes(settings, storage, limiter),
-                           *appcockpit.routes(settings.max_body_bytes, ClientTokenCache(connection)),
-                           *updateforge.routes(settings, storage, limiter)]:
+    limiter = LoginLimiter(
+        connection, settings.login_max_failures, settings.login_failure_window, settings.forwarded_for_hops
+    )
+    for path, resource in [
+        *admin.routes(settings, storage, limiter),
+        *appcockpit.routes(settings.max_body_bytes, ClientTokenCache(connection)),
+        *updateforge.routes(settings, storage, limiter),
+    ]:
         app.add_route(path, resource)
     app.add_sink(updateforge.no_such_file, "/api/files/")
     return app

@@ -28,8 +28,10 @@ class Authenticate:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            app_id = self.tokens.app_id(client_token_digest(req.get_header("x-api-token")),
-                                        lambda digest: ingest.app_for_client_token(digest).id)
+            app_id = self.tokens.app_id(
+                client_token_digest(req.get_header("x-api-token")),
+                lambda digest: ingest.app_for_client_token(digest).id,
+            )
         except ingest.StorageReadError:
             raise DomainError500("Failed to fetch user data") from None
         body = parse_json(req, self.limit)

@@ -111,8 +111,13 @@ class _Window:
         self._file.close()
 
 
-def send_file(req: falcon.Request, resp: falcon.Response, storage: Storage, f: StoredFile,
-              redirect_seconds: int | None = None) -> bool:
+def send_file(
+    req: falcon.Request,
+    resp: falcon.Response,
+    storage: Storage,
+    f: StoredFile,
+    redirect_seconds: int | None = None,
+) -> bool:
     """Answers with the file or the part asked for; True when bytes of the file are (to be) sent.
 
     ``redirect_seconds`` set: a backend that can presign (S3) answers with a redirect valid that long.

@@ -24,8 +24,13 @@ log = structlog.get_logger("gatehouse.tokencache")
 
 
 class ClientTokenCache:
-    def __init__(self, connection: redis.Redis, recheck: float = 0.05, max_age: float = 10.0,
-                 max_entries: int = 100_000):
+    def __init__(
+        self,
+        connection: redis.Redis,
+        recheck: float = 0.05,
+        max_age: float = 10.0,
+        max_entries: int = 100_000,
+    ):
         self.redis, self.recheck, self.max_age, self.max_entries = connection, recheck, max_age, max_entries
         self.entries: dict[str, tuple[int, bytes | None, float]] = {}
         self._gen: bytes | None = None

@@ -44,19 +44,28 @@ class Tokens:
     def issue(self, user: User) -> str:
         # iat is a NumericDate, which RFC 7519 allows fractional: revocation compares it to the microsecond.
         iat = dt.datetime.now(dt.UTC).timestamp()
-        return jwt.encode({"sub": str(user.id), "iat": iat, "exp": iat + self.lifetime.total_seconds()},
-                          self.secret, algorithm="HS256")
+        return jwt.encode(
+            {"sub": str(user.id), "iat": iat, "exp": iat + self.lifetime.total_seconds()},
+            self.secret,
+            algorithm="HS256",
+        )
 
     def user(self, req: falcon.Request) -> User:
         scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise NotAuthenticated("unauthorized")
         try:
-            claims = jwt.decode(token.strip(), self.secret, algorithms=["HS256"], options={"require": ["sub", "iat", "exp"]})
+            claims = jwt.decode(
+                token.strip(), self.secret, algorithms=["HS256"], options={"require": ["sub", "iat", "exp"]}
+            )
         except jwt.PyJWTError:
             raise NotAuthenticated("unauthorized") from None
         sub = str(claims["sub"])
-        user = User.get_or_none(User.id == int(sub)) if sub.isascii() and sub.isdigit() and len(sub) < 19 else None
+        user = (
+            User.get_or_none(User.id == int(sub))
+            if sub.isascii() and sub.isdigit() and len(sub) < 19
+            else None
+        )
         # A password change (or removing the user) revokes every token issued before it.
         if user is None or claims["iat"] < user.tokens_valid_after.replace(tzinfo=dt.UTC).timestamp():
             raise NotAuthenticated("unauthorized")
@@ -97,8 +106,13 @@ class Download:
     def on_get(self, req, resp, version_id):
         user = self.tokens.user(req)
         build = builds.downloadable_build(user, version_id)
-        stored = StoredFile(build.file_key, build.file_size, f'"{build.file_sha256}"', build.file_uploaded_at,
-                            download_name=build.file_name)
+        stored = StoredFile(
+            build.file_key,
+            build.file_size,
+            f'"{build.file_sha256}"',
+            build.file_uploaded_at,
+            download_name=build.file_name,
+        )
         if send_file(req, resp, self.storage, stored, self.redirect_seconds):
             with unit_of_work():
                 builds.record_download(build, f"user:{user.id}", user)
@@ -131,6 +145,9 @@ def no_such_file(req, resp, **_):
 def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[tuple[str, object]]:
     tokens = Tokens(jwt_secret(settings), settings.jwt_lifetime_days)
     redirect = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else None
-    return [("/api/v1/auth", Auth(tokens, settings.max_body_bytes, limiter)), ("/api/v1/apps", Apps(tokens)),
-            ("/api/v1/versions/{version_id}/download", Download(tokens, storage, redirect)),
-            ("/api/files/apps/{app_id}/{filename}", Icon(storage))]
+    return [
+        ("/api/v1/auth", Auth(tokens, settings.max_body_bytes, limiter)),
+        ("/api/v1/apps", Apps(tokens)),
+        ("/api/v1/versions/{version_id}/download", Download(tokens, storage, redirect)),
+        ("/api/files/apps/{app_id}/{filename}", Icon(storage)),
+    ]
