@@ -11,6 +11,9 @@ the whole of its request, and an artifact upload or download can last minutes.
 import multiprocessing
 import os
 
+from api.multiprocess import prepare, worker_exited
+from store.settings import Settings
+
 worker_class = "gthread"
 workers = int(os.environ.get("GATEHOUSE_WRITE_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("GATEHOUSE_WRITE_THREADS", 8))
@@ -18,4 +21,19 @@ threads = int(os.environ.get("GATEHOUSE_WRITE_THREADS", 8))
 # closing got no answer (seen as status 0 in the locust run).
 keepalive = 75
 accesslog = None
+# Request lines and header fields up to 8 KiB, as the read service allows (documented: 414 past it).
+limit_request_line = 8190
+limit_request_field_size = 8190
 timeout = 60
+
+
+# Metrics: each worker writes its samples under the metrics directory (prometheus-client's multiprocess
+# mode), so a scrape of /metrics on any worker reports the whole service. Set before any worker starts.
+prepare("write", Settings.from_env().effective_metrics_dir)
+# gunicorn 24+ opens a control socket at one fixed path per user: two masters on a host (read and write)
+# claimed the same one. Gatehouse does not use it.
+control_socket_disable = True
+
+
+def child_exit(server, worker):
+    worker_exited(worker.pid)

@@ -107,6 +107,11 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, (peewee.OperationalError, peewee.InterfaceError))
 
 
+def ping() -> None:
+    """One round trip; raises when the database cannot be reached (readiness)."""
+    db.execute_sql("SELECT 1")
+
+
 def is_postgres() -> bool:
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 

@@ -42,3 +42,13 @@ def stale_app_ids(older_than_seconds: float) -> list[int]:
     cutoff = utcnow() - dt.timedelta(seconds=older_than_seconds)
     q = SnapshotOutbox.select(SnapshotOutbox.app_id).where(SnapshotOutbox.requested_at <= cutoff)
     return [r.app_id for r in q.order_by(SnapshotOutbox.requested_at)]
+
+
+def backlog() -> tuple[int, float]:
+    """How many apps wait for a rebuild, and the age in seconds of the oldest request (0 when none)."""
+    rows = list(
+        SnapshotOutbox.select(SnapshotOutbox.requested_at).order_by(SnapshotOutbox.requested_at).limit(1)
+    )
+    count = SnapshotOutbox.select().count()
+    oldest = (utcnow() - rows[0].requested_at).total_seconds() if rows else 0.0
+    return count, max(oldest, 0.0)

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         0,
         description="Trusted proxies in front of the write API; 1 = the client address is X-Forwarded-For's last.",
     )
+    metrics_dir: Path = Field(
+        Path(""),
+        description="Directory of gunicorn workers' metric files (Prometheus multiprocess); empty = data_dir/metrics.",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     log_json: bool = Field(True, description="Emit logs as JSON lines (false: human-readable).")
     host: str = Field("127.0.0.1", description="Address `gatehouse dev` and `serve` bind to.")
@@ -83,6 +87,10 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, **overrides) -> Settings:
         return cls(**overrides)
+
+    @property
+    def effective_metrics_dir(self) -> Path:
+        return self.metrics_dir if str(self.metrics_dir) not in ("", ".") else self.data_dir / "metrics"
 
     @property
     def effective_database_url(self) -> str:

@@ -163,3 +163,60 @@ def test_a_chunked_json_body_through_gunicorn(stack):
     assert res.status_code == 201 and res.json()["name"] == "Chunked too"
     big = (b"x" * 65536 for _ in range(32))  # 2 MiB, past GATEHOUSE_MAX_BODY_BYTES, never announced
     assert stack.write.post("/admin/v1/teams", content=big).status_code == 413
+
+
+def test_metrics_and_readiness_of_every_service(stack):
+    import re
+
+    team = stack.write.post("/admin/v1/teams", json={"name": "Metrics"}).json()
+    app = stack.write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Metrics"}).json()
+    token = stack.write.post(f"/admin/v1/apps/{app['id']}/tokens", json={"name": "m"}).json()["token"]
+    params = {"app_id": app["id"], "app_version": "1.0.0", "platform": "ios", "environment": "production"}
+    wait_until(
+        lambda: (
+            stack.read.get("/v1/versions", params=params, headers={"x-api-token": token}).status_code == 404
+        )
+    )
+    for _ in range(20):  # spread over both read workers
+        stack.read.get("/v1/versions", params=params, headers={"x-api-token": token})
+
+    def total(text: str, name: str, *labels: str) -> float:
+        """Sum of a metric's samples whose labels include every one of ``labels`` (in any order)."""
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name + "{") and all(label in line for label in labels)
+        )
+
+    # /health stays the spec's empty 200; readiness reports each dependency.
+    assert (stack.read.get("/health").status_code, stack.read.get("/health").content) == (200, b"")
+    ready = stack.read.get("/ready")
+    assert ready.status_code == 200 and ready.json()["checks"]["snapshots"]["ok"] is True
+    ready = stack.write.get("/ready").json()
+    assert ready["ready"] is True and {k: v["ok"] for k, v in ready["checks"].items()} == {
+        "database": True,
+        "redis": True,
+        "storage": True,
+    }
+
+    text = stack.read.get("/metrics").text  # one worker answers for both (multiprocess mode)
+    served = total(text, "gatehouse_requests_total", 'route="/v1/versions"', 'status="404"')
+    assert served >= 20
+    assert len(re.findall(r"^gatehouse_snapshot_generation\{pid=", text, re.M)) == 2
+    assert (
+        "gatehouse_request_seconds_bucket" in text and "gatehouse_snapshot_synced_timestamp_seconds" in text
+    )
+
+    text = stack.write.get("/metrics").text
+    for name in (
+        "gatehouse_queue_jobs",
+        "gatehouse_failed_jobs",
+        "gatehouse_outbox_backlog",
+        "gatehouse_outbox_oldest_seconds",
+        "gatehouse_scheduler_tick_age_seconds",
+        "gatehouse_live_workers",
+    ):
+        assert re.search(rf"^{name} [0-9.e+]+$", text, re.M), name
+    assert float(re.search(r"^gatehouse_live_workers ([0-9.]+)$", text, re.M).group(1)) == 1
+    assert float(re.search(r"^gatehouse_scheduler_tick_age_seconds ([0-9.e+-]+)$", text, re.M).group(1)) < 5
+    assert total(text, "gatehouse_requests_total", 'route="/admin/v1/apps"', 'method="POST"') >= 1

@@ -11,6 +11,7 @@ import threading
 import redis
 
 ALIVE_PREFIX = "gh:worker:alive:"
+SCHEDULER_TICK_KEY = "gh:scheduler:last_tick"  # the epoch time a worker's schedule last ran
 ALIVE_TTL_MS = 3000
 BEAT_SECONDS = 1.0
 

@@ -23,13 +23,12 @@ from rq.serializers import JSONSerializer
 from store.settings import Settings
 from store.snapshot_format import GEN_KEY
 from worker import context
-from worker.heartbeat import keep_beating
+from worker.heartbeat import SCHEDULER_TICK_KEY, keep_beating
 from worker.queue import enqueue_unique, make_queue
 
 log = structlog.get_logger("gatehouse.worker")
 
 SCHEDULE_TICK = 0.5
-HEARTBEAT_KEY = "gh:scheduler:last_tick"
 
 
 def periodic(settings: Settings) -> list[tuple[str, str, int]]:
@@ -59,7 +58,7 @@ class Schedule:
         now = time.monotonic() if now is None else now
         r = self.queue.connection
         try:
-            r.set(HEARTBEAT_KEY, str(time.time()), ex=60)
+            r.set(SCHEDULER_TICK_KEY, str(time.time()), ex=60)
             lost = not r.exists(GEN_KEY)
             if lost:
                 enqueue_unique(self.queue, "worker.jobs.rebuild_all_snapshots", (), "rebuild-all")

@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 import orjson
 import redis
 
+from api.metrics import SNAPSHOT_APPS, SNAPSHOT_GENERATION, SNAPSHOT_SYNCED
 from store.snapshot_format import APP_KEY, CHANNEL, ETAGS_KEY, GEN_KEY
 from store.tokens import client_token_digest
 from store.versions import VersionKey, parse_key
@@ -73,6 +75,8 @@ class SnapshotCache:
         self.poll_interval = poll_interval
         self.state = State()
         self.loaded = threading.Event()
+        self.redis_ok = False
+        self.synced_at: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -129,6 +133,13 @@ class SnapshotCache:
     def stop(self) -> None:
         self._stop.set()
 
+    def _observe(self, gen: bytes | None) -> None:
+        """Each poll confirms the snapshots current: the synced timestamp's age is how stale they may be."""
+        self.redis_ok, self.synced_at = True, time.time()
+        SNAPSHOT_GENERATION.set(int(gen or 0))
+        SNAPSHOT_SYNCED.set(self.synced_at)
+        SNAPSHOT_APPS.set(len(self.state.apps))
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -137,6 +148,7 @@ class SnapshotCache:
                 pubsub.subscribe(CHANNEL)
                 gen = r.get(GEN_KEY)
                 self.refresh(r)
+                self._observe(gen)
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=self.poll_interval)
                     if message is not None:
@@ -144,11 +156,14 @@ class SnapshotCache:
                             pass  # one refresh covers every change queued so far
                         gen = r.get(GEN_KEY)
                         self.refresh(r)
+                        self._observe(gen)
                         continue
                     new_gen = r.get(GEN_KEY)
                     if new_gen != gen:
                         gen = new_gen
                         self.refresh(r)
+                    self._observe(gen)
             except (redis.RedisError, OSError) as exc:
+                self.redis_ok = False
                 log.warning("snapshot sync lost Redis (%s); serving the snapshots in memory", exc)
                 self._stop.wait(1.0)

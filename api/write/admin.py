@@ -32,6 +32,13 @@ def caller(req: falcon.Request) -> User:
     return accounts.user_for_token(token.strip())
 
 
+def _withhold(resource, *responders: str) -> None:
+    """Removes responders a route does not offer, so Falcon's 405 and OPTIONS name exactly the methods it
+    has (its Allow header once advertised PUT, PATCH and POST that the route refused and the document omits)."""
+    for name in responders:
+        setattr(resource, name, None)
+
+
 @dataclass
 class Collection:
     """GET lists (paginated), POST creates; ``ids`` are the route's template fields."""
@@ -42,14 +49,17 @@ class Collection:
     render: Callable | None = None
     limit: int = 1_048_576
 
+    def __post_init__(self) -> None:
+        _withhold(
+            self,
+            *(["on_get"] if self.list_fn is None else []),
+            *(["on_post"] if self.create_fn is None else []),
+        )
+
     def on_get(self, req, resp, **ids):
-        if self.list_fn is None:
-            raise falcon.HTTPMethodNotAllowed(["POST"])
         send(resp, self.list_fn(caller(req), req, *ids.values()))
 
     def on_post(self, req, resp, **ids):
-        if self.create_fn is None:
-            raise falcon.HTTPMethodNotAllowed(["GET"])
         user = caller(req)
         body = parse_model(req, self.schema, self.limit)
         with unit_of_work():
@@ -67,12 +77,18 @@ class Item:
     update_method: str = "PATCH"
     limit: int = 1_048_576
 
+    def __post_init__(self) -> None:
+        offered = {
+            "on_patch": self.update_fn is not None and self.update_method == "PATCH",
+            "on_put": self.update_fn is not None and self.update_method == "PUT",
+            "on_delete": self.delete_fn is not None,
+        }
+        _withhold(self, *(name for name, on in offered.items() if not on))
+
     def on_get(self, req, resp, **ids):
         send(resp, self.render(self.get_fn(caller(req), *ids.values())))
 
     def _update(self, req, resp, ids):
-        if self.update_fn is None:
-            raise falcon.HTTPMethodNotAllowed(["GET", "DELETE"])
         user = caller(req)
         body = parse_model(req, self.schema, self.limit)
         with unit_of_work():
@@ -80,18 +96,12 @@ class Item:
         send(resp, self.render(obj))
 
     def on_patch(self, req, resp, **ids):
-        if self.update_method != "PATCH":
-            raise falcon.HTTPMethodNotAllowed(["GET", self.update_method, "DELETE"])
         self._update(req, resp, ids)
 
     def on_put(self, req, resp, **ids):
-        if self.update_method != "PUT":
-            raise falcon.HTTPMethodNotAllowed(["GET", self.update_method, "DELETE"])
         self._update(req, resp, ids)
 
     def on_delete(self, req, resp, **ids):
-        if self.delete_fn is None:
-            raise falcon.HTTPMethodNotAllowed(["GET"])
         user = caller(req)
         with unit_of_work():
             self.delete_fn(user, *ids.values())

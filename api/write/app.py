@@ -9,15 +9,20 @@ import redis
 import structlog
 
 from api import openapi_doc
+from api.metrics import DROPPED, RequestMetrics, StateCollector, exposition
 from api.openapi_doc import reason
+from api.readiness import probe
 from api.write import admin, appcockpit, updateforge
+from api.write.http import send
 from api.write.ratelimit import LoginLimiter
 from api.write.tokencache import ClientTokenCache
-from store.db import db, drop_dead_connection, init_db, is_unavailable, set_after_commit
+from store import outbox
+from store.db import db, drop_dead_connection, init_db, is_unavailable, ping, set_after_commit
 from store.errors import DomainError, InvalidInput, TooManyRequests
 from store.settings import Settings
 from store.snapshot_format import etag
 from store.storage import make_storage
+from worker.heartbeat import SCHEDULER_TICK_KEY, live_workers
 from worker.queue import enqueue_rebuilds, make_queue
 
 log = structlog.get_logger("gatehouse.write")
@@ -35,6 +40,9 @@ class Connections:
     events/s). After a 5xx the connection goes back, so a broken one is replaced:
     the pool checks connections as it hands them out.
     """
+
+    def __init__(self, metrics: RequestMetrics):
+        self.metrics = metrics
 
     def process_request(self, req, resp):
         req.context.started = time.perf_counter()
@@ -54,13 +62,15 @@ class Connections:
                 resp.set_header("ETag", etag(data))
         if resp.status_code >= 500 and not db.in_transaction() and not db.is_closed():
             db.close()
-        if req.path != "/health":
+        elapsed = time.perf_counter() - req.context.started
+        self.metrics.observe(req.uri_template, req.method, resp.status_code, elapsed)
+        if req.path not in ("/health", "/metrics", "/ready"):
             log.info(
                 "request",
                 method=req.method,
                 path=req.path,
                 status=resp.status_code,
-                ms=round((time.perf_counter() - req.context.started) * 1000, 2),
+                ms=round(elapsed * 1000, 2),
             )
 
 
@@ -74,6 +84,63 @@ class OpenAPI:
     def on_get(self, req, resp):
         resp.content_type = falcon.MEDIA_JSON
         resp.data = openapi_doc.as_json("write")
+
+
+class Metrics:
+    """Every write worker's request metrics, plus the state of the pipeline behind them, read now."""
+
+    def __init__(self, queue, connection: redis.Redis):
+        def scheduler_age() -> float | None:
+            tick = connection.get(SCHEDULER_TICK_KEY)
+            return None if tick is None else max(time.time() - float(tick), 0.0)
+
+        self.state = StateCollector(
+            {
+                "gatehouse_queue_jobs": ("Jobs waiting in the RQ queue", lambda: queue.count),
+                "gatehouse_failed_jobs": (
+                    "Jobs in RQ's failed registry",
+                    lambda: queue.failed_job_registry.count,
+                ),
+                "gatehouse_outbox_backlog": (
+                    "Apps whose snapshot waits for a rebuild",
+                    lambda: outbox.backlog()[0],
+                ),
+                "gatehouse_outbox_oldest_seconds": (
+                    "Age of the oldest waiting rebuild",
+                    lambda: outbox.backlog()[1],
+                ),
+                "gatehouse_scheduler_tick_age_seconds": (
+                    "Seconds since a worker's schedule last ran",
+                    scheduler_age,
+                ),
+                "gatehouse_live_workers": (
+                    "Workers with a fresh heartbeat",
+                    lambda: live_workers(connection),
+                ),
+            }
+        )
+
+    def on_get(self, req, resp):
+        resp.data, resp.content_type = exposition([self.state])
+
+
+class Ready:
+    """Readiness: the database answers (writes need it); Redis and storage are reported (their loss is healed)."""
+
+    def __init__(self, connection: redis.Redis, storage):
+        self.connection, self.storage = connection, storage
+
+    def on_get(self, req, resp):
+        checks = {
+            "database": probe(ping),
+            "redis": probe(self.connection.ping),
+            "storage": probe(lambda: self.storage.exists("readiness-probe")),
+        }
+        ready = checks["database"]["ok"]
+        if not db.in_transaction() and not db.is_closed() and not ready:
+            db.close()
+        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
+        send(resp, {"ready": ready, "checks": checks}, resp.status)
 
 
 def _domain_error(req, resp, ex: DomainError, params):
@@ -105,21 +172,31 @@ def _unexpected(req, resp, ex, params):
     resp.media = _error_body("Internal server error")
 
 
+def _enqueue_or_count(queue, app_ids) -> None:
+    try:
+        enqueue_rebuilds(queue, app_ids)
+    except Exception:
+        DROPPED.labels("rebuild_enqueue").inc(len(app_ids))
+        raise  # logged by the unit of work; the outbox sweep enqueues it once Redis is back
+
+
 def create_write_app(
     settings: Settings, connection: redis.Redis | None = None, manage_connections: bool = True
 ) -> falcon.App:
     init_db(settings.effective_database_url, settings.db_pool_size)
     connection = connection or redis.Redis.from_url(settings.redis_url)
     queue = make_queue(connection, settings.queue_name)
-    set_after_commit(lambda app_ids: enqueue_rebuilds(queue, app_ids))
+    set_after_commit(lambda app_ids: _enqueue_or_count(queue, app_ids))
 
-    app = falcon.App(middleware=[Connections()] if manage_connections else [])
+    app = falcon.App(middleware=[Connections(RequestMetrics("write"))] if manage_connections else [])
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_error_handler(DomainError, _domain_error)
     app.add_route("/health", Health())
     app.add_route("/openapi.json", OpenAPI())
     storage = make_storage(settings)
+    app.add_route("/metrics", Metrics(queue, connection))
+    app.add_route("/ready", Ready(connection, storage))
     limiter = LoginLimiter(
         connection, settings.login_max_failures, settings.login_failure_window, settings.forwarded_for_hops
     )

@@ -10,6 +10,7 @@ import falcon
 import redis
 import structlog
 
+from api.metrics import DROPPED
 from store.errors import NotAuthenticated, TooManyRequests
 
 log = structlog.get_logger("gatehouse.ratelimit")
@@ -46,6 +47,7 @@ class LoginLimiter:
             failures, ttl = self.redis.pipeline().get(key).ttl(key).execute()
         except redis.RedisError:
             log.warning("login limiter unavailable; login allowed")
+            DROPPED.labels("login_limit").inc()
             return login()
         if failures is not None and int(failures) >= self.max_failures:
             raise TooManyRequests("too many failed login attempts, try again later", max(int(ttl), 1))

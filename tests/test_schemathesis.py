@@ -1,0 +1,131 @@
+"""schemathesis over every OpenAPI document Gatehouse serves, against the real services, with valid credentials.
+
+Bounded in time (GATEHOUSE_SCHEMATHESIS_SECONDS per document, 40 by default). Any server error, status code,
+header or body the document does not allow fails the test; the output names the case and how to replay it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loadtest.processes import wait_until
+from loadtest.stack import production_stack
+from tests.conftest import PG_URL
+
+HERE = Path(__file__).parent / "schemathesis"
+SECONDS = os.environ.get("GATEHOUSE_SCHEMATHESIS_SECONDS", "40")
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "unsupported_method",
+        "allow_header_conformance",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def seeded():
+    db = PG_URL.rsplit("/", 1)[0] + "/gatehouse_schemathesis"
+    with production_stack(
+        db,
+        "redis://127.0.0.1:6379/7",
+        "gatehouse-schemathesis",
+        GATEHOUSE_READ_WORKERS="1",
+        GATEHOUSE_WRITE_WORKERS="1",
+        GATEHOUSE_LOGIN_MAX_FAILURES="1000000",
+    ) as st:
+        admin = httpx.Client(base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"})
+        team = admin.post("/admin/v1/teams", json={"name": "Schemathesis"}).json()
+        app = admin.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Fuzzed"}).json()
+        client = admin.post(f"/admin/v1/apps/{app['id']}/tokens", json={"name": "st"}).json()["token"]
+        rule = admin.post(
+            f"/admin/v1/apps/{app['id']}/versions",
+            json={"version": "1.0.0", "platform": "ios", "environment": "production"},
+        ).json()
+        build = admin.post(
+            f"/admin/v1/apps/{app['id']}/builds", json={"build_type": "release", "version": "1.0.0"}
+        ).json()
+        admin.put(
+            f"/admin/v1/apps/{app['id']}/builds/{build['id']}/artifact",
+            params={"filename": "a.apk"},
+            content=b"0123456789",
+        )
+        env = {
+            **os.environ,
+            "GH_ST_TOKEN": st.admin_token,
+            "GH_ST_APP": app["id"],
+            "GH_ST_TEAM": str(team["id"]),
+            "GH_ST_BUILD": str(build["id"]),
+            "GH_ST_RULE": str(rule["id"]),
+            "GH_ST_CLIENT": client,
+        }
+        wait_until(
+            lambda: (
+                httpx.get(
+                    f"{st.read}/v1/maintenance",
+                    headers={"x-api-token": client},
+                    params={"app_id": app["id"], "environment": "production"},
+                ).status_code
+                == 200
+            ),
+            timeout=15,
+        )
+        yield st, env
+
+
+def run_schemathesis(config: str, url: str, env: dict, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(HERE / config),
+        "run",
+        url,
+        "--max-time",
+        SECONDS,
+        "--checks",
+        CHECKS,
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--seed",
+        "1",
+        "--suppress-health-check",
+        "all",
+        "--workers",
+        "1",
+        *extra,
+    ]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True)
+
+
+def test_write_api_document(seeded):
+    st, env = seeded
+    # The caller deleting itself or changing its own password (which revokes its tokens) would end the run.
+    res = run_schemathesis(
+        "write.toml",
+        f"{st.write}/openapi.json",
+        env,
+        "--exclude-path-regex",
+        r"^/admin/v1/users/\{user_id\}$",
+    )
+    Path("/tmp/schemathesis-write.log").write_text(res.stdout)
+    print(res.stdout[-6000:], file=sys.stderr)
+    assert res.returncode == 0, res.stdout[-20000:]
+
+
+def test_read_service_document(seeded):
+    st, env = seeded
+    res = run_schemathesis("read.toml", f"{st.read}/openapi.json", env)
+    print(res.stdout[-4000:], file=sys.stderr)
+    assert res.returncode == 0, res.stdout[-20000:]
