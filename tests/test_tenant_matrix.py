@@ -1,0 +1,150 @@
+"""Tenant isolation, generated from the write API's route table.
+
+Every route that takes an id is called with every method it has, by another team's admin, by a
+member of the owning team, with a revoked token and with none. A new route is covered as soon as
+it is added; one whose id field this test cannot fill fails here until it is named in ``ids``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from falcon import inspect
+
+from store import accounts, builds, catalog
+from store.db import unit_of_work
+from store.models import User
+
+# Routes that answer without a Gatehouse admin token by design.
+PUBLIC = {"/api/files/apps/{app_id}/{filename}"}
+# UpdateForge's download authenticates with its own JWT; for a non-member its spec says 403 "forbidden".
+UPDATEFORGE = {"/api/v1/versions/{version_id}/download"}
+
+BODIES = {
+    "versions": {"version": "9.9.9", "platform": "ios", "environment": "production"},
+    "minimum-versions": {"minimum_version": "9.9.9", "platform": "ios", "environment": "production"},
+    "environments": {"alias": "spy"},
+    "tokens": {"name": "spy"},
+    "builds": {"build_type": "release", "version": "9.9.9"},
+    "members": {"email": "spy@example.org", "password": "long enough"},
+}
+ITEM_BODIES = {
+    "{app_id}": {"title": "spy"},
+    "{team_id}": {"name": "spy"},
+    "{build_id}": {"name": "spy"},
+    "{env_id}": {"alias": "spy"},
+    "{rule_id}": {"update_message": "spy"},
+    "{user_id}": {"role": "member"},
+    "{environment}": {"active": True},
+}
+
+
+def _route_ops(write_app) -> list[tuple[str, str]]:
+    ops = []
+    for route in inspect.inspect_routes(write_app):
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        if "{" not in path or path in PUBLIC:
+            continue
+        ops += [(path, m.method) for m in route.methods if not m.internal]
+    return sorted(ops)
+
+
+def _body(path: str, method: str) -> dict | None:
+    if method in ("GET", "HEAD", "DELETE"):
+        return None
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return BODIES.get(last, ITEM_BODIES.get(last, {}))
+
+
+@pytest.fixture
+def owned(world, api):
+    """Every kind of record the routes take an id of, in world's team."""
+    with unit_of_work():
+        rule = catalog.create_version_rule(
+            world.user, world.app_id, BODIES["versions"] | {"version": "1.0.0"}
+        )
+        minimum = catalog.create_minimum_rule(
+            world.user, world.app_id, BODIES["minimum-versions"] | {"minimum_version": "1.0.0"}
+        )
+        env = catalog.create_environment(world.user, world.app_id, "qa")
+        token, _ = catalog.create_client_token(world.user, world.app, "second")
+        build = builds.create_build(world.user, world.app_id, "release", "1.0.0", "", False)
+        member = accounts.create_user("member@example.com", "member password", "member")
+        accounts.Membership.create(team=world.team, user=member)
+        member_token = accounts.issue_user_token(member)
+        revoked_user = accounts.create_user("gone@example.com", "gone password", "admin")
+        accounts.Membership.create(team=world.team, user=revoked_user)
+        revoked = accounts.issue_user_token(revoked_user)
+        accounts.set_password(User.get_by_id(revoked_user.id), "changed password")  # revokes its tokens
+    rule_ids = {"versions": rule.id, "minimum-versions": minimum.id}
+
+    def url(path: str) -> str:
+        rule_kind = "minimum-versions" if "/minimum-versions/" in path else "versions"
+        ids = {
+            "app_id": world.app_id,
+            "team_id": world.team.id,
+            "user_id": world.user.id,
+            "rule_id": rule_ids[rule_kind],
+            "env_id": env.id,
+            "token_id": token.id,
+            "build_id": build.id,
+            "version_id": build.id,
+            "environment": "production",
+        }
+        return re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
+
+    return url, {"member": f"Bearer {member_token}", "revoked": f"Bearer {revoked}"}
+
+
+def _leaks(res, world) -> bool:
+    return world.app_id in res.text or "owner@example.com" in res.text
+
+
+def test_another_teams_admin_gets_404_everywhere(api, write_app, world, other_world, owned):
+    url, _ = owned
+    jwt = api.simulate_post(
+        "/api/v1/auth", json={"email": "rival@example.org", "password": "correct horse battery"}
+    ).json["token"]
+    wrong = []
+    for path, method in _route_ops(write_app):
+        auth = f"Bearer {jwt}" if path in UPDATEFORGE else other_world.auth["Authorization"]
+        res = api.simulate_request(
+            method, url(path), json=_body(path, method), headers={"Authorization": auth}
+        )
+        expected = 403 if path in UPDATEFORGE else 404
+        if res.status_code != expected or _leaks(res, world) or (res.content and set(res.json) != {"error"}):
+            wrong.append((method, path, res.status_code, res.text[:100]))
+    assert wrong == []
+    assert api.simulate_get(url("/admin/v1/apps/{app_id}"), headers=world.auth).status_code == 200
+
+
+def test_a_member_reads_but_never_writes(api, write_app, world, owned):
+    url, tokens = owned
+    wrong = []
+    for path, method in _route_ops(write_app):
+        if path in UPDATEFORGE:
+            continue
+        res = api.simulate_request(
+            method, url(path), json=_body(path, method), headers={"Authorization": tokens["member"]}
+        )
+        reading = method in ("GET", "HEAD")
+        if (
+            (reading and res.status_code in (401, 403))
+            or res.status_code >= 500
+            or (not reading and res.status_code != 403)
+        ):
+            wrong.append((method, path, res.status_code, res.text[:100]))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("who", ["revoked", "none"])
+def test_a_revoked_token_or_none_gets_401_everywhere(api, write_app, world, owned, who):
+    url, tokens = owned
+    headers = {"Authorization": tokens["revoked"]} if who == "revoked" else {}
+    wrong = []
+    for path, method in _route_ops(write_app):
+        res = api.simulate_request(method, url(path), json=_body(path, method), headers=headers)
+        if res.status_code != 401 or _leaks(res, world):
+            wrong.append((method, path, res.status_code, res.text[:100]))
+    assert wrong == []
