@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import click
 from tqdm import tqdm
@@ -231,7 +233,7 @@ def dev() -> None:
 
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    redis_url = ensure_redis(settings.redis_url, settings.data_dir)
+    redis_url, redis_how = ensure_redis(settings.redis_url, settings.data_dir)
     os.environ["GATEHOUSE_REDIS_URL"] = redis_url
     os.environ.setdefault("GATEHOUSE_LOG_JSON", "false")
     settings = _settings()
@@ -266,7 +268,13 @@ def dev() -> None:
         )
     )
     base = f"http://{host}:{settings.port}"
+    me = _command_path()
     click.echo(f"\nGatehouse is running at {base}  (read service and write API on one port)")
+    click.echo(f"  database:     {settings.effective_database_url}")
+    click.echo(
+        f"  redis:        {redis_url} ({redis_how}); Gatehouse's keys start with gh: and its job queue's with rq:,"
+        " so set GATEHOUSE_REDIS_URL to another database to keep them apart from other data"
+    )
     if creds:
         click.echo(f"  admin:        {creds['email']} / {creds['password']}")
         click.echo(f"  admin token:  {creds['admin_token']}   (Authorization: Bearer ...)")
@@ -277,7 +285,10 @@ def dev() -> None:
             f"'{base}/v1/maintenance?app_id={creds['app_id']}&environment=production'"
         )
     else:
-        click.echo("  existing database: use `gatehouse create-token --email ...` for an admin token")
+        admin = _first_super_admin_email() or "you@example.com"
+        click.echo("  existing database: the first run printed the admin's password; it is not kept in clear")
+        click.echo(f"  admin token:  {me} create-token --email {admin}")
+        click.echo(f"  lost password: {me} reset-password --email {admin}")
 
     def stop(*_):
         for p in procs:
@@ -291,6 +302,46 @@ def dev() -> None:
     while all(p.poll() is None for p in procs):
         time.sleep(0.5)
     stop()
+
+
+def _command_path() -> str:
+    """How to run this command from the current directory, as a user can paste it."""
+    found = shutil.which("gatehouse")
+    if found:
+        return "gatehouse"
+    path = Path(sys.executable).parent / "gatehouse"
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _first_super_admin_email() -> str | None:
+    from store.accounts import first_super_admin_email
+
+    return first_super_admin_email()
+
+
+@main.command("reset-password")
+@click.option("--email", required=True)
+@click.option("--password", default=None, help="The new password (default: a generated one, printed once).")
+def reset_password(email: str, password: str | None) -> None:
+    """Set a user's password (a lost admin password); revokes the user's tokens."""
+    import secrets
+
+    from store import accounts
+    from store.db import unit_of_work
+    from store.errors import DomainError
+
+    settings = _settings()
+    _db(settings)
+    password = password or secrets.token_urlsafe(12)
+    try:
+        with unit_of_work():
+            accounts.reset_password(email, password)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"password of {email.lower()} set to: {password}")
 
 
 main.add_command(remote.login)

