@@ -1,9 +1,12 @@
 # Gatehouse. `make run` starts everything locally; `make test` runs the whole suite.
 PYTHON ?= python3
+# A failing command anywhere in a pipe fails its target (make chaos filters pytest's output).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install services lint format bench load transfer clean
+.PHONY: run test install services lint format bench load transfer chaos clean
 
 run: install
 	$(BIN)/gatehouse migrate
@@ -38,6 +41,11 @@ bench: install services
 
 transfer: install services
 	$(BIN)/python -m loadtest.transfer $(TRANSFER_ARGS)
+
+# The fault suite at ten times its length (more kills, longer outages, a million bogus tokens); prints figures.
+chaos: install services
+	GATEHOUSE_CHAOS_SCALE=$${GATEHOUSE_CHAOS_SCALE:-10} $(BIN)/python -m pytest -s -q \
+		tests/test_faults.py tests/test_read_limits.py tests/test_worker_queue.py 2>&1 | grep -v '^\[20\|^{'
 
 load: install services
 	$(BIN)/python -m loadtest.run $(LOAD_ARGS)

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
         "", description="HS256 secret for UpdateForge tokens; empty = generated once into data_dir."
     )
     jwt_lifetime_days: int = Field(365, description="Lifetime of UpdateForge login tokens.")
-    storage_backend: str = Field(
+    # A Literal, so a typo fails at start-up instead of silently storing on local disk.
+    storage_backend: Literal["local", "s3"] = Field(
         "local", description="Artifact storage: local (under data_dir/artifacts) or s3."
     )
     upload_max_bytes: int = Field(2 * 1024**3, description="Largest artifact upload accepted (413 past it).")

@@ -75,3 +75,11 @@ def test_only_store_imports_peewee():
         if re.search(r"^\s*(import|from)\s+(peewee|playhouse)\b", p.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def test_a_typo_in_the_storage_backend_fails_at_start():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="storage_backend"):
+        Settings(storage_backend="S3 ")
+    assert Settings(storage_backend="s3").storage_backend == "s3"

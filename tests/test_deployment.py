@@ -89,6 +89,10 @@ def test_edge_keeps_answering_while_the_read_service_is_down(stack, run_dir):
         # Everything else reaches the write API.
         me = httpx.get(base + "/admin/v1/me", headers={"Authorization": f"Bearer {stack.token}"})
         assert me.status_code == 200
+        # Metrics and readiness stay on the operator's network.
+        for path in ("/metrics", "/ready"):
+            hidden = httpx.get(base + path)
+            assert (hidden.status_code, hidden.json()) == (404, {"error": "Not Found"})
 
         read.terminate()
         read.wait(10)

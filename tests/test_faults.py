@@ -7,6 +7,7 @@ versions run here; `make chaos` (python -m loadtest.chaos) runs longer ones and 
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -21,6 +22,9 @@ from loadtest.services import PrivatePostgres, PrivateRedis, children
 from loadtest.stack import production_stack
 
 pytestmark = pytest.mark.faults
+
+# `make chaos` sets GATEHOUSE_CHAOS_SCALE (10 there) to run every fault for longer, with more kills.
+SCALE = float(os.environ.get("GATEHOUSE_CHAOS_SCALE", "1"))
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +121,7 @@ def test_worker_killed_mid_rebuild_heals_within_10_s_of_its_restart(fault_stack)
     for w in writers:
         w.start()
     try:
-        for _ in range(4):
+        for _ in range(int(4 * SCALE)):
             time.sleep(0.6)
             st.kill_worker()
             time.sleep(0.3)
@@ -131,7 +135,7 @@ def test_worker_killed_mid_rebuild_heals_within_10_s_of_its_restart(fault_stack)
     restarted = time.monotonic()
     wait_until(lambda: all_served(st, apps), timeout=10, interval=0.2)
     print(
-        f"\n{changes[0]} changes, 5 worker SIGKILLs; every answer right {time.monotonic() - restarted:.2f} s "
+        f"\n{changes[0]} changes, {int(4 * SCALE) + 1} worker SIGKILLs; every answer right {time.monotonic() - restarted:.2f} s "
         "after the last restart (target 10 s)",
         file=sys.stderr,
     )
@@ -179,7 +183,7 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
     for t in threads:
         t.start()
     try:
-        time.sleep(1.0)
+        time.sleep(1.0 * SCALE)
         services.redis.kill()
         time.sleep(0.5)
         # A change made while Redis is down commits; its enqueue fails and its outbox row waits.
@@ -189,12 +193,12 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
             ).status_code
             == 200
         )
-        time.sleep(1.0)
+        time.sleep(1.0 * SCALE)
         services.redis.start()
         back = time.monotonic()
         wait_until(lambda: served_message(st, app) == "while-down", timeout=5, interval=0.05)
         visible = time.monotonic() - back
-        time.sleep(0.5)
+        time.sleep(0.5 * SCALE)
     finally:
         stop.set()
         for t in threads:
@@ -251,17 +255,17 @@ def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
     for t in threads:
         t.start()
     try:
-        time.sleep(1.0)
+        time.sleep(1.0 * SCALE)
         services.pg.stop("fast")
         down = httpx.post(
             f"{st.write}/v2/authenticate",
             headers={"x-api-token": "ghc_unknown-while-down"},
             json={"user_id": "x", "platform": "ios", "app_version": "1.0.0"},
         )
-        time.sleep(0.5)
+        time.sleep(0.5 * SCALE)
         services.pg.start()
         back = time.monotonic()
-        time.sleep(1.5)
+        time.sleep(1.5 * SCALE)
     finally:
         stop.set()
         for t in threads:

@@ -20,8 +20,14 @@ REDIS = "redis://127.0.0.1:6379/6"
 
 def run_dev(env: dict) -> str:
     """Starts `gatehouse dev`, waits for it to answer, stops it with Ctrl-C's signal, returns what it printed."""
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "dev"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "dev"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     base = f"http://127.0.0.1:{env['GATEHOUSE_PORT']}"
 
     def up() -> bool:
@@ -40,10 +46,17 @@ def run_dev(env: dict) -> str:
 
 
 def test_first_and_second_run_say_what_to_run(tmp_path):
-    env = {**os.environ, "GATEHOUSE_DATA_DIR": str(tmp_path / "data"), "GATEHOUSE_DATABASE_URL": "",
-           "GATEHOUSE_REDIS_URL": REDIS, "GATEHOUSE_QUEUE_NAME": "gatehouse-first-run",
-           "GATEHOUSE_PORT": str(free_port()), "GATEHOUSE_READ_PORT": str(free_port()),
-           "GATEHOUSE_WRITE_PORT": str(free_port()), "GATEHOUSE_METRICS_DIR": str(tmp_path / "metrics")}
+    env = {
+        **os.environ,
+        "GATEHOUSE_DATA_DIR": str(tmp_path / "data"),
+        "GATEHOUSE_DATABASE_URL": "",
+        "GATEHOUSE_REDIS_URL": REDIS,
+        "GATEHOUSE_QUEUE_NAME": "gatehouse-first-run",
+        "GATEHOUSE_PORT": str(free_port()),
+        "GATEHOUSE_READ_PORT": str(free_port()),
+        "GATEHOUSE_WRITE_PORT": str(free_port()),
+        "GATEHOUSE_METRICS_DIR": str(tmp_path / "metrics"),
+    }
     first = run_dev(env)
     password = re.search(r"admin:\s+admin@localhost / (\S+)", first).group(1)
     assert f"redis:        {REDIS} (already running)" in first and "gh:" in first
@@ -51,10 +64,16 @@ def test_first_and_second_run_say_what_to_run(tmp_path):
     second = run_dev(env)
     assert password not in second
     token_cmd = re.search(r"admin token:\s+(.+create-token --email admin@localhost)$", second, re.M).group(1)
-    reset_cmd = re.search(r"lost password:\s+(.+reset-password --email admin@localhost)$", second, re.M).group(1)
+    reset_cmd = re.search(
+        r"lost password:\s+(.+reset-password --email admin@localhost)$", second, re.M
+    ).group(1)
     # Runnable as printed, from the directory `make run` runs in.
-    token = subprocess.run(shlex.split(token_cmd), env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    token = subprocess.run(
+        shlex.split(token_cmd), env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert token.stdout.strip().startswith("ghu_")
-    reset = subprocess.run(shlex.split(reset_cmd), env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    reset = subprocess.run(
+        shlex.split(reset_cmd), env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
     new_password = re.search(r"set to: (\S+)$", reset.stdout.strip()).group(1)
     assert new_password != password

@@ -10,6 +10,7 @@ such a job left apps stale until RQ's 10-minute maintenance.
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 from rq import Queue, Retry
@@ -30,13 +31,24 @@ def make_queue(connection: redis.Redis, name: str) -> Queue:
     return Queue(name, connection=connection, serializer=JSONSerializer)
 
 
-def _held(queue: Queue, job: Job) -> bool | None:
+def _held(queue: Queue, job: Job, settle: float = 0.05) -> bool | None:
     """True: a live worker or the queue will run ``job`` from the start; False: it may
     already have read the database (running); None: nobody will run it."""
     status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED and queue.connection.lpos(queue.key, job.id) is None:
+        # Off the queue but not started: a worker between taking it and starting it (microseconds), or
+        # one killed there. A moment tells them apart; replacing a job a live worker is starting would
+        # run it twice and fail RQ's clean-up of the first.
+        time.sleep(settle)
+        try:
+            job.refresh()
+        except NoSuchJobError:
+            return None
+        status = job.get_status(refresh=False)
+        if status == JobStatus.QUEUED:
+            return True if queue.connection.lpos(queue.key, job.id) is not None else None
     if status == JobStatus.QUEUED:
-        in_list = queue.connection.lpos(queue.key, job.id) is not None
-        return True if in_list else None
+        return True
     if status == JobStatus.STARTED:
         return False if job.worker_name and is_alive(queue.connection, job.worker_name) else None
     return None  # finished, failed, stopped, or scheduled/deferred with no scheduler running
