@@ -6,10 +6,13 @@ arrives: the worker renders the rule answers, this module the fixed errors.
 
 from __future__ import annotations
 
+from time import perf_counter
+
 import falcon
 import falcon.asgi
 
 from api.etags import etag_listed
+from api.metrics import RequestMetrics
 from api.read.cache import AppView, SnapshotCache
 from store.errors import InvalidVersion
 from store.snapshot_format import INACTIVE_MAINTENANCE, body, etag
@@ -63,10 +66,11 @@ def _parse(text: str) -> tuple | None:
 class Responder:
     """Writes precomputed answers: ETag, Cache-Control, and 304 on a matching If-None-Match."""
 
-    def __init__(self, max_age: int):
+    def __init__(self, max_age: int, metrics: RequestMetrics):
         self.cacheable = (
             f"public, max-age=0, s-maxage={max_age}, stale-while-revalidate=30, stale-if-error=86400"
         )
+        self.metrics = metrics
 
     def send(
         self,
@@ -86,8 +90,10 @@ class Responder:
         # Only answers a cache may keep (200 and the 404) revalidate; an error must reach the client.
         if cacheable and inm is not None and (inm == tag or etag_listed(inm, tag)):
             resp.status = 304
+            self.metrics.observe(req.uri_template, "GET", 304, req.context.started)
             return
         resp.data = data
+        self.metrics.observe(req.uri_template, "GET", status, req.context.started)
 
 
 class _Check:
@@ -126,6 +132,7 @@ class Versions(_Check):
         self.slot = 2 if v2 else 0
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        req.context.started = perf_counter()
         view = self.authorised(req, resp)
         if view is None:
             return
@@ -151,6 +158,7 @@ class Versions(_Check):
 
 class Maintenance(_Check):
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        req.context.started = perf_counter()
         view = self.authorised(req, resp)
         if view is None:
             return
@@ -165,8 +173,8 @@ class Maintenance(_Check):
         self.r.send(req, resp, 200, view.maintenance.get(environment, INACTIVE))
 
 
-def routes(cache: SnapshotCache, max_age: int) -> list[tuple[str, object]]:
-    responder = Responder(max_age)
+def routes(cache: SnapshotCache, max_age: int, metrics: RequestMetrics) -> list[tuple[str, object]]:
+    responder = Responder(max_age, metrics)
     v1, v2 = Versions(cache, responder, v2=False), Versions(cache, responder, v2=True)
     maintenance = Maintenance(cache, responder)
     return [

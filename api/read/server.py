@@ -1,10 +1,9 @@
 """The read service's gunicorn worker: uvicorn with httptools and uvloop, and a bounded request head.
 
 uvicorn's httptools protocol buffers a request head of any size (a 16 MiB header was accepted),
-so one client could hold memory in every connection it opens. This protocol counts the bytes
-of each head as they arrive and refuses one past ``HEAD_LIMIT`` with 431 before buffering more.
-The app itself answers 431 past 8 KiB of header fields (api/read/app.py); this limit is the
-hard stop below it, large enough for that 8 KiB plus a long request line.
+so one client could hold memory in every connection it opens. This protocol counts the bytes of
+each head as they arrive and refuses one past ``HEAD_LIMIT`` with 431 before buffering more, and
+one whose header fields (names and values) pass ``HEADER_LIMIT`` with 431 before the app sees it.
 """
 
 from __future__ import annotations
@@ -14,10 +13,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 HEAD_LIMIT = 16 * 1024
+HEADER_LIMIT = 8192  # header names and values, as documented in api/openapi/read.yaml
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0
+    _header_bytes = 0
     _in_head = True
     _refused = False
 
@@ -31,13 +32,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 return
         super().data_received(data)
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self._in_head = False
+        if self._header_bytes > HEADER_LIMIT:
+            self._refuse()
+            return
         super().on_headers_complete()
 
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self._refused:
+            return
         super().on_message_complete()
-        self._in_head, self._head_bytes = True, 0
+        self._in_head, self._head_bytes, self._header_bytes = True, 0, 0
 
     def _refuse(self) -> None:
         body = orjson.dumps({"error": "Request Header Fields Too Large"})

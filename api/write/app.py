@@ -63,7 +63,7 @@ class Connections:
         if resp.status_code >= 500 and not db.in_transaction() and not db.is_closed():
             db.close()
         elapsed = time.perf_counter() - req.context.started
-        self.metrics.observe(req.uri_template, req.method, resp.status_code, elapsed)
+        self.metrics.observe(req.uri_template, req.method, resp.status_code, req.context.started)
         if req.path not in ("/health", "/metrics", "/ready"):
             log.info(
                 "request",
