@@ -83,3 +83,24 @@ def test_a_typo_in_the_storage_backend_fails_at_start():
     with pytest.raises(ValidationError, match="storage_backend"):
         Settings(storage_backend="S3 ")
     assert Settings(storage_backend="s3").storage_backend == "s3"
+
+
+def test_request_schemas_in_the_document_match_what_the_server_enforces():
+    """Every bound and type the write API's body schemas enforce is in its OpenAPI document."""
+    from api.write import schemas
+
+    documented = openapi_doc.load("write")["components"]["schemas"]
+    drift = []
+    for name in dir(schemas):
+        model = getattr(schemas, name)
+        if not (isinstance(model, type) and issubclass(model, schemas.Body)) or model is schemas.Body:
+            continue
+        for field, enforced in model.model_json_schema()["properties"].items():
+            doc = documented[name]["properties"][field]
+            for key in ("minLength", "maxLength", "maxItems"):
+                if enforced.get(key) != doc.get(key):
+                    drift.append((name, field, key, enforced.get(key), doc.get(key)))
+            types = enforced.get("type") or [s.get("type") for s in enforced.get("anyOf", [])]
+            if "type" in doc and all(types) and doc["type"] != types:
+                drift.append((name, field, "type", types, doc["type"]))
+    assert drift == []
