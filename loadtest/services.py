@@ -23,9 +23,11 @@ from loadtest.processes import free_port, wait_until
 class PrivateRedis:
     """A redis-server with no persistence: a restart is also a flush, as on the shared one."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra: str) -> None:
+        """``extra``: more redis-server arguments (``--replicaof host port`` for a replica)."""
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="gh-redis-")
+        self.extra = extra
         self.proc: subprocess.Popen | None = None
 
     def url(self, db: int = 0) -> str:
@@ -47,6 +49,7 @@ class PrivateRedis:
                 self.dir,
                 "--logfile",
                 "",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

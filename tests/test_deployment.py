@@ -16,6 +16,7 @@ import redis
 
 from deploy.render_nginx import render
 from loadtest.processes import free_port, wait_until
+from loadtest.services import PrivateRedis
 from tests.conftest import ROOT
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -110,26 +111,9 @@ def test_edge_keeps_answering_while_the_read_service_is_down(stack, run_dir):
 
 def test_two_read_services_on_a_redis_replica_serve_a_change(stack, run_dir):
     primary = httpx.URL(stack.env["GATEHOUSE_REDIS_URL"])
-    replica_port = free_port()
-    replica = subprocess.Popen(
-        [
-            shutil.which("redis-server") or "/usr/bin/redis-server",
-            "--port",
-            str(replica_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(run_dir),
-            "--replicaof",
-            primary.host,
-            str(primary.port or 6379),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    replica = PrivateRedis("--replicaof", primary.host, str(primary.port or 6379))
+    replica.start()
+    replica_port = replica.port
     env = {**stack.env, "GATEHOUSE_REDIS_URL": f"redis://127.0.0.1:{replica_port}{primary.path}"}
 
     def linked():
@@ -164,10 +148,11 @@ def test_two_read_services_on_a_redis_replica_serve_a_change(stack, run_dir):
         wait_until(lambda: answers(200), timeout=5)
         assert time.monotonic() - started < 5
     finally:
-        for p in [*reads, replica]:
+        for p in reads:
             p.terminate()
-        for p in [*reads, replica]:
+        for p in reads:
             p.wait(10)
+        replica.close()
 
 
 def test_artifacts_and_icons_through_the_edge(stack, run_dir):

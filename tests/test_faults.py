@@ -97,6 +97,24 @@ def all_served(st, apps) -> bool:
     )
 
 
+def read_until(st, app, stop: threading.Event, errors: list[str]) -> None:
+    """A client polling its version check until ``stop``; every answer but the 200 is an error."""
+    with httpx.Client(base_url=st.read, timeout=5) as c:
+        while not stop.is_set():
+            res = c.get(
+                "/v1/versions",
+                headers={"x-api-token": app.token},
+                params={
+                    "app_id": app.id,
+                    "app_version": "1.0.0",
+                    "platform": "ios",
+                    "environment": "production",
+                },
+            )
+            if res.status_code != 200:
+                errors.append(f"{res.status_code} {res.text}")
+
+
 def test_worker_killed_mid_rebuild_heals_within_10_s_of_its_restart(fault_stack):
     st = fault_stack
     apps = [new_app(st, f"kill-{i}", rules=3) for i in range(4)]
@@ -163,23 +181,9 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
                 )
                 (accepted.append(user) if res.status_code == 200 else failures.append(res.status_code))
 
-    def read() -> None:
-        with httpx.Client(base_url=st.read, timeout=5) as c:
-            while not stop.is_set():
-                res = c.get(
-                    "/v1/versions",
-                    headers={"x-api-token": app.token},
-                    params={
-                        "app_id": app.id,
-                        "app_version": "1.0.0",
-                        "platform": "ios",
-                        "environment": "production",
-                    },
-                )
-                if res.status_code != 200:
-                    read_errors.append(f"{res.status_code} {res.text}")
-
-    threads = [threading.Thread(target=ingest, args=(k,)) for k in range(3)] + [threading.Thread(target=read)]
+    threads = [threading.Thread(target=ingest, args=(k,)) for k in range(3)] + [
+        threading.Thread(target=read_until, args=(st, app, stop, read_errors))
+    ]
     for t in threads:
         t.start()
     try:
@@ -235,23 +239,9 @@ def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
                 writes.append((sent, res.status_code, res.text))
                 time.sleep(0.01)
 
-    def read() -> None:
-        with httpx.Client(base_url=st.read, timeout=5) as c:
-            while not stop.is_set():
-                res = c.get(
-                    "/v1/versions",
-                    headers={"x-api-token": app.token},
-                    params={
-                        "app_id": app.id,
-                        "app_version": "1.0.0",
-                        "platform": "ios",
-                        "environment": "production",
-                    },
-                )
-                if res.status_code != 200:
-                    read_errors.append(f"{res.status_code} {res.text}")
-
-    threads = [threading.Thread(target=write, args=(k,)) for k in range(8)] + [threading.Thread(target=read)]
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(8)] + [
+        threading.Thread(target=read_until, args=(st, app, stop, read_errors))
+    ]
     for t in threads:
         t.start()
     try:

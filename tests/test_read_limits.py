@@ -32,10 +32,13 @@ WRK_SCRIPT = textwrap.dedent("""
 @pytest.fixture(scope="module")
 def read_service(tmp_path_factory):
     port = free_port()
+    home = tmp_path_factory.mktemp("home")
+    log = home / "gunicorn.log"
     env = {
         "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/8",
         "GATEHOUSE_LOG_LEVEL": "warning",
         "GATEHOUSE_READ_WORKERS": "1",
+        "HOME": str(home),
         "PATH": "/usr/bin:/bin",
     }
     proc = subprocess.Popen(
@@ -51,11 +54,12 @@ def read_service(tmp_path_factory):
         ],
         cwd=ROOT,
         env=env,
+        stderr=open(log, "w"),  # noqa: SIM115 - gunicorn writes it until the fixture ends
     )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: up(url) and children(proc.pid), timeout=30)
-        yield url, port, children(proc.pid)[0], tmp_path_factory.mktemp("wrk")
+        yield url, port, children(proc.pid)[0], tmp_path_factory.mktemp("wrk"), log
     finally:
         proc.terminate()
         proc.wait(10)
@@ -74,7 +78,7 @@ def raw_request(port: int, head: bytes) -> bytes:
 
 
 def test_headers_past_8_kib_are_431(read_service):
-    _, port, _, _ = read_service
+    _, port, _, _, _ = read_service
     path = b"GET /v1/versions?app_id=a HTTP/1.1\r\nHost: x\r\n"
     ok = raw_request(port, path + b"x-api-token: " + b"t" * 7000 + b"\r\nConnection: close\r\n\r\n")
     assert ok.startswith(b"HTTP/1.1 401")
@@ -86,7 +90,7 @@ def test_headers_past_8_kib_are_431(read_service):
 
 
 def test_bogus_tokens_retain_no_memory(read_service):
-    url, _, worker, tmp = read_service
+    url, _, worker, tmp, _ = read_service
     script = tmp / "tokens.lua"
     script.write_text(WRK_SCRIPT)
     # Warm up on one repeated request, so what follows measures only what distinct tokens retain.
@@ -108,3 +112,12 @@ def test_bogus_tokens_retain_no_memory(read_service):
         file=sys.stderr,
     )
     assert sent >= 20_000 and growth < 20 * 2**20
+
+
+def test_the_master_says_where_it_listens(read_service):
+    """gunicorn's own line reads "Listening at:  (pid)" under reuse_port; the config adds the address."""
+    _, port, _, _, log = read_service
+    text = log.read_text()
+    assert f"Listening at: 127.0.0.1:{port} (each worker binds it with SO_REUSEPORT)" in text
+    # No control socket at gunicorn's one default path, which the read and write masters both claimed.
+    assert not (log.parent / ".gunicorn").exists() and "control" not in text.lower()
