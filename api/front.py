@@ -7,17 +7,9 @@ from __future__ import annotations
 
 import httpx
 
-READ_PATHS = frozenset(
-    {
-        "/health",
-        "/versions",
-        "/v1/versions",
-        "/v2/versions",
-        "/maintenance",
-        "/v1/maintenance",
-        "/v2/maintenance",
-    }
-)
+from api.dialects.registry import read_paths
+
+READ_PATHS = frozenset(read_paths())
 _HOP = {
     "date",
     "server",

@@ -22,7 +22,10 @@ DEFAULTS = {
 
 
 def render(**values: str) -> str:
+    from api.dialects.registry import read_paths_regex  # the one list of read paths
+
     merged = {k: os.environ.get(f"GATEHOUSE_EDGE_{k}", v) for k, v in DEFAULTS.items()} | values
+    merged.setdefault("READ_PATHS_REGEX", read_paths_regex())
     return string.Template(TEMPLATE.read_text()).safe_substitute(merged)
 
 

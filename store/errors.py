@@ -1,45 +1,52 @@
-"""Domain errors. Raised in store/ and mapped to status and body once per dialect."""
+"""Domain errors, by kind. They carry a message but no HTTP status: each dialect maps a kind to its
+own status and error body (api/dialects/errors.py), chosen by the route that answered."""
 
 
 class DomainError(Exception):
-    status = 400
-
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
 
 
 class InvalidInput(DomainError):
-    status = 400
+    """The request's content is wrong (a malformed or out-of-range value)."""
+
+
+class InvalidVersion(InvalidInput):
+    """A version string no version scheme Gatehouse knows can parse."""
 
 
 class NotAuthenticated(DomainError):
-    status = 401
+    """No credentials, or ones that name nobody (or were revoked)."""
 
 
 class PaymentRequired(DomainError):
-    status = 402
+    """The team's subscription has lapsed."""
 
 
 class Forbidden(DomainError):
-    status = 403
+    """The caller is known but may not do this."""
 
 
 class NotFound(DomainError):
-    status = 404
+    """No such record, or one the caller may not see (the two are indistinguishable on purpose)."""
 
 
 class Conflict(DomainError):
-    status = 409
+    """The change would break a uniqueness rule or the record's current state."""
+
+
+class TooLarge(DomainError):
+    """A body or upload past its configured bound."""
 
 
 class TooManyRequests(DomainError):
-    status = 429
+    """Rate limited; ``retry_after`` seconds until the next attempt may succeed."""
 
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class InvalidVersion(InvalidInput):
-    pass
+class Unavailable(DomainError):
+    """A dependency (the database) cannot be reached or failed; the request may be retried."""

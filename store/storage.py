@@ -18,14 +18,10 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import quote
 
-from store.errors import DomainError
+from store.errors import TooLarge  # noqa: F401 - raised here, and callers import it from here
 
 CHUNK = 1024 * 1024
 PART = 8 * 1024 * 1024  # S3 multipart part size (the minimum is 5 MiB)
-
-
-class TooLarge(DomainError):
-    status = 413
 
 
 @dataclass(frozen=True)

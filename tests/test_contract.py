@@ -87,7 +87,7 @@ def test_a_typo_in_the_storage_backend_fails_at_start():
 
 def test_request_schemas_in_the_document_match_what_the_server_enforces():
     """Every bound and type the write API's body schemas enforce is in its OpenAPI document."""
-    from api.write import schemas
+    from api.dialects.admin import schemas
 
     documented = openapi_doc.load("write")["components"]["schemas"]
     drift = []

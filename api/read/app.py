@@ -13,9 +13,10 @@ import falcon.asgi
 import orjson
 
 from api import openapi_doc
+from api.dialects.base import Dialect, ReadContext
+from api.dialects.registry import DIALECTS, READ_DEFAULT, dialect_for_path
 from api.metrics import RequestMetrics, exposition
 from api.openapi_doc import reason
-from api.read import appcockpit
 from api.read.cache import SnapshotCache
 from store.settings import Settings
 from store.snapshot_format import etag
@@ -100,11 +101,13 @@ class Lifespan:
             self.metrics.flush()
 
 
-def _error_serializer(metrics: RequestMetrics):
+def _error_serializer(metrics: RequestMetrics, route_dialects: dict[str, Dialect]):
     def serialize(req, resp, exc: falcon.HTTPError) -> None:
-        # The spec gives every JSON response an ETag, Falcon's own 404 and 405 included.
+        # Falcon's own errors (404, 405) in the words of the dialect that owns the path; the spec gives
+        # every JSON response an ETag.
+        dialect = route_dialects.get(req.uri_template) or dialect_for_path(req.path, READ_DEFAULT)
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = orjson.dumps({"error": reason(exc.title)})
+        resp.data = dialect.errors.render(reason(exc.title), exc.status_code)
         resp.set_header("ETag", etag(resp.data))
         metrics.observe(req.uri_template, req.method, exc.status_code, None)
 
@@ -116,11 +119,15 @@ def create_read_app(settings: Settings, cache: SnapshotCache | None = None) -> f
     # Latency is sampled one answer in 8 and measured inside the app (the edge or a client sees the rest).
     metrics = RequestMetrics("read", batched=True, sample_every=8)
     app = falcon.asgi.App(middleware=[Lifespan(cache, metrics)])
-    app.set_error_serializer(_error_serializer(metrics))
+    route_dialects: dict[str, Dialect] = {}
+    app.set_error_serializer(_error_serializer(metrics, route_dialects))
     app.add_route("/health", Health(metrics))
     app.add_route("/openapi.json", OpenAPI(metrics))
     app.add_route("/metrics", Metrics(metrics))
     app.add_route("/ready", Ready(cache, metrics))
-    for path, resource in appcockpit.routes(cache, settings.cache_max_age, metrics):
-        app.add_route(path, resource)
+    context = ReadContext(settings=settings, cache=cache, metrics=metrics)
+    for dialect in DIALECTS:
+        for path, resource in dialect.read_routes(context) if dialect.read_routes else []:
+            app.add_route(path, resource)
+            route_dialects[path] = dialect
     return app

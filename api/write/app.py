@@ -9,16 +9,16 @@ import redis
 import structlog
 
 from api import openapi_doc
+from api.dialects.base import Dialect, WriteContext
+from api.dialects.registry import DIALECTS, WRITE_DEFAULT, dialect_for_path
 from api.metrics import DROPPED, RequestMetrics, StateCollector, exposition
 from api.openapi_doc import reason
 from api.readiness import probe
-from api.write import admin, appcockpit, updateforge
 from api.write.http import send
 from api.write.ratelimit import LoginLimiter
-from api.write.tokencache import ClientTokenCache
 from store import outbox
 from store.db import db, drop_dead_connection, init_db, is_unavailable, ping, set_after_commit
-from store.errors import DomainError, InvalidInput, TooManyRequests
+from store.errors import DomainError, InvalidInput, TooManyRequests, Unavailable
 from store.settings import Settings
 from store.snapshot_format import etag
 from store.storage import make_storage
@@ -26,10 +26,6 @@ from worker.heartbeat import SCHEDULER_TICK_KEY, live_workers
 from worker.queue import enqueue_rebuilds, make_queue
 
 log = structlog.get_logger("gatehouse.write")
-
-
-def _error_body(message: str) -> dict:
-    return {"error": message}
 
 
 class Connections:
@@ -143,33 +139,50 @@ class Ready:
         send(resp, {"ready": ready, "checks": checks}, resp.status)
 
 
-def _domain_error(req, resp, ex: DomainError, params):
-    resp.status = falcon.code_to_http_status(ex.status)
-    resp.media = _error_body(ex.message)
-    if isinstance(ex, TooManyRequests):
-        resp.set_header("Retry-After", str(ex.retry_after))
+class Errors:
+    """One handler per error class, answering in the format of the dialect that owns the route (or path)."""
 
+    def __init__(self, route_dialects: dict[str, Dialect]):
+        self.route_dialects = route_dialects
 
-def _http_error(req, resp, ex: falcon.HTTPError, params):
-    resp.status = ex.status
-    resp.media = _error_body(ex.description or reason(ex.title))
-    for k, v in (ex.headers or {}).items():
-        resp.set_header(k, v)
+    def _dialect(self, req) -> Dialect:
+        return self.route_dialects.get(req.uri_template) or dialect_for_path(req.path, WRITE_DEFAULT)
 
+    def _send(self, req, resp, status: int, message: str, headers: dict | None = None) -> None:
+        resp.status = falcon.code_to_http_status(status)
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self._dialect(req).errors.render(message, status)
+        for k, v in (headers or {}).items():
+            resp.set_header(k, v)
 
-def _unexpected(req, resp, ex, params):
-    if is_unavailable(ex):
-        # An outage, not a bug: the caller may retry, and the log names the cause.
-        log.warning("database unavailable", path=req.path, error=str(ex).strip())
-        if not db.in_transaction() and not db.is_closed():
-            db.close()
-        resp.status = falcon.HTTP_503
-        resp.set_header("Retry-After", "1")
-        resp.media = _error_body("database unavailable, try again")
-        return
-    log.exception("unhandled error", path=req.path)
-    resp.status = falcon.HTTP_500
-    resp.media = _error_body("Internal server error")
+    def domain(self, req, resp, ex: DomainError, params) -> None:
+        status = self._dialect(req).errors.status_for(ex)
+        if status >= 500:
+            log.warning(
+                "storage failure",
+                path=req.path,
+                status=status,
+                error=ex.message,
+                cause=str(ex.__cause__ or ex.__context__ or "").strip()[:300],
+            )
+        headers = {"Retry-After": str(ex.retry_after)} if isinstance(ex, TooManyRequests) else None
+        self._send(req, resp, status, ex.message, headers)
+
+    def http(self, req, resp, ex: falcon.HTTPError, params) -> None:
+        self._send(req, resp, ex.status_code, ex.description or reason(ex.title), ex.headers)
+
+    def unexpected(self, req, resp, ex, params) -> None:
+        if is_unavailable(ex):
+            # An outage, not a bug: the caller may retry, and the log names the cause.
+            if not db.in_transaction() and not db.is_closed():
+                db.close()
+            outage = Unavailable("database unavailable, try again")
+            outage.__cause__ = ex
+            self.domain(req, resp, outage, params)
+            resp.set_header("Retry-After", "1")
+            return
+        log.exception("unhandled error", path=req.path)
+        self._send(req, resp, 500, "Internal server error")
 
 
 def _enqueue_or_count(queue, app_ids) -> None:
@@ -189,9 +202,11 @@ def create_write_app(
     set_after_commit(lambda app_ids: _enqueue_or_count(queue, app_ids))
 
     app = falcon.App(middleware=[Connections(RequestMetrics("write"))] if manage_connections else [])
-    app.add_error_handler(Exception, _unexpected)
-    app.add_error_handler(falcon.HTTPError, _http_error)
-    app.add_error_handler(DomainError, _domain_error)
+    route_dialects: dict[str, Dialect] = {}
+    errors = Errors(route_dialects)
+    app.add_error_handler(Exception, errors.unexpected)
+    app.add_error_handler(falcon.HTTPError, errors.http)
+    app.add_error_handler(DomainError, errors.domain)
     app.add_route("/health", Health())
     app.add_route("/openapi.json", OpenAPI())
     storage = make_storage(settings)
@@ -200,11 +215,11 @@ def create_write_app(
     limiter = LoginLimiter(
         connection, settings.login_max_failures, settings.login_failure_window, settings.forwarded_for_hops
     )
-    for path, resource in [
-        *admin.routes(settings, storage, limiter),
-        *appcockpit.routes(settings.max_body_bytes, ClientTokenCache(connection)),
-        *updateforge.routes(settings, storage, limiter),
-    ]:
-        app.add_route(path, resource)
-    app.add_sink(updateforge.no_such_file, "/api/files/")
+    context = WriteContext(settings=settings, storage=storage, limiter=limiter, connection=connection)
+    for dialect in DIALECTS:
+        for path, resource in dialect.write_routes(context) if dialect.write_routes else []:
+            app.add_route(path, resource)
+            route_dialects[path] = dialect
+        for prefix, sink in dialect.write_sinks:
+            app.add_sink(sink, prefix)
     return app

@@ -7,7 +7,7 @@ import falcon
 from api.write.http import parse_json, send
 from api.write.tokencache import ClientTokenCache
 from store import ingest
-from store.errors import DomainError, InvalidInput
+from store.errors import InvalidInput, Unavailable
 from store.tokens import client_token_digest
 
 _LIMITS = {"user_id": 255, "app_version": 64, "environment": 64}
@@ -33,7 +33,7 @@ class Authenticate:
                 lambda digest: ingest.app_for_client_token(digest).id,
             )
         except ingest.StorageReadError:
-            raise DomainError500("Failed to fetch user data") from None
+            raise Unavailable("Failed to fetch user data") from None
         body = parse_json(req, self.limit)
         if not isinstance(body, dict):
             raise InvalidInput("Invalid request body")
@@ -53,12 +53,8 @@ class Authenticate:
         try:  # atomic on its own; nothing clients read from snapshots changes, so no unit of work
             ingest.record_authentication(app_id, user_id, platform, app_version, environment)
         except ingest.StorageWriteError:
-            raise DomainError500("Failed to update user version data") from None
+            raise Unavailable("Failed to update user version data") from None
         send(resp, {"success": True, "user_id": user_id, "platform": platform, "app_version": app_version})
-
-
-class DomainError500(DomainError):
-    status = 500
 
 
 def routes(limit: int, tokens: ClientTokenCache) -> list[tuple[str, object]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import falcon
 
-from api.write import schemas as S
+from api.dialects.admin import schemas as S
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
 from store import accounts, builds, catalog, ingest, stats

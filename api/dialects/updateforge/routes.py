@@ -137,11 +137,6 @@ class Icon:
     on_head = on_get
 
 
-def no_such_file(req, resp, **_):
-    """Sink for any other path under /api/files/ (deeper paths, encoded slashes): the route's own 404."""
-    raise NotFound("file not found")
-
-
 def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[tuple[str, object]]:
     tokens = Tokens(jwt_secret(settings), settings.jwt_lifetime_days)
     redirect = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else None

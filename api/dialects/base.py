@@ -1,0 +1,44 @@
+"""What a dialect is: one external API's routes on each service, its error format, the paths it owns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from api.dialects.errors import ErrorFormat
+
+Routes = list[tuple[str, Any]]
+
+
+@dataclass
+class ReadContext:
+    """What read-side route tables are built from."""
+
+    settings: Any
+    cache: Any
+    metrics: Any
+
+
+@dataclass
+class WriteContext:
+    """What write-side route tables are built from."""
+
+    settings: Any
+    storage: Any
+    limiter: Any
+    connection: Any
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    errors: ErrorFormat
+    # A path no route matched gets the error format of the dialect owning its longest prefix.
+    prefixes: tuple[str, ...] = ()
+    # Exact paths the read service answers: the dev front door and the nginx edge route these there.
+    read_paths: tuple[str, ...] = ()
+    read_routes: Callable[[ReadContext], Routes] | None = None
+    write_routes: Callable[[WriteContext], Routes] | None = None
+    # (prefix, responder) pairs for Falcon sinks on the write API.
+    write_sinks: tuple[tuple[str, Callable], ...] = ()

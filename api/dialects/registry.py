@@ -1,0 +1,36 @@
+"""The dialects Gatehouse speaks. The read service, the write API, the dev front door and the nginx
+template all take their routes from here; nothing else lists paths."""
+
+from __future__ import annotations
+
+import re
+
+from api.dialects import admin, appcockpit, updateforge
+from api.dialects.base import Dialect
+
+DIALECTS: tuple[Dialect, ...] = (appcockpit.DIALECT, admin.DIALECT, updateforge.DIALECT)
+# Paths outside every dialect's prefixes: the read service answers in AppCockpit's words, the write API in
+# Gatehouse's own.
+READ_DEFAULT, WRITE_DEFAULT = appcockpit.DIALECT, admin.DIALECT
+
+# Service routes every process has besides the dialects' (health, readiness, metrics, its document).
+SERVICE_PATHS = ("/health", "/ready", "/metrics", "/openapi.json")
+
+
+def read_paths() -> tuple[str, ...]:
+    """Every path the read service answers for clients (plus /health, which the edge sends there too)."""
+    return ("/health", *(p for d in DIALECTS for p in d.read_paths))
+
+
+def read_paths_regex() -> str:
+    """An nginx location regex matching exactly the dialects' read paths."""
+    return "^(" + "|".join(re.escape(p) for d in DIALECTS for p in d.read_paths) + ")$"
+
+
+def dialect_for_path(path: str, default: Dialect) -> Dialect:
+    best, length = default, 0
+    for dialect in DIALECTS:
+        for prefix in dialect.prefixes:
+            if path.startswith(prefix) and len(prefix) > length:
+                best, length = dialect, len(prefix)
+    return best

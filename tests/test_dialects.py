@@ -1,0 +1,70 @@
+"""The dialect registry: every list of routes derives from it, and each dialect answers errors in its own shape."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from falcon import inspect
+
+from api.dialects.registry import DIALECTS, SERVICE_PATHS, read_paths, read_paths_regex
+from api.front import READ_PATHS
+from api.read.app import create_read_app
+from deploy.render_nginx import render
+
+
+def paths(app) -> set[str]:
+    return {re.sub(r"\{(\w+):\w+\}", r"{\1}", r.path) for r in inspect.inspect_routes(app)}
+
+
+def test_the_read_service_front_door_and_edge_route_the_registrys_read_paths(settings, write_app):
+    dialect_paths = {p for d in DIALECTS for p in d.read_paths}
+    assert paths(create_read_app(settings)) == dialect_paths | set(SERVICE_PATHS)
+    assert READ_PATHS == set(read_paths())
+    location = re.search(r"location ~ (\S+) \{\n\s+proxy_pass http://read_service;", render()).group(1)
+    assert location == read_paths_regex()
+    edge = re.compile(location)
+    assert all(edge.match(p) for p in dialect_paths)
+    assert not any(edge.match(p) for p in paths(write_app)), "a write route would be sent to the read service"
+
+
+# One bad request per dialect and service, and Falcon's own 404 and 405 under each dialect's prefix.
+CASES = [
+    ("appcockpit", "read", "GET", "/v1/versions", {}, 401, {"error": "Unauthorized"}),
+    ("appcockpit", "read", "GET", "/v1/nothing", {}, 404, {"error": "Not Found"}),
+    ("appcockpit", "read", "POST", "/v1/versions", {}, 405, {"error": "Method Not Allowed"}),
+    (
+        "appcockpit",
+        "write",
+        "POST",
+        "/v2/authenticate",
+        {"x-api-token": "ghc_nope"},
+        401,
+        {"error": "Unauthorized"},
+    ),
+    ("appcockpit", "write", "GET", "/v2/authenticate", {}, 405, {"error": "Method Not Allowed"}),
+    ("admin", "write", "GET", "/admin/v1/me", {}, 401, {"error": "unauthorized"}),
+    ("admin", "write", "GET", "/admin/v1/nothing", {}, 404, {"error": "Not Found"}),
+    ("admin", "write", "DELETE", "/admin/v1/login", {}, 405, {"error": "Method Not Allowed"}),
+    ("updateforge", "write", "GET", "/api/v1/apps", {}, 401, {"error": "unauthorized"}),
+    ("updateforge", "write", "GET", "/api/files/apps/x/y/z", {}, 404, {"error": "file not found"}),
+    ("updateforge", "write", "DELETE", "/api/v1/apps", {}, 405, {"error": "Method Not Allowed"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "service", "method", "path", "headers", "status", "body"),
+    CASES,
+    ids=[f"{c[0]}-{c[2]}-{c[3]}" for c in CASES],
+)
+def test_each_dialect_answers_errors_in_its_shape(
+    api, reader, dialect, service, method, path, headers, status, body
+):
+    client = reader if service == "read" else api
+    res = client.simulate_request(method, path, headers=headers)
+    assert (res.status_code, res.json) == (status, body)
+    assert res.headers["content-type"] == "application/json" and res.headers["etag"]
+
+
+def test_every_dialect_is_covered_by_the_error_shape_test():
+    assert {c[0] for c in CASES} == {d.name for d in DIALECTS}
