@@ -22,7 +22,7 @@ def _settings() -> Settings:
 
 
 def _db(settings: Settings) -> None:
-    from store.db import init_db
+    from store.service import init_db
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     init_db(settings.effective_database_url, settings.db_pool_size)
@@ -32,11 +32,11 @@ def _after_commit(settings: Settings) -> None:
     """CLI writes enqueue rebuilds exactly as the write API does."""
     import redis
 
-    from store.db import set_after_commit
-    from worker.queue import enqueue_rebuilds, make_queue
+    from store.service import set_after_commit
+    from worker.queue import after_commit, make_queue
 
     queue = make_queue(redis.Redis.from_url(settings.redis_url), settings.queue_name)
-    set_after_commit(lambda ids: enqueue_rebuilds(queue, ids))
+    set_after_commit(lambda ids: after_commit(queue, ids))
 
 
 @click.group()
@@ -92,50 +92,45 @@ def rebuild_snapshots(app_ids: tuple[str, ...]) -> None:
     """Render snapshots from the database into Redis now (recovery after a Redis loss)."""
     import redis
 
-    from store import snapshots
-    from store.models import App
+    from store import operator, snapshots
 
     settings = _settings()
     _db(settings)
     r = redis.Redis.from_url(settings.redis_url)
-    if app_ids:
-        ids = [a.id for a in App.select(App.id).where(App.public_id.in_(list(app_ids)))]
-        if len(ids) != len(set(app_ids)):
-            raise click.ClickException("unknown app id")
-    else:
-        ids = snapshots.all_app_ids()
+    ids = _or_exit(lambda: operator.app_ids(list(app_ids))) if app_ids else snapshots.all_app_ids()
     changed = sum(snapshots.rebuild(r, i) for i in tqdm(ids, unit="app", desc="rebuilding"))
     click.echo(f"rebuilt {len(ids)} snapshot(s), {changed} changed")
 
 
-def _super_admin():
-    from store.models import User
+def _or_exit(step):
+    """Runs a store step; a domain error ends the command with its message."""
+    from store.errors import DomainError
 
-    user = User.select().where(User.role == "super_admin").order_by(User.id).first()
-    if user is None:
-        raise click.ClickException(
-            "no super_admin exists: run `gatehouse create-user --role super_admin` first"
-        )
-    return user
+    try:
+        return step()
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _super_admin():
+    from store import operator
+
+    return _or_exit(operator.first_super_admin)
 
 
 @main.command("create-team")
 @click.option("--name", required=True)
 @click.option("--owner", "owner_email", default=None, help="Email of a user to add as member.")
 def create_team(name: str, owner_email: str | None) -> None:
-    from store import accounts
-    from store.db import unit_of_work
-    from store.models import Membership, User
+    from store import accounts, operator
+    from store.service import unit_of_work
 
     settings = _settings()
     _db(settings)
     with unit_of_work():
         team = accounts.create_team(_super_admin(), name)
         if owner_email:
-            owner = User.get_or_none(User.email == owner_email.lower())
-            if owner is None:
-                raise click.ClickException("no such user")
-            Membership.get_or_create(team=team, user=owner)
+            operator.add_to_team(team.id, _or_exit(lambda: operator.user(owner_email)))
     click.echo(f"team {team.id}")
 
 
@@ -145,20 +140,20 @@ def create_team(name: str, owner_email: str | None) -> None:
 @click.option("--role", type=click.Choice(["member", "admin", "super_admin"]), default="member")
 @click.option("--team", "team_id", type=int, default=None, help="Add the user to this team.")
 def create_user(email: str, password: str, role: str, team_id: int | None) -> None:
-    from store import accounts
-    from store.db import unit_of_work
-    from store.errors import DomainError
-    from store.models import Membership
+    from store import accounts, operator
+    from store.service import unit_of_work
 
     settings = _settings()
     _db(settings)
-    try:
+
+    def create():
         with unit_of_work():
-            user = accounts.create_user(email, password, role)
+            created = accounts.create_user(email, password, role)
             if team_id is not None:
-                Membership.create(team=team_id, user=user)
-    except DomainError as exc:
-        raise click.ClickException(exc.message) from None
+                operator.add_to_team(team_id, created)
+        return created
+
+    user = _or_exit(create)
     click.echo(f"user {user.id} {user.email} ({user.role})")
 
 
@@ -168,7 +163,7 @@ def create_user(email: str, password: str, role: str, team_id: int | None) -> No
 @click.option("--package-name", default="")
 def create_app(team_id: int, title: str, package_name: str) -> None:
     from store import catalog
-    from store.db import unit_of_work
+    from store.service import unit_of_work
 
     settings = _settings()
     _db(settings)
@@ -185,24 +180,17 @@ def create_app(team_id: int, title: str, package_name: str) -> None:
 @click.option("--name", default="cli")
 def create_token(email: str | None, app_id: str | None, name: str) -> None:
     """Issue an admin (Bearer) token or an app's client (x-api-token) token; shown once."""
-    from store import accounts, catalog
-    from store.db import unit_of_work
-    from store.models import App, User
+    from store import accounts, catalog, operator
+    from store.service import unit_of_work
 
     settings = _settings()
     _db(settings)
     _after_commit(settings)
     with unit_of_work():
         if app_id:
-            app = App.get_or_none(App.public_id == app_id)
-            if app is None:
-                raise click.ClickException("no such app")
-            _, raw = catalog.create_client_token(None, app, name)
+            _, raw = catalog.create_client_token(None, _or_exit(lambda: operator.app(app_id)), name)
         elif email:
-            user = User.get_or_none(User.email == email.lower())
-            if user is None:
-                raise click.ClickException("no such user")
-            raw = accounts.issue_user_token(user, name)
+            raw = accounts.issue_user_token(_or_exit(lambda: operator.user(email)), name)
         else:
             raise click.ClickException("give --email or --app")
     click.echo(raw)
@@ -330,8 +318,8 @@ def reset_password(email: str, password: str | None) -> None:
     import secrets
 
     from store import accounts
-    from store.db import unit_of_work
     from store.errors import DomainError
+    from store.service import unit_of_work
 
     settings = _settings()
     _db(settings)

@@ -14,7 +14,7 @@ import click
 import httpx
 from tqdm import tqdm
 
-from store.models import BUILD_TYPES
+from store.vocabulary import BUILD_TYPES
 
 CHUNK = 1024 * 1024
 

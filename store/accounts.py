@@ -75,6 +75,10 @@ def reset_password(email: str, password: str) -> User:
     return user
 
 
+def user_by_id(user_id: int) -> User | None:
+    return User.get_or_none(User.id == user_id)
+
+
 def first_super_admin_email() -> str | None:
     user = User.select(User.email).where(User.role == "super_admin").order_by(User.id).first()
     return user.email if user else None

@@ -8,6 +8,7 @@ import orjson
 import peewee as pw
 
 from store.db import db
+from store.vocabulary import BUILD_TYPES, PLATFORMS, ROLES, SUBSCRIPTION  # noqa: F401 - models' vocabularies
 
 
 def utcnow() -> dt.datetime:
@@ -29,11 +30,6 @@ class BaseModel(pw.Model):
     class Meta:
         database = db
         legacy_table_names = False
-
-
-PLATFORMS = ("ios", "android")
-ROLES = ("member", "admin", "super_admin")
-SUBSCRIPTION = ("active", "expired")
 
 
 class Team(BaseModel):
@@ -197,9 +193,6 @@ class DailyStat(BaseModel):
 
     class Meta:
         indexes = ((("app", "day", "platform", "environment", "app_version"), True),)
-
-
-BUILD_TYPES = ("release", "debug", "profile")
 
 
 class Build(BaseModel):

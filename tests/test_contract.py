@@ -67,12 +67,12 @@ def test_migrations_are_idempotent(write_app):
     assert apply_migrations() == []
 
 
-def test_only_store_imports_peewee():
+def test_only_store_imports_peewee_its_models_and_its_database_handle():
     offenders = [
         str(p.relative_to(ROOT))
-        for top in ("api", "worker", "loadtest")
+        for top in ("api", "worker", "loadtest", "deploy")
         for p in (ROOT / top).rglob("*.py")
-        if re.search(r"^\s*(import|from)\s+(peewee|playhouse)\b", p.read_text(), re.M)
+        if re.search(r"^\s*(import|from)\s+(peewee|playhouse|store\.models|store\.db)\b", p.read_text(), re.M)
     ]
     assert offenders == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from store.db import init_db
+from store.service import init_db
 from store.settings import Settings
 
 _state: dict = {}

@@ -7,7 +7,7 @@ import functools
 import logging
 
 from store import ingest, outbox, snapshots, stats
-from store.db import db, drop_dead_connection
+from store.service import drop_dead_connection, release_connection
 from store.snapshot_format import GEN_KEY
 from worker import context
 from worker.queue import enqueue_rebuilds, make_queue
@@ -27,8 +27,7 @@ def _recovering(job):
         try:
             return job(*args, **kwargs)
         except Exception:
-            if not db.in_transaction() and not db.is_closed():
-                db.close()
+            release_connection()
             raise
 
     return run

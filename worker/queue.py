@@ -107,9 +107,13 @@ def announce_write(connection: redis.Redis) -> None:
 
 
 def enqueue_rebuilds(queue: Queue, app_ids) -> None:
-    """After a commit: invalidates the write API's token caches, then enqueues one rebuild per app."""
-    if not app_ids:
-        return
-    announce_write(queue.connection)
     for app_id in sorted(app_ids):
         enqueue_rebuild(queue, app_id)
+
+
+def after_commit(queue: Queue, app_ids) -> None:
+    """What every process that writes runs once a commit has made apps stale (store.db's after-commit hook):
+    first the write API's token caches learn they may be stale, then one rebuild per app is enqueued."""
+    if app_ids:
+        announce_write(queue.connection)
+        enqueue_rebuilds(queue, app_ids)

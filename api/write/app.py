@@ -17,13 +17,20 @@ from api.readiness import probe
 from api.write.http import send
 from api.write.ratelimit import LoginLimiter
 from store import outbox
-from store.db import db, drop_dead_connection, init_db, is_unavailable, ping, set_after_commit
 from store.errors import DomainError, InvalidInput, TooManyRequests, Unavailable
+from store.service import (
+    drop_dead_connection,
+    init_db,
+    is_unavailable,
+    ping,
+    release_connection,
+    set_after_commit,
+)
 from store.settings import Settings
 from store.snapshot_format import etag
 from store.storage import make_storage
 from worker.heartbeat import SCHEDULER_TICK_KEY, live_workers
-from worker.queue import enqueue_rebuilds, make_queue
+from worker.queue import after_commit, make_queue
 
 log = structlog.get_logger("gatehouse.write")
 
@@ -56,8 +63,8 @@ class Connections:
             data = resp.render_body()
             if data is not None:
                 resp.set_header("ETag", etag(data))
-        if resp.status_code >= 500 and not db.in_transaction() and not db.is_closed():
-            db.close()
+        if resp.status_code >= 500:
+            release_connection()
         elapsed = time.perf_counter() - req.context.started
         self.metrics.observe(req.uri_template, req.method, resp.status_code, req.context.started)
         if req.path not in ("/health", "/metrics", "/ready"):
@@ -133,8 +140,8 @@ class Ready:
             "storage": probe(lambda: self.storage.exists("readiness-probe")),
         }
         ready = checks["database"]["ok"]
-        if not db.in_transaction() and not db.is_closed() and not ready:
-            db.close()
+        if not ready:
+            release_connection()
         resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
         send(resp, {"ready": ready, "checks": checks}, resp.status)
 
@@ -174,8 +181,7 @@ class Errors:
     def unexpected(self, req, resp, ex, params) -> None:
         if is_unavailable(ex):
             # An outage, not a bug: the caller may retry, and the log names the cause.
-            if not db.in_transaction() and not db.is_closed():
-                db.close()
+            release_connection()
             outage = Unavailable("database unavailable, try again")
             outage.__cause__ = ex
             self.domain(req, resp, outage, params)
@@ -187,7 +193,7 @@ class Errors:
 
 def _enqueue_or_count(queue, app_ids) -> None:
     try:
-        enqueue_rebuilds(queue, app_ids)
+        after_commit(queue, app_ids)
     except Exception:
         DROPPED.labels("rebuild_enqueue").inc(len(app_ids))
         raise  # logged by the unit of work; the outbox sweep enqueues it once Redis is back

@@ -3,7 +3,7 @@
 The database lookup was half of the ingestion path's cost (`python -m loadtest.bench`: 1,310
 events/s without this cache, about twice that with it). An entry holds only while the Redis counter
 gh:write:gen has the value it had before the lookup; every commit that touches tokens, apps or teams
-bumps it (worker.queue.enqueue_rebuilds). The counter is read at most once per ``recheck`` seconds
+bumps it (worker.queue.after_commit, the hook every writing process installs). The counter is read at most once per ``recheck`` seconds
 per process (reading it on every request was 40 % of the path), so a revoked token, a deleted app
 or an expired team is refused within that time in every process: the same order of delay as the
 read service's snapshots. Entries also expire after ``max_age`` seconds, in case a bump was lost,

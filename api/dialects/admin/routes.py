@@ -17,9 +17,9 @@ from api.dialects.admin import schemas as S
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
 from store import accounts, builds, catalog, ingest, stats
-from store.db import unit_of_work
+from store.accounts import User
 from store.errors import InvalidInput, NotAuthenticated
-from store.models import User
+from store.service import unit_of_work
 from store.settings import Settings
 from store.storage import Storage, Stored, TooLarge
 

@@ -14,9 +14,9 @@ from api.write.files import StoredFile, send_file
 from api.write.http import parse_json, send
 from api.write.ratelimit import LoginLimiter
 from store import accounts, builds, catalog
-from store.db import unit_of_work
+from store.accounts import User
 from store.errors import InvalidInput, NotAuthenticated, NotFound
-from store.models import User
+from store.service import unit_of_work
 from store.settings import Settings
 from store.storage import Storage
 
@@ -61,11 +61,7 @@ class Tokens:
         except jwt.PyJWTError:
             raise NotAuthenticated("unauthorized") from None
         sub = str(claims["sub"])
-        user = (
-            User.get_or_none(User.id == int(sub))
-            if sub.isascii() and sub.isdigit() and len(sub) < 19
-            else None
-        )
+        user = accounts.user_by_id(int(sub)) if sub.isascii() and sub.isdigit() and len(sub) < 19 else None
         # A password change (or removing the user) revokes every token issued before it.
         if user is None or claims["iat"] < user.tokens_valid_after.replace(tzinfo=dt.UTC).timestamp():
             raise NotAuthenticated("unauthorized")
