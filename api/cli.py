@@ -229,6 +229,10 @@ def dev() -> None:
     apply_migrations()
     _after_commit(settings)
     creds = first_run() if is_empty() else None
+    # The app-config API speaks of one app: on this machine, the first app unless one is configured.
+    from store import operator
+
+    os.environ.setdefault("GATEHOUSE_APPCONFIG_DEFAULT_APP", operator.first_app_public_id() or "")
 
     host = settings.host
     procs = [
@@ -259,6 +263,9 @@ def dev() -> None:
     me = _command_path()
     click.echo(f"\nGatehouse is running at {base}  (read service and write API on one port)")
     click.echo(f"  database:     {settings.effective_database_url}")
+    click.echo(
+        f"  app-config:   {base}/app-config/public answers for {os.environ['GATEHOUSE_APPCONFIG_DEFAULT_APP']}"
+    )
     click.echo(
         f"  redis:        {redis_url} ({redis_how}); Gatehouse's keys start with gh: and its job queue's with rq:,"
         " so set GATEHOUSE_REDIS_URL to another database to keep them apart from other data"

@@ -147,6 +147,15 @@ def measure(stack: Stack, run_dir: Path) -> None:
                 "update_message": "A new version is available.",
             },
         )
+    write.post(
+        "/app-config",
+        params={"app_id": app_id},
+        json={
+            "minVersion": "2.0.0",
+            "currentVersion": "2.9.9",
+            "releaseNotes": "Bug fixes and performance improvements",
+        },
+    )
     h = {"x-api-token": token}
     q = f"app_id={app_id}&platform=ios&environment=production&app_version="
     wait_until(lambda: httpx.get(f"{read}/v1/versions?{q}2.5.0", headers=h).status_code == 200)
@@ -172,6 +181,7 @@ def measure(stack: Stack, run_dir: Path) -> None:
         "read /v1/versions 404": (f"{read}/v1/versions?{q}9.9.9", h),
         "read /v1/versions 304": (f"{read}/v1/versions?{q}2.5.0", h | {"If-None-Match": etag}),
         "read /v1/maintenance": (f"{read}/v1/maintenance?app_id={app_id}&environment=production", h),
+        "read /app-config/public": (f"{read}/app-config/public?app_id={app_id}", {}),
     }
     results: dict[str, list[dict]] = {name: [] for name in cases}
     names = list(cases)

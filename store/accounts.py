@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import peewee as pw
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from store import tokens
-from store.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from store.db import conflict_on_duplicate
+from store.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from store.models import ROLES, SUBSCRIPTION, App, Membership, Team, User, UserToken, utcnow
 from store.outbox import mark_stale
 from store.pagination import paginate
@@ -49,10 +49,8 @@ def create_user(email: str, password: str, role: str = "member") -> User:
     email = email.strip().lower()
     if "@" not in email:
         raise InvalidInput("email is invalid")
-    try:
+    with conflict_on_duplicate("a user with this email already exists"):
         return User.create(email=email, password_hash=hash_password(password), role=role)
-    except pw.IntegrityError:
-        raise Conflict("a user with this email already exists") from None
 
 
 def set_password(user: User, password: str) -> None:
@@ -253,11 +251,8 @@ def add_member(caller: User, team_id: int, email: str, password: str | None, rol
         if role == "super_admin" and caller.role != "super_admin":
             raise Forbidden("only a super_admin may grant super_admin")
         user = create_user(email, password, role or "member")
-    try:
-        with Membership._meta.database.atomic():
-            Membership.create(team=team, user=user)
-    except pw.IntegrityError:
-        raise Conflict("user is already a member of this team") from None
+    with conflict_on_duplicate("user is already a member of this team"):
+        Membership.create(team=team, user=user)
     return user
 
 

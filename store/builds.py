@@ -6,7 +6,8 @@ import peewee as pw
 
 from store.accounts import visible_team_ids
 from store.catalog import app_row, get_app
-from store.errors import Conflict, Forbidden, InvalidInput, NotFound
+from store.db import conflict_on_duplicate
+from store.errors import Forbidden, InvalidInput, NotFound
 from store.models import BUILD_TYPES, App, Build, DownloadEvent, Team, User, utcnow
 from store.pagination import paginate
 from store.versions import parse_key
@@ -19,13 +20,8 @@ def create_build(
     if build_type not in BUILD_TYPES:
         raise InvalidInput(f"build_type must be one of {', '.join(BUILD_TYPES)}")
     parse_key(version)
-    try:
-        with Build._meta.database.atomic():
-            return Build.create(
-                app=app, build_type=build_type, version=version.strip(), name=name, public=public
-            )
-    except pw.IntegrityError:
-        raise Conflict("this version already exists for this build type") from None
+    with conflict_on_duplicate("this version already exists for this build type"):
+        return Build.create(app=app, build_type=build_type, version=version.strip(), name=name, public=public)
 
 
 def build_dict(b: Build) -> dict:

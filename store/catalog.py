@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 import secrets
 
-import peewee as pw
-
 from store import tokens
 from store.accounts import get_team, require_writer, visible_team_ids
-from store.errors import Conflict, InvalidInput, NotFound
+from store.db import conflict_on_duplicate
+from store.errors import InvalidInput, NotFound
 from store.models import (
     PLATFORMS,
     App,
@@ -32,10 +31,6 @@ from store.versions import canonical, parse_key
 
 _LOCALE = re.compile(r"^[a-z]{2}$")
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _savepoint():
-    return App._meta.database.atomic()
 
 
 # -- apps --------------------------------------------------------------------------------------------
@@ -167,11 +162,8 @@ def env_dict(env: Environment) -> dict:
 def _create_environment(app: App, alias: str) -> Environment:
     if not _ALIAS.match(alias or ""):
         raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
-    try:
-        with _savepoint():
-            return Environment.create(app=app, alias=alias)
-    except pw.IntegrityError:
-        raise Conflict(f"environment {alias!r} already exists") from None
+    with conflict_on_duplicate(f"environment {alias!r} already exists"):
+        return Environment.create(app=app, alias=alias)
 
 
 def list_environments(caller: User, public_id: str, page: int, per_page: int) -> dict:
@@ -196,11 +188,8 @@ def update_environment(caller: User, public_id: str, env_id: int, alias: str) ->
     if not _ALIAS.match(alias or ""):
         raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
     env.alias = alias
-    try:
-        with _savepoint():
-            env.save()
-    except pw.IntegrityError:
-        raise Conflict(f"environment {alias!r} already exists") from None
+    with conflict_on_duplicate(f"environment {alias!r} already exists"):
+        env.save()
     mark_stale(env.app_id)
     return env
 
@@ -344,11 +333,8 @@ def _apply_rule_fields(rule, app: App, fields: dict, version_field: str) -> None
 
 
 def _save_rule(rule, conflict_text: str) -> None:
-    try:
-        with _savepoint():
-            rule.save()
-    except pw.IntegrityError:
-        raise Conflict(conflict_text) from None
+    with conflict_on_duplicate(conflict_text):
+        rule.save()
     mark_stale(rule.app_id)
 
 

@@ -147,3 +147,16 @@ def unit_of_work() -> Iterator[None]:
     finally:
         if token is not None:
             _stale.reset(token)
+
+
+@contextmanager
+def conflict_on_duplicate(message: str) -> Iterator[None]:
+    """A savepoint around a write whose unique index may refuse it: the refusal becomes Conflict(message)
+    and leaves the surrounding transaction usable."""
+    from store.errors import Conflict
+
+    try:
+        with db.atomic():
+            yield
+    except peewee.IntegrityError:
+        raise Conflict(message) from None

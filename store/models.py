@@ -226,6 +226,24 @@ class DownloadEvent(BaseModel):
         indexes = ((("build", "client"), True),)
 
 
+class AppConfig(BaseModel):
+    """An app's published configuration (the app-config API): at most one active per app, which the
+    database enforces with a partial unique index (migration 0004), so two concurrent writers cannot
+    both win."""
+
+    id = pw.CharField(max_length=36, primary_key=True)
+    app = pw.ForeignKeyField(App, backref="configs", on_delete="CASCADE")
+    min_version = pw.CharField(max_length=64)
+    current_version = pw.CharField(max_length=64)
+    release_notes = pw.TextField(null=True)
+    is_active = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "app_config"
+
+
 # The tables of migration 0001; later tables arrive through their own migrations.
 ALL_MODELS = [
     Team,

@@ -37,3 +37,9 @@ def first_super_admin() -> User:
 
 def add_to_team(team_id: int, member: User) -> None:
     Membership.get_or_create(team=team_id, user=member)
+
+
+def first_app_public_id() -> str | None:
+    """The oldest live app: `gatehouse dev` makes it the app-config API's default app."""
+    found = App.select(App.public_id).where(App.deleted_at.is_null()).order_by(App.id).first()
+    return found.public_id if found else None

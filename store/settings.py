@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         Path(""),
         description="Directory of gunicorn workers' metric files (Prometheus multiprocess); empty = data_dir/metrics.",
     )
+    appconfig_default_app: str = Field(
+        "",
+        description="App (public id) the app-config API serves when a request names none; `make run` sets its own.",
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
     log_json: bool = Field(True, description="Emit logs as JSON lines (false: human-readable).")
     host: str = Field("127.0.0.1", description="Address `gatehouse dev` and `serve` bind to.")

@@ -7,6 +7,7 @@ import redis
 from store import outbox
 from store.models import (
     App,
+    AppConfig,
     ClientToken,
     Environment,
     Maintenance,
@@ -25,6 +26,7 @@ from store.snapshot_format import (
     etag,
     rendered,
 )
+from store.timefmt import iso
 
 
 def _v1(version: str, platform: str, rule) -> dict:
@@ -60,6 +62,7 @@ def render_app(app_id: int) -> tuple[str, bytes] | None:
         "exact": {},
         "minimum": {},
         "maintenance": {},
+        "appconfig": None,
     }
     if doc["state"] == "app_deleted":
         return app.public_id, encode_document(doc)
@@ -94,6 +97,16 @@ def render_app(app_id: int) -> tuple[str, bytes] | None:
         else:
             obj = INACTIVE_MAINTENANCE
         doc["maintenance"][env.alias] = list(rendered(obj))
+    config = AppConfig.get_or_none((AppConfig.app == app) & (AppConfig.is_active == True))  # noqa: E712
+    if config is not None:
+        # Plain fields: the app-config dialect shapes its answer when the read service loads this.
+        doc["appconfig"] = {
+            "min_version": config.min_version,
+            "current_version": config.current_version,
+            "release_notes": config.release_notes,
+            "created_at": iso(config.created_at),
+            "updated_at": iso(config.updated_at),
+        }
     return app.public_id, encode_document(doc)
 
 

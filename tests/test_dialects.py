@@ -49,6 +49,35 @@ CASES = [
     ("updateforge", "write", "GET", "/api/v1/apps", {}, 401, {"error": "unauthorized"}),
     ("updateforge", "write", "GET", "/api/files/apps/x/y/z", {}, 404, {"error": "file not found"}),
     ("updateforge", "write", "DELETE", "/api/v1/apps", {}, 405, {"error": "Method Not Allowed"}),
+    ("appconfig", "write", "GET", "/app-config", {}, 401, {"message": "Unauthorized", "statusCode": 401}),
+    (
+        "appconfig",
+        "write",
+        "PATCH",
+        "/app-config/active",
+        {},
+        405,
+        {"message": "Method Not Allowed", "statusCode": 405},
+    ),
+    ("appconfig", "write", "GET", "/app-config/x/y", {}, 404, {"message": "Not Found", "statusCode": 404}),
+    (
+        "appconfig",
+        "read",
+        "GET",
+        "/app-config/public",
+        {},
+        404,
+        {"message": "App not found", "statusCode": 404},
+    ),
+    (
+        "appconfig",
+        "read",
+        "POST",
+        "/app-config/public",
+        {},
+        405,
+        {"message": "Method Not Allowed", "statusCode": 405},
+    ),
 ]
 
 

@@ -128,10 +128,26 @@ def test_services_recover_when_postgresql_drops_every_connection(stack):
         assert stack.write.get("/admin/v1/me").status_code == 200
     base, _, name = E2E_DB.rpartition("/")
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        dropped = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
-        ).fetchone()[0]
-    assert dropped >= 2  # the write API's and the worker's
+        pids = [
+            r[0]
+            for r in conn.execute(
+                "WITH victim AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE datname = %s) "
+                "SELECT pid FROM victim WHERE pg_terminate_backend(pid)",
+                (name,),
+            )
+        ]
+        # pg_terminate_backend only signals: wait until those backends have gone and closed their sockets,
+        # as they have by the time a restarted server accepts connections again.
+        wait_until(
+            lambda: (
+                conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone()[
+                    0
+                ]
+                == 0
+            ),
+            timeout=10,
+        )
+    assert len(pids) >= 2  # the write API's and the worker's
     # Every request thread held a connection the server closed: none of them may answer 5xx for it.
     statuses = [stack.write.get("/admin/v1/me").status_code for _ in range(40)]
     assert statuses == [200] * 40, statuses

@@ -8,7 +8,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
@@ -18,8 +17,9 @@ from loadtest.stack import ROOT
 REDIS = "redis://127.0.0.1:6379/6"
 
 
-def run_dev(env: dict) -> str:
-    """Starts `gatehouse dev`, waits for it to answer, stops it with Ctrl-C's signal, returns what it printed."""
+def run_dev(env: dict) -> tuple[str, str]:
+    """Starts `gatehouse dev`, waits for it to answer, stops it with Ctrl-C's signal; returns what it printed
+    and what the app-config API's public route answered through the front door."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "dev"],
         env=env,
@@ -36,13 +36,17 @@ def run_dev(env: dict) -> str:
         except httpx.HTTPError:
             return False
 
+    def public() -> str | None:
+        res = httpx.get(f"{base}/app-config/public", timeout=2)
+        return res.text if res.status_code == 200 else None
+
     try:
         wait_until(up, timeout=60, interval=0.2)
-        time.sleep(0.5)
+        answer = wait_until(public, timeout=20, interval=0.2)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
-    return out
+    return out, answer
 
 
 def test_first_and_second_run_say_what_to_run(tmp_path):
@@ -57,11 +61,15 @@ def test_first_and_second_run_say_what_to_run(tmp_path):
         "GATEHOUSE_WRITE_PORT": str(free_port()),
         "GATEHOUSE_METRICS_DIR": str(tmp_path / "metrics"),
     }
-    first = run_dev(env)
+    first, public = run_dev(env)
+    assert public == "null"  # the spec's request, unchanged, answers for the demo app (no config yet)
     password = re.search(r"admin:\s+admin@localhost / (\S+)", first).group(1)
     assert f"redis:        {REDIS} (already running)" in first and "gh:" in first
+    # The app-config API's default app is the demo app, so the spec's requests work unchanged.
+    app_id = re.search(r"app id:\s+(app_\w+)", first).group(1)
+    assert f"/app-config/public answers for {app_id}" in first
 
-    second = run_dev(env)
+    second, _ = run_dev(env)
     assert password not in second
     token_cmd = re.search(r"admin token:\s+(.+create-token --email admin@localhost)$", second, re.M).group(1)
     reset_cmd = re.search(

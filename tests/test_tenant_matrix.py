@@ -12,7 +12,7 @@ import re
 import pytest
 from falcon import inspect
 
-from store import accounts, builds, catalog
+from store import accounts, appconfig, builds, catalog
 from store.db import unit_of_work
 from store.models import User
 
@@ -20,6 +20,9 @@ from store.models import User
 PUBLIC = {"/api/files/apps/{app_id}/{filename}"}
 # UpdateForge's download authenticates with its own JWT; for a non-member its spec says 403 "forbidden".
 UPDATEFORGE = {"/api/v1/versions/{version_id}/download"}
+# The app-config API is for admins only, reads included (its spec); its errors are {"message", "statusCode"}.
+ADMIN_ONLY_PREFIX = "/app-config"
+ERROR_SHAPES = ({"error"}, {"message", "statusCode"})
 
 BODIES = {
     "versions": {"version": "9.9.9", "platform": "ios", "environment": "production"},
@@ -37,6 +40,7 @@ ITEM_BODIES = {
     "{rule_id}": {"update_message": "spy"},
     "{user_id}": {"role": "member"},
     "{environment}": {"active": True},
+    "{config_id}": {"releaseNotes": "spy"},
 }
 
 
@@ -70,6 +74,7 @@ def owned(world, api):
         env = catalog.create_environment(world.user, world.app_id, "qa")
         token, _ = catalog.create_client_token(world.user, world.app, "second")
         build = builds.create_build(world.user, world.app_id, "release", "1.0.0", "", False)
+        config = appconfig.create_config(world.app, {"min_version": "1.0", "current_version": "1.0"})
         member = accounts.create_user("member@example.com", "member password", "member")
         accounts.Membership.create(team=world.team, user=member)
         member_token = accounts.issue_user_token(member)
@@ -91,10 +96,16 @@ def owned(world, api):
             "build_id": build.id,
             "version_id": build.id,
             "environment": "production",
+            "config_id": config.id,
         }
         return re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
 
     return url, {"member": f"Bearer {member_token}", "revoked": f"Bearer {revoked}"}
+
+
+def _params(path: str, world) -> dict | None:
+    """The app-config API names its app in the query (the app whose records are probed)."""
+    return {"app_id": world.app_id} if path.startswith(ADMIN_ONLY_PREFIX) else None
 
 
 def _leaks(res, world) -> bool:
@@ -110,10 +121,18 @@ def test_another_teams_admin_gets_404_everywhere(api, write_app, world, other_wo
     for path, method in _route_ops(write_app):
         auth = f"Bearer {jwt}" if path in UPDATEFORGE else other_world.auth["Authorization"]
         res = api.simulate_request(
-            method, url(path), json=_body(path, method), headers={"Authorization": auth}
+            method,
+            url(path),
+            json=_body(path, method),
+            params=_params(path, world),
+            headers={"Authorization": auth},
         )
         expected = 403 if path in UPDATEFORGE else 404
-        if res.status_code != expected or _leaks(res, world) or (res.content and set(res.json) != {"error"}):
+        if (
+            res.status_code != expected
+            or _leaks(res, world)
+            or (res.content and set(res.json) not in ERROR_SHAPES)
+        ):
             wrong.append((method, path, res.status_code, res.text[:100]))
     assert wrong == []
     assert api.simulate_get(url("/admin/v1/apps/{app_id}"), headers=world.auth).status_code == 200
@@ -126,9 +145,13 @@ def test_a_member_reads_but_never_writes(api, write_app, world, owned):
         if path in UPDATEFORGE:
             continue
         res = api.simulate_request(
-            method, url(path), json=_body(path, method), headers={"Authorization": tokens["member"]}
+            method,
+            url(path),
+            json=_body(path, method),
+            params=_params(path, world),
+            headers={"Authorization": tokens["member"]},
         )
-        reading = method in ("GET", "HEAD")
+        reading = method in ("GET", "HEAD") and not path.startswith(ADMIN_ONLY_PREFIX)
         if (
             (reading and res.status_code in (401, 403))
             or res.status_code >= 500
@@ -144,7 +167,9 @@ def test_a_revoked_token_or_none_gets_401_everywhere(api, write_app, world, owne
     headers = {"Authorization": tokens["revoked"]} if who == "revoked" else {}
     wrong = []
     for path, method in _route_ops(write_app):
-        res = api.simulate_request(method, url(path), json=_body(path, method), headers=headers)
+        res = api.simulate_request(
+            method, url(path), json=_body(path, method), params=_params(path, world), headers=headers
+        )
         if res.status_code != 401 or _leaks(res, world):
             wrong.append((method, path, res.status_code, res.text[:100]))
     assert wrong == []

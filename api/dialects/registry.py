@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from api.dialects import admin, appcockpit, updateforge
+from api.dialects import admin, appcockpit, appconfig, updateforge
 from api.dialects.base import Dialect
 
-DIALECTS: tuple[Dialect, ...] = (appcockpit.DIALECT, admin.DIALECT, updateforge.DIALECT)
+DIALECTS: tuple[Dialect, ...] = (appcockpit.DIALECT, admin.DIALECT, updateforge.DIALECT, appconfig.DIALECT)
 # Paths outside every dialect's prefixes: the read service answers in AppCockpit's words, the write API in
 # Gatehouse's own.
 READ_DEFAULT, WRITE_DEFAULT = appcockpit.DIALECT, admin.DIALECT

@@ -43,6 +43,8 @@ class AppView:
     minimum: dict[str, tuple[VersionKey, bytes, str, bytes, str]]
     maintenance: dict[str, tuple[bytes, str]]
     digest: str
+    # The active app configuration's plain fields, or None (the app-config dialect shapes the answer).
+    config: dict | None = None
 
     @classmethod
     def from_document(cls, raw: bytes) -> AppView:
@@ -58,6 +60,7 @@ class AppView:
             minimum=minimum,
             maintenance={k: (b.encode(), e) for k, (b, e) in doc["maintenance"].items()},
             digest=hashlib.md5(raw, usedforsecurity=False).hexdigest(),
+            config=doc.get("appconfig"),
         )
 
 

@@ -14,22 +14,16 @@ from dataclasses import dataclass
 import falcon
 
 from api.dialects.admin import schemas as S
+from api.write.auth import admin_caller
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
 from store import accounts, builds, catalog, ingest, stats
-from store.accounts import User
-from store.errors import InvalidInput, NotAuthenticated
+from store.errors import InvalidInput
 from store.service import unit_of_work
 from store.settings import Settings
 from store.storage import Storage, Stored, TooLarge
 
-
-def caller(req: falcon.Request) -> User:
-    header = req.get_header("Authorization") or ""
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise NotAuthenticated("unauthorized")
-    return accounts.user_for_token(token.strip())
+caller = admin_caller
 
 
 def _withhold(resource, *responders: str) -> None:

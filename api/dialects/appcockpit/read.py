@@ -11,8 +11,8 @@ from time import perf_counter
 import falcon
 import falcon.asgi
 
-from api.etags import etag_listed
 from api.metrics import RequestMetrics
+from api.read.answers import Responder
 from api.read.cache import AppView, SnapshotCache
 from store.errors import InvalidVersion
 from store.snapshot_format import INACTIVE_MAINTENANCE, body, etag
@@ -61,39 +61,6 @@ def _parse(text: str) -> tuple | None:
             _PARSED.clear()
         _PARSED[text] = parsed
     return parsed
-
-
-class Responder:
-    """Writes precomputed answers: ETag, Cache-Control, and 304 on a matching If-None-Match."""
-
-    def __init__(self, max_age: int, metrics: RequestMetrics):
-        self.cacheable = (
-            f"public, max-age=0, s-maxage={max_age}, stale-while-revalidate=30, stale-if-error=86400"
-        )
-        self.metrics = metrics
-
-    def send(
-        self,
-        req: falcon.asgi.Request,
-        resp: falcon.asgi.Response,
-        status: int,
-        answer: tuple[bytes, str],
-        cacheable: bool = True,
-    ) -> None:
-        data, tag = answer
-        resp.status = status
-        resp.content_type = "application/json"
-        resp.set_header("ETag", tag)
-        resp.set_header("Cache-Control", self.cacheable if cacheable else "no-store")
-        resp.set_header("Vary", "x-api-token")
-        inm = req.get_header("If-None-Match")
-        # Only answers a cache may keep (200 and the 404) revalidate; an error must reach the client.
-        if cacheable and inm is not None and (inm == tag or etag_listed(inm, tag)):
-            resp.status = 304
-            self.metrics.observe(req.uri_template, "GET", 304, req.context.started)
-            return
-        resp.data = data
-        self.metrics.observe(req.uri_template, "GET", status, req.context.started)
 
 
 class _Check:
@@ -174,7 +141,7 @@ class Maintenance(_Check):
 
 
 def routes(cache: SnapshotCache, max_age: int, metrics: RequestMetrics) -> list[tuple[str, object]]:
-    responder = Responder(max_age, metrics)
+    responder = Responder(max_age, metrics, vary="x-api-token")
     v1, v2 = Versions(cache, responder, v2=False), Versions(cache, responder, v2=True)
     maintenance = Maintenance(cache, responder)
     return [

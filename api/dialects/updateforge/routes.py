@@ -10,6 +10,7 @@ from pathlib import Path
 import falcon
 import jwt
 
+from api.write.auth import bearer_token
 from api.write.files import StoredFile, send_file
 from api.write.http import parse_json, send
 from api.write.ratelimit import LoginLimiter
@@ -51,12 +52,12 @@ class Tokens:
         )
 
     def user(self, req: falcon.Request) -> User:
-        scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(req)
+        if token is None:
             raise NotAuthenticated("unauthorized")
         try:
             claims = jwt.decode(
-                token.strip(), self.secret, algorithms=["HS256"], options={"require": ["sub", "iat", "exp"]}
+                token, self.secret, algorithms=["HS256"], options={"require": ["sub", "iat", "exp"]}
             )
         except jwt.PyJWTError:
             raise NotAuthenticated("unauthorized") from None

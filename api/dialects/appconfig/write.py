@@ -1,0 +1,136 @@
+"""The app-config admin routes. Checks in order: the token (401), the role (403), the app (404), the body
+(400), the configuration (404), the one-active rule (409)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import falcon
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.dialects.appconfig import shapes
+from api.write.auth import admin_caller
+from api.write.http import parse_json, send
+from store import appconfig
+from store.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from store.service import unit_of_work
+
+CONFLICT = "An active app config already exists. Please update the existing one or deactivate it first."
+
+
+class ConfigBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    minVersion: str = Field(None, min_length=1, max_length=64)  # noqa: N815 - the spec's field names
+    currentVersion: str = Field(None, min_length=1, max_length=64)  # noqa: N815
+    releaseNotes: str | None = Field(None, max_length=10_000)  # noqa: N815
+    isActive: bool = None  # noqa: N815
+
+    def fields(self) -> dict:
+        names = {
+            "minVersion": "min_version",
+            "currentVersion": "current_version",
+            "releaseNotes": "release_notes",
+            "isActive": "is_active",
+        }
+        return {names[k]: v for k, v in self.model_dump(exclude_unset=True).items()}
+
+
+class Scope:
+    """Who is asking and about which app: the app_id query parameter, else the deployment's default app."""
+
+    def __init__(self, default_app: str, limit: int):
+        self.default_app, self.limit = default_app, limit
+
+    def app(self, req: falcon.Request):
+        try:
+            user = admin_caller(req)
+        except NotAuthenticated:
+            raise NotAuthenticated("Unauthorized") from None
+        if user.role not in ("admin", "super_admin"):
+            raise Forbidden("Forbidden resource")
+        public_id = req.get_param("app_id") or self.default_app
+        try:
+            return appconfig.app_for(user, public_id)
+        except (NotFound, Forbidden):  # another team's app is no app at all
+            raise NotFound("App not found") from None
+
+    def body(self, req: falcon.Request, failure: str) -> dict:
+        try:
+            payload = parse_json(req, self.limit)
+            if not isinstance(payload, dict):
+                raise InvalidInput(failure)
+            return ConfigBody.model_validate(payload).fields()
+        except (InvalidInput, ValidationError):
+            raise InvalidInput(failure) from None
+
+
+def _worded(config_id: str | None, failure: str, step: Callable):
+    """Runs a store step and words its refusals as the spec does."""
+    try:
+        with unit_of_work():
+            return step()
+    except NotFound:
+        raise NotFound(f"App config with ID {config_id} not found") from None
+    except Conflict:
+        raise Conflict(CONFLICT) from None
+    except InvalidInput:
+        raise InvalidInput(failure) from None
+
+
+class Configs:
+    def __init__(self, scope: Scope):
+        self.scope = scope
+
+    def on_get(self, req, resp):
+        app = self.scope.app(req)
+        send(resp, [shapes.config(row) for row in appconfig.list_configs(app)])
+
+    def on_post(self, req, resp):
+        app = self.scope.app(req)
+        fields = self.scope.body(req, "Failed to create app config")
+        row = _worded(None, "Failed to create app config", lambda: appconfig.create_config(app, fields))
+        send(resp, shapes.config(row), falcon.HTTP_201)
+
+
+class Config:
+    def __init__(self, scope: Scope):
+        self.scope = scope
+
+    def on_get(self, req, resp, config_id):
+        app = self.scope.app(req)
+        row = _worded(config_id, "", lambda: appconfig.get_config(app, config_id))
+        send(resp, shapes.config(row))
+
+    def on_put(self, req, resp, config_id):
+        app = self.scope.app(req)
+        fields = self.scope.body(req, "Failed to update app config")
+        row = _worded(
+            config_id, "Failed to update app config", lambda: appconfig.update_config(app, config_id, fields)
+        )
+        send(resp, shapes.config(row))
+
+    def on_delete(self, req, resp, config_id):
+        app = self.scope.app(req)
+        _worded(config_id, "", lambda: appconfig.delete_config(app, config_id))
+        resp.status = falcon.HTTP_204
+
+
+class Active:
+    def __init__(self, scope: Scope):
+        self.scope = scope
+
+    def on_put(self, req, resp):
+        app = self.scope.app(req)
+        fields = self.scope.body(req, "Failed to update app config")
+        row = _worded(None, "Failed to update app config", lambda: appconfig.put_active(app, fields))
+        send(resp, shapes.config(row))
+
+
+def routes(settings) -> list[tuple[str, object]]:
+    scope = Scope(settings.appconfig_default_app, settings.max_body_bytes)
+    return [
+        ("/app-config", Configs(scope)),
+        ("/app-config/active", Active(scope)),
+        ("/app-config/{config_id}", Config(scope)),
+    ]
