@@ -11,7 +11,6 @@ from store.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from store.models import ROLES, SUBSCRIPTION, App, Membership, Team, User, UserToken, utcnow
 from store.outbox import mark_stale
 from store.pagination import paginate
-from store.timefmt import iso
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the email is unknown, so both failures take the same time.
@@ -82,17 +81,13 @@ def first_super_admin_email() -> str | None:
     return user.email if user else None
 
 
-def user_dict(user: User) -> dict:
-    return {"id": user.id, "email": user.email, "role": user.role, "created_at": iso(user.created_at)}
-
-
 def list_users(caller: User, page: int, per_page: int) -> dict:
     if caller.role == "super_admin":
         q = User.select()
     else:
         team_ids = visible_team_ids(caller)
         q = User.select().join(Membership).where(Membership.team.in_(team_ids)).distinct()
-    return paginate(q.order_by(User.id), page, per_page, user_dict)
+    return paginate(q.order_by(User.id), page, per_page)
 
 
 def get_user(caller: User, user_id: int) -> User:
@@ -177,15 +172,6 @@ def get_team(caller: User, team_id: int, write: bool = False) -> Team:
     return team
 
 
-def team_dict(team: Team) -> dict:
-    return {
-        "id": team.id,
-        "name": team.name,
-        "subscription_status": team.subscription_status,
-        "created_at": iso(team.created_at),
-    }
-
-
 def create_team(caller: User, name: str, subscription_status: str = "active") -> Team:
     require_writer(caller)
     if subscription_status not in SUBSCRIPTION:
@@ -197,7 +183,7 @@ def create_team(caller: User, name: str, subscription_status: str = "active") ->
 
 def list_teams(caller: User, page: int, per_page: int) -> dict:
     q = Team.select().where(Team.id.in_(visible_team_ids(caller))).order_by(Team.created_at, Team.id)
-    return paginate(q, page, per_page, team_dict)
+    return paginate(q, page, per_page)
 
 
 def _stale_team_apps(team: Team) -> None:
@@ -236,7 +222,7 @@ def delete_team(caller: User, team_id: int) -> None:
 def list_members(caller: User, team_id: int, page: int, per_page: int) -> dict:
     team = get_team(caller, team_id)
     q = User.select().join(Membership).where(Membership.team == team).order_by(Membership.id)
-    return paginate(q, page, per_page, user_dict)
+    return paginate(q, page, per_page)
 
 
 def add_member(caller: User, team_id: int, email: str, password: str | None, role: str | None) -> User:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import peewee as pw
 
 from store.accounts import visible_team_ids
@@ -24,23 +26,18 @@ def create_build(
         return Build.create(app=app, build_type=build_type, version=version.strip(), name=name, public=public)
 
 
-def build_dict(b: Build) -> dict:
-    return {
-        "id": str(b.id),
-        "version": b.version,
-        "name": b.name or "",
-        "public": b.public,
-        "hasFile": b.file_key is not None,
-        "created": b.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-
-
 def _highest(builds: list[Build]) -> Build | None:
     return max(builds, key=lambda b: (parse_key(b.version), b.id), default=None)
 
 
-def teams_with_apps(user: User) -> dict:
-    """UpdateForge's GET /api/v1/apps: teams and apps oldest first; current and pending per build type."""
+class AppBuilds(NamedTuple):
+    app: App
+    # build type -> (current: the highest version with a file, pending: the highest without one)
+    latest: dict[str, tuple[Build | None, Build | None]]
+
+
+def teams_with_apps(user: User) -> list[tuple[Team, list[AppBuilds]]]:
+    """The caller's teams and their live apps, oldest first, with each build type's current and pending."""
     teams = list(Team.select().where(Team.id.in_(visible_team_ids(user))).order_by(Team.created_at, Team.id))
     apps = list(
         App.select()
@@ -54,23 +51,16 @@ def teams_with_apps(user: User) -> dict:
     for team in teams:
         team_apps = []
         for app in (a for a in apps if a.team_id == team.id):
-            entry = {
-                "id": app.public_id,
-                "title": app.title,
-                "packageName": app.package_name,
-                "icon": f"/api/files/apps/{app.public_id}/{app.icon}" if app.icon else None,
-            }
+            latest = {}
             for build_type in BUILD_TYPES:
                 rows = builds.get((app.id, build_type), [])
-                current = _highest([b for b in rows if b.file_key is not None])
-                pending = _highest([b for b in rows if b.file_key is None])
-                entry[build_type] = {
-                    "current": build_dict(current) if current else None,
-                    "pending": build_dict(pending) if pending else None,
-                }
-            team_apps.append(entry)
-        out.append({"id": str(team.id), "name": team.name, "apps": team_apps})
-    return {"teams": out}
+                latest[build_type] = (
+                    _highest([b for b in rows if b.file_key is not None]),
+                    _highest([b for b in rows if b.file_key is None]),
+                )
+            team_apps.append(AppBuilds(app, latest))
+        out.append((team, team_apps))
+    return out
 
 
 def _download_count():
@@ -81,23 +71,18 @@ def _download_count():
     )
 
 
-def admin_build_dict(b: Build) -> dict:
-    downloads = getattr(b, "downloads", None)
-    if downloads is None:
-        downloads = DownloadEvent.select().where(DownloadEvent.build == b).count()
-    return build_dict(b) | {
-        "build_type": b.build_type,
-        "fileName": b.file_name,
-        "size": b.file_size,
-        "sha256": b.file_sha256,
-        "downloads": downloads,
-    }
+def download_count(build: Build) -> int:
+    """Download events of a build (precomputed on rows from list_builds)."""
+    counted = getattr(build, "downloads", None)
+    return (
+        counted if counted is not None else DownloadEvent.select().where(DownloadEvent.build == build).count()
+    )
 
 
 def list_builds(caller: User, public_id: str, page: int, per_page: int) -> dict:
     app = get_app(caller, public_id)
     query = Build.select(Build, _download_count()).where(Build.app == app).order_by(Build.id)
-    return paginate(query, page, per_page, admin_build_dict)
+    return paginate(query, page, per_page)
 
 
 def get_build(caller: User, public_id: str, build_id: int, write: bool = False) -> Build:

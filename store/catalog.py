@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import NamedTuple
 
 from store import tokens
 from store.accounts import get_team, require_writer, visible_team_ids
@@ -26,7 +27,6 @@ from store.models import (
 )
 from store.outbox import mark_stale
 from store.pagination import paginate
-from store.timefmt import iso
 from store.versions import canonical, parse_key
 
 _LOCALE = re.compile(r"^[a-z]{2}$")
@@ -38,17 +38,6 @@ _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 def new_public_id() -> str:
     return "app_" + secrets.token_hex(8)
-
-
-def app_dict(app: App) -> dict:
-    return {
-        "id": app.public_id,
-        "team_id": app.team_id,
-        "title": app.title,
-        "package_name": app.package_name,
-        "icon": app.icon,
-        "created_at": iso(app.created_at),
-    }
 
 
 def get_app(caller: User, public_id: str, write: bool = False) -> App:
@@ -75,7 +64,7 @@ def list_apps(caller: User, team_id: int | None, page: int, per_page: int) -> di
     q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
     if team_id is not None:
         q = q.where(App.team == get_team(caller, team_id))
-    return paginate(q.order_by(App.created_at, App.id), page, per_page, app_dict)
+    return paginate(q.order_by(App.created_at, App.id), page, per_page)
 
 
 def create_app(
@@ -155,10 +144,6 @@ def public_icon(public_id: str, filename: str) -> tuple[str, str]:
 # -- environments ------------------------------------------------------------------------------------
 
 
-def env_dict(env: Environment) -> dict:
-    return {"id": env.id, "alias": env.alias, "created_at": iso(env.created_at)}
-
-
 def _create_environment(app: App, alias: str) -> Environment:
     if not _ALIAS.match(alias or ""):
         raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
@@ -169,7 +154,7 @@ def _create_environment(app: App, alias: str) -> Environment:
 def list_environments(caller: User, public_id: str, page: int, per_page: int) -> dict:
     app = get_app(caller, public_id)
     q = Environment.select().where(Environment.app == app).order_by(Environment.id)
-    return paginate(q, page, per_page, env_dict)
+    return paginate(q, page, per_page)
 
 
 def create_environment(caller: User, public_id: str, alias: str) -> Environment:
@@ -210,13 +195,6 @@ def _environment_by_alias(app: App, alias: str) -> Environment:
 # -- client tokens -----------------------------------------------------------------------------------
 
 
-def client_token_dict(tok: ClientToken, raw: str | None = None) -> dict:
-    out = {"id": tok.id, "name": tok.name, "hint": tok.hint, "created_at": iso(tok.created_at)}
-    if raw is not None:
-        out["token"] = raw
-    return out
-
-
 def create_client_token(caller: User | None, app: App | str, name: str = "") -> tuple[ClientToken, str]:
     if not isinstance(app, App):
         app = get_app(caller, app, write=True)
@@ -229,7 +207,7 @@ def create_client_token(caller: User | None, app: App | str, name: str = "") -> 
 def list_client_tokens(caller: User, public_id: str, page: int, per_page: int) -> dict:
     app = get_app(caller, public_id)
     q = ClientToken.select().where(ClientToken.app == app).order_by(ClientToken.id)
-    return paginate(q, page, per_page, client_token_dict)
+    return paginate(q, page, per_page)
 
 
 def get_client_token(caller: User, public_id: str, token_id: int, write: bool = False) -> ClientToken:
@@ -266,21 +244,6 @@ def _check_messages(messages: dict | None) -> dict | None:
 # -- exact version rules -----------------------------------------------------------------------------
 
 
-def version_rule_dict(rule: VersionRule) -> dict:
-    return {
-        "id": rule.id,
-        "version": rule.version,
-        "platform": rule.platform,
-        "environment": rule.environment.alias,
-        "status": rule.enabled,
-        "force_update": rule.force_update,
-        "update_message": rule.update_message,
-        "update_messages": rule.messages,
-        "created_at": iso(rule.created_at),
-        "updated_at": iso(rule.updated_at),
-    }
-
-
 def _rule_query(model, app: App):
     return model.select(model, Environment).join(Environment).where(model.app == app)
 
@@ -292,7 +255,7 @@ def list_version_rules(caller: User, public_id: str, filters: dict, page: int, p
         q = q.where(VersionRule.platform == filters["platform"])
     if filters.get("environment"):
         q = q.where(Environment.alias == filters["environment"])
-    return paginate(q.order_by(VersionRule.id), page, per_page, version_rule_dict)
+    return paginate(q.order_by(VersionRule.id), page, per_page)
 
 
 def _get_rule(model, what: str, caller: User, public_id: str, rule_id: int, write: bool):
@@ -360,24 +323,10 @@ def delete_version_rule(caller: User, public_id: str, rule_id: int) -> None:
 # -- minimum version rules ---------------------------------------------------------------------------
 
 
-def minimum_rule_dict(rule: MinimumVersionRule) -> dict:
-    return {
-        "id": rule.id,
-        "minimum_version": rule.minimum_version,
-        "platform": rule.platform,
-        "environment": rule.environment.alias,
-        "force_update": rule.force_update,
-        "update_message": rule.update_message,
-        "update_messages": rule.messages,
-        "created_at": iso(rule.created_at),
-        "updated_at": iso(rule.updated_at),
-    }
-
-
 def list_minimum_rules(caller: User, public_id: str, page: int, per_page: int) -> dict:
     app = get_app(caller, public_id)
     q = _rule_query(MinimumVersionRule, app).order_by(MinimumVersionRule.id)
-    return paginate(q, page, per_page, minimum_rule_dict)
+    return paginate(q, page, per_page)
 
 
 def get_minimum_rule(caller: User, public_id: str, rule_id: int, write: bool = False) -> MinimumVersionRule:
@@ -409,22 +358,18 @@ def delete_minimum_rule(caller: User, public_id: str, rule_id: int) -> None:
 # -- maintenance -------------------------------------------------------------------------------------
 
 
-def maintenance_dict(env: Environment, row: Maintenance | None) -> dict:
-    return {
-        "environment": env.alias,
-        "active": bool(row and row.active),
-        "title": row.title if row else None,
-        "description": row.description if row else None,
-        "links": (row.links or []) if row else [],
-        "updated_at": iso(row.updated_at) if row else None,
-    }
+class MaintenanceState(NamedTuple):
+    """An environment's maintenance record, or None where it has never had one (it reads as inactive)."""
+
+    environment: str
+    row: Maintenance | None
 
 
-def list_maintenance(caller: User, public_id: str) -> list[dict]:
+def list_maintenance(caller: User, public_id: str) -> list[MaintenanceState]:
     app = get_app(caller, public_id)
     rows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app == app)}
     envs = Environment.select().where(Environment.app == app).order_by(Environment.id)
-    return [maintenance_dict(e, rows.get(e.id)) for e in envs]
+    return [MaintenanceState(e.alias, rows.get(e.id)) for e in envs]
 
 
 def _env_for(caller: User, public_id: str, alias: str, write: bool) -> Environment:
@@ -435,12 +380,12 @@ def _env_for(caller: User, public_id: str, alias: str, write: bool) -> Environme
     return env
 
 
-def get_maintenance(caller: User, public_id: str, alias: str) -> dict:
+def get_maintenance(caller: User, public_id: str, alias: str) -> MaintenanceState:
     env = _env_for(caller, public_id, alias, write=False)
-    return maintenance_dict(env, Maintenance.get_or_none(Maintenance.environment == env))
+    return MaintenanceState(env.alias, Maintenance.get_or_none(Maintenance.environment == env))
 
 
-def set_maintenance(caller: User, public_id: str, alias: str, fields: dict) -> dict:
+def set_maintenance(caller: User, public_id: str, alias: str, fields: dict) -> MaintenanceState:
     env = _env_for(caller, public_id, alias, write=True)
     row = Maintenance.get_or_none(Maintenance.environment == env) or Maintenance(
         app=env.app_id, environment=env
@@ -451,7 +396,7 @@ def set_maintenance(caller: User, public_id: str, alias: str, fields: dict) -> d
     row.updated_at = utcnow()
     row.save()
     mark_stale(env.app_id)
-    return maintenance_dict(env, row)
+    return MaintenanceState(env.alias, row)
 
 
 def clear_maintenance(caller: User, public_id: str, alias: str) -> None:

@@ -9,7 +9,6 @@ from store.db import db, is_postgres
 from store.errors import Forbidden, NotAuthenticated, PaymentRequired
 from store.models import App, AuthSession, ClientToken, ClientUser, Team, client_standing, utcnow
 from store.pagination import paginate
-from store.timefmt import iso
 
 
 class StorageReadError(Exception):
@@ -126,34 +125,12 @@ def purge_sessions(retention_days: int) -> int:
     return AuthSession.delete().where(AuthSession.created_at < cutoff).execute()
 
 
-def _session_dict(s: AuthSession) -> dict:
-    return {
-        "id": s.id,
-        "user_id": s.user_id,
-        "platform": s.platform,
-        "app_version": s.app_version,
-        "environment": s.environment,
-        "created_at": iso(s.created_at),
-    }
-
-
-def _client_user_dict(u: ClientUser) -> dict:
-    return {
-        "user_id": u.user_id,
-        "platform": u.platform,
-        "app_version": u.app_version,
-        "environment": u.environment,
-        "first_seen_at": iso(u.first_seen_at),
-        "last_seen_at": iso(u.last_seen_at),
-    }
-
-
 def list_sessions(caller, public_id: str, user_id: str | None, page: int, per_page: int) -> dict:
     app = get_app(caller, public_id)
     q = AuthSession.select().where(AuthSession.app == app)
     if user_id:
         q = q.where(AuthSession.user_id == user_id)
-    return paginate(q.order_by(AuthSession.id.desc()), page, per_page, _session_dict)
+    return paginate(q.order_by(AuthSession.id.desc()), page, per_page)
 
 
 def list_client_users(caller, public_id: str, page: int, per_page: int) -> dict:
@@ -163,4 +140,4 @@ def list_client_users(caller, public_id: str, page: int, per_page: int) -> dict:
         .where(ClientUser.app == app)
         .order_by(ClientUser.last_seen_at.desc(), ClientUser.id)
     )
-    return paginate(q, page, per_page, _client_user_dict)
+    return paginate(q, page, per_page)

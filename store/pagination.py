@@ -1,13 +1,21 @@
+"""Pages of rows: the store returns rows and counts; each dialect shapes them."""
+
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 MAX_PER_PAGE = 200
 
 
-def paginate(query, page: int, per_page: int, render: Callable) -> dict:
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    page: int
+    per_page: int
+    total: int
+
+
+def paginate(query, page: int, per_page: int) -> Page:
     page = max(1, page)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    total = query.count()
-    rows = query.paginate(page, per_page)
-    return {"items": [render(r) for r in rows], "page": page, "per_page": per_page, "total": total}
+    return Page(list(query.paginate(page, per_page)), page, per_page, query.count())

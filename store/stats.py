@@ -47,7 +47,7 @@ def aggregate_day(day: dt.date) -> int:
     return len(batch)
 
 
-def app_stats(caller: User, public_id: str, since: dt.date | None, until: dt.date | None) -> list[dict]:
+def app_stats(caller: User, public_id: str, since: dt.date | None, until: dt.date | None) -> list[DailyStat]:
     app = get_app(caller, public_id)
     q = DailyStat.select().where(DailyStat.app == app)
     if since:
@@ -55,14 +55,4 @@ def app_stats(caller: User, public_id: str, since: dt.date | None, until: dt.dat
     if until:
         q = q.where(DailyStat.day <= until)
     q = q.order_by(DailyStat.day, DailyStat.platform, DailyStat.environment, DailyStat.app_version)
-    return [
-        {
-            "day": s.day.isoformat(),
-            "platform": s.platform,
-            "environment": s.environment or None,
-            "app_version": s.app_version,
-            "sessions": s.sessions,
-            "users": s.users,
-        }
-        for s in q
-    ]
+    return list(q)

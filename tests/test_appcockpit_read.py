@@ -219,9 +219,9 @@ def test_deleted_app_maintenance_is_404_app_not_found(reader, world, sync):
 
 def test_revoked_client_token_is_401(reader, world, sync):
     sync()
-    tok = catalog.list_client_tokens(world.user, world.app_id, 1, 50)["items"][0]
+    tok = catalog.list_client_tokens(world.user, world.app_id, 1, 50).rows[0]
     with unit_of_work():
-        catalog.delete_client_token(world.user, world.app_id, tok["id"])
+        catalog.delete_client_token(world.user, world.app_id, tok.id)
     sync()
     assert check(reader, "/v1/maintenance", world.client_token, **q(world)).status_code == 401
 

@@ -138,7 +138,7 @@ def test_read_failure_is_500_failed_to_fetch(api, world):
 
 def test_a_cached_token_is_refused_within_the_recheck_time_once_revoked(api, world, redis_conn):
     assert post(api, world.client_token, GOOD).status_code == 200  # now cached in this process
-    token_id = catalog.list_client_tokens(world.user, world.app_id, 1, 50)["items"][0]["id"]
+    token_id = catalog.list_client_tokens(world.user, world.app_id, 1, 50).rows[0].id
     with unit_of_work():
         catalog.delete_client_token(world.user, world.app_id, token_id)
     started = time.monotonic()

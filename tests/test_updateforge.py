@@ -167,4 +167,4 @@ def test_upload_replaces_the_file_and_refuses_bad_names_and_other_teams(api, wor
     assert bad.status_code == 400 and bad.json == {
         "error": "build_type must be one of release, debug, profile"
     }
-    assert builds.list_builds(world.user, world.app_id, 1, 50)["total"] == 1
+    assert builds.list_builds(world.user, world.app_id, 1, 50).total == 1

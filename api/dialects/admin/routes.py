@@ -14,16 +14,22 @@ from dataclasses import dataclass
 import falcon
 
 from api.dialects.admin import schemas as S
+from api.dialects.admin import shapes
 from api.write.auth import admin_caller
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
 from store import accounts, builds, catalog, ingest, stats
 from store.errors import InvalidInput
+from store.pagination import Page
 from store.service import unit_of_work
 from store.settings import Settings
 from store.storage import Storage, Stored, TooLarge
 
 caller = admin_caller
+
+
+def _build(build) -> dict:
+    return shapes.build(build, builds.download_count(build))
 
 
 def _withhold(resource, *responders: str) -> None:
@@ -42,6 +48,8 @@ class Collection:
     schema: type[S.Body] | None = None
     render: Callable | None = None
     limit: int = 1_048_576
+    # The created record's shape, when it differs from a listed one's (a client token shows its secret once).
+    render_created: Callable | None = None
 
     def __post_init__(self) -> None:
         _withhold(
@@ -51,14 +59,18 @@ class Collection:
         )
 
     def on_get(self, req, resp, **ids):
-        send(resp, self.list_fn(caller(req), req, *ids.values()))
+        result = self.list_fn(caller(req), req, *ids.values())
+        if isinstance(result, Page):
+            send(resp, shapes.page(result, self.render))
+        else:
+            send(resp, {"items": [self.render(r) for r in result]})
 
     def on_post(self, req, resp, **ids):
         user = caller(req)
         body = parse_model(req, self.schema, self.limit)
         with unit_of_work():
             obj = self.create_fn(user, *ids.values(), body)
-        send(resp, self.render(obj) if self.render else obj, falcon.HTTP_201)
+        send(resp, (self.render_created or self.render)(obj), falcon.HTTP_201)
 
 
 @dataclass
@@ -146,7 +158,7 @@ class Artifact:
             self.max_bytes,
             lambda s: builds.attach_file(build, s.key, file_name, s.size, s.sha256),
         )
-        send(resp, builds.admin_build_dict(build))
+        send(resp, _build(build))
 
 
 class BuildItem:
@@ -156,14 +168,14 @@ class BuildItem:
         self.storage, self.limit = storage, limit
 
     def on_get(self, req, resp, app_id, build_id):
-        send(resp, builds.admin_build_dict(builds.get_build(caller(req), app_id, build_id)))
+        send(resp, _build(builds.get_build(caller(req), app_id, build_id)))
 
     def on_patch(self, req, resp, app_id, build_id):
         user = caller(req)
         body = parse_model(req, S.BuildUpdate, self.limit)
         with unit_of_work():
             build = builds.update_build(user, app_id, build_id, S.fields(body))
-        send(resp, builds.admin_build_dict(build))
+        send(resp, _build(build))
 
     def on_delete(self, req, resp, app_id, build_id):
         user = caller(req)
@@ -192,7 +204,7 @@ class AppIcon:
             self.max_bytes,
             lambda s: catalog.set_icon(app, file_name),
         )
-        send(resp, catalog.app_dict(app))
+        send(resp, shapes.app(app))
 
     def on_delete(self, req, resp, app_id):
         user = caller(req)
@@ -214,12 +226,12 @@ class Login:
         )
         with unit_of_work():
             token = accounts.issue_user_token(user, "login")
-        send(resp, {"token": token, "user": accounts.user_dict(user)})
+        send(resp, {"token": token, "user": shapes.user(user)})
 
 
 class Me:
     def on_get(self, req, resp):
-        send(resp, accounts.user_dict(caller(req)))
+        send(resp, shapes.user(caller(req)))
 
 
 class Stats:
@@ -231,7 +243,14 @@ class Stats:
             except ValueError:
                 raise InvalidInput(f"{name} must be a date such as 2026-01-31") from None
 
-        send(resp, {"items": stats.app_stats(caller(req), app_id, day("from"), day("to"))})
+        send(
+            resp,
+            {
+                "items": [
+                    shapes.daily_stat(s) for s in stats.app_stats(caller(req), app_id, day("from"), day("to"))
+                ]
+            },
+        )
 
 
 def _paged(fn):
@@ -263,7 +282,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                     accounts.create_user(b.email, b.password, b.role),
                 )[1],
                 S.UserCreate,
-                accounts.user_dict,
+                shapes.user,
                 limit,
             ),
         ),
@@ -271,7 +290,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             "/admin/v1/users/{user_id:int}",
             Item(
                 accounts.get_user,
-                accounts.user_dict,
+                shapes.user,
                 accounts.update_user,
                 S.UserUpdate,
                 accounts.delete_user,
@@ -284,7 +303,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                 _paged(accounts.list_teams),
                 lambda u, b: accounts.create_team(u, b.name, b.subscription_status),
                 S.TeamCreate,
-                accounts.team_dict,
+                shapes.team,
                 limit,
             ),
         ),
@@ -292,7 +311,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             "/admin/v1/teams/{team_id:int}",
             Item(
                 accounts.get_team,
-                accounts.team_dict,
+                shapes.team,
                 accounts.update_team,
                 S.TeamUpdate,
                 accounts.delete_team,
@@ -305,13 +324,13 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                 _paged(accounts.list_members),
                 lambda u, t, b: accounts.add_member(u, t, b.email, b.password, b.role),
                 S.MemberAdd,
-                accounts.user_dict,
+                shapes.user,
                 limit,
             ),
         ),
         (
             "/admin/v1/teams/{team_id:int}/members/{user_id:int}",
-            Item(accounts.get_member, accounts.user_dict, delete_fn=accounts.remove_member, limit=limit),
+            Item(accounts.get_member, shapes.user, delete_fn=accounts.remove_member, limit=limit),
         ),
         (
             "/admin/v1/apps",
@@ -319,7 +338,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                 lambda u, req: catalog.list_apps(u, _team_filter(req), *page_params(req)),
                 lambda u, b: catalog.create_app(u, b.team_id, b.title, b.package_name, b.environments),
                 S.AppCreate,
-                catalog.app_dict,
+                shapes.app,
                 limit,
             ),
         ),
@@ -327,7 +346,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             apps,
             Item(
                 catalog.get_app,
-                catalog.app_dict,
+                shapes.app,
                 catalog.update_app,
                 S.AppUpdate,
                 catalog.delete_app,
@@ -340,7 +359,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                 _paged(catalog.list_environments),
                 lambda u, a, b: catalog.create_environment(u, a, b.alias),
                 S.EnvironmentBody,
-                catalog.env_dict,
+                shapes.environment,
                 limit,
             ),
         ),
@@ -348,7 +367,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             apps + "/environments/{env_id:int}",
             Item(
                 catalog.get_environment,
-                catalog.env_dict,
+                shapes.environment,
                 lambda u, a, e, f: catalog.update_environment(u, a, e, f["alias"]),
                 S.EnvironmentBody,
                 catalog.delete_environment,
@@ -361,15 +380,16 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                 _paged(catalog.list_client_tokens),
                 lambda u, a, b: catalog.create_client_token(u, a, b.name),
                 S.TokenCreate,
-                lambda pair: catalog.client_token_dict(*pair),
+                shapes.client_token,
                 limit,
+                render_created=shapes.created_client_token,
             ),
         ),
         (
             apps + "/tokens/{token_id:int}",
             Item(
                 catalog.get_client_token,
-                catalog.client_token_dict,
+                shapes.client_token,
                 delete_fn=catalog.delete_client_token,
                 limit=limit,
             ),
@@ -387,7 +407,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                     u, a, S.fields(b) | b.model_dump(include={"status", "force_update"})
                 ),
                 S.VersionRuleCreate,
-                catalog.version_rule_dict,
+                shapes.version_rule,
                 limit,
             ),
         ),
@@ -395,7 +415,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             apps + "/versions/{rule_id:int}",
             Item(
                 catalog.get_version_rule,
-                catalog.version_rule_dict,
+                shapes.version_rule,
                 catalog.update_version_rule,
                 S.VersionRuleUpdate,
                 catalog.delete_version_rule,
@@ -410,7 +430,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                     u, a, S.fields(b) | b.model_dump(include={"force_update"})
                 ),
                 S.MinimumRuleCreate,
-                catalog.minimum_rule_dict,
+                shapes.minimum_rule,
                 limit,
             ),
         ),
@@ -418,19 +438,22 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             apps + "/minimum-versions/{rule_id:int}",
             Item(
                 catalog.get_minimum_rule,
-                catalog.minimum_rule_dict,
+                shapes.minimum_rule,
                 catalog.update_minimum_rule,
                 S.MinimumRuleUpdate,
                 catalog.delete_minimum_rule,
                 limit=limit,
             ),
         ),
-        (apps + "/maintenance", Collection(lambda u, req, a: {"items": catalog.list_maintenance(u, a)})),
+        (
+            apps + "/maintenance",
+            Collection(lambda u, req, a: catalog.list_maintenance(u, a), render=shapes.maintenance),
+        ),
         (
             apps + "/maintenance/{environment}",
             Item(
                 catalog.get_maintenance,
-                lambda d: d,
+                shapes.maintenance,
                 lambda u, a, e, f: catalog.set_maintenance(u, a, e, f | {"links": f.get("links", [])}),
                 S.MaintenanceBody,
                 catalog.clear_maintenance,
@@ -441,10 +464,11 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps + "/sessions",
             Collection(
-                lambda u, req, a: ingest.list_sessions(u, a, req.get_param("user_id"), *page_params(req))
+                lambda u, req, a: ingest.list_sessions(u, a, req.get_param("user_id"), *page_params(req)),
+                render=shapes.session,
             ),
         ),
-        (apps + "/users", Collection(_paged(ingest.list_client_users))),
+        (apps + "/users", Collection(_paged(ingest.list_client_users), render=shapes.client_user)),
         (apps + "/stats", Stats()),
         (
             apps + "/builds",
@@ -452,7 +476,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
                 _paged(builds.list_builds),
                 lambda u, a, b: builds.create_build(u, a, b.build_type, b.version, b.name, b.public),
                 S.BuildCreate,
-                builds.admin_build_dict,
+                _build,
                 limit,
             ),
         ),

@@ -10,6 +10,7 @@ from pathlib import Path
 import falcon
 import jwt
 
+from api.dialects.updateforge import shapes
 from api.write.auth import bearer_token
 from api.write.files import StoredFile, send_file
 from api.write.http import parse_json, send
@@ -91,7 +92,7 @@ class Apps:
         self.tokens = tokens
 
     def on_get(self, req, resp):
-        send(resp, builds.teams_with_apps(self.tokens.user(req)))
+        send(resp, shapes.apps(builds.teams_with_apps(self.tokens.user(req))))
 
 
 class Download:

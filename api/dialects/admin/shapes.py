@@ -1,0 +1,147 @@
+"""The admin API's JSON for each record the store returns."""
+
+from __future__ import annotations
+
+from store.timefmt import iso
+
+
+def page(result, shape) -> dict:
+    """A store Page as the admin API lists: items, page, per_page, total."""
+    return {
+        "items": [shape(r) for r in result.rows],
+        "page": result.page,
+        "per_page": result.per_page,
+        "total": result.total,
+    }
+
+
+def user(u) -> dict:
+    return {"id": u.id, "email": u.email, "role": u.role, "created_at": iso(u.created_at)}
+
+
+def team(t) -> dict:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "subscription_status": t.subscription_status,
+        "created_at": iso(t.created_at),
+    }
+
+
+def app(a) -> dict:
+    return {
+        "id": a.public_id,
+        "team_id": a.team_id,
+        "title": a.title,
+        "package_name": a.package_name,
+        "icon": a.icon,
+        "created_at": iso(a.created_at),
+    }
+
+
+def environment(e) -> dict:
+    return {"id": e.id, "alias": e.alias, "created_at": iso(e.created_at)}
+
+
+def client_token(tok, raw: str | None = None) -> dict:
+    """A client token; ``raw`` only in the answer that creates it (shown once)."""
+    out = {"id": tok.id, "name": tok.name, "hint": tok.hint, "created_at": iso(tok.created_at)}
+    if raw is not None:
+        out["token"] = raw
+    return out
+
+
+def created_client_token(pair) -> dict:
+    return client_token(*pair)
+
+
+def version_rule(r) -> dict:
+    return {
+        "id": r.id,
+        "version": r.version,
+        "platform": r.platform,
+        "environment": r.environment.alias,
+        "status": r.enabled,
+        "force_update": r.force_update,
+        "update_message": r.update_message,
+        "update_messages": r.messages,
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
+    }
+
+
+def minimum_rule(r) -> dict:
+    return {
+        "id": r.id,
+        "minimum_version": r.minimum_version,
+        "platform": r.platform,
+        "environment": r.environment.alias,
+        "force_update": r.force_update,
+        "update_message": r.update_message,
+        "update_messages": r.messages,
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
+    }
+
+
+def maintenance(state) -> dict:
+    row = state.row
+    return {
+        "environment": state.environment,
+        "active": bool(row and row.active),
+        "title": row.title if row else None,
+        "description": row.description if row else None,
+        "links": (row.links or []) if row else [],
+        "updated_at": iso(row.updated_at) if row else None,
+    }
+
+
+def session(s) -> dict:
+    return {
+        "id": s.id,
+        "user_id": s.user_id,
+        "platform": s.platform,
+        "app_version": s.app_version,
+        "environment": s.environment,
+        "created_at": iso(s.created_at),
+    }
+
+
+def client_user(u) -> dict:
+    return {
+        "user_id": u.user_id,
+        "platform": u.platform,
+        "app_version": u.app_version,
+        "environment": u.environment,
+        "first_seen_at": iso(u.first_seen_at),
+        "last_seen_at": iso(u.last_seen_at),
+    }
+
+
+def daily_stat(s) -> dict:
+    return {
+        "day": s.day.isoformat(),
+        "platform": s.platform,
+        "environment": s.environment or None,
+        "app_version": s.app_version,
+        "sessions": s.sessions,
+        "users": s.users,
+    }
+
+
+def build(b, downloads: int) -> dict:
+    """A build as admins see it: the fields testers see through UpdateForge (same names, so scripts can
+    share them), its file and its downloads."""
+    return {
+        "id": str(b.id),
+        "version": b.version,
+        "name": b.name or "",
+        "public": b.public,
+        "hasFile": b.file_key is not None,
+        "created": b.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "build_type": b.build_type,
+        "fileName": b.file_name,
+        "size": b.file_size,
+        "sha256": b.file_sha256,
+        "downloads": downloads,
+    }
