@@ -115,6 +115,11 @@ def attach_file(build: Build, key: str, file_name: str, size: int, sha256: str) 
     return old
 
 
+NO_SUCH_BUILD = "no such build"
+NOT_A_MEMBER = "the build's app belongs to another team"
+NO_FILE = "the build has no file"
+
+
 def downloadable_build(user: User, build_id: str) -> Build:
     """UpdateForge's checks for a download, in the spec's order: exists, caller's team, has a file."""
     build = (
@@ -123,11 +128,11 @@ def downloadable_build(user: User, build_id: str) -> Build:
         else None
     )
     if build is None:
-        raise NotFound("version not found")
+        raise NotFound(NO_SUCH_BUILD)
     if not App.select().where((App.id == build.app_id) & App.team.in_(visible_team_ids(user))).exists():
-        raise Forbidden("forbidden")
+        raise Forbidden(NOT_A_MEMBER)
     if build.file_key is None:
-        raise NotFound("no file attached")
+        raise NotFound(NO_FILE)
     return build
 
 

@@ -22,7 +22,7 @@ class StorageWriteError(Exception):
 def app_for_client_token(token_digest: str | None) -> App:
     """The app a client token belongs to, with the same 401/402/403 rules as the read service."""
     if token_digest is None:
-        raise NotAuthenticated("Unauthorized")
+        raise NotAuthenticated("unknown client token")
     try:
         row = (
             ClientToken.select(ClientToken, App, Team)
@@ -34,13 +34,13 @@ def app_for_client_token(token_digest: str | None) -> App:
     except Exception as exc:
         raise StorageReadError(str(exc)) from exc
     if row is None:
-        raise NotAuthenticated("Unauthorized")
+        raise NotAuthenticated("unknown client token")
     app = row.app
     standing = client_standing(app, app.team)
     if standing in ("team_deleted", "app_deleted"):
-        raise Forbidden("Forbidden")
+        raise Forbidden("the app or its team is deleted")
     if standing == "expired":
-        raise PaymentRequired("Subscription expired")
+        raise PaymentRequired("the team's subscription has expired")
     return app
 
 

@@ -7,7 +7,7 @@ import falcon
 from api.write.http import parse_json, send
 from api.write.tokencache import ClientTokenCache
 from store import ingest
-from store.errors import InvalidInput, Unavailable
+from store.errors import DomainError, Forbidden, InvalidInput, NotAuthenticated, PaymentRequired, Unavailable
 from store.tokens import client_token_digest
 
 _LIMITS = {"user_id": 255, "app_version": 64, "environment": 64}
@@ -22,6 +22,9 @@ def _required(body: dict, name: str) -> str:
     return value
 
 
+_WORDS = {NotAuthenticated: "Unauthorized", PaymentRequired: "Subscription expired", Forbidden: "Forbidden"}
+
+
 class Authenticate:
     def __init__(self, limit: int, tokens: ClientTokenCache):
         self.limit, self.tokens = limit, tokens
@@ -34,6 +37,8 @@ class Authenticate:
             )
         except ingest.StorageReadError:
             raise Unavailable("Failed to fetch user data") from None
+        except DomainError as exc:  # AppCockpit's words for its 401, 402 and 403
+            raise type(exc)(_WORDS.get(type(exc), exc.message)) from None
         body = parse_json(req, self.limit)
         if not isinstance(body, dict):
             raise InvalidInput("Invalid request body")
