@@ -92,13 +92,14 @@ def rebuild_snapshots(app_ids: tuple[str, ...]) -> None:
     """Render snapshots from the database into Redis now (recovery after a Redis loss)."""
     import redis
 
+    from api.dialects.registry import compose_snapshot
     from store import operator, snapshots
 
     settings = _settings()
     _db(settings)
     r = redis.Redis.from_url(settings.redis_url)
     ids = _or_exit(lambda: operator.app_ids(list(app_ids))) if app_ids else snapshots.all_app_ids()
-    changed = sum(snapshots.rebuild(r, i) for i in tqdm(ids, unit="app", desc="rebuilding"))
+    changed = sum(snapshots.rebuild(r, i, compose_snapshot) for i in tqdm(ids, unit="app", desc="rebuilding"))
     click.echo(f"rebuilt {len(ids)} snapshot(s), {changed} changed")
 
 

@@ -52,6 +52,3 @@ def rendered(obj) -> tuple[str, str]:
 
 def encode_document(doc: dict) -> bytes:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
-
-
-INACTIVE_MAINTENANCE = {"active": False, "title": None, "description": None, "links": []}

@@ -1,6 +1,9 @@
-"""Renders an app's snapshot from the database and publishes it to Redis."""
+"""Reads what clients may see of an app and publishes the snapshot document the dialects compose from it."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import redis
 
@@ -20,94 +23,65 @@ from store.snapshot_format import (
     CHANNEL,
     ETAGS_KEY,
     GEN_KEY,
-    INACTIVE_MAINTENANCE,
     app_key,
-    encode_document,
     etag,
-    rendered,
 )
 from store.timefmt import iso
 
 
-def _v1(version: str, platform: str, rule) -> dict:
-    return {
-        "version": version,
-        "platform": platform,
-        "force_update": rule.force_update,
-        "update_message": rule.update_message,
-    }
+@dataclass
+class AppData:
+    """What clients may read of an app, as rows and plain values: each dialect renders its part of the
+    snapshot document from it (api/dialects/registry.py composes them)."""
+
+    public_id: str
+    state: str
+    tokens: list[str]
+    rules: list = field(default_factory=list)  # enabled VersionRule rows, environment joined
+    minimums: list = field(default_factory=list)  # MinimumVersionRule rows, environment joined
+    # (environment alias, active Maintenance row or None) for every environment of the app
+    maintenance: list[tuple[str, object]] = field(default_factory=list)
+    config: dict | None = None  # the active app configuration's plain fields
 
 
-def _v2(version: str, platform: str, rule) -> dict:
-    return {
-        "version": version,
-        "platform": platform,
-        "force_update": rule.force_update,
-        "default_update_message": rule.update_message,
-        "update_messages": dict(sorted(rule.messages.items())) if rule.messages else None,
-    }
-
-
-def render_app(app_id: int) -> tuple[str, bytes] | None:
-    """The (public_id, document bytes) of an app, or None when the app row is gone."""
+def app_data(app_id: int) -> AppData | None:
+    """The app's client-visible data, or None when the app row is gone."""
     app = App.select(App, Team).join(Team).where(App.id == app_id).first()
     if app is None:
         return None
-    doc = {
-        "app_id": app.public_id,
-        "state": client_standing(app, app.team),
-        "tokens": sorted(
+    data = AppData(
+        public_id=app.public_id,
+        state=client_standing(app, app.team),
+        tokens=sorted(
             t.token_hash for t in ClientToken.select(ClientToken.token_hash).where(ClientToken.app == app)
         ),
-        "exact": {},
-        "minimum": {},
-        "maintenance": {},
-        "appconfig": None,
-    }
-    if doc["state"] == "app_deleted":
-        return app.public_id, encode_document(doc)
-    rules = (
+    )
+    if data.state == "app_deleted":
+        return data
+    data.rules = list(
         VersionRule.select(VersionRule, Environment)
         .join(Environment)
         .where((VersionRule.app == app) & (VersionRule.enabled == True))  # noqa: E712
     )
-    for r in rules:
-        key = f"{r.platform}|{r.environment.alias}|{r.version_key}"
-        doc["exact"][key] = [
-            *rendered(_v1(r.version, r.platform, r)),
-            *rendered(_v2(r.version, r.platform, r)),
-        ]
-    mins = (
+    data.minimums = list(
         MinimumVersionRule.select(MinimumVersionRule, Environment)
         .join(Environment)
         .where(MinimumVersionRule.app == app)
     )
-    for m in mins:
-        v = m.minimum_version
-        doc["minimum"][f"{m.platform}|{m.environment.alias}"] = [
-            v,
-            *rendered(_v1(v, m.platform, m)),
-            *rendered(_v2(v, m.platform, m)),
-        ]
     rows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app == app)}
     for env in Environment.select().where(Environment.app == app):
-        m = rows.get(env.id)
-        if m is not None and m.active:
-            obj = {"active": True, "title": m.title, "description": m.description, "links": m.links or []}
-        else:
-            obj = INACTIVE_MAINTENANCE
-        doc["maintenance"][env.alias] = list(rendered(obj))
+        row = rows.get(env.id)
+        data.maintenance.append((env.alias, row if row is not None and row.active else None))
     config = AppConfig.get_or_none((AppConfig.app == app) & (AppConfig.is_active == True))  # noqa: E712
     if config is not None:
-        # Plain fields: the app-config dialect shapes its answer when the read service loads this.
-        doc["appconfig"] = {
+        data.config = {
             "min_version": config.min_version,
             "current_version": config.current_version,
             "release_notes": config.release_notes,
             "created_at": iso(config.created_at),
             "updated_at": iso(config.updated_at),
         }
-    return app.public_id, encode_document(doc)
+    return data
 
 
 def publish(r: redis.Redis, public_id: str, document: bytes) -> bool:
@@ -126,13 +100,14 @@ def publish(r: redis.Redis, public_id: str, document: bytes) -> bool:
     return True
 
 
-def rebuild(r: redis.Redis, app_id: int) -> bool:
-    """Render and publish one app, then clear its outbox row if nothing changed meanwhile."""
+def rebuild(r: redis.Redis, app_id: int, compose: Callable[[AppData], bytes]) -> bool:
+    """Render one app with ``compose`` (the dialects' document), publish it, then clear its outbox row if
+    nothing changed meanwhile."""
     seq = outbox.current_seq(app_id)
-    result = render_app(app_id)
+    data = app_data(app_id)
     changed = False
-    if result is not None:
-        changed = publish(r, *result)
+    if data is not None:
+        changed = publish(r, data.public_id, compose(data))
     outbox.clear(app_id, seq)
     return changed
 

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import logging
 
+from api.dialects.registry import compose_snapshot
 from store import ingest, outbox, snapshots, stats
 from store.service import drop_dead_connection, release_connection
 from store.snapshot_format import GEN_KEY
@@ -35,7 +36,7 @@ def _recovering(job):
 
 @_recovering
 def rebuild_snapshot(app_id: int) -> bool:
-    changed = snapshots.rebuild(context.connection(), app_id)
+    changed = snapshots.rebuild(context.connection(), app_id, compose_snapshot)
     log.info("rebuild_snapshot app=%s changed=%s", app_id, changed)
     return changed
 
@@ -45,7 +46,7 @@ def rebuild_all_snapshots() -> int:
     r = context.connection()
     ids = snapshots.all_app_ids()
     for app_id in ids:
-        snapshots.rebuild(r, app_id)
+        snapshots.rebuild(r, app_id, compose_snapshot)
     # Marks the snapshots complete: the schedule rebuilds everything when this key is missing.
     r.setnx(GEN_KEY, 0)
     return len(ids)

@@ -42,3 +42,5 @@ class Dialect:
     write_routes: Callable[[WriteContext], Routes] | None = None
     # (prefix, responder) pairs for Falcon sinks on the write API.
     write_sinks: tuple[tuple[str, Callable], ...] = ()
+    # This dialect's keys of an app's snapshot document, from store.snapshots.AppData (run by the worker).
+    snapshot_part: Callable[[Any], dict] | None = None

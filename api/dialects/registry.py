@@ -7,6 +7,7 @@ import re
 
 from api.dialects import admin, appcockpit, appconfig, updateforge
 from api.dialects.base import Dialect
+from store.snapshot_format import encode_document
 
 DIALECTS: tuple[Dialect, ...] = (appcockpit.DIALECT, admin.DIALECT, updateforge.DIALECT, appconfig.DIALECT)
 # Paths outside every dialect's prefixes: the read service answers in AppCockpit's words, the write API in
@@ -34,3 +35,22 @@ def dialect_for_path(path: str, default: Dialect) -> Dialect:
             if path.startswith(prefix) and len(prefix) > length:
                 best, length = dialect, len(prefix)
     return best
+
+
+def compose_snapshot(data) -> bytes:
+    """An app's snapshot document: who it is and its tokens, then each dialect's part (a deleted app has
+    none: the read service answers its clients from the state alone)."""
+    doc = {
+        "app_id": data.public_id,
+        "state": data.state,
+        "tokens": data.tokens,
+        "exact": {},
+        "minimum": {},
+        "maintenance": {},
+        "appconfig": None,
+    }
+    if data.state != "app_deleted":
+        for dialect in DIALECTS:
+            if dialect.snapshot_part is not None:
+                doc |= dialect.snapshot_part(data)
+    return encode_document(doc)

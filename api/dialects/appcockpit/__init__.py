@@ -32,6 +32,12 @@ def _write_routes(ctx: WriteContext):
     return routes(ctx.settings.max_body_bytes, ClientTokenCache(ctx.connection))
 
 
+def _snapshot_part(data) -> dict:
+    from api.dialects.appcockpit.snapshot import part
+
+    return part(data)
+
+
 DIALECT = Dialect(
     name="appcockpit",
     errors=ErrorFormat(error_key, {Unavailable: 500}),
@@ -39,4 +45,5 @@ DIALECT = Dialect(
     read_paths=READ_PATHS,
     read_routes=_read_routes,
     write_routes=_write_routes,
+    snapshot_part=_snapshot_part,
 )

@@ -11,11 +11,12 @@ from time import perf_counter
 import falcon
 import falcon.asgi
 
+from api.dialects.appcockpit.snapshot import INACTIVE_MAINTENANCE
 from api.metrics import RequestMetrics
 from api.read.answers import Responder
 from api.read.cache import AppView, SnapshotCache
 from store.errors import InvalidVersion
-from store.snapshot_format import INACTIVE_MAINTENANCE, body, etag
+from store.snapshot_format import body, etag
 from store.versions import canonical_key, parse_key
 
 

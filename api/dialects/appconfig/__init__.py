@@ -25,6 +25,11 @@ def _write_routes(ctx: WriteContext):
     return routes(ctx.settings)
 
 
+def _snapshot_part(data) -> dict:
+    # Plain fields; the read service shapes the answer once per document (api/dialects/appconfig/read.py).
+    return {"appconfig": data.config}
+
+
 DIALECT = Dialect(
     name="appconfig",
     errors=ErrorFormat(message_and_status),
@@ -32,4 +37,5 @@ DIALECT = Dialect(
     read_paths=(PUBLIC_PATH,),
     read_routes=_read_routes,
     write_routes=_write_routes,
+    snapshot_part=_snapshot_part,
 )
