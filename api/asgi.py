@@ -2,7 +2,7 @@
 
 from api.logging import configure
 from api.read.app import create_read_app
-from store.settings import Settings
+from api.settings import Settings
 
 settings = Settings.from_env()
 configure(settings.log_level, settings.log_json)

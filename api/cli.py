@@ -14,7 +14,7 @@ import click
 from tqdm import tqdm
 
 from api import remote
-from store.settings import Settings
+from api.settings import Settings
 
 
 def _settings() -> Settings:

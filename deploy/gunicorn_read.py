@@ -10,14 +10,14 @@ uvicorn's worker with httptools (and uvloop) over its h11 worker: 24,544 against
 """
 
 import multiprocessing
-import os
 
 from api.multiprocess import prepare, worker_exited
-from store.settings import Settings
+from api.settings import Settings
 
 # uvicorn's worker (httptools, uvloop) with the request head bounded: api/read/server.py.
 worker_class = "api.read.server.ReadWorker"
-workers = int(os.environ.get("GATEHOUSE_READ_WORKERS", multiprocessing.cpu_count()))
+_settings = Settings.from_env()
+workers = _settings.read_workers or multiprocessing.cpu_count()
 reuse_port = True
 keepalive = 75
 backlog = 4096
@@ -27,7 +27,7 @@ graceful_timeout = 10
 
 # Metrics: each worker writes its samples under the metrics directory (prometheus-client's multiprocess
 # mode), so a scrape of /metrics on any worker reports the whole service. Set before any worker starts.
-prepare("read", Settings.from_env().effective_metrics_dir)
+prepare("read", _settings.effective_metrics_dir)
 # gunicorn 24+ opens a control socket at one fixed path per user: two masters on a host (read and write)
 # claimed the same one. Gatehouse does not use it.
 control_socket_disable = True

@@ -9,14 +9,14 @@ the whole of its request, and an artifact upload or download can last minutes.
 """
 
 import multiprocessing
-import os
 
 from api.multiprocess import prepare, worker_exited
-from store.settings import Settings
+from api.settings import Settings
 
 worker_class = "gthread"
-workers = int(os.environ.get("GATEHOUSE_WRITE_WORKERS", multiprocessing.cpu_count()))
-threads = int(os.environ.get("GATEHOUSE_WRITE_THREADS", 8))
+_settings = Settings.from_env()
+workers = _settings.write_workers or multiprocessing.cpu_count()
+threads = _settings.write_threads
 # Longer than clients' idle pools: with 5 s, a client reusing a connection the server was just
 # closing got no answer (seen as status 0 in the locust run).
 keepalive = 75
@@ -29,7 +29,7 @@ timeout = 60
 
 # Metrics: each worker writes its samples under the metrics directory (prometheus-client's multiprocess
 # mode), so a scrape of /metrics on any worker reports the whole service. Set before any worker starts.
-prepare("write", Settings.from_env().effective_metrics_dir)
+prepare("write", _settings.effective_metrics_dir)
 # gunicorn 24+ opens a control socket at one fixed path per user: two masters on a host (read and write)
 # claimed the same one. Gatehouse does not use it.
 control_socket_disable = True

@@ -16,13 +16,13 @@ from rq import SimpleWorker
 
 from api.read.app import create_read_app
 from api.read.cache import SnapshotCache
+from api.settings import Settings
 from api.write.app import create_write_app
 from loadtest.processes import free_port, recreate_database, wait_until
 from loadtest.stack import production_stack, up
 from store import accounts, catalog
 from store.db import db, init_db, unit_of_work
 from store.migrate import apply_migrations
-from store.settings import Settings
 from worker import context
 from worker.queue import make_queue
 

@@ -10,11 +10,11 @@ import peewee
 import pytest
 from falcon import testing
 
+from api.settings import Settings
 from api.write.app import create_write_app
 from store import accounts
 from store.db import db, unit_of_work
 from store.models import AppConfig, Membership
-from store.settings import Settings
 
 CONFLICT = "An active app config already exists. Please update the existing one or deactivate it first."
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

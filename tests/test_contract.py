@@ -13,8 +13,8 @@ from openapi_spec_validator import validate
 
 from api import openapi_doc
 from api.read.app import create_read_app
+from api.settings import Settings
 from store.migrate import apply_migrations
-from store.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

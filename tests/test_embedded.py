@@ -17,7 +17,7 @@ from api.write.app import create_write_app
 from store import accounts, catalog
 from store.db import unit_of_work
 from store.models import AuthSession, ClientUser, DownloadEvent
-from store.settings import Settings
+from api.settings import Settings
 
 api = testing.TestClient(create_write_app(Settings()))
 with unit_of_work():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
+from api.settings import Settings
 from store.service import init_db
-from store.settings import Settings
 
 _state: dict = {}
 

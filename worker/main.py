@@ -20,7 +20,7 @@ import structlog
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from store.settings import Settings
+from api.settings import Settings
 from store.snapshot_format import GEN_KEY
 from worker import context
 from worker.heartbeat import SCHEDULER_TICK_KEY, keep_beating

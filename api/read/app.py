@@ -18,7 +18,7 @@ from api.dialects.registry import DIALECTS, READ_DEFAULT, dialect_for_path
 from api.metrics import RequestMetrics, exposition
 from api.openapi_doc import reason
 from api.read.cache import SnapshotCache
-from store.settings import Settings
+from api.settings import Settings
 from store.snapshot_format import etag
 
 # The client checks count their own answers (api/read/appcockpit.py); these routes, and Falcon's own

@@ -14,6 +14,7 @@ from api.dialects.registry import DIALECTS, WRITE_DEFAULT, dialect_for_path
 from api.metrics import DROPPED, RequestMetrics, StateCollector, exposition
 from api.openapi_doc import reason
 from api.readiness import probe
+from api.settings import Settings
 from api.write.http import send
 from api.write.ratelimit import LoginLimiter
 from store import outbox
@@ -26,7 +27,6 @@ from store.service import (
     release_connection,
     set_after_commit,
 )
-from store.settings import Settings
 from store.snapshot_format import etag
 from store.storage import make_storage
 from worker.heartbeat import SCHEDULER_TICK_KEY, live_workers

@@ -15,6 +15,7 @@ import falcon
 
 from api.dialects.admin import schemas as S
 from api.dialects.admin import shapes
+from api.settings import Settings
 from api.write.auth import admin_caller
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
@@ -22,7 +23,6 @@ from store import accounts, builds, catalog, ingest, stats
 from store.errors import InvalidInput
 from store.pagination import Page
 from store.service import unit_of_work
-from store.settings import Settings
 from store.storage import Storage, Stored, TooLarge
 
 caller = admin_caller

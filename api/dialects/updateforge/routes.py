@@ -11,6 +11,7 @@ import falcon
 import jwt
 
 from api.dialects.updateforge import shapes
+from api.settings import Settings
 from api.write.auth import bearer_token
 from api.write.files import StoredFile, send_file
 from api.write.http import parse_json, send
@@ -19,7 +20,6 @@ from store import accounts, builds, catalog
 from store.accounts import User
 from store.errors import DomainError, InvalidInput, NotAuthenticated, NotFound
 from store.service import unit_of_work
-from store.settings import Settings
 from store.storage import Storage
 
 

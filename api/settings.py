@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     read_port: int = Field(8001, description="Port of the read service.")
     write_port: int = Field(8002, description="Port of the write API.")
 
+    read_workers: int | None = Field(None, description="Read-service processes; empty = one per core.")
+    write_workers: int | None = Field(None, description="Write API processes; empty = one per core.")
+    write_threads: int = Field(8, description="Threads per write API process (at most db_pool_size).")
+
     @classmethod
     def from_env(cls, **overrides) -> Settings:
         return cls(**overrides)
