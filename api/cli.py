@@ -163,7 +163,7 @@ def create_user(email: str, password: str, role: str, team_id: int | None) -> No
 @click.option("--title", required=True)
 @click.option("--package-name", default="")
 def create_app(team_id: int, title: str, package_name: str) -> None:
-    from store import catalog
+    from store import catalog, client_tokens
     from store.service import unit_of_work
 
     settings = _settings()
@@ -171,7 +171,7 @@ def create_app(team_id: int, title: str, package_name: str) -> None:
     _after_commit(settings)
     with unit_of_work():
         app = catalog.create_app(_super_admin(), team_id, title, package_name)
-        _, raw = catalog.create_client_token(None, app, "default")
+        _, raw = client_tokens.create_client_token(None, app, "default")
     click.echo(f"app {app.public_id}\nclient token (shown once): {raw}")
 
 
@@ -181,7 +181,7 @@ def create_app(team_id: int, title: str, package_name: str) -> None:
 @click.option("--name", default="cli")
 def create_token(email: str | None, app_id: str | None, name: str) -> None:
     """Issue an admin (Bearer) token or an app's client (x-api-token) token; shown once."""
-    from store import accounts, catalog, operator
+    from store import accounts, client_tokens, operator
     from store.service import unit_of_work
 
     settings = _settings()
@@ -189,7 +189,7 @@ def create_token(email: str | None, app_id: str | None, name: str) -> None:
     _after_commit(settings)
     with unit_of_work():
         if app_id:
-            _, raw = catalog.create_client_token(None, _or_exit(lambda: operator.app(app_id)), name)
+            _, raw = client_tokens.create_client_token(None, _or_exit(lambda: operator.app(app_id)), name)
         elif email:
             raw = accounts.issue_user_token(_or_exit(lambda: operator.user(email)), name)
         else:

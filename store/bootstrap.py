@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import secrets
 
-from store import accounts, catalog
+from store import accounts, catalog, client_tokens
 from store.db import unit_of_work
 from store.models import App, Maintenance, MinimumVersionRule, User, VersionRule
 from store.outbox import mark_stale
@@ -23,7 +23,7 @@ def first_run(email: str = "admin@localhost") -> dict:
         user = accounts.create_user(email, password, "super_admin")
         team = accounts.create_team(user, "My team")
         app = catalog.create_app(user, team.id, "My app", "com.example.app")
-        _, client_token = catalog.create_client_token(user, app, "default")
+        _, client_token = client_tokens.create_client_token(user, app, "default")
         admin_token = accounts.issue_user_token(user, "first-run")
     return {
         "email": email,
@@ -51,7 +51,7 @@ def load_demo(
                 f"com.demo.app{i + 1}",
                 ["production", "staging", "beta"],
             )
-            _, token = catalog.create_client_token(caller, app, "demo")
+            _, token = client_tokens.create_client_token(caller, app, "demo")
             envs = list(app.environments)
             rows = []
             for env in envs:

@@ -20,7 +20,7 @@ from api.settings import Settings
 from api.write.app import create_write_app
 from loadtest.processes import free_port, recreate_database, wait_until
 from loadtest.stack import production_stack, up
-from store import accounts, catalog
+from store import accounts, catalog, client_tokens
 from store.db import db, init_db, unit_of_work
 from store.migrate import apply_migrations
 from worker import context
@@ -102,7 +102,7 @@ def make_world(role: str = "admin", email: str = "owner@example.com", team_name:
         user = accounts.create_user(email, "correct horse battery", role)
         team = accounts.create_team(user, team_name)
         app = catalog.create_app(user, team.id, "Demo", "com.example.demo")
-        _, client_token = catalog.create_client_token(user, app, "default")
+        _, client_token = client_tokens.create_client_token(user, app, "default")
         token = accounts.issue_user_token(user)
     return SimpleNamespace(
         user=user,

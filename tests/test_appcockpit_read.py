@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from store import accounts, catalog
+from store import accounts, catalog, client_tokens, maintenance, rules
 from store.db import unit_of_work
 from tests.helpers import b64, check
 
@@ -23,7 +23,7 @@ def q(world, **over):
 def add_rule(world, **fields):
     base = {"version": "2.5.0", "platform": "ios", "environment": "production", "update_message": "Update!"}
     with unit_of_work():
-        return catalog.create_version_rule(world.user, world.app_id, base | fields)
+        return rules.create_version_rule(world.user, world.app_id, base | fields)
 
 
 def add_minimum(world, **fields):
@@ -35,7 +35,7 @@ def add_minimum(world, **fields):
         "update_message": "Too old",
     }
     with unit_of_work():
-        return catalog.create_minimum_rule(world.user, world.app_id, base | fields)
+        return rules.create_minimum_rule(world.user, world.app_id, base | fields)
 
 
 def test_health_needs_no_token(reader):
@@ -219,9 +219,9 @@ def test_deleted_app_maintenance_is_404_app_not_found(reader, world, sync):
 
 def test_revoked_client_token_is_401(reader, world, sync):
     sync()
-    tok = catalog.list_client_tokens(world.user, world.app_id, 1, 50).rows[0]
+    tok = client_tokens.list_client_tokens(world.user, world.app_id, 1, 50).rows[0]
     with unit_of_work():
-        catalog.delete_client_token(world.user, world.app_id, tok.id)
+        client_tokens.delete_client_token(world.user, world.app_id, tok.id)
     sync()
     assert check(reader, "/v1/maintenance", world.client_token, **q(world)).status_code == 401
 
@@ -240,7 +240,7 @@ def test_maintenance_active_with_ordered_links(reader, world, sync):
         {"title": "Blog", "url": "https://b.example"},
     ]
     with unit_of_work():
-        catalog.set_maintenance(
+        maintenance.set_maintenance(
             world.user,
             world.app_id,
             "production",
@@ -303,12 +303,12 @@ def test_changed_rule_changes_etag_unchanged_keeps_it(reader, world, sync, redis
     sync()
     before = check(reader, "/v1/versions", world.client_token, **q(world))
     with unit_of_work():
-        catalog.update_version_rule(world.user, world.app_id, rule.id, {"update_message": "New text"})
+        rules.update_version_rule(world.user, world.app_id, rule.id, {"update_message": "New text"})
     sync()
     after = check(reader, "/v1/versions", world.client_token, **q(world))
     assert after.json["update_message"] == "New text" and after.headers["etag"] != before.headers["etag"]
     with unit_of_work():
-        catalog.update_version_rule(world.user, world.app_id, rule.id, {"force_update": False})
+        rules.update_version_rule(world.user, world.app_id, rule.id, {"force_update": False})
     sync()
     same = check(reader, "/v1/versions", world.client_token, **q(world))
     assert same.headers["etag"] == after.headers["etag"]

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from loadtest.processes import wait_until
-from store import accounts, catalog
+from store import accounts, catalog, client_tokens
 from store.db import db, unit_of_work
 from store.ingest import purge_sessions
 from store.models import AuthSession, ClientUser
@@ -138,9 +138,9 @@ def test_read_failure_is_500_failed_to_fetch(api, world):
 
 def test_a_cached_token_is_refused_within_the_recheck_time_once_revoked(api, world, redis_conn):
     assert post(api, world.client_token, GOOD).status_code == 200  # now cached in this process
-    token_id = catalog.list_client_tokens(world.user, world.app_id, 1, 50).rows[0].id
+    token_id = client_tokens.list_client_tokens(world.user, world.app_id, 1, 50).rows[0].id
     with unit_of_work():
-        catalog.delete_client_token(world.user, world.app_id, token_id)
+        client_tokens.delete_client_token(world.user, world.app_id, token_id)
     started = time.monotonic()
     wait_until(lambda: post(api, world.client_token, GOOD).status_code == 401, timeout=2, interval=0.005)
     assert time.monotonic() - started < 1  # 50 ms recheck; the bound here leaves room for a loaded machine

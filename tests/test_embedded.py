@@ -14,7 +14,7 @@ import orjson
 from falcon import testing
 
 from api.write.app import create_write_app
-from store import accounts, catalog
+from store import accounts, catalog, client_tokens
 from store.db import unit_of_work
 from store.models import AuthSession, ClientUser, DownloadEvent
 from api.settings import Settings
@@ -24,7 +24,7 @@ with unit_of_work():
     user = accounts.create_user("owner@example.com", "correct horse battery", "admin")
     team = accounts.create_team(user, "Acme")
     app = catalog.create_app(user, team.id, "Demo", "com.example.demo")
-    _, client_token = catalog.create_client_token(user, app, "default")
+    _, client_token = client_tokens.create_client_token(user, app, "default")
     admin = {"Authorization": "Bearer " + accounts.issue_user_token(user)}
 for version in ("2.5.0", "2.6.0"):
     res = api.simulate_post("/v2/authenticate", headers={"x-api-token": client_token}, body=orjson.dumps(

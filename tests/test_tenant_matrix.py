@@ -12,7 +12,7 @@ import re
 import pytest
 from falcon import inspect
 
-from store import accounts, appconfig, builds, catalog
+from store import accounts, appconfig, builds, client_tokens, environments, rules
 from store.db import unit_of_work
 from store.models import User
 
@@ -65,14 +65,12 @@ def _body(path: str, method: str) -> dict | None:
 def owned(world, api):
     """Every kind of record the routes take an id of, in world's team."""
     with unit_of_work():
-        rule = catalog.create_version_rule(
-            world.user, world.app_id, BODIES["versions"] | {"version": "1.0.0"}
-        )
-        minimum = catalog.create_minimum_rule(
+        rule = rules.create_version_rule(world.user, world.app_id, BODIES["versions"] | {"version": "1.0.0"})
+        minimum = rules.create_minimum_rule(
             world.user, world.app_id, BODIES["minimum-versions"] | {"minimum_version": "1.0.0"}
         )
-        env = catalog.create_environment(world.user, world.app_id, "qa")
-        token, _ = catalog.create_client_token(world.user, world.app, "second")
+        env = environments.create_environment(world.user, world.app_id, "qa")
+        token, _ = client_tokens.create_client_token(world.user, world.app, "second")
         build = builds.create_build(world.user, world.app_id, "release", "1.0.0", "", False)
         config = appconfig.create_config(world.app, {"min_version": "1.0", "current_version": "1.0"})
         member = accounts.create_user("member@example.com", "member password", "member")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rq.job import Job, JobStatus
 
-from store import catalog
+from store import rules
 from store.db import unit_of_work
 from store.snapshot_format import GEN_KEY
 from worker.heartbeat import beat
@@ -29,7 +29,7 @@ def test_a_rebuild_never_merges_into_jobs_a_killed_worker_left(settings, redis_c
     _abandon(queue, f"rebuild-{app.id}", app.id, JobStatus.STARTED, worker="killed-worker")
     _abandon(queue, f"rebuild-{app.id}-again", app.id, JobStatus.QUEUED)
     with unit_of_work():
-        catalog.create_version_rule(
+        rules.create_version_rule(
             world.user,
             world.app_id,
             {"version": "2.0.0", "platform": "ios", "environment": "production", "update_message": "fresh"},

@@ -19,7 +19,7 @@ from api.settings import Settings
 from api.write.auth import admin_caller
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
-from store import accounts, builds, catalog, ingest, stats
+from store import accounts, builds, catalog, client_tokens, environments, ingest, maintenance, rules, stats
 from store.errors import InvalidInput
 from store.pagination import Page
 from store.service import unit_of_work
@@ -356,8 +356,8 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps + "/environments",
             Collection(
-                _paged(catalog.list_environments),
-                lambda u, a, b: catalog.create_environment(u, a, b.alias),
+                _paged(environments.list_environments),
+                lambda u, a, b: environments.create_environment(u, a, b.alias),
                 S.EnvironmentBody,
                 shapes.environment,
                 limit,
@@ -366,19 +366,19 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps + "/environments/{env_id:int}",
             Item(
-                catalog.get_environment,
+                environments.get_environment,
                 shapes.environment,
-                lambda u, a, e, f: catalog.update_environment(u, a, e, f["alias"]),
+                lambda u, a, e, f: environments.update_environment(u, a, e, f["alias"]),
                 S.EnvironmentBody,
-                catalog.delete_environment,
+                environments.delete_environment,
                 limit=limit,
             ),
         ),
         (
             apps + "/tokens",
             Collection(
-                _paged(catalog.list_client_tokens),
-                lambda u, a, b: catalog.create_client_token(u, a, b.name),
+                _paged(client_tokens.list_client_tokens),
+                lambda u, a, b: client_tokens.create_client_token(u, a, b.name),
                 S.TokenCreate,
                 shapes.client_token,
                 limit,
@@ -388,22 +388,22 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps + "/tokens/{token_id:int}",
             Item(
-                catalog.get_client_token,
+                client_tokens.get_client_token,
                 shapes.client_token,
-                delete_fn=catalog.delete_client_token,
+                delete_fn=client_tokens.delete_client_token,
                 limit=limit,
             ),
         ),
         (
             apps + "/versions",
             Collection(
-                lambda u, req, a: catalog.list_version_rules(
+                lambda u, req, a: rules.list_version_rules(
                     u,
                     a,
                     {"platform": req.get_param("platform"), "environment": req.get_param("environment")},
                     *page_params(req),
                 ),
-                lambda u, a, b: catalog.create_version_rule(
+                lambda u, a, b: rules.create_version_rule(
                     u, a, S.fields(b) | b.model_dump(include={"status", "force_update"})
                 ),
                 S.VersionRuleCreate,
@@ -414,19 +414,19 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps + "/versions/{rule_id:int}",
             Item(
-                catalog.get_version_rule,
+                rules.get_version_rule,
                 shapes.version_rule,
-                catalog.update_version_rule,
+                rules.update_version_rule,
                 S.VersionRuleUpdate,
-                catalog.delete_version_rule,
+                rules.delete_version_rule,
                 limit=limit,
             ),
         ),
         (
             apps + "/minimum-versions",
             Collection(
-                _paged(catalog.list_minimum_rules),
-                lambda u, a, b: catalog.create_minimum_rule(
+                _paged(rules.list_minimum_rules),
+                lambda u, a, b: rules.create_minimum_rule(
                     u, a, S.fields(b) | b.model_dump(include={"force_update"})
                 ),
                 S.MinimumRuleCreate,
@@ -437,26 +437,26 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps + "/minimum-versions/{rule_id:int}",
             Item(
-                catalog.get_minimum_rule,
+                rules.get_minimum_rule,
                 shapes.minimum_rule,
-                catalog.update_minimum_rule,
+                rules.update_minimum_rule,
                 S.MinimumRuleUpdate,
-                catalog.delete_minimum_rule,
+                rules.delete_minimum_rule,
                 limit=limit,
             ),
         ),
         (
             apps + "/maintenance",
-            Collection(lambda u, req, a: catalog.list_maintenance(u, a), render=shapes.maintenance),
+            Collection(lambda u, req, a: maintenance.list_maintenance(u, a), render=shapes.maintenance),
         ),
         (
             apps + "/maintenance/{environment}",
             Item(
-                catalog.get_maintenance,
+                maintenance.get_maintenance,
                 shapes.maintenance,
-                lambda u, a, e, f: catalog.set_maintenance(u, a, e, f | {"links": f.get("links", [])}),
+                lambda u, a, e, f: maintenance.set_maintenance(u, a, e, f | {"links": f.get("links", [])}),
                 S.MaintenanceBody,
-                catalog.clear_maintenance,
+                maintenance.clear_maintenance,
                 update_method="PUT",
                 limit=limit,
             ),

@@ -1,0 +1,68 @@
+"""An app's environments (production, staging...): the scopes its rules and maintenance live in."""
+
+from __future__ import annotations
+
+import re
+
+from store.catalog import app_row, get_app
+from store.db import conflict_on_duplicate
+from store.errors import InvalidInput
+from store.models import (
+    App,
+    Environment,
+    User,
+)
+from store.outbox import mark_stale
+from store.pagination import paginate
+
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# -- environments ------------------------------------------------------------------------------------
+
+
+def create_for_app(app: App, alias: str) -> Environment:
+    if not _ALIAS.match(alias or ""):
+        raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
+    with conflict_on_duplicate(f"environment {alias!r} already exists"):
+        return Environment.create(app=app, alias=alias)
+
+
+def list_environments(caller: User, public_id: str, page: int, per_page: int) -> dict:
+    app = get_app(caller, public_id)
+    q = Environment.select().where(Environment.app == app).order_by(Environment.id)
+    return paginate(q, page, per_page)
+
+
+def create_environment(caller: User, public_id: str, alias: str) -> Environment:
+    app = get_app(caller, public_id, write=True)
+    env = create_for_app(app, alias)
+    mark_stale(app.id)
+    return env
+
+
+def get_environment(caller: User, public_id: str, env_id: int, write: bool = False) -> Environment:
+    return app_row(Environment, "environment", caller, public_id, env_id, write)
+
+
+def update_environment(caller: User, public_id: str, env_id: int, alias: str) -> Environment:
+    env = get_environment(caller, public_id, env_id, write=True)
+    if not _ALIAS.match(alias or ""):
+        raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
+    env.alias = alias
+    with conflict_on_duplicate(f"environment {alias!r} already exists"):
+        env.save()
+    mark_stale(env.app_id)
+    return env
+
+
+def delete_environment(caller: User, public_id: str, env_id: int) -> None:
+    env = get_environment(caller, public_id, env_id, write=True)
+    env.delete_instance(recursive=True)
+    mark_stale(env.app_id)
+
+
+def by_alias(app: App, alias: str) -> Environment:
+    env = Environment.get_or_none((Environment.app == app) & (Environment.alias == alias))
+    if env is None:
+        raise InvalidInput(f"unknown environment {alias!r}; create it first")
+    return env
