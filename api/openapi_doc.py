@@ -1,4 +1,9 @@
-"""Serves a hand-written OpenAPI 3.1 document (YAML in api/openapi/) as JSON."""
+"""Gatehouse's OpenAPI 3.1 documents, one per service, served as JSON at /openapi.json.
+
+Each service's document is its own part (api/openapi/<service>.yaml: info, shared components, the
+service routes) joined with every dialect's operations on that service (api/dialects/<name>/openapi.yaml),
+in the registry's order.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,19 @@ import orjson
 import yaml
 
 DIR = Path(__file__).parent / "openapi"
+DIALECTS_DIR = Path(__file__).parent / "dialects"
 
 
 @cache
 def load(name: str) -> dict:
-    return yaml.safe_load((DIR / f"{name}.yaml").read_text())
+    from api.dialects.registry import DIALECTS
+
+    doc = yaml.safe_load((DIR / f"{name}.yaml").read_text())
+    for dialect in DIALECTS:
+        part = DIALECTS_DIR / dialect.name / "openapi.yaml"
+        if part.exists():
+            doc["paths"] |= (yaml.safe_load(part.read_text()).get(name) or {}).get("paths", {})
+    return doc
 
 
 @cache

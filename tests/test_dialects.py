@@ -97,3 +97,19 @@ def test_each_dialect_answers_errors_in_its_shape(
 
 def test_every_dialect_is_covered_by_the_error_shape_test():
     assert {c[0] for c in CASES} == {d.name for d in DIALECTS}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
+def test_each_dialect_documents_only_its_own_paths(dialect):
+    """api/dialects/<name>/openapi.yaml holds the dialect's operations; the service documents join them."""
+    import yaml
+
+    from api.dialects.registry import READ_DEFAULT, WRITE_DEFAULT, dialect_for_path
+    from api.openapi_doc import DIALECTS_DIR
+
+    part = yaml.safe_load((DIALECTS_DIR / dialect.name / "openapi.yaml").read_text())
+    for service, default in (("read", READ_DEFAULT), ("write", WRITE_DEFAULT)):
+        for path in (part.get(service) or {}).get("paths", {}):
+            assert dialect_for_path(path, default) is dialect, (service, path)
+    if dialect.read_paths:
+        assert set(part["read"]["paths"]) == set(dialect.read_paths)
