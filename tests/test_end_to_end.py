@@ -236,3 +236,25 @@ def test_metrics_and_readiness_of_every_service(stack):
     assert float(re.search(r"^gatehouse_live_workers ([0-9.]+)$", text, re.M).group(1)) == 1
     assert float(re.search(r"^gatehouse_scheduler_tick_age_seconds ([0-9.e+-]+)$", text, re.M).group(1)) < 5
     assert total(text, "gatehouse_requests_total", 'route="/admin/v1/apps"', 'method="POST"') >= 1
+
+
+def test_concurrent_app_config_creates_cannot_both_be_active(stack):
+    """Eight admins create an active configuration at once through gunicorn: exactly one wins."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    team = stack.write.post("/admin/v1/teams", json={"name": "Race"}).json()
+    app = stack.write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Race"}).json()
+
+    def create(i: int) -> int:
+        with httpx.Client(base_url=str(stack.write.base_url), headers=stack.write.headers) as c:
+            return c.post(
+                "/app-config",
+                params={"app_id": app["id"]},
+                json={"minVersion": "1.0", "currentVersion": f"1.{i}"},
+            ).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(create, range(8)))
+    assert statuses == [201] + [409] * 7, statuses
+    configs = stack.write.get("/app-config", params={"app_id": app["id"]}).json()
+    assert [c["isActive"] for c in configs] == [True]
