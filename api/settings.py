@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     s3_path_style: bool = Field(
         False, description="Path-style addressing (most S3-compatible servers need it)."
     )
-    s3_checksums: str = Field(
+    s3_checksums: Literal["when_required", "when_supported"] = Field(
         "when_required",
         description="boto3 checksum mode: when_required (compatible servers) or when_supported.",
     )
@@ -82,7 +82,9 @@ class Settings(BaseSettings):
         "",
         description="App (public id) the app-config API serves when a request names none; `make run` sets its own.",
     )
-    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level: debug, info, warning, error."
+    )
     log_json: bool = Field(True, description="Emit logs as JSON lines (false: human-readable).")
     host: str = Field("127.0.0.1", description="Address `gatehouse dev` and `serve` bind to.")
     port: int = Field(8000, description="Port of the single front door that `gatehouse dev` serves.")
@@ -92,6 +94,11 @@ class Settings(BaseSettings):
     read_workers: int | None = Field(None, description="Read-service processes; empty = one per core.")
     write_workers: int | None = Field(None, description="Write API processes; empty = one per core.")
     write_threads: int = Field(8, description="Threads per write API process (at most db_pool_size).")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value):
+        return value.lower() if isinstance(value, str) else value
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

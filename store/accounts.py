@@ -10,7 +10,7 @@ from store.db import conflict_on_duplicate
 from store.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from store.models import ROLES, SUBSCRIPTION, App, Membership, Team, User, UserToken, utcnow
 from store.outbox import mark_stale
-from store.pagination import paginate
+from store.pagination import Page, paginate
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the email is unknown, so both failures take the same time.
@@ -81,7 +81,7 @@ def first_super_admin_email() -> str | None:
     return user.email if user else None
 
 
-def list_users(caller: User, page: int, per_page: int) -> dict:
+def list_users(caller: User, page: int, per_page: int) -> Page:
     if caller.role == "super_admin":
         q = User.select()
     else:
@@ -181,7 +181,7 @@ def create_team(caller: User, name: str, subscription_status: str = "active") ->
     return team
 
 
-def list_teams(caller: User, page: int, per_page: int) -> dict:
+def list_teams(caller: User, page: int, per_page: int) -> Page:
     q = Team.select().where(Team.id.in_(visible_team_ids(caller))).order_by(Team.created_at, Team.id)
     return paginate(q, page, per_page)
 
@@ -219,7 +219,7 @@ def delete_team(caller: User, team_id: int) -> None:
 # -- memberships -------------------------------------------------------------------------------------
 
 
-def list_members(caller: User, team_id: int, page: int, per_page: int) -> dict:
+def list_members(caller: User, team_id: int, page: int, per_page: int) -> Page:
     team = get_team(caller, team_id)
     q = User.select().join(Membership).where(Membership.team == team).order_by(Membership.id)
     return paginate(q, page, per_page)

@@ -19,9 +19,9 @@ ACTIVE_EXISTS = "an active configuration already exists"
 FIELDS = ("min_version", "current_version", "release_notes", "is_active")
 
 
-def app_for(caller: User, public_id: str) -> App:
+def app_for(caller: User, app_id: str) -> App:
     """The app whose configurations the caller manages (admin role required, as for every write)."""
-    return get_app(caller, public_id, write=True)
+    return get_app(caller, app_id, write=True)
 
 
 def list_configs(app: App) -> list[AppConfig]:

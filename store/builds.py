@@ -11,14 +11,14 @@ from store.catalog import app_row, get_app
 from store.db import conflict_on_duplicate
 from store.errors import Forbidden, InvalidInput, NotFound
 from store.models import BUILD_TYPES, App, Build, DownloadEvent, Team, User, utcnow
-from store.pagination import paginate
+from store.pagination import Page, paginate
 from store.versions import parse_key
 
 
 def create_build(
-    caller: User, public_id: str, build_type: str, version: str, name: str = "", public: bool = False
+    caller: User, app_id: str, build_type: str, version: str, name: str = "", public: bool = False
 ) -> Build:
-    app = get_app(caller, public_id, write=True)
+    app = get_app(caller, app_id, write=True)
     if build_type not in BUILD_TYPES:
         raise InvalidInput(f"build_type must be one of {', '.join(BUILD_TYPES)}")
     parse_key(version)
@@ -79,18 +79,18 @@ def download_count(build: Build) -> int:
     )
 
 
-def list_builds(caller: User, public_id: str, page: int, per_page: int) -> dict:
-    app = get_app(caller, public_id)
+def list_builds(caller: User, app_id: str, page: int, per_page: int) -> Page:
+    app = get_app(caller, app_id)
     query = Build.select(Build, _download_count()).where(Build.app == app).order_by(Build.id)
     return paginate(query, page, per_page)
 
 
-def get_build(caller: User, public_id: str, build_id: int, write: bool = False) -> Build:
-    return app_row(Build, "build", caller, public_id, build_id, write)
+def get_build(caller: User, app_id: str, build_id: int, write: bool = False) -> Build:
+    return app_row(Build, "build", caller, app_id, build_id, write)
 
 
-def update_build(caller: User, public_id: str, build_id: int, fields: dict) -> Build:
-    build = get_build(caller, public_id, build_id, write=True)
+def update_build(caller: User, app_id: str, build_id: int, fields: dict) -> Build:
+    build = get_build(caller, app_id, build_id, write=True)
     for name in ("name", "public"):
         if name in fields:
             setattr(build, name, fields[name])
@@ -98,9 +98,9 @@ def update_build(caller: User, public_id: str, build_id: int, fields: dict) -> B
     return build
 
 
-def delete_build(caller: User, public_id: str, build_id: int) -> str | None:
+def delete_build(caller: User, app_id: str, build_id: int) -> str | None:
     """Removes the version and its download events; returns its file's key, to delete after commit."""
-    build = get_build(caller, public_id, build_id, write=True)
+    build = get_build(caller, app_id, build_id, write=True)
     build.delete_instance(recursive=True)
     return build.file_key
 

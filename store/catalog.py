@@ -17,7 +17,7 @@ from store.models import (
     utcnow,
 )
 from store.outbox import mark_stale
-from store.pagination import paginate
+from store.pagination import Page, paginate
 
 # -- apps --------------------------------------------------------------------------------------------
 
@@ -26,9 +26,9 @@ def new_public_id() -> str:
     return "app_" + secrets.token_hex(8)
 
 
-def get_app(caller: User, public_id: str, write: bool = False) -> App:
+def get_app(caller: User, app_id: str, write: bool = False) -> App:
     app = App.get_or_none(
-        (App.public_id == public_id) & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller))
+        (App.public_id == app_id) & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller))
     )
     if app is None:
         raise NotFound("app not found")
@@ -37,16 +37,16 @@ def get_app(caller: User, public_id: str, write: bool = False) -> App:
     return app
 
 
-def app_row(model, what: str, caller: User, public_id: str, row_id: int, write: bool = False):
+def app_row(model, what: str, caller: User, app_id: str, row_id: int, write: bool = False):
     """A row of ``model`` that belongs to one of the caller's apps; any other id is "<what> not found"."""
-    app = get_app(caller, public_id, write=write)
+    app = get_app(caller, app_id, write=write)
     row = model.get_or_none((model.id == row_id) & (model.app == app))
     if row is None:
         raise NotFound(f"{what} not found")
     return row
 
 
-def list_apps(caller: User, team_id: int | None, page: int, per_page: int) -> dict:
+def list_apps(caller: User, team_id: int | None, page: int, per_page: int) -> Page:
     q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
     if team_id is not None:
         q = q.where(App.team == get_team(caller, team_id))
@@ -66,8 +66,8 @@ def create_app(
     return app
 
 
-def update_app(caller: User, public_id: str, fields: dict) -> App:
-    app = get_app(caller, public_id, write=True)
+def update_app(caller: User, app_id: str, fields: dict) -> App:
+    app = get_app(caller, app_id, write=True)
     for name in ("title", "package_name"):
         if name in fields:
             setattr(app, name, fields[name])
@@ -75,8 +75,8 @@ def update_app(caller: User, public_id: str, fields: dict) -> App:
     return app
 
 
-def delete_app(caller: User, public_id: str) -> None:
-    app = get_app(caller, public_id, write=True)
+def delete_app(caller: User, app_id: str) -> None:
+    app = get_app(caller, app_id, write=True)
     app.deleted_at = utcnow()
     app.save()
     mark_stale(app.id)
@@ -114,16 +114,16 @@ def set_icon(app: App, filename: str) -> str | None:
     return icon_key(app, old) if old and old != filename else None
 
 
-def clear_icon(caller: User, public_id: str) -> str | None:
-    app = get_app(caller, public_id, write=True)
+def clear_icon(caller: User, app_id: str) -> str | None:
+    app = get_app(caller, app_id, write=True)
     old, app.icon = app.icon, None
     app.save()
     return icon_key(app, old) if old else None
 
 
-def public_icon(public_id: str, filename: str) -> tuple[str, str]:
+def public_icon(app_id: str, filename: str) -> tuple[str, str]:
     """The storage key and type of an app's current icon; any other name is not found, whatever it holds."""
-    app = App.get_or_none((App.public_id == public_id) & App.deleted_at.is_null())
+    app = App.get_or_none((App.public_id == app_id) & App.deleted_at.is_null())
     if app is None or not app.icon or app.icon != filename:
         raise NotFound("file not found")
     return icon_key(app, filename), icon_type(filename)

@@ -10,7 +10,7 @@ from store.models import (
     User,
 )
 from store.outbox import mark_stale
-from store.pagination import paginate
+from store.pagination import Page, paginate
 
 # -- client tokens -----------------------------------------------------------------------------------
 
@@ -24,17 +24,17 @@ def create_client_token(caller: User | None, app: App | str, name: str = "") -> 
     return tok, raw
 
 
-def list_client_tokens(caller: User, public_id: str, page: int, per_page: int) -> dict:
-    app = get_app(caller, public_id)
+def list_client_tokens(caller: User, app_id: str, page: int, per_page: int) -> Page:
+    app = get_app(caller, app_id)
     q = ClientToken.select().where(ClientToken.app == app).order_by(ClientToken.id)
     return paginate(q, page, per_page)
 
 
-def get_client_token(caller: User, public_id: str, token_id: int, write: bool = False) -> ClientToken:
-    return app_row(ClientToken, "token", caller, public_id, token_id, write)
+def get_client_token(caller: User, app_id: str, token_id: int, write: bool = False) -> ClientToken:
+    return app_row(ClientToken, "token", caller, app_id, token_id, write)
 
 
-def delete_client_token(caller: User, public_id: str, token_id: int) -> None:
-    tok = get_client_token(caller, public_id, token_id, write=True)
+def delete_client_token(caller: User, app_id: str, token_id: int) -> None:
+    tok = get_client_token(caller, app_id, token_id, write=True)
     tok.delete_instance()
     mark_stale(tok.app_id)

@@ -13,7 +13,7 @@ from store.models import (
     User,
 )
 from store.outbox import mark_stale
-from store.pagination import paginate
+from store.pagination import Page, paginate
 
 _ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -27,25 +27,25 @@ def create_for_app(app: App, alias: str) -> Environment:
         return Environment.create(app=app, alias=alias)
 
 
-def list_environments(caller: User, public_id: str, page: int, per_page: int) -> dict:
-    app = get_app(caller, public_id)
+def list_environments(caller: User, app_id: str, page: int, per_page: int) -> Page:
+    app = get_app(caller, app_id)
     q = Environment.select().where(Environment.app == app).order_by(Environment.id)
     return paginate(q, page, per_page)
 
 
-def create_environment(caller: User, public_id: str, alias: str) -> Environment:
-    app = get_app(caller, public_id, write=True)
+def create_environment(caller: User, app_id: str, alias: str) -> Environment:
+    app = get_app(caller, app_id, write=True)
     env = create_for_app(app, alias)
     mark_stale(app.id)
     return env
 
 
-def get_environment(caller: User, public_id: str, env_id: int, write: bool = False) -> Environment:
-    return app_row(Environment, "environment", caller, public_id, env_id, write)
+def get_environment(caller: User, app_id: str, env_id: int, write: bool = False) -> Environment:
+    return app_row(Environment, "environment", caller, app_id, env_id, write)
 
 
-def update_environment(caller: User, public_id: str, env_id: int, alias: str) -> Environment:
-    env = get_environment(caller, public_id, env_id, write=True)
+def update_environment(caller: User, app_id: str, env_id: int, alias: str) -> Environment:
+    env = get_environment(caller, app_id, env_id, write=True)
     if not _ALIAS.match(alias or ""):
         raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
     env.alias = alias
@@ -55,8 +55,8 @@ def update_environment(caller: User, public_id: str, env_id: int, alias: str) ->
     return env
 
 
-def delete_environment(caller: User, public_id: str, env_id: int) -> None:
-    env = get_environment(caller, public_id, env_id, write=True)
+def delete_environment(caller: User, app_id: str, env_id: int) -> None:
+    env = get_environment(caller, app_id, env_id, write=True)
     env.delete_instance(recursive=True)
     mark_stale(env.app_id)
 

@@ -8,7 +8,7 @@ from store.catalog import get_app
 from store.db import db, is_postgres
 from store.errors import Forbidden, NotAuthenticated, PaymentRequired
 from store.models import App, AuthSession, ClientToken, ClientUser, Team, client_standing, utcnow
-from store.pagination import paginate
+from store.pagination import Page, paginate
 
 
 class StorageReadError(Exception):
@@ -125,16 +125,16 @@ def purge_sessions(retention_days: int) -> int:
     return AuthSession.delete().where(AuthSession.created_at < cutoff).execute()
 
 
-def list_sessions(caller, public_id: str, user_id: str | None, page: int, per_page: int) -> dict:
-    app = get_app(caller, public_id)
+def list_sessions(caller, app_id: str, user_id: str | None, page: int, per_page: int) -> Page:
+    app = get_app(caller, app_id)
     q = AuthSession.select().where(AuthSession.app == app)
     if user_id:
         q = q.where(AuthSession.user_id == user_id)
     return paginate(q.order_by(AuthSession.id.desc()), page, per_page)
 
 
-def list_client_users(caller, public_id: str, page: int, per_page: int) -> dict:
-    app = get_app(caller, public_id)
+def list_client_users(caller, app_id: str, page: int, per_page: int) -> Page:
+    app = get_app(caller, app_id)
     q = (
         ClientUser.select()
         .where(ClientUser.app == app)

@@ -24,28 +24,28 @@ class MaintenanceState(NamedTuple):
     row: Maintenance | None
 
 
-def list_maintenance(caller: User, public_id: str) -> list[MaintenanceState]:
-    app = get_app(caller, public_id)
+def list_maintenance(caller: User, app_id: str) -> list[MaintenanceState]:
+    app = get_app(caller, app_id)
     rows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app == app)}
     envs = Environment.select().where(Environment.app == app).order_by(Environment.id)
     return [MaintenanceState(e.alias, rows.get(e.id)) for e in envs]
 
 
-def _env_for(caller: User, public_id: str, alias: str, write: bool) -> Environment:
-    app = get_app(caller, public_id, write=write)
+def _env_for(caller: User, app_id: str, alias: str, write: bool) -> Environment:
+    app = get_app(caller, app_id, write=write)
     env = Environment.get_or_none((Environment.app == app) & (Environment.alias == alias))
     if env is None:
         raise NotFound("environment not found")
     return env
 
 
-def get_maintenance(caller: User, public_id: str, alias: str) -> MaintenanceState:
-    env = _env_for(caller, public_id, alias, write=False)
+def get_maintenance(caller: User, app_id: str, alias: str) -> MaintenanceState:
+    env = _env_for(caller, app_id, alias, write=False)
     return MaintenanceState(env.alias, Maintenance.get_or_none(Maintenance.environment == env))
 
 
-def set_maintenance(caller: User, public_id: str, alias: str, fields: dict) -> MaintenanceState:
-    env = _env_for(caller, public_id, alias, write=True)
+def set_maintenance(caller: User, app_id: str, alias: str, fields: dict) -> MaintenanceState:
+    env = _env_for(caller, app_id, alias, write=True)
     row = Maintenance.get_or_none(Maintenance.environment == env) or Maintenance(
         app=env.app_id, environment=env
     )
@@ -58,7 +58,7 @@ def set_maintenance(caller: User, public_id: str, alias: str, fields: dict) -> M
     return MaintenanceState(env.alias, row)
 
 
-def clear_maintenance(caller: User, public_id: str, alias: str) -> None:
-    env = _env_for(caller, public_id, alias, write=True)
+def clear_maintenance(caller: User, app_id: str, alias: str) -> None:
+    env = _env_for(caller, app_id, alias, write=True)
     Maintenance.delete().where(Maintenance.environment == env).execute()
     mark_stale(env.app_id)

@@ -14,8 +14,8 @@ def app_ids(public_ids: list[str]) -> list[int]:
     return ids
 
 
-def app(public_id: str) -> App:
-    found = App.get_or_none(App.public_id == public_id)
+def app(app_id: str) -> App:
+    found = App.get_or_none(App.public_id == app_id)
     if found is None:
         raise NotFound("no such app")
     return found

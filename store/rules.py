@@ -18,7 +18,7 @@ from store.models import (
     utcnow,
 )
 from store.outbox import mark_stale
-from store.pagination import paginate
+from store.pagination import Page, paginate
 from store.versions import canonical, parse_key
 
 _LOCALE = re.compile(r"^[a-z]{2}$")
@@ -51,8 +51,8 @@ def _rule_query(model, app: App):
     return model.select(model, Environment).join(Environment).where(model.app == app)
 
 
-def list_version_rules(caller: User, public_id: str, filters: dict, page: int, per_page: int) -> dict:
-    app = get_app(caller, public_id)
+def list_version_rules(caller: User, app_id: str, filters: dict, page: int, per_page: int) -> Page:
+    app = get_app(caller, app_id)
     q = _rule_query(VersionRule, app)
     if filters.get("platform"):
         q = q.where(VersionRule.platform == filters["platform"])
@@ -61,8 +61,8 @@ def list_version_rules(caller: User, public_id: str, filters: dict, page: int, p
     return paginate(q.order_by(VersionRule.id), page, per_page)
 
 
-def _get_rule(model, what: str, caller: User, public_id: str, rule_id: int, write: bool):
-    app = get_app(caller, public_id, write=write)
+def _get_rule(model, what: str, caller: User, app_id: str, rule_id: int, write: bool):
+    app = get_app(caller, app_id, write=write)
     rule = _rule_query(model, app).where(model.id == rule_id).first()
     if rule is None:
         raise NotFound(f"{what} not found")
@@ -74,8 +74,8 @@ def _delete_rule(rule) -> None:
     mark_stale(rule.app_id)
 
 
-def get_version_rule(caller: User, public_id: str, rule_id: int, write: bool = False) -> VersionRule:
-    return _get_rule(VersionRule, "version rule", caller, public_id, rule_id, write)
+def get_version_rule(caller: User, app_id: str, rule_id: int, write: bool = False) -> VersionRule:
+    return _get_rule(VersionRule, "version rule", caller, app_id, rule_id, write)
 
 
 def _apply_rule_fields(rule, app: App, fields: dict, version_field: str) -> None:
@@ -104,55 +104,55 @@ def _save_rule(rule, conflict_text: str) -> None:
     mark_stale(rule.app_id)
 
 
-def create_version_rule(caller: User, public_id: str, fields: dict) -> VersionRule:
-    app = get_app(caller, public_id, write=True)
+def create_version_rule(caller: User, app_id: str, fields: dict) -> VersionRule:
+    app = get_app(caller, app_id, write=True)
     rule = VersionRule(app=app)
     _apply_rule_fields(rule, app, fields, "version")
     _save_rule(rule, "a rule for this version, platform and environment already exists")
     return rule
 
 
-def update_version_rule(caller: User, public_id: str, rule_id: int, fields: dict) -> VersionRule:
-    rule = get_version_rule(caller, public_id, rule_id, write=True)
+def update_version_rule(caller: User, app_id: str, rule_id: int, fields: dict) -> VersionRule:
+    rule = get_version_rule(caller, app_id, rule_id, write=True)
     _apply_rule_fields(rule, rule.app, fields, "version")
     _save_rule(rule, "a rule for this version, platform and environment already exists")
     return rule
 
 
-def delete_version_rule(caller: User, public_id: str, rule_id: int) -> None:
-    _delete_rule(get_version_rule(caller, public_id, rule_id, write=True))
+def delete_version_rule(caller: User, app_id: str, rule_id: int) -> None:
+    _delete_rule(get_version_rule(caller, app_id, rule_id, write=True))
 
 
 # -- minimum version rules ---------------------------------------------------------------------------
 
 
-def list_minimum_rules(caller: User, public_id: str, page: int, per_page: int) -> dict:
-    app = get_app(caller, public_id)
+def list_minimum_rules(caller: User, app_id: str, page: int, per_page: int) -> Page:
+    app = get_app(caller, app_id)
     q = _rule_query(MinimumVersionRule, app).order_by(MinimumVersionRule.id)
     return paginate(q, page, per_page)
 
 
-def get_minimum_rule(caller: User, public_id: str, rule_id: int, write: bool = False) -> MinimumVersionRule:
-    return _get_rule(MinimumVersionRule, "minimum version rule", caller, public_id, rule_id, write)
+def get_minimum_rule(caller: User, app_id: str, rule_id: int, write: bool = False) -> MinimumVersionRule:
+    return _get_rule(MinimumVersionRule, "minimum version rule", caller, app_id, rule_id, write)
 
 
 _MIN_CONFLICT = "a minimum version rule for this platform and environment already exists"
 
 
-def create_minimum_rule(caller: User, public_id: str, fields: dict) -> MinimumVersionRule:
-    app = get_app(caller, public_id, write=True)
+def create_minimum_rule(caller: User, app_id: str, fields: dict) -> MinimumVersionRule:
+    app = get_app(caller, app_id, write=True)
     rule = MinimumVersionRule(app=app)
     _apply_rule_fields(rule, app, fields, "minimum_version")
     _save_rule(rule, _MIN_CONFLICT)
     return rule
 
 
-def update_minimum_rule(caller: User, public_id: str, rule_id: int, fields: dict) -> MinimumVersionRule:
-    rule = get_minimum_rule(caller, public_id, rule_id, write=True)
+def update_minimum_rule(caller: User, app_id: str, rule_id: int, fields: dict) -> MinimumVersionRule:
+    rule = get_minimum_rule(caller, app_id, rule_id, write=True)
     _apply_rule_fields(rule, rule.app, fields, "minimum_version")
     _save_rule(rule, _MIN_CONFLICT)
     return rule
 
 
-def delete_minimum_rule(caller: User, public_id: str, rule_id: int) -> None:
-    _delete_rule(get_minimum_rule(caller, public_id, rule_id, write=True))
+def delete_minimum_rule(caller: User, app_id: str, rule_id: int) -> None:
+    _delete_rule(get_minimum_rule(caller, app_id, rule_id, write=True))

@@ -47,8 +47,8 @@ def aggregate_day(day: dt.date) -> int:
     return len(batch)
 
 
-def app_stats(caller: User, public_id: str, since: dt.date | None, until: dt.date | None) -> list[DailyStat]:
-    app = get_app(caller, public_id)
+def app_stats(caller: User, app_id: str, since: dt.date | None, until: dt.date | None) -> list[DailyStat]:
+    app = get_app(caller, app_id)
     q = DailyStat.select().where(DailyStat.app == app)
     if since:
         q = q.where(DailyStat.day >= since)

@@ -104,3 +104,19 @@ def test_request_schemas_in_the_document_match_what_the_server_enforces():
             if "type" in doc and all(types) and doc["type"] != types:
                 drift.append((name, field, "type", types, doc["type"]))
     assert drift == []
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("s3_checksums", "always"),
+        ("log_level", "verbose"),
+        ("s3_downloads", "stream"),
+        ("storage_backend", "disk"),
+    ],
+)
+def test_an_enumerated_setting_with_a_bad_value_stops_start_up(name, bad):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=name):
+        Settings(**{name: bad})

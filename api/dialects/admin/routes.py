@@ -19,11 +19,12 @@ from api.settings import Settings
 from api.write.auth import admin_caller
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
+from api.write.uploads import store_upload
 from store import accounts, builds, catalog, client_tokens, environments, ingest, maintenance, rules, stats
 from store.errors import InvalidInput
 from store.pagination import Page
 from store.service import unit_of_work
-from store.storage import Storage, Stored, TooLarge
+from store.storage import Storage
 
 caller = admin_caller
 
@@ -41,7 +42,8 @@ def _withhold(resource, *responders: str) -> None:
 
 @dataclass
 class Collection:
-    """GET lists (paginated), POST creates; ``ids`` are the route's template fields."""
+    """GET lists (paginated), POST creates. The route's template fields reach the functions as keyword
+    arguments of the same names (``app_id=...``), with ``req`` for lists and ``body`` for creates."""
 
     list_fn: Callable | None = None
     create_fn: Callable | None = None
@@ -59,7 +61,7 @@ class Collection:
         )
 
     def on_get(self, req, resp, **ids):
-        result = self.list_fn(caller(req), req, *ids.values())
+        result = self.list_fn(caller(req), req=req, **ids)
         if isinstance(result, Page):
             send(resp, shapes.page(result, self.render))
         else:
@@ -69,12 +71,15 @@ class Collection:
         user = caller(req)
         body = parse_model(req, self.schema, self.limit)
         with unit_of_work():
-            obj = self.create_fn(user, *ids.values(), body)
+            obj = self.create_fn(user, body=body, **ids)
         send(resp, (self.render_created or self.render)(obj), falcon.HTTP_201)
 
 
 @dataclass
 class Item:
+    """GET, update (PATCH or PUT) and DELETE of one record; template fields arrive as keyword arguments,
+    the changed fields as ``fields``."""
+
     get_fn: Callable
     render: Callable
     update_fn: Callable | None = None
@@ -92,13 +97,13 @@ class Item:
         _withhold(self, *(name for name, on in offered.items() if not on))
 
     def on_get(self, req, resp, **ids):
-        send(resp, self.render(self.get_fn(caller(req), *ids.values())))
+        send(resp, self.render(self.get_fn(caller(req), **ids)))
 
     def _update(self, req, resp, ids):
         user = caller(req)
         body = parse_model(req, self.schema, self.limit)
         with unit_of_work():
-            obj = self.update_fn(user, *ids.values(), S.fields(body))
+            obj = self.update_fn(user, fields=S.fields(body), **ids)
         send(resp, self.render(obj))
 
     def on_patch(self, req, resp, **ids):
@@ -110,33 +115,8 @@ class Item:
     def on_delete(self, req, resp, **ids):
         user = caller(req)
         with unit_of_work():
-            self.delete_fn(user, *ids.values())
+            self.delete_fn(user, **ids)
         resp.status = falcon.HTTP_204
-
-
-def store_upload(
-    req: falcon.Request, storage: Storage, key: str, max_bytes: int, attach: Callable[[Stored], str | None]
-) -> None:
-    """Streams the body into storage, then points the record at it in one transaction.
-
-    The file is complete before any row refers to it; a failed commit deletes it, and the file it
-    replaced is deleted only after the commit, so a reader never meets a row without its file.
-    """
-    if req.content_length is None:
-        raise falcon.HTTPLengthRequired(description="Content-Length is required")
-    if req.content_length > max_bytes:
-        raise TooLarge(f"upload larger than {max_bytes} bytes")
-    stored = storage.save(key, req.bounded_stream, max_bytes)
-    try:
-        if stored.size != req.content_length:  # the client went away; the server saw a short body
-            raise InvalidInput(f"upload incomplete: received {stored.size} of {req.content_length} bytes")
-        with unit_of_work():
-            replaced = attach(stored)
-    except BaseException:
-        storage.delete(stored.key)
-        raise
-    if replaced and replaced != stored.key:
-        storage.delete(replaced)
 
 
 class Artifact:
@@ -254,8 +234,10 @@ class Stats:
 
 
 def _paged(fn):
-    """Adapts store list functions (caller, *ids, page, per_page) to the Collection signature."""
-    return lambda user, req, *ids: fn(user, *ids, *page_params(req))
+    """Adapts a store list function (caller, ids by name, page, per_page) to the Collection's call."""
+    return lambda user, req, **ids: fn(
+        user, **ids, **dict(zip(("page", "per_page"), page_params(req), strict=True))
+    )
 
 
 def _team_filter(req):
@@ -270,21 +252,20 @@ def _team_filter(req):
 
 def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[tuple[str, object]]:
     apps, limit = "/admin/v1/apps/{app_id}", settings.max_body_bytes
+
+    def create_user(u, body):
+        accounts.require_super_admin(u)
+        return accounts.create_user(body.email, body.password, body.role)
+
+    def links(fields: dict) -> dict:
+        return fields | {"links": fields.get("links", [])}
+
     return [
         ("/admin/v1/login", Login(limit, limiter)),
         ("/admin/v1/me", Me()),
         (
             "/admin/v1/users",
-            Collection(
-                _paged(accounts.list_users),
-                lambda u, b: (
-                    accounts.require_super_admin(u),
-                    accounts.create_user(b.email, b.password, b.role),
-                )[1],
-                S.UserCreate,
-                shapes.user,
-                limit,
-            ),
+            Collection(_paged(accounts.list_users), create_user, S.UserCreate, shapes.user, limit),
         ),
         (
             "/admin/v1/users/{user_id:int}",
@@ -301,7 +282,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             "/admin/v1/teams",
             Collection(
                 _paged(accounts.list_teams),
-                lambda u, b: accounts.create_team(u, b.name, b.subscription_status),
+                lambda u, body: accounts.create_team(u, body.name, body.subscription_status),
                 S.TeamCreate,
                 shapes.team,
                 limit,
@@ -322,7 +303,9 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             "/admin/v1/teams/{team_id:int}/members",
             Collection(
                 _paged(accounts.list_members),
-                lambda u, t, b: accounts.add_member(u, t, b.email, b.password, b.role),
+                lambda u, body, team_id: accounts.add_member(
+                    u, team_id, body.email, body.password, body.role
+                ),
                 S.MemberAdd,
                 shapes.user,
                 limit,
@@ -336,7 +319,9 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             "/admin/v1/apps",
             Collection(
                 lambda u, req: catalog.list_apps(u, _team_filter(req), *page_params(req)),
-                lambda u, b: catalog.create_app(u, b.team_id, b.title, b.package_name, b.environments),
+                lambda u, body: catalog.create_app(
+                    u, body.team_id, body.title, body.package_name, body.environments
+                ),
                 S.AppCreate,
                 shapes.app,
                 limit,
@@ -345,19 +330,14 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps,
             Item(
-                catalog.get_app,
-                shapes.app,
-                catalog.update_app,
-                S.AppUpdate,
-                catalog.delete_app,
-                limit=limit,
+                catalog.get_app, shapes.app, catalog.update_app, S.AppUpdate, catalog.delete_app, limit=limit
             ),
         ),
         (
             apps + "/environments",
             Collection(
                 _paged(environments.list_environments),
-                lambda u, a, b: environments.create_environment(u, a, b.alias),
+                lambda u, body, app_id: environments.create_environment(u, app_id, body.alias),
                 S.EnvironmentBody,
                 shapes.environment,
                 limit,
@@ -368,7 +348,9 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             Item(
                 environments.get_environment,
                 shapes.environment,
-                lambda u, a, e, f: environments.update_environment(u, a, e, f["alias"]),
+                lambda u, fields, app_id, env_id: environments.update_environment(
+                    u, app_id, env_id, fields["alias"]
+                ),
                 S.EnvironmentBody,
                 environments.delete_environment,
                 limit=limit,
@@ -378,7 +360,7 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             apps + "/tokens",
             Collection(
                 _paged(client_tokens.list_client_tokens),
-                lambda u, a, b: client_tokens.create_client_token(u, a, b.name),
+                lambda u, body, app_id: client_tokens.create_client_token(u, app_id, body.name),
                 S.TokenCreate,
                 shapes.client_token,
                 limit,
@@ -397,14 +379,14 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps + "/versions",
             Collection(
-                lambda u, req, a: rules.list_version_rules(
+                lambda u, req, app_id: rules.list_version_rules(
                     u,
-                    a,
+                    app_id,
                     {"platform": req.get_param("platform"), "environment": req.get_param("environment")},
                     *page_params(req),
                 ),
-                lambda u, a, b: rules.create_version_rule(
-                    u, a, S.fields(b) | b.model_dump(include={"status", "force_update"})
+                lambda u, body, app_id: rules.create_version_rule(
+                    u, app_id, S.fields(body) | body.model_dump(include={"status", "force_update"})
                 ),
                 S.VersionRuleCreate,
                 shapes.version_rule,
@@ -426,8 +408,8 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             apps + "/minimum-versions",
             Collection(
                 _paged(rules.list_minimum_rules),
-                lambda u, a, b: rules.create_minimum_rule(
-                    u, a, S.fields(b) | b.model_dump(include={"force_update"})
+                lambda u, body, app_id: rules.create_minimum_rule(
+                    u, app_id, S.fields(body) | body.model_dump(include={"force_update"})
                 ),
                 S.MinimumRuleCreate,
                 shapes.minimum_rule,
@@ -447,16 +429,20 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         ),
         (
             apps + "/maintenance",
-            Collection(lambda u, req, a: maintenance.list_maintenance(u, a), render=shapes.maintenance),
+            Collection(
+                lambda u, req, app_id: maintenance.list_maintenance(u, app_id), render=shapes.maintenance
+            ),
         ),
         (
             apps + "/maintenance/{environment}",
             Item(
-                maintenance.get_maintenance,
+                lambda u, app_id, environment: maintenance.get_maintenance(u, app_id, environment),
                 shapes.maintenance,
-                lambda u, a, e, f: maintenance.set_maintenance(u, a, e, f | {"links": f.get("links", [])}),
+                lambda u, fields, app_id, environment: maintenance.set_maintenance(
+                    u, app_id, environment, links(fields)
+                ),
                 S.MaintenanceBody,
-                maintenance.clear_maintenance,
+                lambda u, app_id, environment: maintenance.clear_maintenance(u, app_id, environment),
                 update_method="PUT",
                 limit=limit,
             ),
@@ -464,7 +450,9 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (
             apps + "/sessions",
             Collection(
-                lambda u, req, a: ingest.list_sessions(u, a, req.get_param("user_id"), *page_params(req)),
+                lambda u, req, app_id: ingest.list_sessions(
+                    u, app_id, req.get_param("user_id"), *page_params(req)
+                ),
                 render=shapes.session,
             ),
         ),
@@ -474,7 +462,9 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
             apps + "/builds",
             Collection(
                 _paged(builds.list_builds),
-                lambda u, a, b: builds.create_build(u, a, b.build_type, b.version, b.name, b.public),
+                lambda u, body, app_id: builds.create_build(
+                    u, app_id, body.build_type, body.version, body.name, body.public
+                ),
                 S.BuildCreate,
                 _build,
                 limit,
