@@ -7,116 +7,32 @@ the behaviour lives in store/ and this module only parses and serialises.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import falcon
 
 from api.dialects.admin import schemas as S
 from api.dialects.admin import shapes
 from api.settings import Settings
+from api.write import crud
 from api.write.auth import admin_caller
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
 from api.write.uploads import store_upload
 from store import accounts, builds, catalog, client_tokens, environments, ingest, maintenance, rules, stats
 from store.errors import InvalidInput
-from store.pagination import Page
 from store.service import unit_of_work
 from store.storage import Storage
 
 caller = admin_caller
+# The shared CRUD resources, with this dialect's authentication and list shape.
+Collection = functools.partial(crud.Collection, caller=caller, page=shapes.page)
+Item = functools.partial(crud.Item, caller=caller)
 
 
 def _build(build) -> dict:
     return shapes.build(build, builds.download_count(build))
-
-
-def _withhold(resource, *responders: str) -> None:
-    """Removes responders a route does not offer, so Falcon's 405 and OPTIONS name exactly the methods it
-    has (its Allow header once advertised PUT, PATCH and POST that the route refused and the document omits)."""
-    for name in responders:
-        setattr(resource, name, None)
-
-
-@dataclass
-class Collection:
-    """GET lists (paginated), POST creates. The route's template fields reach the functions as keyword
-    arguments of the same names (``app_id=...``), with ``req`` for lists and ``body`` for creates."""
-
-    list_fn: Callable | None = None
-    create_fn: Callable | None = None
-    schema: type[S.Body] | None = None
-    render: Callable | None = None
-    limit: int = 1_048_576
-    # The created record's shape, when it differs from a listed one's (a client token shows its secret once).
-    render_created: Callable | None = None
-
-    def __post_init__(self) -> None:
-        _withhold(
-            self,
-            *(["on_get"] if self.list_fn is None else []),
-            *(["on_post"] if self.create_fn is None else []),
-        )
-
-    def on_get(self, req, resp, **ids):
-        result = self.list_fn(caller(req), req=req, **ids)
-        if isinstance(result, Page):
-            send(resp, shapes.page(result, self.render))
-        else:
-            send(resp, {"items": [self.render(r) for r in result]})
-
-    def on_post(self, req, resp, **ids):
-        user = caller(req)
-        body = parse_model(req, self.schema, self.limit)
-        with unit_of_work():
-            obj = self.create_fn(user, body=body, **ids)
-        send(resp, (self.render_created or self.render)(obj), falcon.HTTP_201)
-
-
-@dataclass
-class Item:
-    """GET, update (PATCH or PUT) and DELETE of one record; template fields arrive as keyword arguments,
-    the changed fields as ``fields``."""
-
-    get_fn: Callable
-    render: Callable
-    update_fn: Callable | None = None
-    schema: type[S.Body] | None = None
-    delete_fn: Callable | None = None
-    update_method: str = "PATCH"
-    limit: int = 1_048_576
-
-    def __post_init__(self) -> None:
-        offered = {
-            "on_patch": self.update_fn is not None and self.update_method == "PATCH",
-            "on_put": self.update_fn is not None and self.update_method == "PUT",
-            "on_delete": self.delete_fn is not None,
-        }
-        _withhold(self, *(name for name, on in offered.items() if not on))
-
-    def on_get(self, req, resp, **ids):
-        send(resp, self.render(self.get_fn(caller(req), **ids)))
-
-    def _update(self, req, resp, ids):
-        user = caller(req)
-        body = parse_model(req, self.schema, self.limit)
-        with unit_of_work():
-            obj = self.update_fn(user, fields=S.fields(body), **ids)
-        send(resp, self.render(obj))
-
-    def on_patch(self, req, resp, **ids):
-        self._update(req, resp, ids)
-
-    def on_put(self, req, resp, **ids):
-        self._update(req, resp, ids)
-
-    def on_delete(self, req, resp, **ids):
-        user = caller(req)
-        with unit_of_work():
-            self.delete_fn(user, **ids)
-        resp.status = falcon.HTTP_204
 
 
 class Artifact:
