@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.dialects.common import build_summary
 from store.timefmt import iso
 
 
@@ -130,15 +131,8 @@ def daily_stat(s) -> dict:
 
 
 def build(b, downloads: int) -> dict:
-    """A build as admins see it: the fields testers see through UpdateForge (same names, so scripts can
-    share them), its file and its downloads."""
-    return {
-        "id": str(b.id),
-        "version": b.version,
-        "name": b.name or "",
-        "public": b.public,
-        "hasFile": b.file_key is not None,
-        "created": b.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    """A build as admins see it: the tester's fields (api/dialects/common.py), its file and its downloads."""
+    return build_summary(b) | {
         "build_type": b.build_type,
         "fileName": b.file_name,
         "size": b.file_size,

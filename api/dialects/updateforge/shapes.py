@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
+from api.dialects.common import build_summary
 from store.vocabulary import BUILD_TYPES
 
-
-def build(b) -> dict:
-    return {
-        "id": str(b.id),
-        "version": b.version,
-        "name": b.name or "",
-        "public": b.public,
-        "hasFile": b.file_key is not None,
-        "created": b.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+build = build_summary
 
 
 def apps(teams) -> dict:
