@@ -25,7 +25,11 @@ def load(name: str) -> dict:
     for dialect in DIALECTS:
         part = DIALECTS_DIR / dialect.name / "openapi.yaml"
         if part.exists():
-            doc["paths"] |= (yaml.safe_load(part.read_text()).get(name) or {}).get("paths", {})
+            service = yaml.safe_load(part.read_text()).get(name) or {}
+            doc["paths"] |= service.get("paths", {})
+            # A dialect may keep its own schemas in its room; names must not collide.
+            for kind, items in (service.get("components") or {}).items():
+                doc.setdefault("components", {}).setdefault(kind, {}).update(items)
     return doc
 
 

@@ -82,6 +82,23 @@ class Settings(BaseSettings):
         "",
         description="App (public id) the app-config API serves when a request names none; `make run` sets its own.",
     )
+    public_url: str = Field(
+        "",
+        description="Base URL devices reach the write API at (bundle download links); empty = the request's own.",
+    )
+    bundle_url_secret: str = Field(
+        "",
+        description="HMAC key of signed bundle download links; empty = one generated and kept in Redis.",
+    )
+    bundle_url_seconds: int = Field(
+        3600, description="Bundle download links stay valid between this and twice this many seconds."
+    )
+    sighting_flush_interval: float = Field(
+        0.5, description="Seconds between flushes of live-update device sightings to Redis."
+    )
+    sighting_buffer_devices: int = Field(
+        200_000, description="Devices a read process buffers while Redis is down; past it they are dropped."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level: debug, info, warning, error."
     )

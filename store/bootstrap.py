@@ -48,7 +48,7 @@ def load_demo(
                 caller,
                 team.id,
                 f"Demo app {i + 1}",
-                f"com.demo.app{i + 1}",
+                f"com.demo.t{team.id}.app{i + 1}",  # identifiers are unique deployment-wide
                 ["production", "staging", "beta"],
             )
             _, token = client_tokens.create_client_token(caller, app, "demo")

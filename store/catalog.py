@@ -10,7 +10,8 @@ import re
 import secrets
 
 from store.accounts import get_team, require_writer, visible_team_ids
-from store.errors import InvalidInput, NotFound
+from store.db import conflict_on_duplicate
+from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
     App,
     User,
@@ -46,6 +47,41 @@ def app_row(model, what: str, caller: User, app_id: str, row_id: int, write: boo
     return row
 
 
+# A reverse-domain identifier (com.example.app), as the stores and Capgo's plugin use it.
+_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+$", re.ASCII)
+PACKAGE_TAKEN = "this package identifier belongs to another app"
+
+
+def _claim_package(package_name: str, app: App | None = None) -> str:
+    """Checks an identifier an app is about to take. It is unique across the deployment (device calls carry
+    no credentials, so it alone names the app) and is never moved: whoever holds it, a deleted app
+    included, the claim is refused, and the unique index decides a race."""
+    package_name = package_name.strip()
+    if not package_name:
+        return ""
+    if len(package_name) > 255 or not _PACKAGE.match(package_name):
+        raise InvalidInput("package_name must be a reverse-domain identifier such as com.example.app")
+    holder = App.get_or_none(App.package_name == package_name)
+    if holder is not None and (app is None or holder.id != app.id):
+        raise Conflict(PACKAGE_TAKEN)
+    return package_name
+
+
+def app_by_package(caller: User, package_name: str, write: bool = False) -> App:
+    """A live app of the caller's teams by its package identifier; any other identifier is not found."""
+    app = App.get_or_none(
+        (App.package_name == package_name)
+        & (App.package_name != "")
+        & App.deleted_at.is_null()
+        & App.team.in_(visible_team_ids(caller))
+    )
+    if app is None:
+        raise NotFound("app not found")
+    if write:
+        require_writer(caller)
+    return app
+
+
 def list_apps(caller: User, team_id: int | None, page: int, per_page: int) -> Page:
     q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
     if team_id is not None:
@@ -59,7 +95,9 @@ def create_app(
     from store import environments as aggregate  # imported here: that module scopes through this one
 
     team = get_team(caller, team_id, write=True)
-    app = App.create(public_id=new_public_id(), team=team, title=title, package_name=package_name)
+    package_name = _claim_package(package_name)
+    with conflict_on_duplicate(PACKAGE_TAKEN):
+        app = App.create(public_id=new_public_id(), team=team, title=title, package_name=package_name)
     for alias in environments if environments is not None else ["production", "staging"]:
         aggregate.create_for_app(app, alias)
     mark_stale(app.id)
@@ -68,10 +106,14 @@ def create_app(
 
 def update_app(caller: User, app_id: str, fields: dict) -> App:
     app = get_app(caller, app_id, write=True)
-    for name in ("title", "package_name"):
-        if name in fields:
-            setattr(app, name, fields[name])
-    app.save()
+    if "title" in fields:
+        app.title = fields["title"]
+    if "package_name" in fields and fields["package_name"] != app.package_name:
+        app.package_name = _claim_package(fields["package_name"], app)
+        # The snapshot carries the identifier: device calls find the app by it.
+        mark_stale(app.id)
+    with conflict_on_duplicate(PACKAGE_TAKEN):
+        app.save()
     return app
 
 

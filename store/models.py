@@ -261,3 +261,90 @@ ALL_MODELS = [
     SnapshotOutbox,
     DailyStat,
 ]
+
+
+# -- live updates (Capgo's channels, bundles and devices) ------------------------------------------------
+
+
+class Bundle(BaseModel):
+    """A web bundle of an app, stored by upload (file_key) or served from elsewhere (external_url)."""
+
+    app = pw.ForeignKeyField(App, backref="bundles", on_delete="CASCADE")
+    name = pw.CharField(max_length=64)
+    checksum = pw.CharField(max_length=64, null=True)  # SHA-256 of the zip, hex
+    file_key = pw.CharField(max_length=255, null=True)
+    file_size = pw.BigIntegerField(null=True)
+    external_url = pw.CharField(max_length=2048, null=True)
+    min_update_version = pw.CharField(max_length=64, null=True)
+    native_packages = JSONField(null=True)
+    session_key = pw.CharField(max_length=512, null=True)
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("app", "name"), True),)
+
+
+class Channel(BaseModel):
+    """An update channel: the bundle it serves and the policy devices are checked against."""
+
+    app = pw.ForeignKeyField(App, backref="channels", on_delete="CASCADE")
+    name = pw.CharField(max_length=128)
+    bundle = pw.ForeignKeyField(Bundle, null=True, on_delete="RESTRICT")
+    public = pw.BooleanField(default=False)  # the default channel of the platforms it serves
+    disable_auto_update = pw.CharField(max_length=16, default="major")
+    disable_under_native = pw.BooleanField(default=True)
+    ios = pw.BooleanField(default=True)
+    android = pw.BooleanField(default=True)
+    allow_self_set = pw.BooleanField(default=False)
+    allow_emulator = pw.BooleanField(default=True)
+    allow_dev = pw.BooleanField(default=True)
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("app", "name"), True),)
+
+
+class Device(BaseModel):
+    """A device as last seen by the live-update endpoints, and the channel or bundle it is pinned to."""
+
+    app = pw.ForeignKeyField(App, backref="devices", on_delete="CASCADE")
+    device_id = pw.CharField(max_length=64)
+    custom_id = pw.CharField(max_length=255, default="")
+    platform = pw.CharField(max_length=16, null=True)
+    plugin_version = pw.CharField(max_length=64, default="")
+    os_version = pw.CharField(max_length=64, null=True)
+    version_build = pw.CharField(max_length=64, default="")
+    version_name = pw.CharField(max_length=64, default="")  # the bundle it runs
+    is_prod = pw.BooleanField(default=True)
+    is_emulator = pw.BooleanField(default=False)
+    channel_override = pw.ForeignKeyField(Channel, null=True, on_delete="SET NULL")
+    bundle_override = pw.ForeignKeyField(Bundle, null=True, on_delete="SET NULL")
+    first_seen_at = pw.DateTimeField(default=utcnow)
+    last_seen_at = pw.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("app", "device_id"), True),)
+
+
+class BundleStat(BaseModel):
+    """Plugin actions (set, set_fail, download_fail, ...) counted per bundle name, action and day."""
+
+    app = pw.ForeignKeyField(App, backref="bundle_stats", on_delete="CASCADE")
+    day = pw.DateField()
+    bundle = pw.CharField(max_length=64)
+    action = pw.CharField(max_length=32)
+    count = pw.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = ((("app", "day", "bundle", "action"), True),)
+
+
+class AppliedBatch(BaseModel):
+    """Stream entries already applied: delivery is at least once, counting must be exactly once."""
+
+    entry_id = pw.CharField(max_length=64, primary_key=True)
+    applied_at = pw.DateTimeField(default=utcnow, index=True)

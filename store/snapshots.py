@@ -11,7 +11,10 @@ from store import outbox
 from store.models import (
     App,
     AppConfig,
+    Bundle,
+    Channel,
     ClientToken,
+    Device,
     Environment,
     Maintenance,
     MinimumVersionRule,
@@ -42,6 +45,11 @@ class AppData:
     # (environment alias, active Maintenance row or None) for every environment of the app
     maintenance: list[tuple[str, object]] = field(default_factory=list)
     config: dict | None = None  # the active app configuration's plain fields
+    package: str = ""  # the package identifier: live-update device calls name the app by it
+    channels: list = field(default_factory=list)  # Channel rows
+    bundles: list = field(default_factory=list)  # Bundle rows
+    # (device id, pinned channel name or None, pinned bundle name or None) for every pinned device
+    pins: list[tuple[str, str | None, str | None]] = field(default_factory=list)
 
 
 def app_data(app_id: int) -> AppData | None:
@@ -52,6 +60,7 @@ def app_data(app_id: int) -> AppData | None:
     data = AppData(
         public_id=app.public_id,
         state=client_standing(app, app.team),
+        package=app.package_name,
         tokens=sorted(
             t.token_hash for t in ClientToken.select(ClientToken.token_hash).where(ClientToken.app == app)
         ),
@@ -81,6 +90,17 @@ def app_data(app_id: int) -> AppData | None:
             "created_at": iso(config.created_at),
             "updated_at": iso(config.updated_at),
         }
+    data.bundles = list(Bundle.select().where(Bundle.app == app).order_by(Bundle.id))
+    data.channels = list(Channel.select().where(Channel.app == app).order_by(Channel.id))
+    channel_names = {c.id: c.name for c in data.channels}
+    bundle_names = {b.id: b.name for b in data.bundles}
+    pinned = Device.select(Device.device_id, Device.channel_override, Device.bundle_override).where(
+        (Device.app == app) & (Device.channel_override.is_null(False) | Device.bundle_override.is_null(False))
+    )
+    data.pins = [
+        (d.device_id, channel_names.get(d.channel_override_id), bundle_names.get(d.bundle_override_id))
+        for d in pinned
+    ]
     return data
 
 

@@ -4,3 +4,5 @@ PLATFORMS = ("ios", "android")
 ROLES = ("member", "admin", "super_admin")
 SUBSCRIPTION = ("active", "expired")
 BUILD_TYPES = ("release", "debug", "profile")
+# How far a channel lets devices move on their own (Capgo's disableAutoUpdate).
+AUTO_UPDATE_LIMITS = ("major", "minor", "patch", "version_number", "none")

@@ -101,7 +101,9 @@ def make_world(role: str = "admin", email: str = "owner@example.com", team_name:
     with unit_of_work():
         user = accounts.create_user(email, "correct horse battery", role)
         team = accounts.create_team(user, team_name)
-        app = catalog.create_app(user, team.id, "Demo", "com.example.demo")
+        # Package identifiers are unique across the deployment: each team's app has its own.
+        package = "com.example.demo" if team_name == "Acme" else f"com.{team_name.lower()}.demo"
+        app = catalog.create_app(user, team.id, "Demo", package)
         _, client_token = client_tokens.create_client_token(user, app, "default")
         token = accounts.issue_user_token(user)
     return SimpleNamespace(

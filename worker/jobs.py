@@ -7,7 +7,7 @@ import functools
 import logging
 
 from api.dialects.registry import compose_snapshot
-from store import ingest, outbox, snapshots, stats
+from store import devices, ingest, outbox, snapshots, stats
 from store.service import drop_dead_connection, release_connection
 from store.snapshot_format import GEN_KEY
 from worker import context
@@ -81,3 +81,9 @@ def aggregate_recent_stats() -> int:
 @_recovering
 def purge_old_sessions() -> int:
     return ingest.purge_sessions(context.settings().session_retention_days)
+
+
+@_recovering
+def prune_applied_batches() -> int:
+    """Forgets device batches applied two days ago: a redelivery comes within seconds, never days."""
+    return devices.prune_applied()

@@ -21,10 +21,12 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from api.settings import Settings
+from store.service import set_after_commit
 from store.snapshot_format import GEN_KEY
 from worker import context
 from worker.heartbeat import SCHEDULER_TICK_KEY, keep_beating
-from worker.queue import enqueue_unique, make_queue
+from worker.queue import after_commit, enqueue_unique, make_queue
+from worker.sightings import consume
 
 log = structlog.get_logger("gatehouse.worker")
 
@@ -36,6 +38,7 @@ def periodic(settings: Settings) -> list[tuple[str, str, int]]:
         ("sweep-outbox", "worker.jobs.sweep_outbox", settings.outbox_sweep_interval),
         ("aggregate-stats", "worker.jobs.aggregate_recent_stats", settings.stats_interval),
         ("purge-sessions", "worker.jobs.purge_old_sessions", 86_400),
+        ("prune-applied", "worker.jobs.prune_applied_batches", 3_600),
     ]
 
 
@@ -92,7 +95,13 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
     stop = threading.Event()
     name = uuid.uuid4().hex
     keep_beating(connection, name, stop)
+    queue = make_queue(connection, settings.queue_name)
+    # Device batches pin channels (a device's own setChannel): their rebuilds are enqueued at commit.
+    set_after_commit(lambda app_ids: after_commit(queue, app_ids))
     if not burst:
+        threading.Thread(
+            target=consume, args=(connection, name, stop), name="device-batches", daemon=True
+        ).start()
         threading.Thread(
             target=Schedule(settings, connection).run, args=(stop,), name="schedule", daemon=True
         ).start()

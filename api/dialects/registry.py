@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import re
 
-from api.dialects import admin, appcockpit, appconfig, updateforge
+from api.dialects import admin, appcockpit, appconfig, capgo, updateforge
 from api.dialects.base import Dialect
 from store.snapshot_format import encode_document
 
-DIALECTS: tuple[Dialect, ...] = (appcockpit.DIALECT, admin.DIALECT, updateforge.DIALECT, appconfig.DIALECT)
+DIALECTS: tuple[Dialect, ...] = (
+    appcockpit.DIALECT,
+    admin.DIALECT,
+    updateforge.DIALECT,
+    appconfig.DIALECT,
+    capgo.DIALECT,
+)
 # Paths outside every dialect's prefixes: the read service answers in AppCockpit's words, the write API in
 # Gatehouse's own.
 READ_DEFAULT, WRITE_DEFAULT = appcockpit.DIALECT, admin.DIALECT
@@ -42,12 +48,14 @@ def compose_snapshot(data) -> bytes:
     none: the read service answers its clients from the state alone)."""
     doc = {
         "app_id": data.public_id,
+        "package": data.package,
         "state": data.state,
         "tokens": data.tokens,
         "exact": {},
         "minimum": {},
         "maintenance": {},
         "appconfig": None,
+        "capgo": None,
     }
     if data.state != "app_deleted":
         for dialect in DIALECTS:

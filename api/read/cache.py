@@ -45,6 +45,10 @@ class AppView:
     digest: str
     # The active app configuration's plain fields, or None (the app-config dialect shapes the answer).
     config: dict | None = None
+    # The package identifier live-update devices name the app by, and the live-update part (plain values;
+    # the Capgo dialect builds its decision view from it once per document).
+    package: str = ""
+    capgo: dict | None = None
 
     @classmethod
     def from_document(cls, raw: bytes) -> AppView:
@@ -61,6 +65,8 @@ class AppView:
             maintenance={k: (b.encode(), e) for k, (b, e) in doc["maintenance"].items()},
             digest=hashlib.md5(raw, usedforsecurity=False).hexdigest(),
             config=doc.get("appconfig"),
+            package=doc.get("package") or "",
+            capgo=doc.get("capgo"),
         )
 
 
@@ -70,6 +76,8 @@ class State:
     tokens: dict[str, AppView] = field(default_factory=dict)
     # x-api-token header value -> app, for known tokens only: skips base64 and SHA-256 on repeat clients.
     by_header: dict[str, AppView] = field(default_factory=dict)
+    # package identifier -> app, for the live-update device calls
+    packages: dict[str, AppView] = field(default_factory=dict)
 
 
 class SnapshotCache:
@@ -124,7 +132,8 @@ class SnapshotCache:
                 except Exception:
                     log.exception("unreadable snapshot for %s; keeping the previous one", pid)
         tokens = {t: view for view in apps.values() for t in view.tokens}
-        self.state = State(apps=apps, tokens=tokens)
+        packages = {view.package: view for view in apps.values() if view.package}
+        self.state = State(apps=apps, tokens=tokens, packages=packages)
         self.loaded.set()
         return len(wanted)
 

@@ -1,0 +1,242 @@
+"""The device check (POST /updates), decided from an app's snapshot in memory, in Capgo's documented order.
+
+Pure functions over plain values: no I/O, so the read service answers from memory and the decision table
+is tested branch by branch (tests/test_capgo_decide.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from store.errors import InvalidVersion
+from store.versions import parse_key
+
+MAX_DEVICE_ID = 64
+MAX_FIELD = 128
+_COERCE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", re.ASCII)
+
+
+def coerce(text: str) -> tuple[int, int, int] | None:
+    """Major, minor and patch of a version the way node-semver's coerce reads it ("1.2" -> 1.2.0)."""
+    m = _COERCE.search(text or "") if isinstance(text, str) and len(text) <= MAX_FIELD else None
+    if m is None:
+        return None
+    return int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0)
+
+
+def _order(name: str) -> tuple:
+    """Full ordering of a bundle name (pre-releases before releases); coerced when it does not parse."""
+    try:
+        return parse_key(name)
+    except InvalidVersion:
+        parts = coerce(name) or (0, 0, 0)
+        return parse_key("{}.{}.{}".format(*parts))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    id: int
+    name: str
+    bundle: str | None
+    public: bool
+    disable_auto_update: str
+    disable_under_native: bool
+    ios: bool
+    android: bool
+    allow_self_set: bool
+    allow_emulator: bool
+    allow_dev: bool
+
+    def serves(self, platform: str) -> bool:
+        return getattr(self, platform, True) if platform in ("ios", "android") else True
+
+
+@dataclass(frozen=True, slots=True)
+class BundleInfo:
+    id: int
+    name: str
+    checksum: str | None
+    session_key: str | None
+    min_update_version: str | None
+    external_url: str | None
+    stored: bool
+
+
+@dataclass
+class LiveApp:
+    """An app's live-update view, built once per snapshot document."""
+
+    package: str
+    channels: dict[str, Policy] = field(default_factory=dict)
+    bundles: dict[str, BundleInfo] = field(default_factory=dict)
+    pins: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    # platform -> its default (public) channel
+    defaults: dict[str, Policy] = field(default_factory=dict)
+
+    @classmethod
+    def from_part(cls, package: str, part: dict | None) -> LiveApp:
+        part = part or {}
+        app = cls(package=package)
+        for name, c in sorted((part.get("channels") or {}).items(), key=lambda kv: kv[1]["id"]):
+            app.channels[name] = Policy(name=name, **c)
+        for name, b in (part.get("bundles") or {}).items():
+            app.bundles[name] = BundleInfo(name=name, **b)
+        app.pins = {d: (c, b) for d, (c, b) in (part.get("pins") or {}).items()}
+        for platform in ("ios", "android", "electron"):
+            for policy in app.channels.values():
+                if policy.public and policy.serves(platform):
+                    app.defaults[platform] = policy
+                    break
+        return app
+
+    def channel_for(
+        self, device_id: str, platform: str, default_channel: str | None
+    ) -> tuple[Policy | None, str]:
+        """The channel a device follows and why: "pin" (an admin's or its own choice), "default_channel"
+        (the app's configuration names one), "public" (the app's default for the platform)."""
+        pinned = self.pins.get(device_id, (None, None))[0]
+        if pinned is not None and pinned in self.channels:
+            return self.channels[pinned], "pin"
+        if default_channel:
+            return self.channels.get(default_channel), "default_channel"
+        return self.defaults.get(platform), "public"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A parsed /updates (or /stats, /channel_self) body."""
+
+    app_id: str
+    device_id: str
+    platform: str
+    version_build: str
+    version_name: str
+    plugin_version: str
+    version_os: str | None
+    custom_id: str
+    is_emulator: bool
+    is_prod: bool
+    default_channel: str | None
+
+
+class BadRequest(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _text(body: dict, name: str, required: bool = True, limit: int = MAX_FIELD) -> str | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadRequest("missing_info", f"Cannot find {name}")
+        return None
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        raise BadRequest("invalid_json_body", f"{name} must be a string of at most {limit} characters")
+    return value
+
+
+def _flag(body: dict, name: str, default: bool) -> bool:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BadRequest("invalid_json_body", f"{name} must be a boolean")
+    return value
+
+
+def parse_check(body, need_versions: bool = True) -> Check:
+    if not isinstance(body, dict):
+        raise BadRequest("invalid_json_body", "Invalid JSON body")
+    app_id = _text(body, "app_id")
+    device_id = _text(body, "device_id", limit=MAX_DEVICE_ID)
+    platform = _text(body, "platform", required=need_versions)
+    if platform is not None and platform not in ("ios", "android", "electron"):
+        raise BadRequest("invalid_platform", "platform must be ios, android or electron")
+    version_build = _text(body, "version_build", required=need_versions) or ""
+    version_name = _text(body, "version_name", required=False) or "builtin"
+    return Check(
+        app_id=app_id,
+        device_id=device_id.lower(),
+        platform=platform or "",
+        version_build=version_build,
+        version_name=version_build if version_name == "builtin" else version_name,
+        plugin_version=_text(body, "plugin_version", required=False) or "",
+        version_os=_text(body, "version_os", required=False),
+        custom_id=_text(body, "custom_id", required=False, limit=255) or "",
+        is_emulator=_flag(body, "is_emulator", False),
+        is_prod=_flag(body, "is_prod", True),
+        default_channel=_text(body, "defaultChannel", required=False),
+    )
+
+
+def refusal(code: str, message: str, **extra) -> dict:
+    return {"error": code, "message": message} | extra
+
+
+def decide(app: LiveApp, check: Check) -> tuple[dict | None, BundleInfo | None]:
+    """(refusal, None) or (None, the bundle to send)."""
+    native = coerce(check.version_build)
+    if native is None:
+        return refusal(
+            "semver_error",
+            f"Native version: {check.version_build} doesn't follow semver convention, please follow "
+            "https://semver.org to allow Capgo compare version number",
+        ), None
+    pinned_bundle = app.pins.get(check.device_id, (None, None))[1]
+    channel, reason = app.channel_for(check.device_id, check.platform, check.default_channel)
+    if channel is None and pinned_bundle is None:
+        return refusal("no_channel", "no default channel or override"), None
+    name = pinned_bundle if pinned_bundle is not None else channel.bundle
+    bundle = app.bundles.get(name) if name is not None else None
+    if bundle is None:
+        return refusal("no_bundle", "Cannot get bundle"), None
+    if check.version_name == bundle.name:
+        return refusal("no_new_version_available", "No new version available"), None
+    if pinned_bundle is None:
+        refused = _policy(channel, reason, check, native, bundle)
+        if refused is not None:
+            return refused, None
+    if not bundle.stored and not bundle.external_url:
+        return refusal("no_bundle", "Cannot get bundle"), None
+    return None, bundle
+
+
+def _policy(channel: Policy, reason: str, check: Check, native: tuple, bundle: BundleInfo) -> dict | None:
+    """The channel's rules, in Capgo's order; a device pinned to a bundle skips them."""
+    moves = {"version": bundle.name, "old": check.version_name}
+    if check.platform in ("ios", "android") and not channel.serves(check.platform):
+        which = "ios it's" if check.platform == "ios" else "android is"
+        return refusal(f"disabled_platform_{check.platform}", f"Cannot update, {which} disabled", **moves)
+    target = coerce(bundle.name) or (0, 0, 0)
+    limit = channel.disable_auto_update
+    if limit == "major" and target[0] > native[0]:
+        return refusal("disable_auto_update_to_major", "Cannot upgrade major version", major=True, **moves)
+    if reason == "default_channel" and not channel.allow_self_set and not channel.public:
+        return refusal(
+            "cannot_update_via_private_channel",
+            'Cannot update via a private channel. Please ensure your defaultChannel has "Allow devices to '
+            'self associate" set to true',
+        )
+    if limit == "minor" and target[:2] > native[:2]:
+        return refusal("disable_auto_update_to_minor", "Cannot upgrade minor version", major=True, **moves)
+    if limit == "patch" and not (target[:2] == native[:2] and target[2] > native[2]):
+        return refusal("disable_auto_update_to_patch", "Cannot upgrade patch version", major=True, **moves)
+    if limit == "version_number":
+        if bundle.min_update_version is None:
+            return refusal("misconfigured_channel", f"Channel {channel.name} is misconfigured", **moves)
+        if _order(bundle.min_update_version) > _order("{}.{}.{}".format(*native)):
+            return refusal(
+                "disable_auto_update_to_metadata",
+                "Cannot upgrade version, min update version > current version",
+                major=True,
+                **moves,
+            )
+    if channel.disable_under_native and _order(bundle.name) < _order("{}.{}.{}".format(*native)):
+        return refusal("disable_auto_update_under_native", "Cannot revert under native version", **moves)
+    if not channel.allow_dev and not check.is_prod:
+        return refusal("disable_dev_build", "Cannot update, dev build is disabled", **moves)
+    if not channel.allow_emulator and check.is_emulator:
+        return refusal("disable_emulator", "Cannot update, emulator is disabled", **moves)
+    return None

@@ -1,0 +1,319 @@
+"""The plugin's device endpoints on the read service: POST /updates, POST /stats, /channel_self.
+
+Answered from the app's snapshot in memory (no Redis or database round trip on the request path);
+what devices report is recorded in process and flushed to the worker in batches (sightings.py).
+Refusals are HTTP 200 {"error": code, "message": ...} as Capgo answers them; bad input is 400.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from time import perf_counter
+
+import falcon
+import falcon.asgi
+import orjson
+import redis
+
+from api.dialects.capgo import signing
+from api.dialects.capgo.decide import BadRequest, Check, LiveApp, decide, parse_check, refusal
+from api.dialects.capgo.sightings import Recorder
+from api.metrics import RequestMetrics
+from api.read.cache import AppView, SnapshotCache
+
+MAX_BODY = 16_384
+_ACTION = re.compile(r"^[A-Za-z0-9_]{1,32}$", re.ASCII)
+APP_NOT_FOUND = refusal("app_not_found", "App not found")
+PLAN = refusal("need_plan_upgrade", "Cannot update, upgrade plan to continue to update")
+OK = {"status": "ok"}
+
+
+def _truthy(value: str | None) -> bool | str | None:
+    return {"true": True, "false": False}.get(value.lower(), value) if isinstance(value, str) else value
+
+
+class Devices:
+    """What the three resources share: the snapshots, the recorder, the link signer, the metrics."""
+
+    def __init__(self, cache: SnapshotCache, recorder: Recorder, settings, metrics: RequestMetrics):
+        self.cache, self.recorder, self.settings, self.metrics = cache, recorder, settings, metrics
+        self._live: dict[tuple[str, str], LiveApp] = {}
+        self._links: dict[tuple, bytes] = {}
+        self._secret: bytes | None = None
+
+    def live(self, view: AppView) -> LiveApp:
+        key = (view.public_id, view.digest)
+        app = self._live.get(key)
+        if app is None:
+            if len(self._live) >= 2 * max(len(self.cache.state.apps), 1000):
+                self._live.clear()  # bounded: digests of changed apps go too
+            app = self._live[key] = LiveApp.from_part(view.package, view.capgo)
+        return app
+
+    def app(self, check: Check) -> tuple[AppView | None, dict | None]:
+        """The app a device names, or the refusal: unknown and deleted apps look the same."""
+        view = self.cache.state.packages.get(check.app_id)
+        if view is None or view.state in ("app_deleted", "team_deleted"):
+            return None, APP_NOT_FOUND
+        if view.state == "expired":
+            return None, PLAN
+        return view, None
+
+    async def body(self, req: falcon.asgi.Request) -> dict:
+        """The JSON body (or, for GET and DELETE without one, the query parameters)."""
+        if req.content_length is not None and req.content_length > MAX_BODY:
+            raise BadRequest("invalid_json_body", "Request body too large")
+        chunks, size = [], 0
+        async for chunk in req.stream:
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise BadRequest("invalid_json_body", "Request body too large")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw.strip():
+            if req.method in ("GET", "DELETE"):
+                return {k: _truthy(v) for k, v in req.params.items() if isinstance(v, str)}
+            raise BadRequest("invalid_json_body", "Cannot parse json: empty body")
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise BadRequest("invalid_json_body", "Cannot parse json") from None
+
+    async def secret(self) -> bytes:
+        if self._secret is None:
+            r = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+            try:
+                self._secret = await asyncio.to_thread(
+                    signing.shared_secret, r, self.settings.bundle_url_secret
+                )
+            finally:
+                r.close()
+        return self._secret
+
+    async def answer(self, req: falcon.asgi.Request, bundle) -> bytes:
+        """The update answer: version, url, checksum (and session_key when the bundle has one)."""
+        period = self.settings.bundle_url_seconds
+        expires = signing.expiry(period)
+        base = self.settings.public_url.rstrip("/") or req.prefix
+        key = (bundle.id, bundle.checksum, expires, base)
+        data = self._links.get(key)
+        if data is None:
+            url = bundle.external_url or base + signing.path(
+                await self.secret(), bundle.id, bundle.name, expires
+            )
+            doc = {"version": bundle.name, "url": url, "checksum": bundle.checksum}
+            if bundle.session_key:
+                doc["session_key"] = bundle.session_key
+            if len(self._links) >= 10_000:
+                self._links.clear()  # bounded: the Host header is the client's to choose
+            data = self._links[key] = orjson.dumps(doc)
+        return data
+
+    def send(self, req, resp, status: int, data: bytes | dict) -> None:
+        resp.status = status
+        resp.content_type = falcon.MEDIA_JSON
+        resp.set_header("Cache-Control", "no-store")
+        resp.data = data if isinstance(data, bytes) else orjson.dumps(data)
+        self.metrics.observe(req.uri_template, req.method, status, req.context.started)
+
+
+class Updates:
+    """POST /updates (the plugin's updateUrl)."""
+
+    def __init__(self, devices: Devices):
+        self.d = devices
+
+    async def on_post(self, req, resp):
+        req.context.started = perf_counter()
+        try:
+            check = parse_check(await self.d.body(req))
+        except BadRequest as bad:
+            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
+        view, refused = self.d.app(check)
+        if refused is not None:
+            return self.d.send(req, resp, 200, refused)
+        self.d.recorder.seen(check)
+        refused, bundle = decide(self.d.live(view), check)
+        if refused is not None:
+            return self.d.send(req, resp, 200, refused)
+        try:
+            data = await self.d.answer(req, bundle)
+        except (redis.RedisError, OSError):
+            return self.d.send(
+                req, resp, 503, refusal("server_error", "Cannot sign the download link; retry")
+            )
+        self.d.send(req, resp, 200, data)
+
+
+class Stats:
+    """POST /stats (the plugin's statsUrl): a sighting, and the action counted for the bundle it names."""
+
+    def __init__(self, devices: Devices):
+        self.d = devices
+
+    async def on_post(self, req, resp):
+        req.context.started = perf_counter()
+        try:
+            body = await self.d.body(req)
+            check = parse_check(body, need_versions=False)
+            action = body.get("action")
+            if not isinstance(action, str) or not _ACTION.match(action):
+                raise BadRequest("invalid_json_body", "action must be a word of at most 32 characters")
+        except BadRequest as bad:
+            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
+        view, refused = self.d.app(check)
+        if refused is not None:
+            return self.d.send(req, resp, 200, refused)
+        self.d.recorder.seen(check)
+        self.d.recorder.action(check.app_id, check.version_name or "builtin", action)
+        self.d.send(req, resp, 200, OK)
+
+
+class ChannelSelf:
+    """/channel_self (the plugin's channelUrl): GET lists the channels a device may choose (or, with a
+    device_id, answers like PUT), PUT tells a device its channel, POST sets it, DELETE unsets it."""
+
+    def __init__(self, devices: Devices):
+        self.d = devices
+
+    async def _check(self, req, need_versions: bool) -> tuple[Check, dict, AppView | None, dict | None]:
+        body = await self.d.body(req)
+        check = parse_check(body, need_versions=need_versions)
+        view, refused = self.d.app(check)
+        return check, body, view, refused
+
+    async def on_get(self, req, resp):
+        req.context.started = perf_counter()
+        if req.get_param("device_id"):
+            return await self.on_put(req, resp)
+        try:
+            body = await self.d.body(req)
+            package = body.get("app_id")
+            if not isinstance(package, str) or not package:
+                raise BadRequest("missing_info", "Cannot find app_id")
+        except BadRequest as bad:
+            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
+        view = self.d.cache.state.packages.get(package)
+        if view is None or view.state != "active":
+            return self.d.send(req, resp, 200, APP_NOT_FOUND)
+        platform, emulator, prod = (
+            body.get("platform"),
+            body.get("is_emulator") is True,
+            body.get("is_prod") is not False,
+        )
+        out = [
+            {"id": c.id, "name": c.name, "public": c.public, "allow_self_set": c.allow_self_set}
+            for c in self.d.live(view).channels.values()
+            if (c.public or c.allow_self_set)
+            and (platform is None or c.serves(platform))
+            and (c.allow_emulator or not emulator)
+            and (c.allow_dev or prod)
+        ]
+        self.d.send(req, resp, 200, orjson.dumps(out))
+
+    async def on_put(self, req, resp):
+        req.context.started = getattr(req.context, "started", None) or perf_counter()
+        try:
+            check, _, view, refused = await self._check(req, need_versions=False)
+        except BadRequest as bad:
+            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
+        if refused is not None:
+            return self.d.send(req, resp, 200, refused)
+        if check.version_build:
+            self.d.recorder.seen(check)
+        live = self.d.live(view)
+        channel, reason = live.channel_for(check.device_id, check.platform, check.default_channel)
+        if channel is None:
+            return self.d.send(req, resp, 400, refusal("channel_not_found", "Cannot find channel"))
+        allow = channel.allow_self_set if reason == "pin" else True
+        self.d.send(
+            req,
+            resp,
+            200,
+            {"status": "ok", "channel": channel.name, "allowSet": allow, "message": "", "error": ""},
+        )
+
+    async def on_post(self, req, resp):
+        req.context.started = perf_counter()
+        try:
+            check, body, view, refused = await self._check(req, need_versions=False)
+            name = body.get("channel")
+            if not isinstance(name, str) or not name or len(name) > 128:
+                raise BadRequest("missing_info", "Cannot find channel")
+        except BadRequest as bad:
+            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
+        if refused is not None:
+            return self.d.send(req, resp, 200, refused)
+        live = self.d.live(view)
+        chosen = live.channels.get(name)
+        if chosen is None:
+            return self.d.send(req, resp, 400, refusal("channel_not_found", f"Cannot find channel {name}"))
+        if not chosen.allow_self_set:
+            return self.d.send(
+                req,
+                resp,
+                400,
+                refusal(
+                    "channel_set_from_plugin_not_allowed",
+                    "This channel does not allow devices to self associate",
+                ),
+            )
+        if self._pinned_by_admin(live, check.device_id):
+            return self.d.send(
+                req,
+                resp,
+                400,
+                refusal("cannot_override", "Cannot change device override current channel don't allow it"),
+            )
+        if check.version_build:
+            self.d.recorder.seen(check)
+        self.d.recorder.choose("set", check.app_id, check.device_id, name)
+        self.d.send(
+            req,
+            resp,
+            200,
+            {"status": "ok", "message": "Device assigned to channel successfully", "error": ""},
+        )
+
+    async def on_delete(self, req, resp):
+        req.context.started = perf_counter()
+        try:
+            check, _, view, refused = await self._check(req, need_versions=False)
+        except BadRequest as bad:
+            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
+        if refused is not None:
+            return self.d.send(req, resp, 200, refused)
+        live = self.d.live(view)
+        if self._pinned_by_admin(live, check.device_id):
+            return self.d.send(
+                req,
+                resp,
+                400,
+                refusal("cannot_override", "Cannot change device override current channel don't allow it"),
+            )
+        if live.pins.get(check.device_id, (None, None))[0] is not None:
+            self.d.recorder.choose("unset", check.app_id, check.device_id, None)
+        self.d.send(
+            req,
+            resp,
+            200,
+            {"status": "ok", "message": "Device unassigned from channel successfully", "error": ""},
+        )
+
+    @staticmethod
+    def _pinned_by_admin(live: LiveApp, device_id: str) -> bool:
+        pinned = live.pins.get(device_id, (None, None))[0]
+        return pinned is not None and pinned in live.channels and not live.channels[pinned].allow_self_set
+
+
+def routes(cache: SnapshotCache, settings, metrics: RequestMetrics) -> list[tuple[str, object]]:
+    recorder = Recorder(
+        settings.redis_url, settings.sighting_flush_interval, settings.sighting_buffer_devices
+    )
+    devices = Devices(cache, recorder, settings, metrics)
+    return [
+        ("/updates", Updates(devices)),
+        ("/stats", Stats(devices)),
+        ("/channel_self", ChannelSelf(devices)),
+    ]

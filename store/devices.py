@@ -1,0 +1,214 @@
+"""Devices of an app's live updates: what they last reported, and the channel or bundle they are pinned to.
+
+Sightings and plugin actions arrive in batches from the read service (through a Redis stream, applied by
+the worker): devices are upserted in bulk and actions counted per bundle, action and day, each batch
+exactly once even when the stream delivers it twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from peewee import EXCLUDED
+
+from store.catalog import app_by_package
+from store.db import conflict_on_duplicate
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import App, AppliedBatch, Bundle, BundleStat, Channel, Device, User, utcnow
+from store.outbox import mark_stale
+from store.pagination import Page, paginate
+
+MAX_DEVICE_ID = 64
+SIGHTING_FIELDS = (
+    "platform",
+    "plugin_version",
+    "os_version",
+    "version_build",
+    "version_name",
+    "custom_id",
+    "is_prod",
+    "is_emulator",
+)
+
+
+def list_devices(caller: User, package: str, page: int, per_page: int) -> Page:
+    app = app_by_package(caller, package)
+    q = Device.select().where(Device.app == app).order_by(Device.last_seen_at.desc(), Device.id)
+    return paginate(q, page, per_page)
+
+
+def get_device(caller: User, package: str, device_id: str) -> Device:
+    app = app_by_package(caller, package)
+    row = Device.get_or_none((Device.app == app) & (Device.device_id == device_id))
+    if row is None:
+        raise NotFound("device not found")
+    return row
+
+
+def bundle_ids(app_id: int, names: set[str]) -> dict[str, int]:
+    """The ids of an app's bundles by name (a device reports the name of the bundle it runs)."""
+    if not names:
+        return {}
+    q = Bundle.select(Bundle.name, Bundle.id).where((Bundle.app == app_id) & Bundle.name.in_(list(names)))
+    return dict(q.tuples())
+
+
+def _check_id(device_id: str) -> str:
+    if not isinstance(device_id, str) or not device_id or len(device_id) > MAX_DEVICE_ID:
+        raise InvalidInput(f"device_id must be 1 to {MAX_DEVICE_ID} characters")
+    return device_id.lower()
+
+
+def link_device(
+    caller: User, package: str, device_id: str, channel: str | None, bundle: str | None
+) -> Device:
+    """Pins a device (seen or not yet) to a channel and/or a bundle."""
+    app = app_by_package(caller, package, write=True)
+    device_id = _check_id(device_id)
+    if channel is None and bundle is None:
+        raise InvalidInput("send channel and/or version_id")
+    row = Device.get_or_none((Device.app == app) & (Device.device_id == device_id))
+    if row is None:
+        row = Device(app=app, device_id=device_id)
+    if channel is not None:
+        ch = Channel.get_or_none((Channel.app == app) & (Channel.name == channel))
+        if ch is None:
+            raise NotFound(f"channel {channel} not found")
+        row.channel_override = ch
+    if bundle is not None:
+        b = Bundle.get_or_none((Bundle.app == app) & (Bundle.name == bundle))
+        if b is None:
+            raise NotFound(f"bundle {bundle} not found")
+        row.bundle_override = b
+    with conflict_on_duplicate("the device was recorded meanwhile; try again"):
+        row.save()
+    mark_stale(app.id)
+    return row
+
+
+def unlink_device(caller: User, package: str, device_id: str) -> None:
+    """Removes both pins; the device itself stays."""
+    app = app_by_package(caller, package, write=True)
+    row = Device.get_or_none((Device.app == app) & (Device.device_id == _check_id(device_id)))
+    if row is None:
+        raise NotFound("device not found")
+    row.channel_override = row.bundle_override = None
+    row.save()
+    mark_stale(app.id)
+
+
+# -- batches from the read service -------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    """One stream entry: latest sighting per device, action counts, and devices' own channel choices."""
+
+    entry_id: str
+    # (package, device_id) -> (sighting fields as in SIGHTING_FIELDS, seen at)
+    sightings: dict[tuple[str, str], tuple[tuple, dt.datetime]] = field(default_factory=dict)
+    # (package, day, bundle, action) -> count
+    actions: dict[tuple[str, dt.date, str, str], int] = field(default_factory=dict)
+    # ("set", package, device_id, channel) or ("unset", package, device_id, None), in order
+    choices: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+
+
+def apply_batch(batch: Batch) -> bool:
+    """Applies a batch once; False when this entry was applied before (a redelivery). Run in a unit of work."""
+    try:
+        with conflict_on_duplicate("applied"):
+            AppliedBatch.insert(entry_id=batch.entry_id).execute()
+    except Conflict:
+        return False
+    packages = {k[0] for k in batch.sightings} | {k[0] for k in batch.actions} | {c[1] for c in batch.choices}
+    apps = (
+        dict(
+            App.select(App.package_name, App.id)
+            .where(App.package_name.in_(list(packages)) & App.deleted_at.is_null())
+            .tuples()
+        )
+        if packages
+        else {}
+    )
+    _upsert_devices(apps, batch.sightings)
+    _count_actions(apps, batch.actions)
+    for kind, package, device_id, channel in batch.choices:
+        if package in apps:
+            _choose_channel(apps[package], kind, device_id, channel)
+    return True
+
+
+def _upsert_devices(apps: dict[str, int], sightings) -> None:
+    rows = []
+    for (package, device_id), (values, seen) in sightings.items():
+        if package not in apps:
+            continue
+        row = dict(zip(SIGHTING_FIELDS, values, strict=True))
+        rows.append(
+            {"app": apps[package], "device_id": device_id, "first_seen_at": seen, "last_seen_at": seen} | row
+        )
+    update = {getattr(Device, f): getattr(EXCLUDED, f) for f in SIGHTING_FIELDS}
+    update[Device.last_seen_at] = EXCLUDED.last_seen_at
+    for i in range(0, len(rows), 500):
+        (
+            Device.insert_many(rows[i : i + 500])
+            .on_conflict(conflict_target=[Device.app, Device.device_id], update=update)
+            .execute()
+        )
+
+
+def _count_actions(apps: dict[str, int], actions) -> None:
+    rows = [
+        {"app": apps[package], "day": day, "bundle": bundle, "action": action, "count": n}
+        for (package, day, bundle, action), n in actions.items()
+        if package in apps
+    ]
+    for i in range(0, len(rows), 500):
+        (
+            BundleStat.insert_many(rows[i : i + 500])
+            .on_conflict(
+                conflict_target=[BundleStat.app, BundleStat.day, BundleStat.bundle, BundleStat.action],
+                update={BundleStat.count: BundleStat.count + EXCLUDED.count},
+            )
+            .execute()
+        )
+
+
+def _choose_channel(app_id: int, kind: str, device_id: str, channel: str | None) -> None:
+    """A device's own choice (the plugin's setChannel / unsetChannel), checked again against the database:
+    only channels that allow self-assignment, and never over a pin an admin set on another channel."""
+    row = Device.get_or_none((Device.app == app_id) & (Device.device_id == device_id))
+    current = (
+        Channel.get_or_none(Channel.id == row.channel_override_id)
+        if row and row.channel_override_id
+        else None
+    )
+    if current is not None and not current.allow_self_set:
+        return
+    if kind == "unset":
+        if row is not None and current is not None:
+            row.channel_override = None
+            row.save()
+            mark_stale(app_id)
+        return
+    chosen = Channel.get_or_none((Channel.app == app_id) & (Channel.name == channel))
+    if chosen is None or not chosen.allow_self_set:
+        return
+    if row is None:
+        row = Device(app=app_id, device_id=device_id)
+    row.channel_override = chosen
+    row.save()
+    mark_stale(app_id)
+
+
+def stats_for(app_id: int, since: dt.date) -> list[BundleStat]:
+    return list(
+        BundleStat.select()
+        .where((BundleStat.app == app_id) & (BundleStat.day >= since))
+        .order_by(BundleStat.day, BundleStat.bundle, BundleStat.action)
+    )
+
+
+def prune_applied(older_than: dt.timedelta = dt.timedelta(days=2)) -> int:
+    return AppliedBatch.delete().where(AppliedBatch.applied_at < utcnow() - older_than).execute()

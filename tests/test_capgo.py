@@ -1,0 +1,303 @@
+"""Capgo's public API (spec 002) on the write API and the plugin's device endpoints on the read service,
+over HTTP against real PostgreSQL and Redis: channels, devices, bundles, uploads, signed downloads,
+/updates, /stats, /channel_self, and device batches applied by the worker."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zipfile
+from urllib.parse import urlsplit
+
+import pytest
+
+from store.models import BundleStat, Device
+from worker.sightings import drain
+
+PKG = "com.example.demo"
+
+
+def zip_bytes(text: str = "hello") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.html", f"<p>{text}</p>")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def capgo(api, world):
+    """Calls the public API with world's token as Capgo's scripts send it: the bare key."""
+
+    def call(method: str, path: str, body=None, key=world.token, **params):
+        return api.simulate_request(method, path, json=body, headers={"authorization": key}, params=params)
+
+    return call
+
+
+def upload(api, world, version: str, data: bytes | None = None, **params):
+    data = zip_bytes(version) if data is None else data
+    return api.simulate_post(
+        "/bundle/upload",
+        params={"app_id": PKG, "version": version} | params,
+        body=data,
+        headers={"authorization": f"Bearer {world.token}", "Content-Type": "application/zip"},
+    )
+
+
+def device_body(**fields) -> dict:
+    return {
+        "app_id": PKG,
+        "device_id": "00000000-0000-0000-0000-000000000001",
+        "platform": "ios",
+        "version_build": "1.0.0",
+        "version_name": "builtin",
+        "plugin_version": "6.2.0",
+        "version_os": "17.1",
+        "is_emulator": False,
+        "is_prod": True,
+        "custom_id": "user-7",
+    } | fields
+
+
+def test_channel_rows_of_the_seed(capgo, api, world, sync):
+    assert upload(api, world, "1.2.0").status_code == 201
+    res = capgo(
+        "POST", "/channel", {"app_id": PKG, "channel": "production", "version": "1.2.0", "public": True}
+    )
+    assert (res.status_code, res.json) == (200, {"status": "ok"})
+    res = capgo(
+        "POST",
+        "/channel",
+        {"app_id": PKG, "channel": "beta", "disableAutoUpdate": "minor", "allow_dev": False},
+    )
+    assert res.json == {"status": "ok"}
+    listed = capgo("GET", "/channel", app_id=PKG).json
+    assert [c["name"] for c in listed] == ["production", "beta"]
+    prod = capgo("GET", "/channel", app_id=PKG, channel="production").json
+    assert prod["version"]["name"] == "1.2.0" and prod["public"] is True and prod["app_id"] == PKG
+    assert prod["disableAutoUpdate"] == "major" and prod["disableAutoUpdateUnderNative"] is True
+    beta = listed[1]
+    assert beta["version"] is None and beta["allow_dev"] is False and beta["disableAutoUpdate"] == "minor"
+    # An update keeps the fields it does not name.
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "beta", "allow_emulator": False})
+    beta = capgo("GET", "/channel", app_id=PKG, channel="beta").json
+    assert beta["allow_dev"] is False and beta["allow_emulator"] is False
+    assert capgo("GET", "/channel", app_id=PKG, page="1").json == []
+    res = capgo("DELETE", "/channel", {"channel": "beta"})
+    assert res.json == {"status": "ok"}
+    res = capgo("GET", "/channel", app_id=PKG, channel="beta")
+    assert res.status_code == 404 and res.json["status"] == "KO" and res.json["code"] == "not_found"
+
+
+def test_errors_are_capgo_shaped_and_scoped_to_the_team(capgo, other_world):
+    res = capgo("GET", "/channel", app_id=PKG, key="nope")
+    assert (res.status_code, res.json) == (
+        401,
+        {"error": "Invalid API key", "status": "KO", "code": "invalid_apikey"},
+    )
+    # Another team's app is no app at all, and a bogus one answers the same.
+    theirs = capgo("GET", "/channel", app_id="com.rival.demo")
+    missing = capgo("GET", "/channel", app_id="com.nobody.app")
+    assert theirs.status_code == missing.status_code == 404 and theirs.json == missing.json
+    res = capgo("POST", "/channel", {"app_id": PKG})
+    assert res.status_code == 400 and res.json["error"] == "channel is required"
+    res = capgo("POST", "/channel", {"app_id": PKG, "channel": "x", "disableAutoUpdate": "sometimes"})
+    assert res.status_code == 400 and res.json["status"] == "KO"
+    res = capgo("POST", "/channel", {"app_id": PKG, "channel": "x", "version": "9.9.9"})
+    assert res.status_code == 404 and "9.9.9" in res.json["error"]
+
+
+def test_bearer_key_is_accepted_too(api, world):
+    res = api.simulate_get(
+        "/channel", params={"app_id": PKG}, headers={"authorization": f"Bearer {world.token}"}
+    )
+    assert (res.status_code, res.json) == (200, [])
+
+
+def test_package_identifier_is_unique_across_the_deployment(api, world, other_world, root):
+    res = api.simulate_post(
+        "/admin/v1/apps",
+        json={"team_id": other_world.team.id, "title": "Copy", "package_name": PKG},
+        headers=other_world.auth,
+    )
+    assert res.status_code == 409 and "another app" in res.json["error"]
+    res = api.simulate_patch(
+        f"/admin/v1/apps/{other_world.app_id}", json={"package_name": PKG}, headers=other_world.auth
+    )
+    assert res.status_code == 409
+    # Not even a deleted app's identifier moves.
+    assert api.simulate_delete(f"/admin/v1/apps/{world.app_id}", headers=world.auth).status_code in (200, 204)
+    res = api.simulate_patch(
+        f"/admin/v1/apps/{other_world.app_id}", json={"package_name": PKG}, headers=other_world.auth
+    )
+    assert res.status_code == 409
+    res = api.simulate_patch(
+        f"/admin/v1/apps/{other_world.app_id}", json={"package_name": "not an id"}, headers=other_world.auth
+    )
+    assert res.status_code == 400
+
+
+def test_bundles_upload_list_and_delete(capgo, api, world, settings):
+    data = zip_bytes("one")
+    res = upload(
+        api,
+        world,
+        "1.0.0",
+        data,
+        minUpdateVersion="1.0.0",
+        native_packages='[{"name":"@capacitor/app","version":"6.0.0"}]',
+    )
+    assert res.status_code == 201, res.json
+    b = res.json
+    assert b["checksum"] == hashlib.sha256(data).hexdigest() and b["size"] == len(data)
+    assert b["minUpdateVersion"] == "1.0.0" and b["native_packages"][0]["name"] == "@capacitor/app"
+    assert upload(api, world, "1.0.0").status_code == 409
+    ext = upload(api, world, "1.1.0", b"", external_url="https://cdn.example.com/1.1.0.zip")
+    assert (
+        ext.status_code == 201
+        and ext.json["external_url"].endswith("1.1.0.zip")
+        and ext.json["checksum"] is None
+    )
+    assert upload(api, world, "1.2.0", channel="production").status_code == 201
+    listed = capgo("GET", "/bundle", app_id=PKG).json
+    assert [x["name"] for x in listed] == ["1.0.0", "1.1.0", "1.2.0"]
+    assert capgo("GET", "/channel", app_id=PKG, channel="production").json["version"]["name"] == "1.2.0"
+    # A bundle a channel serves is refused, naming the channel; nothing is deleted.
+    res = capgo("DELETE", "/bundle", {"app_id": PKG})
+    assert res.status_code == 409 and "production" in res.json["error"]
+    assert len(capgo("GET", "/bundle", app_id=PKG).json) == 3
+    key = b["r2_path"]
+    storage_file = settings.data_dir / "artifacts" / key
+    assert storage_file.exists()
+    assert capgo("DELETE", "/bundle", {"app_id": PKG, "version": "1.0.0"}).json == {"status": "ok"}
+    assert not storage_file.exists()
+    assert capgo("DELETE", "/bundle", {"app_id": PKG, "version": "1.0.0"}).status_code == 404
+    assert [x["name"] for x in capgo("GET", "/bundle", app_id=PKG).json] == ["1.1.0", "1.2.0"]
+
+
+def test_device_link_and_unlink(capgo, api, world):
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "beta", "version": "1.2.0"})
+    dev = "ABCDEF00-0000-0000-0000-000000000002"
+    res = capgo(
+        "POST", "/device", {"app_id": PKG, "device_id": dev, "channel": "beta", "version_id": "1.2.0"}
+    )
+    assert res.json == {"status": "ok"}
+    one = capgo("GET", "/device", app_id=PKG, device_id=dev.lower()).json
+    assert one["channel"] == "beta" and one["version_override"] == "1.2.0" and one["device_id"] == dev.lower()
+    assert capgo("DELETE", "/device", {"app_id": PKG, "device_id": dev}).json == {"status": "ok"}
+    one = capgo("GET", "/device", app_id=PKG, device_id=dev.lower()).json
+    assert one["channel"] is None and one["version_override"] is None
+    assert capgo("POST", "/device", {"app_id": PKG, "device_id": dev}).status_code == 400
+    assert (
+        capgo("POST", "/device", {"app_id": PKG, "device_id": "x" * 65, "channel": "beta"}).status_code == 400
+    )
+    assert capgo("GET", "/device", app_id=PKG, device_id="nobody").status_code == 404
+
+
+def test_updates_checks_stats_and_devices_end_to_end(capgo, api, world, reader, sync, redis_conn, cache):
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    sync()
+    res = reader.simulate_post("/updates", json=device_body())
+    assert res.status_code == 200, res.json
+    answer = res.json
+    assert answer["version"] == "1.2.0" and len(answer["checksum"]) == 64
+    # The link downloads without credentials, with Range, from the write API.
+    parts = urlsplit(answer["url"])
+    got = api.simulate_get(parts.path, query_string=parts.query)
+    assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == answer["checksum"]
+    part = api.simulate_get(parts.path, query_string=parts.query, headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == got.content[:10]
+    forged = api.simulate_get(parts.path, query_string=parts.query.replace("signature=", "signature=0"))
+    assert forged.status_code == 404
+    # Already on it: no new version.
+    res = reader.simulate_post("/updates", json=device_body(version_name="1.2.0"))
+    assert res.json == {"error": "no_new_version_available", "message": "No new version available"}
+    res = reader.simulate_post("/stats", json=device_body(action="set", version_name="1.2.0"))
+    assert res.json == {"status": "ok"}
+    reader.simulate_post("/stats", json=device_body(action="update_fail", version_name="1.2.0"))
+    time.sleep(0.8)  # the recorder flushes every half second
+    assert drain(redis_conn) >= 1
+    listed = capgo("GET", "/device", app_id=PKG).json
+    assert len(listed) == 1
+    d = listed[0]
+    assert d["version"] == {"id": answer_id(capgo), "name": "1.2.0"} and d["custom_id"] == "user-7"
+    assert d["platform"] == "ios" and d["os_version"] == "17.1" and d["plugin_version"] == "6.2.0"
+    counts = {s.action: s.count for s in BundleStat.select()}
+    assert counts == {"set": 1, "update_fail": 1}
+    # The same batch delivered again counts nothing twice.
+    assert drain(redis_conn) == 0
+
+
+def answer_id(capgo) -> int:
+    return capgo("GET", "/bundle", app_id=PKG).json[0]["id"]
+
+
+def test_unknown_apps_and_bad_bodies_on_the_device_endpoints(reader, world, other_world, sync):
+    sync()
+    for package in ("com.nobody.app", "com.rival.demo"):
+        res = reader.simulate_post("/updates", json=device_body(app_id=package))
+        assert res.status_code == 200 and res.json["error"] in ("app_not_found", "no_channel")
+    nobody = reader.simulate_post("/updates", json=device_body(app_id="com.nobody.app")).json
+    assert nobody == {"error": "app_not_found", "message": "App not found"}
+    res = reader.simulate_post("/updates", body=b"{not json", headers={"Content-Type": "application/json"})
+    assert res.status_code == 400 and res.json["error"] == "invalid_json_body"
+    res = reader.simulate_post("/updates", json=device_body(device_id="x" * 65))
+    assert res.status_code == 400 and "device_id" in res.json["message"]
+    res = reader.simulate_post("/updates", json={"app_id": PKG})
+    assert res.status_code == 400 and res.json["error"] == "missing_info"
+    res = reader.simulate_post("/stats", json=device_body(action="bad action!"))
+    assert res.status_code == 400
+
+
+def test_channel_self_list_get_set_unset(capgo, api, world, reader, sync, redis_conn):
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    upload(api, world, "1.3.0-beta.1", channel="beta")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "beta", "allow_device_self_set": True})
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "internal", "version": "1.2.0"})
+    sync()
+    listed = reader.simulate_get(
+        "/channel_self", params={"app_id": PKG, "platform": "ios", "is_emulator": "false", "is_prod": "true"}
+    )
+    assert [(c["name"], c["public"], c["allow_self_set"]) for c in listed.json] == [
+        ("production", True, False),
+        ("beta", False, True),
+    ]
+    got = reader.simulate_put("/channel_self", json=device_body())
+    assert got.json == {"status": "ok", "channel": "production", "allowSet": True, "message": "", "error": ""}
+    res = reader.simulate_post("/channel_self", json=device_body(channel="internal"))
+    assert res.status_code == 400 and res.json["error"] == "channel_set_from_plugin_not_allowed"
+    res = reader.simulate_post("/channel_self", json=device_body(channel="beta"))
+    assert res.json == {"status": "ok", "message": "Device assigned to channel successfully", "error": ""}
+    time.sleep(0.3)
+    drain(redis_conn)
+    sync()
+    got = reader.simulate_put("/channel_self", json=device_body())
+    assert got.json["channel"] == "beta" and got.json["allowSet"] is True
+    assert reader.simulate_post("/updates", json=device_body()).json["version"] == "1.3.0-beta.1"
+    res = reader.simulate_delete("/channel_self", json=device_body())
+    assert res.json["status"] == "ok"
+    time.sleep(0.3)
+    drain(redis_conn)
+    sync()
+    assert reader.simulate_put("/channel_self", json=device_body()).json["channel"] == "production"
+    # An admin's pin on a channel that does not allow self-assignment cannot be changed by the device.
+    capgo("POST", "/device", {"app_id": PKG, "device_id": device_body()["device_id"], "channel": "internal"})
+    sync()
+    assert reader.simulate_put("/channel_self", json=device_body()).json == {
+        "status": "ok",
+        "channel": "internal",
+        "allowSet": False,
+        "message": "",
+        "error": "",
+    }
+    res = reader.simulate_post("/channel_self", json=device_body(channel="beta"))
+    assert res.status_code == 400 and res.json["error"] == "cannot_override"
+    assert reader.simulate_delete("/channel_self", json=device_body()).json["error"] == "cannot_override"
+    assert (
+        Device.select().where(Device.device_id == device_body()["device_id"]).get().channel_override.name
+        == "internal"
+    )
