@@ -129,6 +129,36 @@ def _stream(path: Path, bar: tqdm) -> Iterator[bytes]:
             yield chunk
 
 
+def _send_file(
+    client: httpx.Client, method: str, url: str, params: dict, file: Path, retries: int
+) -> httpx.Response:
+    """Streams the file with a progress bar; a lost connection or a 5xx is retried from the start
+    (the server keeps nothing of an interrupted upload)."""
+    size = file.stat().st_size
+    with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=file.name) as bar:
+        for attempt in range(retries + 1):
+            bar.reset()
+            try:
+                res = client.request(
+                    method,
+                    url,
+                    params=params,
+                    content=_stream(file, bar),
+                    headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+                )
+            except httpx.TransportError as exc:
+                failure = f"connection lost ({exc.__class__.__name__})"
+            else:
+                if res.status_code < 500:
+                    return res
+                failure = f"server error {_error(res)}"
+            if attempt == retries:
+                raise click.ClickException(f"upload failed after {retries + 1} attempts: {failure}")
+            bar.write(f"{failure}; retrying ({attempt + 1}/{retries})", file=sys.stderr)
+            time.sleep(min(2**attempt, 10))
+    raise AssertionError("unreachable")
+
+
 @click.command()
 @click.option("--app", "app_id", required=True, help="Public app id (app_...).")
 @click.option("--build-type", type=click.Choice(BUILD_TYPES), required=True)
@@ -181,26 +211,7 @@ def upload(
                 f"version {version} ({build_type}) already has another file; pass --replace to replace it"
             )
         url = f"/admin/v1/apps/{app_id}/builds/{build['id']}/artifact"
-        with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=file.name) as bar:
-            for attempt in range(retries + 1):
-                bar.reset()
-                try:
-                    res = client.put(
-                        url,
-                        params={"filename": file.name},
-                        content=_stream(file, bar),
-                        headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
-                    )
-                except httpx.TransportError as exc:
-                    failure = f"connection lost ({exc.__class__.__name__})"
-                else:
-                    if res.status_code < 500:
-                        break
-                    failure = f"server error {_error(res)}"
-                if attempt == retries:
-                    raise click.ClickException(f"upload failed after {retries + 1} attempts: {failure}")
-                bar.write(f"{failure}; retrying ({attempt + 1}/{retries})", file=sys.stderr)
-                time.sleep(min(2**attempt, 10))
+        res = _send_file(client, "PUT", url, {"filename": file.name}, file, retries)
     if res.status_code != 200:
         raise click.ClickException(f"upload refused ({_error(res)})")
     stored = res.json()
@@ -210,3 +221,52 @@ def upload(
         f"uploaded {file.name} as {build_type} {version} (version id {stored['id']}): "
         f"{size} bytes, sha256 {sha256}"
     )
+
+
+@click.group()
+def bundle() -> None:
+    """Live-update bundles (the Capgo API)."""
+
+
+@bundle.command("upload")
+@click.option("--app", "package", required=True, help="The app's package identifier (com.example.app).")
+@click.option("--version", "version", required=True, help="The bundle's version, e.g. 1.2.3.")
+@click.option("--channel", default=None, help="Point this channel at the new bundle (created if missing).")
+@click.option(
+    "--min-update-version", default=None, help="For channels with disableAutoUpdate=version_number."
+)
+@click.option("--retries", default=3, show_default=True, help="Attempts after a lost connection or a 5xx.")
+@click.option("--server", envvar="GATEHOUSE_SERVER", default=None, help="Override the server saved by login.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def bundle_upload(
+    package: str,
+    version: str,
+    channel: str | None,
+    min_update_version: str | None,
+    retries: int,
+    server: str | None,
+    file: Path,
+) -> None:
+    """Upload a bundle zip with progress; the server checks its SHA-256 against the one computed here."""
+    creds = load_credentials()
+    size, sha256 = file.stat().st_size, _sha256(file)
+    params = {"app_id": package, "version": version}
+    if channel:
+        params["channel"] = channel
+    if min_update_version:
+        params["minUpdateVersion"] = min_update_version
+    with httpx.Client(
+        base_url=(server or creds["server"]).rstrip("/"),
+        timeout=httpx.Timeout(30, read=600),
+        headers={"Authorization": f"Bearer {creds['token']}"},
+    ) as client:
+        res = _send_file(client, "POST", "/bundle/upload", params, file, retries)
+    if res.status_code != 201:
+        raise click.ClickException(f"upload refused ({_error(res)})")
+    stored = res.json()
+    if stored["checksum"] != sha256 or stored["size"] != size:
+        raise click.ClickException(
+            "the server stored different bytes than were sent; delete it and upload again"
+        )
+    where = f", channel {channel} now serves it" if channel else ""
+    click.echo(f"uploaded {file.name} as bundle {version} of {package}: {size} bytes, sha256 {sha256}{where}")

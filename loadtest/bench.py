@@ -44,7 +44,15 @@ def wrk(url: str, headers: dict[str, str], script: str | None = None, duration: 
         return value * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p50": pct(50), "p99": pct(99), "non2xx": int(non2xx.group(1)) if non2xx else 0}
+    generated = re.search(r"generated (\d+)", out)
+    return {
+        "rps": rps,
+        "p50": pct(50),
+        "p99": pct(99),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "generated": int(generated.group(1)) if generated else 0,
+    }
 
 
 NGINX_STATIC = """
@@ -73,6 +81,25 @@ request = function()
   n = n + 1
   local body = string.format('{{"user_id":"user_%d","platform":"ios","app_version":"2.%d.0","environment":"production"}}', n % 50000, n % 7)
   return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+UPDATES_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+n = 0
+request = function()
+  n = n + 1
+  local body = string.format('{{"app_id":"{package}","device_id":"{prefix}-%d","platform":"android","version_build":"1.0.0","version_name":"{current}","plugin_version":"6.3.0","is_emulator":false,"is_prod":true}}', n)
+  return wrk.format(nil, nil, nil, body)
+end
+threads = {{}}
+setup = function(thread) table.insert(threads, thread) end
+done = function(summary, latency, requests)
+  local sent = 0
+  for _, t in ipairs(threads) do sent = sent + t:get("n") end
+  io.write(string.format("generated %d\\n", sent))
 end
 """
 
@@ -250,6 +277,91 @@ def measure(stack: Stack, run_dir: Path) -> None:
     print(
         f"\nwrite-to-visible propagation over {len(samples)} admin writes (PATCH until the read service "
         f"serves the new body, under read load): p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {samples[-1]:.1f} ms"
+    )
+
+    measure_updates(stack, run_dir, ceiling, f"http://127.0.0.1:{np_}", write)
+
+
+def _devices_stored(package: str) -> int:
+    import psycopg
+
+    with psycopg.connect(PG.replace("postgresql://", "postgresql://", 1)) as conn:
+        return conn.execute(
+            "SELECT count(*) FROM device d JOIN app a ON a.id = d.app_id WHERE a.package_name = %s",
+            (package,),
+        ).fetchone()[0]
+
+
+def measure_updates(stack: Stack, run_dir: Path, ceiling: str, naive: str, write: httpx.Client) -> None:
+    """POST /updates (Capgo's device check) next to the POST ceiling and the naive one-query design, with
+    device recording on: every device id is new, and the devices stored are counted after the load."""
+    read, package = stack.read, "com.bench.live"
+    team = write.post("/admin/v1/teams", json={"name": "Bench live"}).json()
+    write.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Live", "package_name": package})
+    key = {"authorization": stack.admin_token}
+    write.post(
+        "/bundle/upload",
+        params={"app_id": package, "version": "1.1.0", "channel": "production"},
+        content=b"PK\x05\x06" + b"\x00" * 18,
+        headers=key,
+    )
+    write.post("/channel", json={"app_id": package, "channel": "production", "public": True}, headers=key)
+    probe = {"app_id": package, "device_id": "probe", "platform": "android", "version_build": "1.0.0"}
+    wait_until(lambda: httpx.post(f"{read}/updates", json=probe).json().get("version") == "1.1.0")
+    assert httpx.post(f"{naive}/updates", json=probe).json()["version"] == "1.1.0", "same answer"
+    scripts = {}
+    counter = iter(range(10**6))
+
+    def script(current: str) -> str:
+        path = run_dir / f"updates-{next(counter)}.lua"
+        path.write_text(UPDATES_LUA.format(package=package, prefix=path.stem, current=current))
+        scripts[path.stem] = current
+        return str(path)
+
+    cases = {
+        "POST ceiling (parse JSON, constant)": (f"{ceiling}/updates", "1.1.0"),
+        "naive /updates: 1 query/request": (f"{naive}/updates", "1.1.0"),
+        "read /updates no update": (f"{read}/updates", "1.1.0"),
+        "read /updates update": (f"{read}/updates", "1.0.0"),
+    }
+    results: dict[str, list[dict]] = {name: [] for name in cases}
+    names = list(cases)
+    for round_no in range(ROUNDS):
+        for name in names[round_no % len(names) :] + names[: round_no % len(names)]:
+            url, current = cases[name]
+            results[name].append(wrk(url, {}, script(current)))
+    load_end = time.monotonic()
+    print(f"\nPOST /updates, wrk -t1 -c64 -d{DURATION}, median of {ROUNDS} interleaved runs")
+    print(f"{'case':38} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+    rps = {}
+    for name, runs in results.items():
+        m = {k: statistics.median(x[k] for x in runs) for k in ("rps", "p50", "p99", "non2xx")}
+        rps[name] = m["rps"]
+        print(f"{name:38} {m['rps']:>10.0f} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['non2xx']:>8.0f}")
+    post_ceiling, naive_rps = (
+        rps["POST ceiling (parse JSON, constant)"],
+        rps["naive /updates: 1 query/request"],
+    )
+    for name in ("read /updates no update", "read /updates update"):
+        print(
+            f"{name}: {rps[name] / post_ceiling:.2f} x POST ceiling (target >= 0.8), "
+            f"{rps[name] / naive_rps:.1f} x naive (>= 10)"
+        )
+    completed = sum(x["requests"] for n in names if n.startswith("read ") for x in results[n])
+    generated = sum(x["generated"] for n in names if n.startswith("read ") for x in results[n])
+    expected_min = completed + 1  # every answered request is a new device id, plus the probe
+    stored = 0
+    deadline = load_end + 30
+    while time.monotonic() < deadline:
+        stored = _devices_stored(package)
+        if stored >= expected_min:
+            break
+        time.sleep(0.1)
+    visible = time.monotonic() - load_end
+    print(
+        f"device sightings: {completed} answered requests with distinct device ids ({generated} sent by wrk), "
+        f"{stored - 1} devices stored; lost {max(0, expected_min - stored)}; all answered ones visible "
+        f"{visible:.2f} s after the load stopped (target: 0 lost, <= 5 s)"
     )
 
 

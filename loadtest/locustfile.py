@@ -1,4 +1,5 @@
-"""Locust scenarios: `mobile` polls like a fleet, `admin` changes rules while it does.
+"""Locust scenarios: `mobile` polls like a fleet, `capgo` checks for live bundles like Capgo's updater
+plugin, `admin` changes rules while they do.
 
 Every answer is checked against what the seed set up (loadtest/seed.py); a wrong answer is a
 failure. GATEHOUSE_SEED names the seed file; the host is the read service or the edge, and
@@ -15,7 +16,7 @@ import time
 import httpx
 from locust import HttpUser, between, task
 
-from loadtest.seed import ENVIRONMENTS, PLATFORMS, rule_version
+from loadtest.seed import ENVIRONMENTS, LIVE_BUNDLE, PLATFORMS, rule_version
 from store.versions import parse_key
 
 SEED = json.loads(open(os.environ.get("GATEHOUSE_SEED", "loadtest/results/seed.json")).read())
@@ -145,6 +146,54 @@ class Mobile(HttpUser):
             },
         ) as res:
             if res.status_code != 200 or res.json().get("success") is not True:
+                res.failure(f"wrong answer {res.status_code} {res.text[:200]}")
+
+
+class Capgo(HttpUser):
+    """Capacitor apps at launch: POST /updates (on the bundle, or on the shipped one), and /stats."""
+
+    wait_time = between(0.0, 0.05)
+
+    def on_start(self):
+        self.apps = SEED["apps"][1:] or SEED["apps"]
+        self.device = f"locust-{random.getrandbits(48):012x}"
+
+    def _body(self, app: dict, current: str) -> dict:
+        return {
+            "app_id": app["package"],
+            "device_id": self.device,
+            "platform": random.choice(PLATFORMS),
+            "version_build": "1.0.0",
+            "version_name": current,
+            "plugin_version": "6.3.0",
+            "is_emulator": False,
+            "is_prod": True,
+        }
+
+    @task(10)
+    def updates(self):
+        app = random.choice(self.apps)
+        on_bundle = random.random() < 0.7
+        body = self._body(app, LIVE_BUNDLE if on_bundle else "builtin")
+        with self.client.post("/updates", json=body, name="/updates", catch_response=True) as res:
+            answer = res.json() if res.status_code == 200 else {}
+            if on_bundle and answer != {
+                "error": "no_new_version_available",
+                "message": "No new version available",
+            }:
+                res.failure(f"wrong answer {res.status_code} {res.text[:200]}")
+            elif not on_bundle and (
+                answer.get("version") != LIVE_BUNDLE or "/capgo/bundles/" not in answer.get("url", "")
+            ):
+                res.failure(f"wrong answer {res.status_code} {res.text[:200]}")
+            else:
+                res.success()
+
+    @task(2)
+    def stats(self):
+        body = self._body(random.choice(self.apps), LIVE_BUNDLE) | {"action": "set"}
+        with self.client.post("/stats", json=body, name="/stats", catch_response=True) as res:
+            if res.status_code != 200 or res.json() != {"status": "ok"}:
                 res.failure(f"wrong answer {res.status_code} {res.text[:200]}")
 
 

@@ -44,3 +44,31 @@ class Versions:
 
 app = falcon.App()
 app.add_route("/v1/versions", Versions())
+
+
+# The naive /updates: one query per device check (app, its public channel for the platform, the bundle).
+UPDATE_QUERY = """
+SELECT b.name, b.checksum, b.external_url
+FROM app a
+JOIN channel c ON c.app_id = a.id AND c.public AND (CASE WHEN %s = 'ios' THEN c.ios ELSE c.android END)
+JOIN bundle b ON b.id = c.bundle_id
+WHERE a.package_name = %s
+ORDER BY c.id LIMIT 1
+"""
+
+
+class Updates:
+    def on_post(self, req, resp):
+        body = orjson.loads(req.bounded_stream.read())
+        with pool.connection() as conn:
+            row = conn.execute(UPDATE_QUERY, (body["platform"], body["app_id"])).fetchone()
+        resp.content_type = "application/json"
+        if row is None:
+            resp.data = b'{"error":"no_channel","message":"no default channel or override"}'
+        elif row[0] == body.get("version_name"):
+            resp.data = b'{"error":"no_new_version_available","message":"No new version available"}'
+        else:
+            resp.data = orjson.dumps({"version": row[0], "url": row[2] or "", "checksum": row[1]})
+
+
+app.add_route("/updates", Updates())

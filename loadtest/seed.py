@@ -21,6 +21,9 @@ def rule_version(i: int) -> str:
     return f"{1 + i // 100}.{(i // 10) % 10}.{i % 10}"
 
 
+LIVE_BUNDLE = "1.1.0"
+
+
 def seed(write_url: str, admin_token: str, apps: int, rules: int, out: Path) -> dict:
     c = httpx.Client(base_url=write_url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
     team = c.post("/admin/v1/teams", json={"name": "Load"}).json()
@@ -31,8 +34,22 @@ def seed(write_url: str, admin_token: str, apps: int, rules: int, out: Path) -> 
         for a in range(apps):
             app = c.post(
                 "/admin/v1/apps",
-                json={"team_id": team["id"], "title": f"Load {a}", "environments": list(ENVIRONMENTS)},
+                json={
+                    "team_id": team["id"],
+                    "title": f"Load {a}",
+                    "environments": list(ENVIRONMENTS),
+                    "package_name": f"com.load.t{team['id']}.a{a}",
+                },
             ).json()
+            # A live bundle on the public channel, for the capgo scenario's device checks.
+            c.post(
+                "/bundle/upload",
+                params={"app_id": app["package_name"], "version": LIVE_BUNDLE, "channel": "production"},
+                content=b"PK\x05\x06" + b"\x00" * 18,
+            ).raise_for_status()
+            c.post(
+                "/channel", json={"app_id": app["package_name"], "channel": "production", "public": True}
+            ).raise_for_status()
             token = c.post(f"/admin/v1/apps/{app['id']}/tokens", json={}).json()["token"]
             c.put(
                 f"/admin/v1/apps/{app['id']}/maintenance/staging",
@@ -72,7 +89,15 @@ def seed(write_url: str, admin_token: str, apps: int, rules: int, out: Path) -> 
                         res.raise_for_status()
                         ids[f"{platform}|{env}|{v}"] = res.json()["id"]
                         bar.update(1)
-            data["apps"].append({"app_id": app["id"], "token": token, "rules": rules, "rule_ids": ids})
+            data["apps"].append(
+                {
+                    "app_id": app["id"],
+                    "package": app["package_name"],
+                    "token": token,
+                    "rules": rules,
+                    "rule_ids": ids,
+                }
+            )
     data["minimum"] = MINIMUM
     out.write_text(json.dumps(data))
     return data

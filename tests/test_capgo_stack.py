@@ -1,0 +1,155 @@
+"""The Capgo dialect through the real services (gunicorn read service and write API, an RQ worker, the dev
+front door routing by path): the CLI's bundle upload, a device update with its download link, devices listed
+within 5 s of their calls, a device's own channel choice reaching it, and the recorder's bounded buffer."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import time
+import zipfile
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
+from api.dialects.capgo import events
+from api.dialects.capgo.decide import parse_check
+from api.dialects.capgo.sightings import Recorder
+from loadtest.processes import wait_until
+from tests.test_cli_upload import cli  # noqa: F401 - the logged-in CLI fixture
+
+PKG = "com.example.stack"
+
+
+@pytest.fixture(scope="module")
+def capgo_app(stack):
+    team = stack.write.post("/admin/v1/teams", json={"name": "Live"}).json()
+    res = stack.write.post(
+        "/admin/v1/apps", json={"team_id": team["id"], "title": "Live", "package_name": PKG}
+    )
+    assert res.status_code == 201, res.text
+    return res.json()
+
+
+def body(device: str, **fields) -> dict:
+    return {
+        "app_id": PKG,
+        "device_id": device,
+        "platform": "android",
+        "version_build": "1.0.0",
+        "version_name": "builtin",
+        "plugin_version": "6.3.0",
+        "is_emulator": False,
+        "is_prod": True,
+    } | fields
+
+
+def all_devices(stack) -> list[dict]:
+    out, page = [], 0
+    while True:
+        rows = stack.write.get(
+            "/device", params={"app_id": PKG, "page": page}, headers={"authorization": stack.token}
+        ).json()
+        out += rows
+        if len(rows) < 50:
+            return out
+        page += 1
+
+
+def test_cli_upload_then_devices_update_and_download(stack, capgo_app, cli, tmp_path):  # noqa: F811
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.html", "<p>1.1.0</p>")
+    dist = tmp_path / "dist.zip"
+    dist.write_bytes(buf.getvalue())
+    cli("login", "--server", str(stack.write.base_url), "--email", "load@example.com")
+    out = cli(
+        "bundle", "upload", "--app", PKG, "--version", "1.1.0", "--channel", "production", str(dist)
+    ).stdout
+    assert "uploaded dist.zip as bundle 1.1.0" in out and "channel production now serves it" in out
+    again = cli("bundle", "upload", "--app", PKG, "--version", "1.1.0", str(dist), check=False)
+    assert again.returncode == 1 and "409" in again.stderr
+    res = stack.write.post(
+        "/channel",
+        json={"app_id": PKG, "channel": "production", "public": True},
+        headers={"authorization": stack.token},
+    )
+    assert res.json() == {"status": "ok"}
+
+    def updated():
+        return stack.front.post("/updates", json=body("dev-0")).json().get("version") == "1.1.0"
+
+    wait_until(updated, timeout=5)
+    answer = stack.front.post("/updates", json=body("dev-0")).json()
+    assert answer["checksum"] == hashlib.sha256(dist.read_bytes()).hexdigest()
+    url = urlsplit(answer["url"])
+    got = stack.front.get(f"{url.path}?{url.query}")
+    assert got.status_code == 200 and got.content == dist.read_bytes()
+    assert got.headers["content-type"] == "application/zip"
+
+
+def test_every_device_is_listed_within_five_seconds(stack, capgo_app):
+    ids = [f"sight-{i:04d}" for i in range(300)]
+    for device in ids:
+        assert stack.front.post("/updates", json=body(device, custom_id=device)).status_code == 200
+    sent = time.monotonic()
+    wait_until(lambda: {d["device_id"] for d in all_devices(stack)} >= set(ids), timeout=5)
+    elapsed = time.monotonic() - sent
+    rows = {d["device_id"]: d for d in all_devices(stack)}
+    assert rows["sight-0007"]["custom_id"] == "sight-0007" and rows["sight-0007"]["platform"] == "android"
+    print(f"300 devices listed {elapsed:.2f} s after the last call")
+
+
+def test_a_device_choice_reaches_the_device(stack, capgo_app):
+    key = {"authorization": stack.token}
+    stack.write.post(
+        "/channel",
+        json={"app_id": PKG, "channel": "beta", "version": "1.1.0", "allow_device_self_set": True},
+        headers=key,
+    )
+    wait_until(
+        lambda: any(
+            c["name"] == "beta"
+            for c in stack.front.get("/channel_self", params={"app_id": PKG, "platform": "android"}).json()
+        ),
+        timeout=5,
+    )
+    res = stack.front.post("/channel_self", json=body("chooser", channel="beta"))
+    assert res.json()["status"] == "ok"
+    wait_until(
+        lambda: stack.front.put("/channel_self", json=body("chooser")).json().get("channel") == "beta",
+        timeout=5,
+    )
+    one = stack.write.get("/device", params={"app_id": PKG, "device_id": "chooser"}, headers=key).json()
+    assert one["channel"] == "beta"
+
+
+def _closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_the_recorder_buffers_a_bounded_number_while_redis_is_down_and_delivers_after(settings):
+    down = Recorder(f"redis://127.0.0.1:{_closed_port()}/0", interval=60, max_devices=100)
+    down._thread = object()  # no flush thread: the test flushes by hand
+    for i in range(150):
+        down.seen(parse_check(body(f"buffered-{i}") | {"app_id": PKG}))
+    assert down.dropped == 50
+    dead = redis.Redis(port=_closed_port(), socket_connect_timeout=0.5)
+    with pytest.raises(redis.ConnectionError):
+        down.flush(dead)
+    down.seen(parse_check(body("buffered-0", version_name="1.1.0")))  # newer than the buffered one
+    assert down.dropped == 50  # kept: the buffer did not grow past its bound
+    live = redis.Redis.from_url(settings.redis_url)
+    live.delete(events.STREAM)
+    assert down.flush(live) == 100
+    ((_, fields),) = live.xrange(events.STREAM)
+    sightings, _, _ = events.decode(fields[b"b"])
+    by_id = {s[1]: s for s in sightings}
+    assert len(by_id) == 100 and by_id["buffered-0"][6] == "1.1.0"
+    live.delete(events.STREAM)
