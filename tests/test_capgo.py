@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from store.models import BundleStat, Device
+from store import accounts
+from store.db import unit_of_work
+from store.models import BundleStat, Device, Membership
 from worker.sightings import drain
 
 PKG = "com.example.demo"
@@ -301,3 +303,54 @@ def test_channel_self_list_get_set_unset(capgo, api, world, reader, sync, redis_
         Device.select().where(Device.device_id == device_body()["device_id"]).get().channel_override.name
         == "internal"
     )
+
+
+# Every public-API operation, as (method, path, query, body) for world's app.
+OPERATIONS = [
+    ("GET", "/channel", {"app_id": PKG}, None),
+    ("GET", "/channel", {"app_id": PKG, "channel": "production"}, None),
+    ("POST", "/channel", {}, {"app_id": PKG, "channel": "spy"}),
+    ("DELETE", "/channel", {}, {"app_id": PKG, "channel": "production"}),
+    ("GET", "/device", {"app_id": PKG}, None),
+    ("GET", "/device", {"app_id": PKG, "device_id": "pinned"}, None),
+    ("POST", "/device", {}, {"app_id": PKG, "device_id": "pinned", "channel": "production"}),
+    ("DELETE", "/device", {}, {"app_id": PKG, "device_id": "pinned"}),
+    ("GET", "/bundle", {"app_id": PKG}, None),
+    ("DELETE", "/bundle", {}, {"app_id": PKG, "version": "1.2.0"}),
+    (
+        "POST",
+        "/bundle/upload",
+        {"app_id": PKG, "version": "9.9.9", "external_url": "https://x.example/a.zip"},
+        None,
+    ),
+]
+
+
+@pytest.fixture
+def capgo_owned(capgo, api, world):
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/device", {"app_id": PKG, "device_id": "pinned", "channel": "production"})
+    with unit_of_work():
+        member = accounts.create_user("member@example.com", "member password", "member")
+        Membership.create(team=world.team, user=member)
+        return accounts.issue_user_token(member)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "body"), OPERATIONS, ids=[f"{o[0]} {o[1]} {sorted(o[2])}" for o in OPERATIONS]
+)
+def test_every_operation_is_scoped_to_the_callers_team(
+    capgo, capgo_owned, other_world, method, path, query, body
+):
+    # Another team's admin: exactly what an unknown app answers, and nothing changes.
+    res = capgo(method, path, body, key=other_world.token, **query)
+    assert res.status_code == 404 and res.json["status"] == "KO", (res.status_code, res.json)
+    # No key, or a bogus one: 401.
+    assert capgo(method, path, body, key="", **query).status_code == 401
+    # A member of the team reads, never writes.
+    res = capgo(method, path, body, key=capgo_owned, **query)
+    assert res.status_code == (200 if method == "GET" else 403), (res.status_code, res.json)
+    # Nothing was changed by any of them.
+    assert capgo("GET", "/channel", app_id=PKG, channel="production").json["version"]["name"] == "1.2.0"
+    assert capgo("GET", "/device", app_id=PKG, device_id="pinned").json["channel"] == "production"
+    assert [b["name"] for b in capgo("GET", "/bundle", app_id=PKG).json] == ["1.2.0"]

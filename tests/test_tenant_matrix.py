@@ -17,7 +17,8 @@ from store.db import unit_of_work
 from store.models import User
 
 # Routes that answer without a Gatehouse admin token by design.
-PUBLIC = {"/api/files/apps/{app_id}/{filename}"}
+# (Capgo's bundle links are authorised by their signature; tests/test_capgo.py checks a forged one.)
+PUBLIC = {"/api/files/apps/{app_id}/{filename}", "/capgo/bundles/{bundle_id}/{file_name}"}
 # UpdateForge's download authenticates with its own JWT; for a non-member its spec says 403 "forbidden".
 UPDATEFORGE = {"/api/v1/versions/{version_id}/download"}
 # The app-config API is for admins only, reads included (its spec); its errors are {"message", "statusCode"}.
