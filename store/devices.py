@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from peewee import EXCLUDED
 
 from store.catalog import app_by_package
-from store.db import conflict_on_duplicate
+from store.db import conflict_on_duplicate, db, is_postgres
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import App, AppliedBatch, Bundle, BundleStat, Channel, Device, User, utcnow
 from store.outbox import mark_stale
@@ -139,7 +139,32 @@ def apply_batch(batch: Batch) -> bool:
     return True
 
 
+# One statement per batch on PostgreSQL, the columns as arrays: peewee's insert_many built and sent
+# 500-row statements, which kept the worker behind the read service under load.
+_UPSERT_PG = """
+INSERT INTO device (app_id, device_id, platform, plugin_version, os_version, version_build, version_name,
+                    custom_id, is_prod, is_emulator, first_seen_at, last_seen_at)
+SELECT a, d, p, pv, os, vb, vn, c, ip, ie, s, s
+FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+            %s::bool[], %s::bool[], %s::timestamp[]) AS t(a, d, p, pv, os, vb, vn, c, ip, ie, s)
+ON CONFLICT (app_id, device_id) DO UPDATE SET
+    platform = EXCLUDED.platform, plugin_version = EXCLUDED.plugin_version, os_version = EXCLUDED.os_version,
+    version_build = EXCLUDED.version_build, version_name = EXCLUDED.version_name,
+    custom_id = EXCLUDED.custom_id, is_prod = EXCLUDED.is_prod, is_emulator = EXCLUDED.is_emulator,
+    last_seen_at = GREATEST(device.last_seen_at, EXCLUDED.last_seen_at)
+"""
+
+
 def _upsert_devices(apps: dict[str, int], sightings) -> None:
+    if is_postgres():
+        columns: list[list] = [[] for _ in range(11)]
+        for (package, device_id), (values, seen) in sightings.items():
+            if package in apps:
+                for column, value in zip(columns, (apps[package], device_id, *values, seen), strict=True):
+                    column.append(value)
+        if columns[0]:
+            db.execute_sql(_UPSERT_PG, columns)
+        return
     rows = []
     for (package, device_id), (values, seen) in sightings.items():
         if package not in apps:

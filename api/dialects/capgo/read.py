@@ -62,15 +62,19 @@ class Devices:
 
     async def body(self, req: falcon.asgi.Request) -> dict:
         """The JSON body (or, for GET and DELETE without one, the query parameters)."""
-        if req.content_length is not None and req.content_length > MAX_BODY:
+        length = req.content_length
+        if length is not None and length > MAX_BODY:
             raise BadRequest("invalid_json_body", "Request body too large")
-        chunks, size = [], 0
-        async for chunk in req.stream:
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise BadRequest("invalid_json_body", "Request body too large")
-            chunks.append(chunk)
-        raw = b"".join(chunks)
+        if length is not None:
+            raw = await req.stream.read()  # bounded by Content-Length, checked above
+        else:  # chunked: read up to the bound
+            chunks, size = [], 0
+            async for chunk in req.stream:
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise BadRequest("invalid_json_body", "Request body too large")
+                chunks.append(chunk)
+            raw = b"".join(chunks)
         if not raw.strip():
             if req.method in ("GET", "DELETE"):
                 return {k: _truthy(v) for k, v in req.params.items() if isinstance(v, str)}
