@@ -27,6 +27,7 @@ _ACTION = re.compile(r"^[A-Za-z0-9_]{1,32}$", re.ASCII)
 APP_NOT_FOUND = refusal("app_not_found", "App not found")
 PLAN = refusal("need_plan_upgrade", "Cannot update, upgrade plan to continue to update")
 OK = {"status": "ok"}
+CANNOT_OVERRIDE = refusal("cannot_override", "Cannot change device override current channel don't allow it")
 
 
 def _truthy(value: str | None) -> bool | str | None:
@@ -114,6 +115,21 @@ class Devices:
             data = self._links[key] = orjson.dumps(doc)
         return data
 
+    async def checked(self, req, resp, need_versions: bool = True, validate=None):
+        """The request's body, parsed, and the app it names: (check, body, view); or None once the
+        refusal is sent (400 for bad input, 200 with Capgo's code for an unknown app)."""
+        try:
+            body = await self.body(req)
+            check = parse_check(body, need_versions=need_versions)
+            if validate is not None:
+                validate(body)
+        except BadRequest as bad:
+            return self.send(req, resp, 400, refusal(bad.code, bad.message))
+        view, refused = self.app(check)
+        if refused is not None:
+            return self.send(req, resp, 200, refused)
+        return check, body, view
+
     def send(self, req, resp, status: int, data: bytes | dict) -> None:
         resp.status = status
         resp.content_type = falcon.MEDIA_JSON
@@ -130,13 +146,9 @@ class Updates:
 
     async def on_post(self, req, resp):
         req.context.started = perf_counter()
-        try:
-            check = parse_check(await self.d.body(req))
-        except BadRequest as bad:
-            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
-        view, refused = self.d.app(check)
-        if refused is not None:
-            return self.d.send(req, resp, 200, refused)
+        if (checked := await self.d.checked(req, resp)) is None:
+            return
+        check, _, view = checked
         self.d.recorder.seen(check)
         refused, bundle = decide(self.d.live(view), check)
         if refused is not None:
@@ -150,6 +162,18 @@ class Updates:
         self.d.send(req, resp, 200, data)
 
 
+def _action(body: dict) -> None:
+    action = body.get("action")
+    if not isinstance(action, str) or not _ACTION.match(action):
+        raise BadRequest("invalid_json_body", "action must be a word of at most 32 characters")
+
+
+def _channel(body: dict) -> None:
+    name = body.get("channel")
+    if not isinstance(name, str) or not name or len(name) > 128:
+        raise BadRequest("missing_info", "Cannot find channel")
+
+
 class Stats:
     """POST /stats (the plugin's statsUrl): a sighting, and the action counted for the bundle it names."""
 
@@ -158,19 +182,11 @@ class Stats:
 
     async def on_post(self, req, resp):
         req.context.started = perf_counter()
-        try:
-            body = await self.d.body(req)
-            check = parse_check(body, need_versions=False)
-            action = body.get("action")
-            if not isinstance(action, str) or not _ACTION.match(action):
-                raise BadRequest("invalid_json_body", "action must be a word of at most 32 characters")
-        except BadRequest as bad:
-            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
-        view, refused = self.d.app(check)
-        if refused is not None:
-            return self.d.send(req, resp, 200, refused)
+        if (checked := await self.d.checked(req, resp, False, _action)) is None:
+            return
+        check, body, _ = checked
         self.d.recorder.seen(check)
-        self.d.recorder.action(check.app_id, check.version_name or "builtin", action)
+        self.d.recorder.action(check.app_id, check.version_name or "builtin", body["action"])
         self.d.send(req, resp, 200, OK)
 
 
@@ -180,12 +196,6 @@ class ChannelSelf:
 
     def __init__(self, devices: Devices):
         self.d = devices
-
-    async def _check(self, req, need_versions: bool) -> tuple[Check, dict, AppView | None, dict | None]:
-        body = await self.d.body(req)
-        check = parse_check(body, need_versions=need_versions)
-        view, refused = self.d.app(check)
-        return check, body, view, refused
 
     async def on_get(self, req, resp):
         req.context.started = perf_counter()
@@ -218,12 +228,9 @@ class ChannelSelf:
 
     async def on_put(self, req, resp):
         req.context.started = getattr(req.context, "started", None) or perf_counter()
-        try:
-            check, _, view, refused = await self._check(req, need_versions=False)
-        except BadRequest as bad:
-            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
-        if refused is not None:
-            return self.d.send(req, resp, 200, refused)
+        if (checked := await self.d.checked(req, resp, False)) is None:
+            return
+        check, _, view = checked
         if check.version_build:
             self.d.recorder.seen(check)
         live = self.d.live(view)
@@ -240,15 +247,10 @@ class ChannelSelf:
 
     async def on_post(self, req, resp):
         req.context.started = perf_counter()
-        try:
-            check, body, view, refused = await self._check(req, need_versions=False)
-            name = body.get("channel")
-            if not isinstance(name, str) or not name or len(name) > 128:
-                raise BadRequest("missing_info", "Cannot find channel")
-        except BadRequest as bad:
-            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
-        if refused is not None:
-            return self.d.send(req, resp, 200, refused)
+        if (checked := await self.d.checked(req, resp, False, _channel)) is None:
+            return
+        check, body, view = checked
+        name = body["channel"]
         live = self.d.live(view)
         chosen = live.channels.get(name)
         if chosen is None:
@@ -268,7 +270,7 @@ class ChannelSelf:
                 req,
                 resp,
                 400,
-                refusal("cannot_override", "Cannot change device override current channel don't allow it"),
+                CANNOT_OVERRIDE,
             )
         if check.version_build:
             self.d.recorder.seen(check)
@@ -282,19 +284,16 @@ class ChannelSelf:
 
     async def on_delete(self, req, resp):
         req.context.started = perf_counter()
-        try:
-            check, _, view, refused = await self._check(req, need_versions=False)
-        except BadRequest as bad:
-            return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
-        if refused is not None:
-            return self.d.send(req, resp, 200, refused)
+        if (checked := await self.d.checked(req, resp, False)) is None:
+            return
+        check, _, view = checked
         live = self.d.live(view)
         if self._pinned_by_admin(live, check.device_id):
             return self.d.send(
                 req,
                 resp,
                 400,
-                refusal("cannot_override", "Cannot change device override current channel don't allow it"),
+                CANNOT_OVERRIDE,
             )
         if live.pins.get(check.device_id, (None, None))[0] is not None:
             self.d.recorder.choose("unset", check.app_id, check.device_id, None)
