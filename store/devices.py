@@ -106,8 +106,9 @@ class Batch:
     """One stream entry: latest sighting per device, action counts, and devices' own channel choices."""
 
     entry_id: str
-    # (package, device_id) -> (sighting fields as in SIGHTING_FIELDS, seen at)
-    sightings: dict[tuple[str, str], tuple[tuple, dt.datetime]] = field(default_factory=dict)
+    # [package, device_id, *SIGHTING_FIELDS, seen at (epoch seconds)], one row per device (the read service
+    # keeps the latest sighting of each device in a batch)
+    sightings: list[list] = field(default_factory=list)
     # (package, day, bundle, action) -> count
     actions: dict[tuple[str, dt.date, str, str], int] = field(default_factory=dict)
     # ("set", package, device_id, channel) or ("unset", package, device_id, None), in order
@@ -121,7 +122,7 @@ def apply_batch(batch: Batch) -> bool:
             AppliedBatch.insert(entry_id=batch.entry_id).execute()
     except Conflict:
         return False
-    packages = {k[0] for k in batch.sightings} | {k[0] for k in batch.actions} | {c[1] for c in batch.choices}
+    packages = {r[0] for r in batch.sightings} | {k[0] for k in batch.actions} | {c[1] for c in batch.choices}
     apps = (
         dict(
             App.select(App.package_name, App.id)
@@ -144,9 +145,9 @@ def apply_batch(batch: Batch) -> bool:
 _UPSERT_PG = """
 INSERT INTO device (app_id, device_id, platform, plugin_version, os_version, version_build, version_name,
                     custom_id, is_prod, is_emulator, first_seen_at, last_seen_at)
-SELECT a, d, p, pv, os, vb, vn, c, ip, ie, s, s
+SELECT a, d, p, pv, os, vb, vn, c, ip, ie, to_timestamp(s) AT TIME ZONE 'UTC', to_timestamp(s) AT TIME ZONE 'UTC'
 FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::bool[], %s::bool[], %s::timestamp[]) AS t(a, d, p, pv, os, vb, vn, c, ip, ie, s)
+            %s::bool[], %s::bool[], %s::float8[]) AS t(a, d, p, pv, os, vb, vn, c, ip, ie, s)
 ON CONFLICT (app_id, device_id) DO UPDATE SET
     platform = EXCLUDED.platform, plugin_version = EXCLUDED.plugin_version, os_version = EXCLUDED.os_version,
     version_build = EXCLUDED.version_build, version_name = EXCLUDED.version_name,
@@ -155,23 +156,22 @@ ON CONFLICT (app_id, device_id) DO UPDATE SET
 """
 
 
-def _upsert_devices(apps: dict[str, int], sightings) -> None:
+def _upsert_devices(apps: dict[str, int], sightings: list[list]) -> None:
+    known = [r for r in sightings if r[0] in apps]
+    if not known:
+        return
     if is_postgres():
-        columns: list[list] = [[] for _ in range(11)]
-        for (package, device_id), (values, seen) in sightings.items():
-            if package in apps:
-                for column, value in zip(columns, (apps[package], device_id, *values, seen), strict=True):
-                    column.append(value)
-        if columns[0]:
-            db.execute_sql(_UPSERT_PG, columns)
+        # Column-wise, transposed in C: building a tuple per value cost the worker ~19 us a device.
+        columns = [list(c) for c in zip(*known, strict=True)]
+        columns[0] = [apps[p] for p in columns[0]]
+        db.execute_sql(_UPSERT_PG, columns)
         return
     rows = []
-    for (package, device_id), (values, seen) in sightings.items():
-        if package not in apps:
-            continue
-        row = dict(zip(SIGHTING_FIELDS, values, strict=True))
+    for package, device_id, *values, seen in known:
+        at = dt.datetime.fromtimestamp(seen, dt.UTC).replace(tzinfo=None)
         rows.append(
-            {"app": apps[package], "device_id": device_id, "first_seen_at": seen, "last_seen_at": seen} | row
+            {"app": apps[package], "device_id": device_id, "first_seen_at": at, "last_seen_at": at}
+            | dict(zip(SIGHTING_FIELDS, values, strict=True))
         )
     update = {getattr(Device, f): getattr(EXCLUDED, f) for f in SIGHTING_FIELDS}
     update[Device.last_seen_at] = EXCLUDED.last_seen_at

@@ -8,7 +8,6 @@ again after ``CLAIM_IDLE_MS``; one applied before is recognised and only acknowl
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
 
@@ -27,15 +26,12 @@ BATCHES_PER_READ = 20
 
 def _batch(entry_id: str, raw: bytes) -> devices.Batch:
     sightings, actions, choices = events.decode(raw)
-    batch = devices.Batch(entry_id=f"{events.STREAM}:{entry_id}", actions=actions)
-    for row in sightings:
-        package, device_id, *values, seen = row
-        batch.sightings[(package, device_id)] = (
-            tuple(values),
-            dt.datetime.fromtimestamp(seen, dt.UTC).replace(tzinfo=None),
-        )
-    batch.choices = [tuple(c) for c in choices]
-    return batch
+    return devices.Batch(
+        entry_id=f"{events.STREAM}:{entry_id}",
+        sightings=sightings,
+        actions=actions,
+        choices=[tuple(c) for c in choices],
+    )
 
 
 def apply_entries(r: redis.Redis, entries) -> int:
