@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     sighting_flush_interval: float = Field(
         0.5, description="Seconds between flushes of live-update device sightings to Redis."
     )
+    sighting_refresh_seconds: float = Field(
+        60.0,
+        description="A device seen again with the same details within this many seconds is not written again.",
+    )
     sighting_buffer_devices: int = Field(
         200_000, description="Devices a read process buffers while Redis is down; past it they are dropped."
     )

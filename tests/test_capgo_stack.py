@@ -153,3 +153,30 @@ def test_the_recorder_buffers_a_bounded_number_while_redis_is_down_and_delivers_
     by_id = {s[1]: s for s in sightings}
     assert len(by_id) == 100 and by_id["buffered-0"][6] == "1.1.0"
     live.delete(events.STREAM)
+
+
+def test_a_device_seen_again_unchanged_is_written_once_a_refresh_period(settings):
+    rec = Recorder("redis://unused", interval=60, max_devices=100, refresh=60)
+    rec._thread = object()
+    check = parse_check(body("fleet-1"))
+    rec.seen(check, now=1000.0)
+    rec.seen(check, now=1010.0)  # the same launch details 10 s later: nothing new to write
+    live = redis.Redis.from_url(settings.redis_url)
+    live.delete(events.STREAM)
+    assert rec.flush(live) == 1
+    rec.seen(check, now=1020.0)
+    assert rec.flush(live) == 0
+    rec.seen(parse_check(body("fleet-1", version_name="1.1.0")), now=1030.0)  # a changed detail: written
+    rec.seen(check, now=1061.0)  # back on the shipped bundle: a change again (a batch keeps the latest)
+    rec.seen(parse_check(body("fleet-2")), now=1031.0)  # a new device: written
+    assert rec.flush(live) == 2
+    entries = [events.decode(f[b"b"])[0] for _, f in live.xrange(events.STREAM)]
+    assert [[(r[1], r[6], r[10]) for r in e] for e in entries] == [
+        [("fleet-1", "1.0.0", 1000.0)],
+        [("fleet-1", "1.0.0", 1061.0), ("fleet-2", "1.0.0", 1031.0)],
+    ]
+    rec.seen(check, now=1100.0)
+    assert rec.flush(live) == 0
+    rec.seen(check, now=1122.0)  # unchanged, but a refresh period after it was written: last seen moves
+    assert rec.flush(live) == 1
+    live.delete(events.STREAM)

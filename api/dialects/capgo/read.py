@@ -26,7 +26,7 @@ MAX_BODY = 16_384
 _ACTION = re.compile(r"^[A-Za-z0-9_]{1,32}$", re.ASCII)
 APP_NOT_FOUND = refusal("app_not_found", "App not found")
 PLAN = refusal("need_plan_upgrade", "Cannot update, upgrade plan to continue to update")
-OK = {"status": "ok"}
+OK_BYTES = orjson.dumps({"status": "ok"})
 CANNOT_OVERRIDE = refusal("cannot_override", "Cannot change device override current channel don't allow it")
 
 
@@ -96,11 +96,11 @@ class Devices:
                 r.close()
         return self._secret
 
-    async def answer(self, req: falcon.asgi.Request, bundle) -> bytes:
+    async def answer(self, request_base: str, bundle) -> bytes:
         """The update answer: version, url, checksum (and session_key when the bundle has one)."""
         period = self.settings.bundle_url_seconds
         expires = signing.expiry(period)
-        base = self.settings.public_url.rstrip("/") or req.prefix
+        base = self.settings.public_url.rstrip("/") or request_base
         key = (bundle.id, bundle.checksum, expires, base)
         data = self._links.get(key)
         if data is None:
@@ -138,28 +138,109 @@ class Devices:
         self.metrics.observe(req.uri_template, req.method, status, req.context.started)
 
 
-class Updates:
-    """POST /updates (the plugin's updateUrl)."""
+_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+
+async def _asgi_body(receive) -> bytes:
+    """The request body from ASGI messages, refused past MAX_BODY."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequest("invalid_json_body", "The client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequest("invalid_json_body", "Request body too large")
+        if not message.get("more_body") and not chunks:
+            return chunk
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _base(scope) -> str:
+    """scheme://host of the request, as Falcon's ``req.prefix`` reads it."""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value.decode("latin-1")
+            break
+    else:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope['scheme']}://{host}{scope.get('root_path', '')}"
+
+
+class Direct:
+    """A POST device endpoint answered straight from ASGI (api/read/app.py's ReadApp): the body is
+    parsed and the app found here, the endpoint's ``answer`` gives status and bytes. Other methods
+    are Falcon's (405 in Capgo's error shape)."""
+
+    path = ""
 
     def __init__(self, devices: Devices):
         self.d = devices
+        self.asgi = {"POST": self.post}
 
-    async def on_post(self, req, resp):
-        req.context.started = perf_counter()
-        if (checked := await self.d.checked(req, resp)) is None:
-            return
-        check, _, view = checked
+    async def post(self, scope, receive, send) -> None:
+        started = perf_counter()
+        try:
+            body = await _asgi_body(receive)
+            try:
+                payload = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise BadRequest("invalid_json_body", "Cannot parse json") from None
+            status, data = await self.answer(scope, payload)
+        except BadRequest as bad:
+            status, data = 400, orjson.dumps(refusal(bad.code, bad.message))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*_HEADERS, (b"content-length", str(len(data)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})
+        self.d.metrics.observe(self.path, "POST", status, started)
+
+    async def answer(self, scope, payload) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+
+class Updates(Direct):
+    """POST /updates (the plugin's updateUrl)."""
+
+    path = "/updates"
+
+    async def answer(self, scope, payload) -> tuple[int, bytes]:
+        check = parse_check(payload)
+        view, refused = self.d.app(check)
+        if refused is not None:
+            return 200, orjson.dumps(refused)
         self.d.recorder.seen(check)
         refused, bundle = decide(self.d.live(view), check)
         if refused is not None:
-            return self.d.send(req, resp, 200, refused)
+            return 200, orjson.dumps(refused)
         try:
-            data = await self.d.answer(req, bundle)
+            return 200, await self.d.answer(_base(scope), bundle)
         except (redis.RedisError, OSError):
-            return self.d.send(
-                req, resp, 503, refusal("server_error", "Cannot sign the download link; retry")
-            )
-        self.d.send(req, resp, 200, data)
+            return 503, orjson.dumps(refusal("server_error", "Cannot sign the download link; retry"))
+
+
+class Stats(Direct):
+    """POST /stats (the plugin's statsUrl): a sighting, and the action counted for the bundle it names."""
+
+    path = "/stats"
+
+    async def answer(self, scope, payload) -> tuple[int, bytes]:
+        check = parse_check(payload, need_versions=False)
+        _action(payload)
+        view, refused = self.d.app(check)
+        if refused is not None:
+            return 200, orjson.dumps(refused)
+        self.d.recorder.seen(check)
+        self.d.recorder.action(check.app_id, check.version_name or "builtin", payload["action"])
+        return 200, OK_BYTES
 
 
 def _action(body: dict) -> None:
@@ -172,22 +253,6 @@ def _channel(body: dict) -> None:
     name = body.get("channel")
     if not isinstance(name, str) or not name or len(name) > 128:
         raise BadRequest("missing_info", "Cannot find channel")
-
-
-class Stats:
-    """POST /stats (the plugin's statsUrl): a sighting, and the action counted for the bundle it names."""
-
-    def __init__(self, devices: Devices):
-        self.d = devices
-
-    async def on_post(self, req, resp):
-        req.context.started = perf_counter()
-        if (checked := await self.d.checked(req, resp, False, _action)) is None:
-            return
-        check, body, _ = checked
-        self.d.recorder.seen(check)
-        self.d.recorder.action(check.app_id, check.version_name or "builtin", body["action"])
-        self.d.send(req, resp, 200, OK)
 
 
 class ChannelSelf:
@@ -312,7 +377,10 @@ class ChannelSelf:
 
 def routes(cache: SnapshotCache, settings, metrics: RequestMetrics) -> list[tuple[str, object]]:
     recorder = Recorder(
-        settings.redis_url, settings.sighting_flush_interval, settings.sighting_buffer_devices
+        settings.redis_url,
+        settings.sighting_flush_interval,
+        settings.sighting_buffer_devices,
+        settings.sighting_refresh_seconds,
     )
     devices = Devices(cache, recorder, settings, metrics)
     return [

@@ -21,8 +21,17 @@ log = logging.getLogger("gatehouse.read.sightings")
 
 
 class Recorder:
-    def __init__(self, redis_url: str, interval: float = 0.5, max_devices: int = 200_000):
+    """``refresh``: a device seen again with the same details within this many seconds is not written
+    again (its last-seen time moves at most that often): a fleet's repeated launches cost nothing
+    downstream, while a new device or a changed detail is written with the next flush."""
+
+    def __init__(
+        self, redis_url: str, interval: float = 0.5, max_devices: int = 200_000, refresh: float = 60.0
+    ):
         self.redis_url, self.interval, self.max_devices = redis_url, interval, max_devices
+        self.refresh = refresh
+        # (app, device) -> (details, when they were recorded); bounded like the buffer
+        self._recent: dict[tuple[str, str], tuple[tuple, float]] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._sightings: dict[tuple[str, str], tuple] = {}
@@ -36,6 +45,11 @@ class Recorder:
     # -- request side ----------------------------------------------------------------------------------
     def seen(self, check, now: float | None = None) -> None:
         key = (check.app_id, check.device_id)
+        now = time.time() if now is None else now
+        details = check[2:10]  # platform .. is_prod (Check is a NamedTuple)
+        recent = self._recent.get(key)
+        if recent is not None and recent[0] == details and now - recent[1] < self.refresh:
+            return
         row = (
             check.app_id,
             check.device_id,
@@ -47,7 +61,7 @@ class Recorder:
             check.custom_id,
             check.is_prod,
             check.is_emulator,
-            time.time() if now is None else now,
+            now,
         )
         # Under the lock: the flush swaps the dictionary, and a sighting written into the one it took
         # would be lost (uncontended, the lock costs tens of nanoseconds).
@@ -57,6 +71,9 @@ class Recorder:
                 self._drop(1)
                 return
             sightings[key] = row
+            if len(self._recent) >= 4 * self.max_devices:
+                self._recent = {}  # bounded: forgetting only means writing a device once more
+            self._recent[key] = (details, now)
         self._ensure_started()
 
     def action(self, package: str, bundle: str, action: str) -> None:
@@ -102,6 +119,7 @@ class Recorder:
             if overflow > 0:
                 for key in list(merged)[:overflow]:
                     del merged[key]
+                    self._recent.pop(key, None)  # dropped: its next sighting must be written
                 self._drop(overflow)
             self._sightings = merged
             for key, n in actions.items():
