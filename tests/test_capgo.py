@@ -354,3 +354,29 @@ def test_every_operation_is_scoped_to_the_callers_team(
     assert capgo("GET", "/channel", app_id=PKG, channel="production").json["version"]["name"] == "1.2.0"
     assert capgo("GET", "/device", app_id=PKG, device_id="pinned").json["channel"] == "production"
     assert [b["name"] for b in capgo("GET", "/bundle", app_id=PKG).json] == ["1.2.0"]
+
+
+def test_device_checks_keep_answering_from_memory_with_redis_gone(capgo, api, world, sync, settings, cache):
+    from falcon import testing
+
+    from api.read.app import create_read_app
+
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    sync()  # the cache holds the snapshots; from here on its Redis is gone too
+    dead = settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:1/0", "bundle_url_secret": "configured", "sighting_buffer_devices": 2}
+    )
+    from api.metrics import DROPPED
+
+    dropped = DROPPED.labels("device_sighting")._value.get()
+    offline = testing.TestClient(create_read_app(dead, cache))
+    for i in range(3):
+        res = offline.simulate_post("/updates", json=device_body(device_id=f"offline-{i}"))
+        assert res.status_code == 200 and res.json["version"] == "1.2.0"
+    res = offline.simulate_post("/updates", json=device_body(version_name="1.2.0"))
+    assert res.json["error"] == "no_new_version_available"
+    assert offline.simulate_put("/channel_self", json=device_body()).json["channel"] == "production"
+    # Two devices fit the buffer; every later sighting of another device (offline-2, then the fourth
+    # device twice) is counted as dropped, and no answer waited for Redis.
+    assert DROPPED.labels("device_sighting")._value.get() == dropped + 3

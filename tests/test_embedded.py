@@ -41,6 +41,20 @@ part = api.simulate_get(f"/api/v1/versions/{build['id']}/download",
                         headers={"Authorization": "Bearer " + jwt.json["token"], "Range": "bytes=-4"})
 assert (part.status_code, part.content) == (206, b"6789"), part.status
 assert DownloadEvent.select().count() == 1
+# Capgo: a bundle on a channel, and a device batch applied on SQLite's path (once, however often delivered).
+from store import devices
+from store.models import BundleStat, Device
+res = api.simulate_post("/bundle/upload", params={"app_id": "com.example.demo", "version": "1.1.0",
+                        "channel": "production"}, body=b"zip", headers=admin)
+assert res.status_code == 201, res.text
+batch = devices.Batch(entry_id="e-1", sightings=[["com.example.demo", "d1", "ios", "6.0.0", "17", "1.0.0",
+                      "1.1.0", "", True, False, 1700000000.0]],
+                      actions={("com.example.demo", __import__("datetime").date(2026, 1, 1), "1.1.0", "set"): 2})
+for _ in range(2):
+    with unit_of_work():
+        devices.apply_batch(batch)
+assert [(d.device_id, d.version_name) for d in Device.select()] == [("d1", "1.1.0")]
+assert [s.count for s in BundleStat.select()] == [2]
 print("embedded ok")
 """
 
