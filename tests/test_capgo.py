@@ -365,7 +365,11 @@ def test_device_checks_keep_answering_from_memory_with_redis_gone(capgo, api, wo
     capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
     sync()  # the cache holds the snapshots; from here on its Redis is gone too
     dead = settings.model_copy(
-        update={"redis_url": "redis://127.0.0.1:1/0", "bundle_url_secret": "configured", "sighting_buffer_devices": 2}
+        update={
+            "redis_url": "redis://127.0.0.1:1/0",
+            "bundle_url_secret": "configured",
+            "sighting_buffer_devices": 2,
+        }
     )
     from api.metrics import DROPPED
 
