@@ -270,3 +270,120 @@ def bundle_upload(
         )
     where = f", channel {channel} now serves it" if channel else ""
     click.echo(f"uploaded {file.name} as bundle {version} of {package}: {size} bytes, sha256 {sha256}{where}")
+
+
+def _admin_client(server: str | None) -> httpx.Client:
+    creds = load_credentials()
+    return httpx.Client(
+        base_url=(server or creds["server"]).rstrip("/"),
+        timeout=30,
+        headers={"Authorization": f"Bearer {creds['token']}"},
+    )
+
+
+def _app_id(client: httpx.Client, app: str) -> str:
+    """A public app id as given, or the app whose package identifier it is."""
+    if app.startswith("app_"):
+        return app
+    page = 1
+    while True:
+        res = client.get("/admin/v1/apps", params={"page": page, "per_page": 200})
+        if res.status_code != 200:
+            raise click.ClickException(f"cannot list apps ({_error(res)})")
+        body = res.json()
+        for a in body["items"]:
+            if a["package_name"] == app:
+                return a["id"]
+        if page * 200 >= body["total"]:
+            raise click.ClickException(f"no app of yours has the package identifier {app}")
+        page += 1
+
+
+def parse_ramp(ramp: str) -> list[dict]:
+    """ "1%:now,10%:+1h,100%:+3d" -> steps for the admin API."""
+    steps = []
+    for part in ramp.split(","):
+        percent, sep, at = part.strip().partition(":")
+        if not sep or not percent.endswith("%"):
+            raise click.BadParameter(f"{part!r}: write each step as PERCENT%:WHEN, e.g. 10%:+1h")
+        try:
+            steps.append({"percent": float(percent[:-1]), "at": at.strip() or "now"})
+        except ValueError:
+            raise click.BadParameter(f"{part!r}: {percent} is not a percentage") from None
+    return steps
+
+
+def _show(r: dict) -> None:
+    upcoming = r["next_step"]
+    then = f", next {upcoming['percent']:g} % at {upcoming['at']}" if upcoming else ""
+    why = f" ({r['reason']})" if r.get("reason") else ""
+    click.echo(
+        f"rollout {r['id']} of {r['bundle']} on {r['channel']}: {r['state']}, {r['share_percent']:g} %{then}{why}"
+    )
+
+
+def _rollout_call(
+    app: str, channel: str, server: str | None, method: str, suffix: str = "", body=None
+) -> None:
+    with _admin_client(server) as client:
+        path = f"/admin/v1/apps/{_app_id(client, app)}/channels/{channel}/rollout{suffix}"
+        res = client.request(method, path, json=body)
+    if res.status_code not in (200, 201):
+        raise click.ClickException(_error(res))
+    _show(res.json())
+
+
+_app_option = click.option("--app", required=True, help="Package identifier (com.example.app) or app id.")
+_channel_option = click.option("--channel", required=True, help="The live-update channel.")
+_server_option = click.option(
+    "--server", envvar="GATEHOUSE_SERVER", default=None, help="Override the saved server."
+)
+
+
+@click.group()
+def rollout() -> None:
+    """Staged rollouts of a bundle on a channel."""
+
+
+@rollout.command("start")
+@_app_option
+@_channel_option
+@click.option("--bundle", required=True, help="The bundle (version) to roll out.")
+@click.option(
+    "--ramp", required=True, help="Steps PERCENT%:WHEN, e.g. 1%:now,10%:+1h,100%:+3d (or an ISO instant)."
+)
+@click.option("--on-failure", type=click.Choice(["pause", "rollback"]), default="pause", show_default=True)
+@click.option("--threshold", default=5.0, show_default=True, help="Failure rate (%) that pauses it.")
+@click.option("--min-samples", default=50, show_default=True)
+@click.option("--window", "window_seconds", default=3600, show_default=True, help="Seconds of stats judged.")
+@_server_option
+def rollout_start(app, channel, bundle, ramp, on_failure, threshold, min_samples, window_seconds, server):
+    """Start a rollout."""
+    body = {
+        "bundle": bundle,
+        "steps": parse_ramp(ramp),
+        "on_failure": on_failure,
+        "failure_threshold_percent": threshold,
+        "min_samples": min_samples,
+        "window_seconds": window_seconds,
+    }
+    _rollout_call(app, channel, server, "PUT", body=body)
+
+
+def _simple(name: str, method: str, suffix: str, doc: str):
+    @rollout.command(name)
+    @_app_option
+    @_channel_option
+    @_server_option
+    def command(app, channel, server):
+        _rollout_call(app, channel, server, method, suffix)
+
+    command.__doc__ = doc
+    return command
+
+
+_simple("status", "GET", "", "The share in effect now and the next step.")
+_simple("pause", "POST", "/pause", "Hold the share where it is.")
+_simple("resume", "POST", "/resume", "Back on the schedule.")
+_simple("promote", "POST", "/promote", "The bundle becomes the channel's, for every device.")
+_simple("abort", "DELETE", "", "Every device back on the channel's bundle.")

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     bundle_url_seconds: int = Field(
         3600, description="Bundle download links stay valid between this and twice this many seconds."
     )
+    rollout_check_interval: int = Field(
+        5, description="Seconds between checks of live rollouts' failure rates (auto-pause) and last steps."
+    )
     sighting_flush_interval: float = Field(
         0.5, description="Seconds between flushes of live-update device sightings to Redis."
     )

@@ -15,7 +15,17 @@ from peewee import EXCLUDED
 from store.catalog import app_by_package
 from store.db import conflict_on_duplicate, db, is_postgres
 from store.errors import Conflict, InvalidInput, NotFound
-from store.models import App, AppliedBatch, Bundle, BundleStat, Channel, Device, User, utcnow
+from store.models import (
+    App,
+    AppliedBatch,
+    Bundle,
+    BundleMinuteStat,
+    BundleStat,
+    Channel,
+    Device,
+    User,
+    utcnow,
+)
 from store.outbox import mark_stale
 from store.pagination import Page, paginate
 
@@ -109,8 +119,8 @@ class Batch:
     # [package, device_id, *SIGHTING_FIELDS, seen at (epoch seconds)], one row per device (the read service
     # keeps the latest sighting of each device in a batch)
     sightings: list[list] = field(default_factory=list)
-    # (package, day, bundle, action) -> count
-    actions: dict[tuple[str, dt.date, str, str], int] = field(default_factory=dict)
+    # (package, minute (epoch seconds // 60), bundle, action) -> count
+    actions: dict[tuple[str, int, str, str], int] = field(default_factory=dict)
     # ("set", package, device_id, channel) or ("unset", package, device_id, None), in order
     choices: list[tuple[str, str, str, str | None]] = field(default_factory=list)
 
@@ -184,20 +194,29 @@ def _upsert_devices(apps: dict[str, int], sightings: list[list]) -> None:
 
 
 def _count_actions(apps: dict[str, int], actions) -> None:
-    rows = [
-        {"app": apps[package], "day": day, "bundle": bundle, "action": action, "count": n}
-        for (package, day, bundle, action), n in actions.items()
-        if package in apps
-    ]
-    for i in range(0, len(rows), 500):
-        (
-            BundleStat.insert_many(rows[i : i + 500])
-            .on_conflict(
-                conflict_target=[BundleStat.app, BundleStat.day, BundleStat.bundle, BundleStat.action],
-                update={BundleStat.count: BundleStat.count + EXCLUDED.count},
+    """Per minute (the window rollouts are judged on) and per day (kept for reports)."""
+    minutes: dict[tuple, int] = {}
+    days: dict[tuple, int] = {}
+    for (package, minute, bundle, action), n in actions.items():
+        if package not in apps:
+            continue
+        key = (apps[package], minute, bundle, action)
+        minutes[key] = minutes.get(key, 0) + n
+        day = dt.datetime.fromtimestamp(minute * 60, dt.UTC).date()
+        key = (apps[package], day, bundle, action)
+        days[key] = days.get(key, 0) + n
+    for model, field_name, counts in ((BundleMinuteStat, "minute", minutes), (BundleStat, "day", days)):
+        rows = [
+            {"app": a, field_name: when, "bundle": b, "action": act, "count": n}
+            for (a, when, b, act), n in counts.items()
+        ]
+        target = [model.app, getattr(model, field_name), model.bundle, model.action]
+        for i in range(0, len(rows), 500):
+            (
+                model.insert_many(rows[i : i + 500])
+                .on_conflict(conflict_target=target, update={model.count: model.count + EXCLUDED.count})
+                .execute()
             )
-            .execute()
-        )
 
 
 def _choose_channel(app_id: int, kind: str, device_id: str, channel: str | None) -> None:
@@ -236,4 +255,8 @@ def stats_for(app_id: int, since: dt.date) -> list[BundleStat]:
 
 
 def prune_applied(older_than: dt.timedelta = dt.timedelta(days=2)) -> int:
-    return AppliedBatch.delete().where(AppliedBatch.applied_at < utcnow() - older_than).execute()
+    """Forgets applied batch ids, and per-minute action counts, older than ``older_than``."""
+    cutoff = utcnow() - older_than
+    minute = int(cutoff.replace(tzinfo=dt.UTC).timestamp()) // 60
+    BundleMinuteStat.delete().where(BundleMinuteStat.minute < minute).execute()
+    return AppliedBatch.delete().where(AppliedBatch.applied_at < cutoff).execute()

@@ -348,3 +348,39 @@ class AppliedBatch(BaseModel):
 
     entry_id = pw.CharField(max_length=64, primary_key=True)
     applied_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class BundleMinuteStat(BaseModel):
+    """Plugin actions per bundle, action and minute: the sliding window a rollout's health is read from."""
+
+    app = pw.ForeignKeyField(App, backref="bundle_minute_stats", on_delete="CASCADE")
+    minute = pw.BigIntegerField()  # epoch seconds // 60
+    bundle = pw.CharField(max_length=64)
+    action = pw.CharField(max_length=32)
+    count = pw.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = ((("app", "bundle", "minute", "action"), True),)
+
+
+class Rollout(BaseModel):
+    """A second bundle on a channel for a growing share of its devices, on a schedule of steps.
+
+    ``steps`` is [[epoch seconds, basis points], ...], both non-decreasing: the read service evaluates it
+    against its clock, so a step needs no write. Paused, the share stays at ``held_share`` (0 when the
+    rollout was rolled back)."""
+
+    app = pw.ForeignKeyField(App, backref="rollouts", on_delete="CASCADE")
+    channel = pw.ForeignKeyField(Channel, backref="rollouts", on_delete="CASCADE")
+    bundle = pw.ForeignKeyField(Bundle, backref="rollouts", on_delete="RESTRICT")
+    steps = JSONField()
+    state = pw.CharField(max_length=16, default="running")  # running, paused, promoted, aborted
+    on_failure = pw.CharField(max_length=16, default="pause")  # pause, rollback
+    threshold_bp = pw.IntegerField(default=500)  # failure rate that pauses it, in basis points
+    min_samples = pw.IntegerField(default=50)
+    window_seconds = pw.IntegerField(default=3600)
+    held_share = pw.IntegerField(null=True)
+    reason = pw.TextField(null=True)
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)

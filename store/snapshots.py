@@ -50,6 +50,7 @@ class AppData:
     bundles: list = field(default_factory=list)  # Bundle rows
     # (device id, pinned channel name or None, pinned bundle name or None) for every pinned device
     pins: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+    rollouts: list = field(default_factory=list)  # live Rollout rows, bundle joined
 
 
 def app_data(app_id: int) -> AppData | None:
@@ -97,6 +98,9 @@ def app_data(app_id: int) -> AppData | None:
     pinned = Device.select(Device.device_id, Device.channel_override, Device.bundle_override).where(
         (Device.app == app) & (Device.channel_override.is_null(False) | Device.bundle_override.is_null(False))
     )
+    from store.rollouts import live_rollouts  # the rollout module scopes through catalog, as the API does
+
+    data.rollouts = live_rollouts(app.id)
     data.pins = [
         (d.device_id, channel_names.get(d.channel_override_id), bundle_names.get(d.bundle_override_id))
         for d in pinned

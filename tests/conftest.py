@@ -196,3 +196,13 @@ def stack():
             env=st.env,
             write_addr=st.write.removeprefix("http://"),
         )
+
+
+@pytest.fixture
+def capgo(api, world):
+    """Calls Capgo's public API with world's token as Capgo's scripts send it: the bare key."""
+
+    def call(method: str, path: str, body=None, key=world.token, **params):
+        return api.simulate_request(method, path, json=body, headers={"authorization": key}, params=params)
+
+    return call

@@ -27,16 +27,6 @@ def zip_bytes(text: str = "hello") -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def capgo(api, world):
-    """Calls the public API with world's token as Capgo's scripts send it: the bare key."""
-
-    def call(method: str, path: str, body=None, key=world.token, **params):
-        return api.simulate_request(method, path, json=body, headers={"authorization": key}, params=params)
-
-    return call
-
-
 def upload(api, world, version: str, data: bytes | None = None, **params):
     data = zip_bytes(version) if data is None else data
     return api.simulate_post(

@@ -49,7 +49,7 @@ res = api.simulate_post("/bundle/upload", params={"app_id": "com.example.demo", 
 assert res.status_code == 201, res.text
 batch = devices.Batch(entry_id="e-1", sightings=[["com.example.demo", "d1", "ios", "6.0.0", "17", "1.0.0",
                       "1.1.0", "", True, False, 1700000000.0]],
-                      actions={("com.example.demo", __import__("datetime").date(2026, 1, 1), "1.1.0", "set"): 2})
+                      actions={("com.example.demo", 29_000_000, "1.1.0", "set"): 2})
 for _ in range(2):
     with unit_of_work():
         devices.apply_batch(batch)

@@ -12,7 +12,7 @@ import re
 import pytest
 from falcon import inspect
 
-from store import accounts, appconfig, builds, client_tokens, environments, rules
+from store import accounts, appconfig, builds, bundles, channels, client_tokens, environments, rollouts, rules
 from store.db import unit_of_work
 from store.models import User
 
@@ -32,6 +32,7 @@ BODIES = {
     "tokens": {"name": "spy"},
     "builds": {"build_type": "release", "version": "9.9.9"},
     "members": {"email": "spy@example.org", "password": "long enough"},
+    "rollout": {"bundle": "9.9.9", "steps": [{"percent": 10}]},
 }
 ITEM_BODIES = {
     "{app_id}": {"title": "spy"},
@@ -74,6 +75,11 @@ def owned(world, api):
         token, _ = client_tokens.create_client_token(world.user, world.app, "second")
         build = builds.create_build(world.user, world.app_id, "release", "1.0.0", "", False)
         config = appconfig.create_config(world.app, {"min_version": "1.0", "current_version": "1.0"})
+        # A live-update channel with a rollout in progress (the rollout routes name the channel).
+        for name in ("1.0.0", "1.1.0", "9.9.9"):
+            bundles.create_bundle(world.user, world.app, name, external_url=f"https://cdn.example/{name}.zip")
+        channels.put_channel(world.user, world.app.package_name, "production", "1.0.0", {})
+        rollouts.start_rollout(world.user, world.app_id, "production", "1.1.0", [(0, 1000)])
         member = accounts.create_user("member@example.com", "member password", "member")
         accounts.Membership.create(team=world.team, user=member)
         member_token = accounts.issue_user_token(member)
@@ -96,6 +102,8 @@ def owned(world, api):
             "version_id": build.id,
             "environment": "production",
             "config_id": config.id,
+            "channel": "production",
+            "action": "pause",
         }
         return re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
 

@@ -61,6 +61,7 @@ def test_schedule_rebuilds_everything_after_redis_lost_its_snapshots(settings, r
         "periodic-aggregate-stats",
         "periodic-purge-sessions",
         "periodic-prune-applied",
+        "periodic-check-rollouts",
     }
     redis_conn.delete(GEN_KEY)  # a Redis restart without persistence, or a flush
     schedule.tick(now=0.5)

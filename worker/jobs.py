@@ -7,8 +7,8 @@ import functools
 import logging
 
 from api.dialects.registry import compose_snapshot
-from store import devices, ingest, outbox, snapshots, stats
-from store.service import drop_dead_connection, release_connection
+from store import devices, ingest, outbox, rollouts, snapshots, stats
+from store.service import drop_dead_connection, release_connection, unit_of_work
 from store.snapshot_format import GEN_KEY
 from worker import context
 from worker.queue import enqueue_rebuilds, make_queue
@@ -87,3 +87,14 @@ def purge_old_sessions() -> int:
 def prune_applied_batches() -> int:
     """Forgets device batches applied two days ago: a redelivery comes within seconds, never days."""
     return devices.prune_applied()
+
+
+@_recovering
+def check_rollouts() -> int:
+    """Pauses (or rolls back) rollouts whose failure rate crossed their threshold, promotes finished ones;
+    the rebuilds their changes need are enqueued at commit."""
+    with unit_of_work():
+        done = rollouts.evaluate_rollouts()
+    for rollout_id, what in done:
+        log.warning("rollout %s %s", rollout_id, what)
+    return len(done)

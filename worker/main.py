@@ -39,6 +39,7 @@ def periodic(settings: Settings) -> list[tuple[str, str, int]]:
         ("aggregate-stats", "worker.jobs.aggregate_recent_stats", settings.stats_interval),
         ("purge-sessions", "worker.jobs.purge_old_sessions", 86_400),
         ("prune-applied", "worker.jobs.prune_applied_batches", 3_600),
+        ("check-rollouts", "worker.jobs.check_rollouts", settings.rollout_check_interval),
     ]
 
 

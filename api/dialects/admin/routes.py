@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
+import time
 import uuid
 
 import falcon
@@ -20,7 +22,18 @@ from api.write.auth import admin_caller
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
 from api.write.uploads import store_upload
-from store import accounts, builds, catalog, client_tokens, environments, ingest, maintenance, rules, stats
+from store import (
+    accounts,
+    builds,
+    catalog,
+    client_tokens,
+    environments,
+    ingest,
+    maintenance,
+    rollouts,
+    rules,
+    stats,
+)
 from store.errors import InvalidInput
 from store.service import unit_of_work
 from store.storage import Storage
@@ -123,6 +136,78 @@ class Login:
         with unit_of_work():
             token = accounts.issue_user_token(user, "login")
         send(resp, {"token": token, "user": shapes.user(user)})
+
+
+_WHEN = re.compile(r"^\+(\d{1,7})([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def when(text: str, now: float) -> float:
+    """A step's time: "now", "+<n>s|m|h|d" from now, or an ISO 8601 instant (UTC when no zone is given)."""
+    text = text.strip()
+    if text == "now":
+        return now
+    m = _WHEN.match(text)
+    if m:
+        return now + int(m.group(1)) * _UNITS[m.group(2)]
+    try:
+        at = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"step time {text!r}: use now, +30m, +1h, +3d or an ISO 8601 instant") from None
+    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
+
+
+class RolloutItem:
+    """GET the channel's rollout (share in effect now, next step), PUT starts one, DELETE aborts it."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def on_get(self, req, resp, app_id, channel):
+        send(resp, shapes.rollout(rollouts.get_rollout(caller(req), app_id, channel), time.time()))
+
+    def on_put(self, req, resp, app_id, channel):
+        user = caller(req)
+        body = parse_model(req, S.RolloutStart, self.limit)
+        now = time.time()
+        steps = [(when(s.at, now), round(s.percent * 100)) for s in body.steps]
+        with unit_of_work():
+            row = rollouts.start_rollout(
+                user,
+                app_id,
+                channel,
+                body.bundle,
+                steps,
+                body.on_failure,
+                round(body.failure_threshold_percent * 100),
+                body.min_samples,
+                body.window_seconds,
+            )
+        send(resp, shapes.rollout(row, now), falcon.HTTP_201)
+
+    def on_delete(self, req, resp, app_id, channel):
+        with unit_of_work():
+            row = rollouts.abort_rollout(caller(req), app_id, channel)
+        send(resp, shapes.rollout(row, time.time()))
+
+
+class RolloutAction:
+    """POST .../rollout/pause, /resume, /promote."""
+
+    ACTIONS = {
+        "pause": rollouts.pause_rollout,
+        "resume": rollouts.resume_rollout,
+        "promote": rollouts.promote_rollout,
+    }
+
+    def on_post(self, req, resp, app_id, channel, action):
+        step = self.ACTIONS.get(action)
+        if step is None:
+            raise falcon.HTTPNotFound(description="unknown rollout action: use pause, resume or promote")
+        user = caller(req)
+        with unit_of_work():
+            row = step(user, app_id, channel)
+        send(resp, shapes.rollout(row, time.time()))
 
 
 class Me:
@@ -389,4 +474,6 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (apps + "/builds/{build_id:int}", BuildItem(storage, limit)),
         (apps + "/builds/{build_id:int}/artifact", Artifact(storage, settings.upload_max_bytes)),
         (apps + "/icon", AppIcon(storage, settings.icon_max_bytes)),
+        (apps + "/channels/{channel}/rollout", RolloutItem(limit)),
+        (apps + "/channels/{channel}/rollout/{action}", RolloutAction()),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -136,3 +138,18 @@ class BuildUpdate(Body):
 def fields(body: Body) -> dict:
     """Only the keys the client sent, so PATCH leaves the others alone."""
     return body.model_dump(exclude_unset=True)
+
+
+class RolloutStep(Body):
+    percent: float = Field(ge=0, le=100)
+    # "now", "+30m" / "+1h" / "+3d" (from the request), or an ISO 8601 instant ("2026-11-24T09:00:00Z")
+    at: str = Field("now", min_length=1, max_length=40)
+
+
+class RolloutStart(Body):
+    bundle: str = Field(min_length=1, max_length=64)
+    steps: list[RolloutStep] = Field(min_length=1, max_length=50)
+    on_failure: Literal["pause", "rollback"] = "pause"
+    failure_threshold_percent: float = Field(5.0, gt=0, le=100)
+    min_samples: int = Field(50, ge=1, le=10_000_000)
+    window_seconds: int = Field(3600, ge=60, le=604_800)

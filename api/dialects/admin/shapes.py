@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from api.dialects.common import build_summary
+from store.ramps import next_step, share_at
 from store.timefmt import iso
 
 
@@ -139,3 +142,28 @@ def build(b, downloads: int) -> dict:
         "sha256": b.file_sha256,
         "downloads": downloads,
     }
+
+
+def rollout(r, now: float) -> dict:
+    live = r.state in ("running", "paused")
+    upcoming = next_step(r.steps, now) if r.state == "running" else None
+    return {
+        "id": r.id,
+        "channel": r.channel.name,
+        "bundle": r.bundle.name,
+        "state": r.state,
+        "share_percent": share_at(r.steps, r.held_share, now) / 100 if live else r.held_share / 100,
+        "next_step": None if upcoming is None else {"at": _epoch(upcoming[0]), "percent": upcoming[1] / 100},
+        "steps": [{"at": _epoch(at), "percent": bp / 100} for at, bp in r.steps],
+        "on_failure": r.on_failure,
+        "failure_threshold_percent": r.threshold_bp / 100,
+        "min_samples": r.min_samples,
+        "window_seconds": r.window_seconds,
+        "reason": r.reason,
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
+    }
+
+
+def _epoch(at: float) -> str:
+    return iso(dt.datetime.fromtimestamp(at, dt.UTC).replace(tzinfo=None))

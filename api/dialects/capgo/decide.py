@@ -7,11 +7,13 @@ is tested branch by branch (tests/test_capgo_decide.py).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
 from store.errors import InvalidVersion
+from store.ramps import bucket, share_at
 from store.versions import parse_key
 
 MAX_DEVICE_ID = 64
@@ -53,6 +55,8 @@ class Policy:
     allow_self_set: bool
     allow_emulator: bool
     allow_dev: bool
+    # A live rollout: {"id", "bundle", "steps": [[epoch, basis points], ...], "held": basis points or None}
+    rollout: dict | None = None
 
     def serves(self, platform: str) -> bool:
         return getattr(self, platform, True) if platform in ("ios", "android") else True
@@ -194,8 +198,14 @@ def refusal(code: str, message: str, **extra) -> dict:
     return {"error": code, "message": message} | extra
 
 
-def decide(app: LiveApp, check: Check) -> tuple[dict | None, BundleInfo | None]:
-    """(refusal, None) or (None, the bundle to send)."""
+def in_rollout(rollout: dict, device_id: str, now: float | None = None) -> bool:
+    """Whether a device gets a rollout's bundle now (store/ramps.py: sticky, monotonic membership)."""
+    share = share_at(rollout["steps"], rollout["held"], time.time() if now is None else now)
+    return share > 0 and bucket(rollout["id"], device_id) < share
+
+
+def decide(app: LiveApp, check: Check, now: float | None = None) -> tuple[dict | None, BundleInfo | None]:
+    """(refusal, None) or (None, the bundle to send); ``now`` (epoch seconds) for a rollout's steps."""
     native = coerce(check.version_build)
     if native is None:
         return refusal(
@@ -208,6 +218,12 @@ def decide(app: LiveApp, check: Check) -> tuple[dict | None, BundleInfo | None]:
     if channel is None and pinned_bundle is None:
         return refusal("no_channel", "no default channel or override"), None
     name = pinned_bundle if pinned_bundle is not None else channel.bundle
+    if (
+        pinned_bundle is None
+        and channel.rollout is not None
+        and in_rollout(channel.rollout, check.device_id, now)
+    ):
+        name = channel.rollout["bundle"]
     bundle = app.bundles.get(name) if name is not None else None
     if bundle is None:
         return refusal("no_bundle", "Cannot get bundle"), None

@@ -1,13 +1,11 @@
 """What the read service hands the worker about devices, through one Redis stream (no ORM here).
 
 An entry is one batch: the latest sighting of each device seen since the last flush, plugin actions
-counted per (app, day, bundle, action), and devices' own channel choices in the order they were made.
+counted per (app, minute, bundle, action), and devices' own channel choices in the order they were made.
 The worker applies each entry once (store.devices.apply_batch) and acknowledges it after the commit.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import orjson
 
@@ -29,7 +27,7 @@ def encode(sightings: list[Sighting], actions: dict[tuple, int], choices: list[t
 def decode(raw: bytes) -> tuple[list, dict, list]:
     doc = orjson.loads(raw)
     actions: dict[tuple, int] = {}
-    for package, day, bundle, action, n in doc.get("a", []):
-        key = (package, dt.date.fromisoformat(day), bundle, action)
+    for package, minute, bundle, action, n in doc.get("a", []):
+        key = (package, int(minute), bundle, action)
         actions[key] = actions.get(key, 0) + int(n)
     return doc.get("s", []), actions, doc.get("c", [])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from time import perf_counter
 
 import falcon
@@ -42,6 +43,8 @@ class Devices:
         self._live: dict[tuple[str, str], LiveApp] = {}
         self._links: dict[tuple, bytes] = {}
         self._secret: bytes | None = None
+        # The clock rollout steps are evaluated against (a test sets its own).
+        self.clock = time.time
 
     def live(self, view: AppView) -> LiveApp:
         key = (view.public_id, view.digest)
@@ -218,7 +221,7 @@ class Updates(Direct):
         if refused is not None:
             return 200, orjson.dumps(refused)
         self.d.recorder.seen(check)
-        refused, bundle = decide(self.d.live(view), check)
+        refused, bundle = decide(self.d.live(view), check, self.d.clock())
         if refused is not None:
             return 200, orjson.dumps(refused)
         try:

@@ -77,7 +77,7 @@ class Recorder:
         self._ensure_started()
 
     def action(self, package: str, bundle: str, action: str) -> None:
-        key = (package, time.strftime("%Y-%m-%d", time.gmtime()), bundle, action)
+        key = (package, int(time.time()) // 60, bundle, action)
         with self._lock:
             self._actions[key] = self._actions.get(key, 0) + 1
         self._ensure_started()

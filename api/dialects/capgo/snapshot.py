@@ -32,5 +32,15 @@ def part(data) -> dict:
         }
         for c in data.channels
     }
+    for r in data.rollouts:
+        for channel in channels.values():
+            if channel["id"] == r.channel_id:
+                # Evaluated by the read service against its clock: a step needs no rebuild.
+                channel["rollout"] = {
+                    "id": r.id,
+                    "bundle": r.bundle.name,
+                    "steps": r.steps,
+                    "held": r.held_share,
+                }
     pins = {device: [channel, bundle] for device, channel, bundle in data.pins}
     return {"capgo": {"channels": channels, "bundles": bundles, "pins": pins}}

@@ -1,0 +1,183 @@
+"""Staged rollouts: a channel's second bundle for a growing share of its devices, on a schedule.
+
+The schedule lives in the snapshot and the read service evaluates it against its clock, so a step
+takes effect at its time with no write and no rebuild. A worker job watches each live rollout's
+failure rate over a sliding window (the plugin's failure actions against its ``set``) and pauses it,
+or rolls it back to 0 %, past the threshold; a rollout whose last step reached 100 % is promoted
+(its bundle becomes the channel's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import peewee as pw
+
+from store.catalog import get_app
+from store.db import conflict_on_duplicate
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import Bundle, BundleMinuteStat, Channel, Rollout, User, utcnow
+from store.outbox import mark_stale
+from store.ramps import FULL, share_at
+
+LIVE = ("running", "paused")
+FAILURES = ("update_fail", "download_fail", "checksum_fail", "set_fail")
+
+
+def _channel(caller: User, app_id: str, channel: str, write: bool) -> Channel:
+    app = get_app(caller, app_id, write=write)
+    row = Channel.get_or_none((Channel.app == app) & (Channel.name == channel))
+    if row is None:
+        raise NotFound("channel not found")
+    return row
+
+
+def _live(channel: Channel) -> Rollout:
+    row = Rollout.get_or_none((Rollout.channel == channel) & Rollout.state.in_(LIVE))
+    if row is None:
+        raise NotFound("no rollout in progress on this channel")
+    return row
+
+
+def start_rollout(
+    caller: User,
+    app_id: str,
+    channel: str,
+    bundle: str,
+    steps: list[tuple[float, int]],
+    on_failure: str = "pause",
+    threshold_bp: int = 500,
+    min_samples: int = 50,
+    window_seconds: int = 3600,
+) -> Rollout:
+    ch = _channel(caller, app_id, channel, write=True)
+    target = Bundle.get_or_none((Bundle.app == ch.app_id) & (Bundle.name == bundle))
+    if target is None:
+        raise NotFound(f"bundle {bundle} not found")
+    if target.id == ch.bundle_id:
+        raise InvalidInput("the channel already serves this bundle")
+    if not steps:
+        raise InvalidInput("a rollout needs at least one step")
+    ordered = sorted((float(at), int(bp)) for at, bp in steps)
+    shares = [bp for _, bp in ordered]
+    if any(not 0 <= bp <= FULL for bp in shares) or shares != sorted(shares):
+        raise InvalidInput("shares must be from 0 to 100 % and never fall from one step to the next")
+    if on_failure not in ("pause", "rollback"):
+        raise InvalidInput("on_failure must be pause or rollback")
+    if not (0 < threshold_bp <= FULL and min_samples >= 1 and 60 <= window_seconds <= 7 * 86_400):
+        raise InvalidInput("threshold 0-100 %, min_samples >= 1, window from 60 s to 7 days")
+    if Rollout.select().where((Rollout.channel == ch) & Rollout.state.in_(LIVE)).exists():
+        raise Conflict("a rollout is already in progress on this channel")
+    with conflict_on_duplicate("a rollout is already in progress on this channel"):
+        row = Rollout.create(
+            app=ch.app_id,
+            channel=ch,
+            bundle=target,
+            steps=[list(s) for s in ordered],
+            on_failure=on_failure,
+            threshold_bp=threshold_bp,
+            min_samples=min_samples,
+            window_seconds=window_seconds,
+            created_by=caller,
+        )
+    mark_stale(ch.app_id)
+    return row
+
+
+def get_rollout(caller: User, app_id: str, channel: str) -> Rollout:
+    """The live rollout, else the channel's most recent one."""
+    ch = _channel(caller, app_id, channel, write=False)
+    row = Rollout.select().where(Rollout.channel == ch).order_by(Rollout.id.desc()).first()
+    if row is None:
+        raise NotFound("this channel has no rollout")
+    return row
+
+
+def _set(row: Rollout, **fields) -> Rollout:
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    row.save()
+    mark_stale(row.app_id)
+    return row
+
+
+def pause_rollout(caller: User, app_id: str, channel: str, reason: str = "paused by an admin") -> Rollout:
+    row = _live(_channel(caller, app_id, channel, write=True))
+    if row.state == "paused":
+        return row
+    return _set(row, state="paused", held_share=share_at(row.steps, None, time.time()), reason=reason)
+
+
+def resume_rollout(caller: User, app_id: str, channel: str) -> Rollout:
+    """Back on the schedule: the share is again the one its steps give now."""
+    row = _live(_channel(caller, app_id, channel, write=True))
+    return _set(row, state="running", held_share=None, reason=None)
+
+
+def abort_rollout(caller: User, app_id: str, channel: str) -> Rollout:
+    """Every device back on the channel's bundle."""
+    row = _live(_channel(caller, app_id, channel, write=True))
+    return _set(row, state="aborted", held_share=0, reason="aborted by an admin")
+
+
+def _promote(row: Rollout, reason: str) -> Rollout:
+    Channel.update(bundle=row.bundle_id, updated_at=utcnow()).where(Channel.id == row.channel_id).execute()
+    return _set(row, state="promoted", held_share=FULL, reason=reason)
+
+
+def promote_rollout(caller: User, app_id: str, channel: str) -> Rollout:
+    """The rollout's bundle becomes the channel's, for every device."""
+    return _promote(_live(_channel(caller, app_id, channel, write=True)), "promoted by an admin")
+
+
+def window_counts(row: Rollout, now: float) -> tuple[int, int]:
+    """(failures, successful sets) of the rollout's bundle over its window."""
+    since = int(now - row.window_seconds) // 60
+    q = (
+        BundleMinuteStat.select(BundleMinuteStat.action, pw.fn.SUM(BundleMinuteStat.count))
+        .where(
+            (BundleMinuteStat.app == row.app_id)
+            & (BundleMinuteStat.bundle == row.bundle.name)
+            & (BundleMinuteStat.minute >= since)
+            & BundleMinuteStat.action.in_([*FAILURES, "set"])
+        )
+        .group_by(BundleMinuteStat.action)
+        .tuples()
+    )
+    counts = {action: int(n) for action, n in q}
+    return sum(counts.get(a, 0) for a in FAILURES), counts.get("set", 0)
+
+
+def evaluate_rollouts(now: float | None = None) -> list[tuple[int, str]]:
+    """Pauses (or rolls back) unhealthy live rollouts and promotes finished ones; returns what it did."""
+    now = time.time() if now is None else now
+    done = []
+    running = Rollout.select(Rollout, Bundle).join(Bundle).where(Rollout.state == "running")
+    for row in running:
+        failures, sets = window_counts(row, now)
+        samples = failures + sets
+        if samples >= row.min_samples and failures * FULL >= row.threshold_bp * samples:
+            rate = failures * 100 / samples
+            reason = (
+                f"failure rate {rate:.1f} % over the last {row.window_seconds} s "
+                f"({failures} failures, {sets} sets) reached {row.threshold_bp / 100:g} %"
+            )
+            held = 0 if row.on_failure == "rollback" else share_at(row.steps, None, now)
+            _set(row, state="paused", held_share=held, reason=reason)
+            done.append((row.id, "rolled back" if row.on_failure == "rollback" else "paused"))
+        elif share_at(row.steps, None, now) >= FULL:
+            _promote(row, "reached 100 %")
+            done.append((row.id, "promoted"))
+    return done
+
+
+def live_rollouts(app_id: int) -> list[Rollout]:
+    return list(
+        Rollout.select(Rollout, Bundle).join(Bundle).where((Rollout.app == app_id) & Rollout.state.in_(LIVE))
+    )
+
+
+def as_datetime(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
