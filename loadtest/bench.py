@@ -285,13 +285,13 @@ def measure(stack: Stack, run_dir: Path) -> None:
     measure_updates(stack, run_dir, ceiling, f"http://127.0.0.1:{np_}", write)
 
 
-def _devices_stored(package: str) -> int:
+def _devices_stored(*packages: str) -> int:
     import psycopg
 
-    with psycopg.connect(PG.replace("postgresql://", "postgresql://", 1)) as conn:
+    with psycopg.connect(PG) as conn:
         return conn.execute(
-            "SELECT count(*) FROM device d JOIN app a ON a.id = d.app_id WHERE a.package_name = %s",
-            (package,),
+            "SELECT count(*) FROM device d JOIN app a ON a.id = d.app_id WHERE a.package_name = ANY(%s)",
+            (list(packages),),
         ).fetchone()[0]
 
 
@@ -309,8 +309,38 @@ def measure_updates(stack: Stack, run_dir: Path, ceiling: str, naive: str, write
         headers=key,
     )
     write.post("/channel", json={"app_id": package, "channel": "production", "public": True}, headers=key)
+    # The same app shape with a staged rollout in force: half the devices on 1.2.0, by their hash.
+    rolled = "com.bench.rollout"
+    app = write.post(
+        "/admin/v1/apps", json={"team_id": team["id"], "title": "Rollout", "package_name": rolled}
+    )
+    for version, channel in (("1.1.0", "production"), ("1.2.0", None)):
+        write.post(
+            "/bundle/upload",
+            params={"app_id": rolled, "version": version} | ({"channel": channel} if channel else {}),
+            content=b"PK\x05\x06" + b"\x00" * 18,
+            headers=key,
+        )
+    write.post("/channel", json={"app_id": rolled, "channel": "production", "public": True}, headers=key)
+    write.put(
+        f"/admin/v1/apps/{app.json()['id']}/channels/production/rollout",
+        json={"bundle": "1.2.0", "steps": [{"percent": 50, "at": "now"}, {"percent": 100, "at": "+7d"}]},
+    ).raise_for_status()
     probe = {"app_id": package, "device_id": "probe", "platform": "android", "version_build": "1.0.0"}
     wait_until(lambda: httpx.post(f"{read}/updates", json=probe).json().get("version") == "1.1.0")
+    rolled_probe = probe | {"app_id": rolled, "version_name": "1.1.0"}
+    wait_until(
+        lambda: (
+            sum(
+                httpx.post(f"{read}/updates", json=rolled_probe | {"device_id": f"p{i}"})
+                .json()
+                .get("version")
+                == "1.2.0"
+                for i in range(40)
+            )
+            > 0
+        )
+    )
 
     def naive_answer() -> dict | None:
         try:
@@ -323,11 +353,9 @@ def measure_updates(stack: Stack, run_dir: Path, ceiling: str, naive: str, write
     scripts = {}
     counter = iter(range(10**6))
 
-    def script(current: str, modulus: int) -> str:
+    def script(current: str, modulus: int, app: str = package) -> str:
         path = run_dir / f"updates-{next(counter)}.lua"
-        path.write_text(
-            UPDATES_LUA.format(package=package, prefix=path.stem, current=current, modulus=modulus)
-        )
+        path.write_text(UPDATES_LUA.format(package=app, prefix=path.stem, current=current, modulus=modulus))
         scripts[path.stem] = current
         return str(path)
 
@@ -339,13 +367,14 @@ def measure_updates(stack: Stack, run_dir: Path, ceiling: str, naive: str, write
         "read /updates no update, fleet": (f"{read}/updates", "1.1.0", fleet),
         "read /updates update, fleet": (f"{read}/updates", "1.0.0", fleet),
         "read /updates no update, all new": (f"{read}/updates", "1.1.0", every_new),
+        "read /updates fleet, rollout 50 % in force": (f"{read}/updates", "1.1.0", fleet, rolled),
     }
     results: dict[str, list[dict]] = {name: [] for name in cases}
     names = list(cases)
     for round_no in range(ROUNDS):
         for name in names[round_no % len(names) :] + names[: round_no % len(names)]:
-            url, current, modulus = cases[name]
-            results[name].append(wrk(url, {}, script(current, modulus)))
+            url, current, modulus, *app = cases[name]
+            results[name].append(wrk(url, {}, script(current, modulus, *app)))
     load_end = time.monotonic()
     print(f"\nPOST /updates, wrk -t1 -c64 -d{DURATION}, median of {ROUNDS} interleaved runs")
     print(f"{'case':40} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
@@ -369,18 +398,19 @@ def measure_updates(stack: Stack, run_dir: Path, ceiling: str, naive: str, write
         min(x["requests"], cases[n][2]) for n in names if n.startswith("read ") for x in results[n]
     )
     generated = sum(x["generated"] for n in names if n.startswith("read ") for x in results[n])
-    expected_min = distinct + 1  # and the probe
+    probes = 1 + 40  # the probe, and the rollout app's probes
+    expected_min = distinct + probes
     stored = 0
     deadline = load_end + 30
     while time.monotonic() < deadline:
-        stored = _devices_stored(package)
+        stored = _devices_stored(package, rolled)
         if stored >= expected_min:
             break
         time.sleep(0.1)
     visible = time.monotonic() - load_end
     print(
         f"device sightings: {distinct} distinct device ids answered ({generated} requests sent by wrk), "
-        f"{stored - 1} devices stored; lost {max(0, expected_min - stored)}; all answered ones visible "
+        f"{stored - probes} devices stored; lost {max(0, expected_min - stored)}; all answered ones visible "
         f"{visible:.2f} s after the load stopped (target: 0 lost, <= 5 s)"
     )
 

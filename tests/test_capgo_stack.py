@@ -180,3 +180,44 @@ def test_a_device_seen_again_unchanged_is_written_once_a_refresh_period(settings
     rec.seen(check, now=1122.0)  # unchanged, but a refresh period after it was written: last seen moves
     assert rec.flush(live) == 1
     live.delete(events.STREAM)
+
+
+def test_cli_rollout_and_auto_rollback_reach_devices(stack, capgo_app, cli, tmp_path):  # noqa: F811
+    key = {"authorization": stack.token}
+    dist = tmp_path / "next.zip"
+    dist.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    cli("login", "--server", str(stack.write.base_url), "--email", "load@example.com")
+    cli("bundle", "upload", "--app", PKG, "--version", "1.2.0", str(dist))
+    out = cli(
+        "rollout", "start", "--app", PKG, "--channel", "production", "--bundle", "1.2.0",
+        "--ramp", "100%:now", "--on-failure", "rollback", "--threshold", "20", "--min-samples", "10",
+    ).stdout  # fmt: skip
+    assert "1.2.0 on production: running, 100 %" in out
+    fleet = [f"roll-{i}" for i in range(20)]
+    wait_until(
+        lambda: all(
+            stack.front.post("/updates", json=body(d)).json().get("version") == "1.2.0" for d in fleet
+        ),
+        timeout=5,
+    )
+    started = time.monotonic()
+    for i, device in enumerate(fleet):
+        action = "update_fail" if i % 2 else "set"
+        res = stack.front.post("/stats", json=body(device, version_name="1.2.0") | {"action": action})
+        assert res.json() == {"status": "ok"}
+    # The worker judges the window, rolls back, and the rebuild reaches every device.
+    wait_until(
+        lambda: all(
+            stack.front.post("/updates", json=body(d)).json().get("version") == "1.1.0" for d in fleet
+        ),
+        timeout=20,
+    )
+    print(f"auto-rollback reached devices {time.monotonic() - started:.2f} s after the first failing stats")
+    status = cli("rollout", "status", "--app", PKG, "--channel", "production").stdout
+    assert "paused, 0 %" in status and "failure rate 50.0 %" in status
+    assert (
+        stack.write.get("/channel", params={"app_id": PKG, "channel": "production"}, headers=key).json()[
+            "version"
+        ]["name"]
+        == "1.1.0"
+    )
