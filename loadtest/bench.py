@@ -285,6 +285,28 @@ def measure(stack: Stack, run_dir: Path) -> None:
     measure_updates(stack, run_dir, ceiling, f"http://127.0.0.1:{np_}", write)
 
 
+def _cpu_idle(seconds: float = 0.5) -> float:
+    """The machine's idle share over ``seconds`` (from /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return fields[3] + fields[4], sum(fields)
+
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def settle(limit: float = 15.0) -> None:
+    """Waits until the machine is idle again (PostgreSQL's autovacuum and checkpoints after a write-heavy
+    case, the worker's backlog), so a case does not pay for the one before it: without this the
+    /updates rows moved by a third from one run to the next."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and _cpu_idle() < 0.85:
+        pass
+
+
 def _devices_stored(*packages: str) -> int:
     import psycopg
 
@@ -374,6 +396,7 @@ def measure_updates(stack: Stack, run_dir: Path, ceiling: str, naive: str, write
     for round_no in range(ROUNDS):
         for name in names[round_no % len(names) :] + names[: round_no % len(names)]:
             url, current, modulus, *app = cases[name]
+            settle()
             results[name].append(wrk(url, {}, script(current, modulus, *app)))
     load_end = time.monotonic()
     print(f"\nPOST /updates, wrk -t1 -c64 -d{DURATION}, median of {ROUNDS} interleaved runs")

@@ -83,6 +83,9 @@ class LiveApp:
     pins: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     # platform -> its default (public) channel
     defaults: dict[str, Policy] = field(default_factory=dict)
+    # The channel rules' verdicts: they depend on the channel, the bundle and the device's versions and
+    # flags, never on its id, so a fleet shares a few (rebuilt with the snapshot, bounded).
+    verdicts: dict[tuple, dict | None] = field(default_factory=dict)
 
     @classmethod
     def from_part(cls, package: str, part: dict | None) -> LiveApp:
@@ -230,7 +233,23 @@ def decide(app: LiveApp, check: Check, now: float | None = None) -> tuple[dict |
     if check.version_name == bundle.name:
         return refusal("no_new_version_available", "No new version available"), None
     if pinned_bundle is None:
-        refused = _policy(channel, reason, check, native, bundle)
+        key = (
+            channel.name,
+            reason,
+            check.platform,
+            check.version_build,
+            check.version_name,
+            check.is_prod,
+            check.is_emulator,
+            bundle.name,
+        )
+        verdicts = app.verdicts
+        try:
+            refused = verdicts[key]
+        except KeyError:
+            if len(verdicts) >= 10_000:
+                verdicts.clear()
+            refused = verdicts[key] = _policy(channel, reason, check, native, bundle)
         if refused is not None:
             return refused, None
     if not bundle.stored and not bundle.external_url:

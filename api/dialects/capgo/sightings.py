@@ -30,8 +30,11 @@ class Recorder:
     ):
         self.redis_url, self.interval, self.max_devices = redis_url, interval, max_devices
         self.refresh = refresh
-        # (app, device) -> (details, when they were recorded); bounded like the buffer
+        # (app, device) -> (details, when they were recorded), in two generations swapped every refresh
+        # period: a device not seen for two periods is forgotten, so memory follows the active fleet.
         self._recent: dict[tuple[str, str], tuple[tuple, float]] = {}
+        self._older: dict[tuple[str, str], tuple[tuple, float]] = {}
+        self._swapped = time.time()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._sightings: dict[tuple[str, str], tuple] = {}
@@ -47,7 +50,7 @@ class Recorder:
         key = (check.app_id, check.device_id)
         now = time.time() if now is None else now
         details = check[2:10]  # platform .. is_prod (Check is a NamedTuple)
-        recent = self._recent.get(key)
+        recent = self._recent.get(key) or self._older.get(key)
         if recent is not None and recent[0] == details and now - recent[1] < self.refresh:
             return
         row = (
@@ -71,8 +74,9 @@ class Recorder:
                 self._drop(1)
                 return
             sightings[key] = row
-            if len(self._recent) >= 4 * self.max_devices:
-                self._recent = {}  # bounded: forgetting only means writing a device once more
+            if now - self._swapped > self.refresh or len(self._recent) >= self.max_devices:
+                # Forgetting only means writing a device once more.
+                self._older, self._recent, self._swapped = self._recent, {}, now
             self._recent[key] = (details, now)
         self._ensure_started()
 
@@ -120,6 +124,7 @@ class Recorder:
                 for key in list(merged)[:overflow]:
                     del merged[key]
                     self._recent.pop(key, None)  # dropped: its next sighting must be written
+                    self._older.pop(key, None)
                 self._drop(overflow)
             self._sightings = merged
             for key, n in actions.items():
