@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     bundle_url_seconds: int = Field(
         3600, description="Bundle download links stay valid between this and twice this many seconds."
     )
+    audit_retention_days: int = Field(730, description="Days audit log entries are kept.")
     rollout_check_interval: int = Field(
         5, description="Seconds between checks of live rollouts' failure rates (auto-pause) and last steps."
     )

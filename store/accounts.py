@@ -244,9 +244,10 @@ def add_member(caller: User, team_id: int, email: str, password: str | None, rol
 
 def remove_member(caller: User, team_id: int, user_id: int) -> None:
     team = get_team(caller, team_id, write=True)
-    n = Membership.delete().where((Membership.team == team) & (Membership.user == user_id)).execute()
-    if not n:
+    row = Membership.get_or_none((Membership.team == team) & (Membership.user == user_id))
+    if row is None:
         raise NotFound("member not found")
+    row.delete_instance()
 
 
 def require_super_admin(caller: User) -> None:

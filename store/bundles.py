@@ -88,7 +88,8 @@ def delete_bundles(caller: User, package: str, name: str | None) -> list[str]:
         names = ", ".join(n for (n,) in serving)
         raise Conflict(f"bundle is used by channel(s) {names}: point them at another bundle first")
     Device.update(bundle_override=None).where(Device.bundle_override.in_(ids)).execute()
-    Bundle.delete().where(Bundle.id.in_(ids)).execute()
+    for bundle in rows:
+        bundle.delete_instance()  # one at a time: each deletion is audited
     mark_stale(app.id)
     return [b.file_key for b in rows if b.file_key]
 

@@ -60,5 +60,6 @@ def set_maintenance(caller: User, app_id: str, alias: str, fields: dict) -> Main
 
 def clear_maintenance(caller: User, app_id: str, alias: str) -> None:
     env = _env_for(caller, app_id, alias, write=True)
-    Maintenance.delete().where(Maintenance.environment == env).execute()
+    for row in Maintenance.select().where(Maintenance.environment == env):
+        row.delete_instance()  # one at a time: each deletion is audited
     mark_stale(env.app_id)

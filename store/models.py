@@ -7,6 +7,7 @@ import datetime as dt
 import orjson
 import peewee as pw
 
+from store import audit
 from store.db import db
 from store.vocabulary import BUILD_TYPES, PLATFORMS, ROLES, SUBSCRIPTION  # noqa: F401 - models' vocabularies
 
@@ -27,9 +28,47 @@ class JSONField(pw.TextField):
 
 
 class BaseModel(pw.Model):
+    """Rows of audited models record every change an admin request makes (store/audit.py)."""
+
+    audited = True
+
     class Meta:
         database = db
         legacy_table_names = False
+
+    def _audit_team(self) -> int | None:
+        """The team whose records these are: its own id, its ``team``, or its ``app``'s team."""
+        if isinstance(self, Team):
+            return self.id
+        fields = self._meta.fields
+        if "team" in fields and self.__data__.get("team") is not None:
+            return self.__data__["team"]
+        if "app" in fields and self.__data__.get("app") is not None:
+            return App.select(App.team).where(App.id == self.__data__["app"]).scalar()
+        return None
+
+    def save(self, force_insert: bool = False, only=None):
+        if not (self.audited and audit.current()):
+            return super().save(force_insert=force_insert, only=only)
+        creating = force_insert or self._pk is None
+        before = None if creating else type(self).get_or_none(self._pk_expr())
+        result = super().save(force_insert=force_insert, only=only)
+        diff = audit.changes(None if before is None else before.__data__, self.__data__)
+        if diff:
+            action = "create" if creating else "update"
+            audit.record(self._meta.table_name, self._pk, action, self._audit_team(), diff)
+        return result
+
+    def delete_instance(self, recursive: bool = False, delete_nullable: bool = False):
+        if self.audited and audit.current():
+            audit.record(
+                self._meta.table_name,
+                self._pk,
+                "delete",
+                self._audit_team(),
+                audit.changes(self.__data__, None),
+            )
+        return super().delete_instance(recursive=recursive, delete_nullable=delete_nullable)
 
 
 class Team(BaseModel):
@@ -148,6 +187,7 @@ class Maintenance(BaseModel):
 
 
 class AuthSession(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
     app = pw.ForeignKeyField(App, backref="sessions", on_delete="CASCADE")
     user_id = pw.CharField(max_length=255)
     platform = pw.CharField(max_length=16)
@@ -160,6 +200,7 @@ class AuthSession(BaseModel):
 
 
 class ClientUser(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
     """Latest version per (app, user, platform), upserted by every authentication."""
 
     app = pw.ForeignKeyField(App, backref="client_users", on_delete="CASCADE")
@@ -175,6 +216,7 @@ class ClientUser(BaseModel):
 
 
 class SnapshotOutbox(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
     """Apps whose snapshot is stale; written in the same transaction as the change."""
 
     app_id = pw.IntegerField(unique=True)
@@ -183,6 +225,7 @@ class SnapshotOutbox(BaseModel):
 
 
 class DailyStat(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
     day = pw.DateField()
     app = pw.ForeignKeyField(App, backref="daily_stats", on_delete="CASCADE")
     platform = pw.CharField(max_length=16)
@@ -215,6 +258,7 @@ class Build(BaseModel):
 
 
 class DownloadEvent(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
     """One row per build and client: a download resumed through many Range requests counts once."""
 
     build = pw.ForeignKeyField(Build, backref="download_events", on_delete="CASCADE")
@@ -331,6 +375,7 @@ class Device(BaseModel):
 
 
 class BundleStat(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
     """Plugin actions (set, set_fail, download_fail, ...) counted per bundle name, action and day."""
 
     app = pw.ForeignKeyField(App, backref="bundle_stats", on_delete="CASCADE")
@@ -344,6 +389,7 @@ class BundleStat(BaseModel):
 
 
 class AppliedBatch(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
     """Stream entries already applied: delivery is at least once, counting must be exactly once."""
 
     entry_id = pw.CharField(max_length=64, primary_key=True)
@@ -351,6 +397,7 @@ class AppliedBatch(BaseModel):
 
 
 class BundleMinuteStat(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
     """Plugin actions per bundle, action and minute: the sliding window a rollout's health is read from."""
 
     app = pw.ForeignKeyField(App, backref="bundle_minute_stats", on_delete="CASCADE")
@@ -384,3 +431,21 @@ class Rollout(BaseModel):
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
+
+
+class AuditEntry(BaseModel):
+    """One changed record of an admin request: who (user, token), what (resource, id, action, fields
+    before and after, secrets masked), when, from where (address, request id)."""
+
+    audited = False
+    at = pw.DateTimeField(default=utcnow, index=True)
+    team_id = pw.IntegerField(null=True, index=True)  # whose records: scopes who may read the entry
+    user_id = pw.IntegerField(null=True)
+    user_email = pw.CharField(max_length=320)  # kept when the user is deleted
+    token_hint = pw.CharField(max_length=16)
+    address = pw.CharField(max_length=64, null=True)
+    request_id = pw.CharField(max_length=64, null=True)
+    resource = pw.CharField(max_length=64)
+    resource_id = pw.CharField(max_length=64)
+    action = pw.CharField(max_length=16)
+    changes = JSONField()

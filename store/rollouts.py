@@ -3,8 +3,8 @@
 The schedule lives in the snapshot and the read service evaluates it against its clock, so a step
 takes effect at its time with no write and no rebuild. A worker job watches each live rollout's
 failure rate over a sliding window (the plugin's failure actions against its ``set``) and pauses it,
-or rolls it back to 0 %, past the threshold; a rollout whose last step reached 100 % is promoted
-(its bundle becomes the channel's).
+or rolls it back to 0 %, past the threshold; a rollout that has served 100 % for a whole window without
+tripping is promoted (its bundle becomes the channel's), so the check watches the last step too.
 """
 
 from __future__ import annotations
@@ -123,7 +123,9 @@ def abort_rollout(caller: User, app_id: str, channel: str) -> Rollout:
 
 
 def _promote(row: Rollout, reason: str) -> Rollout:
-    Channel.update(bundle=row.bundle_id, updated_at=utcnow()).where(Channel.id == row.channel_id).execute()
+    channel = Channel.get_by_id(row.channel_id)
+    channel.bundle, channel.updated_at = row.bundle_id, utcnow()
+    channel.save()
     return _set(row, state="promoted", held_share=FULL, reason=reason)
 
 
@@ -167,10 +169,15 @@ def evaluate_rollouts(now: float | None = None) -> list[tuple[int, str]]:
             held = 0 if row.on_failure == "rollback" else share_at(row.steps, None, now)
             _set(row, state="paused", held_share=held, reason=reason)
             done.append((row.id, "rolled back" if row.on_failure == "rollback" else "paused"))
-        elif share_at(row.steps, None, now) >= FULL:
-            _promote(row, "reached 100 %")
+        elif share_at(row.steps, None, now) >= FULL and _full_since(row.steps) + row.window_seconds <= now:
+            # A whole window at 100 % without tripping: the bundle becomes the channel's.
+            _promote(row, "a full window at 100 % without failures past the threshold")
             done.append((row.id, "promoted"))
     return done
+
+
+def _full_since(steps: list) -> float:
+    return next(at for at, bp in steps if bp >= FULL)
 
 
 def live_rollouts(app_id: int) -> list[Rollout]:

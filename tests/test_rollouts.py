@@ -161,8 +161,15 @@ def test_a_failing_rollout_pauses_itself(live, reader, sync, redis_conn, on_fail
         assert status["share_percent"] == 50 and after == before
 
 
-def test_a_rollout_at_100_percent_is_promoted(live, reader, sync, capgo):
-    live("PUT", body={"bundle": "1.1.0", "steps": [{"percent": 100, "at": "now"}]})
+def test_a_rollout_is_promoted_after_a_whole_window_at_100_percent(live, reader, sync, capgo):
+    import datetime as dt
+
+    body = {"bundle": "1.1.0", "steps": [{"percent": 100, "at": "now"}], "window_seconds": 60}
+    live("PUT", body=body)
+    assert check_rollouts() == 0  # at 100 % just now: the health check still watches it
+    live("DELETE")
+    two_minutes_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)).isoformat()
+    live("PUT", body=body | {"steps": [{"percent": 100, "at": two_minutes_ago}]})
     assert check_rollouts() == 1
     assert live("GET").json["state"] == "promoted"
     assert capgo("GET", "/channel", app_id=PKG, channel="production").json["version"]["name"] == "1.1.0"

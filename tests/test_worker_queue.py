@@ -62,6 +62,7 @@ def test_schedule_rebuilds_everything_after_redis_lost_its_snapshots(settings, r
         "periodic-purge-sessions",
         "periodic-prune-applied",
         "periodic-check-rollouts",
+        "periodic-purge-audit",
     }
     redis_conn.delete(GEN_KEY)  # a Redis restart without persistence, or a flush
     schedule.tick(now=0.5)

@@ -7,7 +7,7 @@ import functools
 import logging
 
 from api.dialects.registry import compose_snapshot
-from store import devices, ingest, outbox, rollouts, snapshots, stats
+from store import audit_log, devices, ingest, outbox, rollouts, snapshots, stats
 from store.service import drop_dead_connection, release_connection, unit_of_work
 from store.snapshot_format import GEN_KEY
 from worker import context
@@ -98,3 +98,8 @@ def check_rollouts() -> int:
     for rollout_id, what in done:
         log.warning("rollout %s %s", rollout_id, what)
     return len(done)
+
+
+@_recovering
+def purge_old_audit_entries() -> int:
+    return audit_log.purge(context.settings().audit_retention_days)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 
 import falcon
 import redis
@@ -16,8 +18,8 @@ from api.openapi_doc import reason
 from api.readiness import probe
 from api.settings import Settings
 from api.write.http import send
-from api.write.ratelimit import LoginLimiter
-from store import outbox
+from api.write.ratelimit import LoginLimiter, client_address
+from store import audit, outbox
 from store.errors import DomainError, InvalidInput, TooManyRequests, Unavailable
 from store.service import (
     drop_dead_connection,
@@ -33,6 +35,7 @@ from worker.heartbeat import SCHEDULER_TICK_KEY, live_workers
 from worker.queue import after_commit, make_queue
 
 log = structlog.get_logger("gatehouse.write")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class Connections:
@@ -44,11 +47,16 @@ class Connections:
     the pool checks connections as it hands them out.
     """
 
-    def __init__(self, metrics: RequestMetrics):
-        self.metrics = metrics
+    def __init__(self, metrics: RequestMetrics, hops: int = 0):
+        self.metrics, self.hops = metrics, hops
 
     def process_request(self, req, resp):
         req.context.started = time.perf_counter()
+        # Who and from where, for the audit log: nobody until a route authenticates an admin.
+        audit.acting(None)
+        given = req.get_header("X-Request-ID") or ""
+        req.context.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        req.context.client = client_address(req, self.hops)
         # The connection opens on the first query (autoconnect), inside the store, where an outage
         # becomes the dialect's own error; one the server hung up on is replaced before it fails.
         drop_dead_connection()
@@ -57,6 +65,9 @@ class Connections:
             raise InvalidInput("the request must not contain NUL characters")
 
     def process_response(self, req, resp, resource, req_succeeded):
+        audit.acting(None)
+        if getattr(req.context, "request_id", None):
+            resp.set_header("X-Request-ID", req.context.request_id)
         # Every JSON answer carries the MD5 ETag the AppCockpit document promises for all of them.
         # content_type is None until Falcon serialises media, which it does as JSON.
         if resp.content_type in (None, falcon.MEDIA_JSON) and resp.get_header("ETag") is None:
@@ -207,7 +218,11 @@ def create_write_app(
     queue = make_queue(connection, settings.queue_name)
     set_after_commit(lambda app_ids: _enqueue_or_count(queue, app_ids))
 
-    app = falcon.App(middleware=[Connections(RequestMetrics("write"))] if manage_connections else [])
+    app = falcon.App(
+        middleware=[Connections(RequestMetrics("write"), settings.forwarded_for_hops)]
+        if manage_connections
+        else []
+    )
     route_dialects: dict[str, Dialect] = {}
     errors = Errors(route_dialects)
     app.add_error_handler(Exception, errors.unexpected)

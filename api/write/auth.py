@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from store import accounts
+from store import accounts, audit
 from store.errors import NotAuthenticated
 
 
@@ -19,4 +19,18 @@ def admin_caller(req: falcon.Request) -> accounts.User:
     token = bearer_token(req)
     if token is None:
         raise NotAuthenticated("unauthorized")
-    return accounts.user_for_token(token)
+    return act_as(req, accounts.user_for_token(token), token)
+
+
+def act_as(req: falcon.Request, user: accounts.User, token: str) -> accounts.User:
+    """Names the authenticated admin as the actor of what this request changes (the audit log)."""
+    audit.acting(
+        audit.Actor(
+            user_id=user.id,
+            email=user.email,
+            token_hint=token[:10],
+            address=getattr(req.context, "client", None),
+            request_id=getattr(req.context, "request_id", None),
+        )
+    )
+    return user

@@ -6,8 +6,11 @@ the behaviour lives in store/ and this module only parses and serialises.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
+import io
+import json
 import re
 import time
 import uuid
@@ -24,6 +27,7 @@ from api.write.ratelimit import LoginLimiter
 from api.write.uploads import store_upload
 from store import (
     accounts,
+    audit_log,
     builds,
     catalog,
     client_tokens,
@@ -208,6 +212,58 @@ class RolloutAction:
         with unit_of_work():
             row = step(user, app_id, channel)
         send(resp, shapes.rollout(row, time.time()))
+
+
+class Audit:
+    """GET /admin/v1/audit (a page, newest first) and /admin/v1/audit.csv (every matching entry):
+    filters resource, actor (email or user id), since and until (ISO 8601, UTC)."""
+
+    COLUMNS = ("id", "at", "team_id", "user_id", "user_email", "token_hint", "address", "request_id",
+               "resource", "resource_id", "action", "changes")  # fmt: skip
+
+    def __init__(self, csv: bool = False):
+        self.csv = csv
+
+    @staticmethod
+    def _filters(req) -> dict:
+        def instant(name):
+            raw = req.get_param(name)
+            if not raw:
+                return None
+            try:
+                at = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidInput(
+                    f"{name} must be an ISO 8601 instant such as 2026-11-23T09:00:00Z"
+                ) from None
+            return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
+
+        return {
+            "resource": req.get_param("resource"),
+            "actor": req.get_param("actor"),
+            "since": instant("since"),
+            "until": instant("until"),
+        }
+
+    def on_get(self, req, resp):
+        user, filters = caller(req), self._filters(req)
+        if not self.csv:
+            page = audit_log.list_entries(
+                user, **filters, page=page_params(req)[0], per_page=page_params(req)[1]
+            )
+            return send(resp, shapes.page(page, shapes.audit_entry))
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(self.COLUMNS)
+        for e in audit_log.all_entries(user, **filters):
+            row = shapes.audit_entry(e)
+            writer.writerow(
+                [e.id, row["at"], e.team_id, e.user_id, e.user_email, e.token_hint, e.address, e.request_id,
+                 e.resource, e.resource_id, e.action, json.dumps(e.changes, sort_keys=True)]
+            )  # fmt: skip
+        resp.content_type = "text/csv; charset=utf-8"
+        resp.set_header("Content-Disposition", 'attachment; filename="audit.csv"')
+        resp.text = out.getvalue()
 
 
 class Me:
@@ -474,6 +530,8 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (apps + "/builds/{build_id:int}", BuildItem(storage, limit)),
         (apps + "/builds/{build_id:int}/artifact", Artifact(storage, settings.upload_max_bytes)),
         (apps + "/icon", AppIcon(storage, settings.icon_max_bytes)),
+        ("/admin/v1/audit", Audit()),
+        ("/admin/v1/audit.csv", Audit(csv=True)),
         (apps + "/channels/{channel}/rollout", RolloutItem(limit)),
         (apps + "/channels/{channel}/rollout/{action}", RolloutAction()),
     ]

@@ -144,6 +144,22 @@ def build(b, downloads: int) -> dict:
     }
 
 
+def audit_entry(e) -> dict:
+    return {
+        "id": e.id,
+        "at": iso(e.at),
+        "team_id": e.team_id,
+        "user": {"id": e.user_id, "email": e.user_email},
+        "token_hint": e.token_hint,
+        "address": e.address,
+        "request_id": e.request_id,
+        "resource": e.resource,
+        "resource_id": e.resource_id,
+        "action": e.action,
+        "changes": e.changes,
+    }
+
+
 def rollout(r, now: float) -> dict:
     live = r.state in ("running", "paused")
     upcoming = next_step(r.steps, now) if r.state == "running" else None

@@ -14,6 +14,7 @@ import orjson
 import redis
 
 from api.dialects.capgo import shapes, signing
+from api.write.auth import act_as
 from api.write.files import StoredFile, send_file
 from api.write.http import int_param, parse_json, send
 from api.write.uploads import store_upload
@@ -42,7 +43,7 @@ def api_caller(req: falcon.Request) -> accounts.User:
     scheme, _, rest = raw.partition(" ")
     key = rest.strip() if scheme.lower() == "bearer" else raw
     try:
-        return accounts.user_for_token(key or None)
+        return act_as(req, accounts.user_for_token(key or None), key)
     except NotAuthenticated:
         raise NotAuthenticated("Invalid API key") from None
 
