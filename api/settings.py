@@ -93,6 +93,20 @@ class Settings(BaseSettings):
     bundle_url_seconds: int = Field(
         3600, description="Bundle download links stay valid between this and twice this many seconds."
     )
+    secret_key: str = Field(
+        "",
+        description="Key that secrets (webhook signing secrets) are encrypted under; empty = one kept in Redis.",
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhook destinations on loopback and private addresses (tests, local receivers).",
+    )
+    webhook_timeout: float = Field(5.0, description="Seconds a webhook endpoint has to answer one attempt.")
+    webhook_max_attempts: int = Field(8, description="Attempts before a webhook delivery is given up.")
+    webhook_backoff_seconds: float = Field(
+        2.0, description="Delay before the second attempt; doubled each time."
+    )
+    webhook_backoff_cap: float = Field(300.0, description="Longest delay between two webhook attempts.")
     audit_retention_days: int = Field(730, description="Days audit log entries are kept.")
     rollout_check_interval: int = Field(
         5, description="Seconds between checks of live rollouts' failure rates (auto-pause) and last steps."

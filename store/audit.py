@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 MASK = "***"
-SECRET_FIELDS = {"password_hash", "token_hash", "session_key"}
+SECRET_FIELDS = {"password_hash", "token_hash", "session_key", "secret_encrypted"}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,13 @@ import peewee as pw
 
 from store import audit
 from store.db import db
-from store.vocabulary import BUILD_TYPES, PLATFORMS, ROLES, SUBSCRIPTION  # noqa: F401 - models' vocabularies
+from store.vocabulary import (  # noqa: F401 - models' vocabularies
+    BUILD_TYPES,
+    PLATFORMS,
+    ROLES,
+    SUBSCRIPTION,
+    WEBHOOK_RESOURCES,
+)
 
 
 def utcnow() -> dt.datetime:
@@ -47,27 +53,31 @@ class BaseModel(pw.Model):
             return App.select(App.team).where(App.id == self.__data__["app"]).scalar()
         return None
 
+    def _watched(self) -> bool:
+        """Audited (an admin request is acting) or announced to webhooks (whoever changes it)."""
+        return self.audited and (audit.current() is not None or self._meta.table_name in WEBHOOK_RESOURCES)
+
+    def _changed(self, action: str, diff: dict) -> None:
+        from store import webhooks  # that module imports these models
+
+        team = self._audit_team()
+        audit.record(self._meta.table_name, self._pk, action, team, diff)
+        webhooks.announce(self._meta.table_name, self._pk, action, team, diff)
+
     def save(self, force_insert: bool = False, only=None):
-        if not (self.audited and audit.current()):
+        if not self._watched():
             return super().save(force_insert=force_insert, only=only)
         creating = force_insert or self._pk is None
         before = None if creating else type(self).get_or_none(self._pk_expr())
         result = super().save(force_insert=force_insert, only=only)
         diff = audit.changes(None if before is None else before.__data__, self.__data__)
         if diff:
-            action = "create" if creating else "update"
-            audit.record(self._meta.table_name, self._pk, action, self._audit_team(), diff)
+            self._changed("create" if creating else "update", diff)
         return result
 
     def delete_instance(self, recursive: bool = False, delete_nullable: bool = False):
-        if self.audited and audit.current():
-            audit.record(
-                self._meta.table_name,
-                self._pk,
-                "delete",
-                self._audit_team(),
-                audit.changes(self.__data__, None),
-            )
+        if self._watched():
+            self._changed("delete", audit.changes(self.__data__, None))
         return super().delete_instance(recursive=recursive, delete_nullable=delete_nullable)
 
 
@@ -449,3 +459,29 @@ class AuditEntry(BaseModel):
     resource_id = pw.CharField(max_length=64)
     action = pw.CharField(max_length=16)
     changes = JSONField()
+
+
+class WebhookEndpoint(BaseModel):
+    """A team's receiver of events; its signing secret is kept encrypted (store/secretbox.py)."""
+
+    team = pw.ForeignKeyField(Team, backref="webhooks", on_delete="CASCADE")
+    url = pw.CharField(max_length=2048)
+    events = JSONField()  # event types, or ["*"]
+    secret_encrypted = pw.TextField()
+    active = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class WebhookDelivery(BaseModel):
+    """One event for one endpoint, written in the change's transaction; delivered by the worker."""
+
+    audited = False
+    endpoint = pw.ForeignKeyField(WebhookEndpoint, backref="deliveries", on_delete="CASCADE")
+    event = pw.CharField(max_length=64)
+    payload = JSONField()
+    state = pw.CharField(max_length=16, default="pending")  # pending, delivered, failed
+    attempts = pw.IntegerField(default=0)
+    next_attempt_at = pw.DateTimeField(default=utcnow, index=True)
+    log = JSONField(default=list)  # [{"at", "status", "ms", "error"}] per attempt
+    created_at = pw.DateTimeField(default=utcnow)
+    delivered_at = pw.DateTimeField(null=True)

@@ -152,12 +152,24 @@ def window_counts(row: Rollout, now: float) -> tuple[int, int]:
     return sum(counts.get(a, 0) for a in FAILURES), counts.get("set", 0)
 
 
-def evaluate_rollouts(now: float | None = None) -> list[tuple[int, str]]:
-    """Pauses (or rolls back) unhealthy live rollouts and promotes finished ones; returns what it did."""
+def evaluate_rollouts(now: float | None = None, since: float | None = None) -> list[tuple[int, str]]:
+    """Pauses (or rolls back) unhealthy live rollouts and promotes finished ones; returns what it did.
+    With ``since`` (the previous check), a step that fell due in between is announced to webhooks."""
+    from store import webhooks
+
     now = time.time() if now is None else now
     done = []
     running = Rollout.select(Rollout, Bundle).join(Bundle).where(Rollout.state == "running")
     for row in running:
+        if since is not None:
+            for at, bp in row.steps:
+                if since < at <= now:
+                    team = row.app.team_id
+                    webhooks.emit(
+                        team,
+                        "rollout.stepped",
+                        {"resource": "rollout", "id": str(row.id), "share_percent": bp / 100},
+                    )
         failures, sets = window_counts(row, now)
         samples = failures + sets
         if samples >= row.min_samples and failures * FULL >= row.threshold_bp * samples:

@@ -6,3 +6,7 @@ SUBSCRIPTION = ("active", "expired")
 BUILD_TYPES = ("release", "debug", "profile")
 # How far a channel lets devices move on their own (Capgo's disableAutoUpdate).
 AUTO_UPDATE_LIMITS = ("major", "minor", "patch", "version_number", "none")
+# Tables whose changes are announced to webhooks (store/webhooks.py words them as events).
+WEBHOOK_RESOURCES = frozenset(
+    {"bundle", "channel", "rollout", "version_rule", "minimum_version_rule", "maintenance", "build"}
+)

@@ -12,9 +12,20 @@ import re
 import pytest
 from falcon import inspect
 
-from store import accounts, appconfig, builds, bundles, channels, client_tokens, environments, rollouts, rules
+from store import (
+    accounts,
+    appconfig,
+    builds,
+    bundles,
+    channels,
+    client_tokens,
+    environments,
+    rollouts,
+    rules,
+    webhooks,
+)
 from store.db import unit_of_work
-from store.models import User
+from store.models import User, WebhookDelivery
 
 # Routes that answer without a Gatehouse admin token by design.
 # (Capgo's bundle links are authorised by their signature; tests/test_capgo.py checks a forged one.)
@@ -33,6 +44,7 @@ BODIES = {
     "builds": {"build_type": "release", "version": "9.9.9"},
     "members": {"email": "spy@example.org", "password": "long enough"},
     "rollout": {"bundle": "9.9.9", "steps": [{"percent": 10}]},
+    "webhooks": {"url": "https://hooks.example.com/x", "events": ["*"]},
 }
 ITEM_BODIES = {
     "{app_id}": {"title": "spy"},
@@ -80,6 +92,11 @@ def owned(world, api):
             bundles.create_bundle(world.user, world.app, name, external_url=f"https://cdn.example/{name}.zip")
         channels.put_channel(world.user, world.app.package_name, "production", "1.0.0", {})
         rollouts.start_rollout(world.user, world.app_id, "production", "1.1.0", [(0, 1000)])
+        hook, _ = webhooks.create_endpoint(
+            world.user, world.team.id, "https://hooks.example.com/h", ["*"], b"k"
+        )
+        webhooks.emit(world.team.id, "channel.changed", {})
+        delivery = WebhookDelivery.get(WebhookDelivery.endpoint == hook)
         member = accounts.create_user("member@example.com", "member password", "member")
         accounts.Membership.create(team=world.team, user=member)
         member_token = accounts.issue_user_token(member)
@@ -104,6 +121,8 @@ def owned(world, api):
             "config_id": config.id,
             "channel": "production",
             "action": "pause",
+            "webhook_id": hook.id,
+            "delivery_id": delivery.id,
         }
         return re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 
 from api.dialects.registry import compose_snapshot
 from store import audit_log, devices, ingest, outbox, rollouts, snapshots, stats
@@ -89,12 +90,18 @@ def prune_applied_batches() -> int:
     return devices.prune_applied()
 
 
+_last_rollout_check: list[float] = []
+
+
 @_recovering
 def check_rollouts() -> int:
-    """Pauses (or rolls back) rollouts whose failure rate crossed their threshold, promotes finished ones;
-    the rebuilds their changes need are enqueued at commit."""
+    """Pauses (or rolls back) rollouts whose failure rate crossed their threshold, promotes finished ones,
+    announces steps that fell due since the last check; the rebuilds their changes need are enqueued at commit."""
+    now = time.time()
+    since = _last_rollout_check[-1] if _last_rollout_check else None
     with unit_of_work():
-        done = rollouts.evaluate_rollouts()
+        done = rollouts.evaluate_rollouts(now, since)
+    _last_rollout_check[:] = [now]
     for rollout_id, what in done:
         log.warning("rollout %s %s", rollout_id, what)
     return len(done)
@@ -103,3 +110,12 @@ def check_rollouts() -> int:
 @_recovering
 def purge_old_audit_entries() -> int:
     return audit_log.purge(context.settings().audit_retention_days)
+
+
+@_recovering
+def deliver_webhooks() -> int:
+    from api.secret_key import secret_key
+    from worker.webhooks import deliver_due
+
+    settings = context.settings()
+    return deliver_due(secret_key(settings, context.connection()), settings)

@@ -41,6 +41,7 @@ def periodic(settings: Settings) -> list[tuple[str, str, int]]:
         ("prune-applied", "worker.jobs.prune_applied_batches", 3_600),
         ("check-rollouts", "worker.jobs.check_rollouts", settings.rollout_check_interval),
         ("purge-audit", "worker.jobs.purge_old_audit_entries", 86_400),
+        ("deliver-webhooks", "worker.jobs.deliver_webhooks", 1),
     ]
 
 

@@ -9,7 +9,7 @@ from api.dialects.errors import ErrorFormat, error_key
 def _write_routes(ctx: WriteContext):
     from api.dialects.admin.routes import routes  # imported on use: the read service must not load the ORM
 
-    return routes(ctx.settings, ctx.storage, ctx.limiter)
+    return routes(ctx.settings, ctx.storage, ctx.limiter, ctx.connection)
 
 
 DIALECT = Dialect(

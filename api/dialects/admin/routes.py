@@ -19,6 +19,7 @@ import falcon
 
 from api.dialects.admin import schemas as S
 from api.dialects.admin import shapes
+from api.secret_key import secret_key
 from api.settings import Settings
 from api.write import crud
 from api.write.auth import admin_caller
@@ -37,6 +38,7 @@ from store import (
     rollouts,
     rules,
     stats,
+    webhooks,
 )
 from store.errors import InvalidInput
 from store.service import unit_of_work
@@ -266,6 +268,44 @@ class Audit:
         resp.text = out.getvalue()
 
 
+class Webhooks:
+    """GET a team's endpoints (no secrets), POST one: its signing secret is in this answer only."""
+
+    def __init__(self, settings: Settings, connection, limit: int):
+        self.settings, self.connection, self.limit = settings, connection, limit
+
+    def on_get(self, req, resp, team_id):
+        page = webhooks.list_endpoints(caller(req), team_id, *page_params(req))
+        send(resp, shapes.page(page, shapes.webhook))
+
+    def on_post(self, req, resp, team_id):
+        user = caller(req)
+        body = parse_model(req, S.WebhookCreate, self.limit)
+        key = secret_key(self.settings, self.connection)
+        with unit_of_work():
+            row, secret = webhooks.create_endpoint(user, team_id, body.url, body.events, key)
+        send(resp, shapes.webhook(row) | {"secret": secret}, falcon.HTTP_201)
+
+
+class WebhookItem:
+    def on_get(self, req, resp, team_id, webhook_id):
+        send(resp, shapes.webhook(webhooks.get_endpoint(caller(req), team_id, webhook_id)))
+
+    def on_delete(self, req, resp, team_id, webhook_id):
+        user = caller(req)
+        with unit_of_work():
+            webhooks.delete_endpoint(user, team_id, webhook_id)
+        resp.status = falcon.HTTP_204
+
+
+class Redeliver:
+    def on_post(self, req, resp, team_id, webhook_id, delivery_id):
+        user = caller(req)
+        with unit_of_work():
+            row = webhooks.redeliver(user, team_id, webhook_id, delivery_id)
+        send(resp, shapes.delivery(row), falcon.HTTP_201)
+
+
 class Me:
     def on_get(self, req, resp):
         send(resp, shapes.user(caller(req)))
@@ -307,8 +347,11 @@ def _team_filter(req):
         raise InvalidInput("team_id must be an integer") from None
 
 
-def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[tuple[str, object]]:
+def routes(
+    settings: Settings, storage: Storage, limiter: LoginLimiter, connection=None
+) -> list[tuple[str, object]]:
     apps, limit = "/admin/v1/apps/{app_id}", settings.max_body_bytes
+    teams = "/admin/v1/teams/{team_id:int}"
 
     def create_user(u, body):
         accounts.require_super_admin(u)
@@ -531,6 +574,13 @@ def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[
         (apps + "/builds/{build_id:int}/artifact", Artifact(storage, settings.upload_max_bytes)),
         (apps + "/icon", AppIcon(storage, settings.icon_max_bytes)),
         ("/admin/v1/audit", Audit()),
+        (teams + "/webhooks", Webhooks(settings, connection, limit)),
+        (teams + "/webhooks/{webhook_id:int}", WebhookItem()),
+        (
+            teams + "/webhooks/{webhook_id:int}/deliveries",
+            Collection(_paged(webhooks.list_deliveries), render=shapes.delivery),
+        ),
+        (teams + "/webhooks/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver", Redeliver()),
         ("/admin/v1/audit.csv", Audit(csv=True)),
         (apps + "/channels/{channel}/rollout", RolloutItem(limit)),
         (apps + "/channels/{channel}/rollout/{action}", RolloutAction()),

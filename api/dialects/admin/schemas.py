@@ -153,3 +153,8 @@ class RolloutStart(Body):
     failure_threshold_percent: float = Field(5.0, gt=0, le=100)
     min_samples: int = Field(50, ge=1, le=10_000_000)
     window_seconds: int = Field(3600, ge=60, le=604_800)
+
+
+class WebhookCreate(Body):
+    url: str = Field(min_length=8, max_length=2048)
+    events: list[str] = Field(min_length=1, max_length=20)

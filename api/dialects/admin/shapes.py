@@ -183,3 +183,22 @@ def rollout(r, now: float) -> dict:
 
 def _epoch(at: float) -> str:
     return iso(dt.datetime.fromtimestamp(at, dt.UTC).replace(tzinfo=None))
+
+
+def webhook(w) -> dict:
+    return {"id": w.id, "team_id": w.team_id, "url": w.url, "events": w.events, "active": w.active,
+            "created_at": iso(w.created_at)}  # fmt: skip
+
+
+def delivery(d) -> dict:
+    return {
+        "id": d.id,
+        "event": d.event,
+        "state": d.state,
+        "attempts": d.attempts,
+        "next_attempt_at": iso(d.next_attempt_at) if d.state == "pending" else None,
+        "delivered_at": iso(d.delivered_at),
+        "log": d.log,
+        "payload": d.payload,
+        "created_at": iso(d.created_at),
+    }
