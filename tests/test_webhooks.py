@@ -159,6 +159,12 @@ def test_private_destinations_are_refused_unless_allowed(api, world, capgo, rece
     assert deliver_due(secret_key(strict, redis_conn), strict) == 1
     (delivery,) = WebhookDelivery.select()
     assert delivery.state == "failed" and "private address" in delivery.log[0]["error"] and hook.got == []
+    # A name that does not resolve (yet) is retried, not given up.
+    WebhookEndpoint.update(url="http://hooks.gatehouse-test.invalid/h").execute()
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "allow_dev": False})
+    deliver_due(secret_key(strict, redis_conn), strict)
+    retried = WebhookDelivery.select().where(WebhookDelivery.state != "failed").get()
+    assert retried.state == "pending" and "cannot resolve" in retried.log[0]["error"]
 
 
 def test_redirects_are_not_followed_and_slow_endpoints_time_out(
