@@ -135,8 +135,9 @@ def _send_file(
     """Streams the file with a progress bar; a lost connection or a 5xx is retried from the start
     (the server keeps nothing of an interrupted upload)."""
     size = file.stat().st_size
+    attempt = 0
     with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=file.name) as bar:
-        for attempt in range(retries + 1):
+        while True:
             bar.reset()
             try:
                 res = client.request(
@@ -154,9 +155,9 @@ def _send_file(
                 failure = f"server error {_error(res)}"
             if attempt == retries:
                 raise click.ClickException(f"upload failed after {retries + 1} attempts: {failure}")
-            bar.write(f"{failure}; retrying ({attempt + 1}/{retries})", file=sys.stderr)
-            time.sleep(min(2**attempt, 10))
-    raise AssertionError("unreachable")
+            attempt += 1
+            bar.write(f"{failure}; retrying ({attempt}/{retries})", file=sys.stderr)
+            time.sleep(min(2 ** (attempt - 1), 10))
 
 
 @click.command()

@@ -79,10 +79,6 @@ def list_channels(caller: User, package: str, page: int, per_page: int) -> Page:
     return paginate(q.order_by(Channel.id), page, per_page)
 
 
-def names_by_id(app_id: int) -> dict[int, str]:
-    return dict(Channel.select(Channel.id, Channel.name).where(Channel.app == app_id).tuples())
-
-
 def get_channel(caller: User, package: str, name: str) -> Channel:
     app = app_by_package(caller, package)
     row = Channel.get_or_none((Channel.app == app) & (Channel.name == name))

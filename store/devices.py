@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from peewee import EXCLUDED
 
@@ -27,7 +28,7 @@ from store.models import (
     utcnow,
 )
 from store.outbox import mark_stale
-from store.pagination import Page, paginate
+from store.pagination import paginate
 
 MAX_DEVICE_ID = 64
 SIGHTING_FIELDS = (
@@ -42,26 +43,42 @@ SIGHTING_FIELDS = (
 )
 
 
-def list_devices(caller: User, package: str, page: int, per_page: int) -> Page:
+class DeviceRow(NamedTuple):
+    """A device with what its listing shows besides its own columns."""
+
+    device: Device
+    bundle_id: int  # of the bundle it reports running; 0 when that is no bundle of the app (builtin)
+    channel: str | None  # the channel it is pinned to
+    bundle_pin: str | None  # the bundle it is pinned to
+
+
+def find_devices(
+    caller: User, package: str, device_id: str | None, page: int, per_page: int
+) -> list[DeviceRow]:
+    """One device (NotFound when unknown), or a page of the app's devices, most recently seen first."""
     app = app_by_package(caller, package)
-    q = Device.select().where(Device.app == app).order_by(Device.last_seen_at.desc(), Device.id)
-    return paginate(q, page, per_page)
-
-
-def get_device(caller: User, package: str, device_id: str) -> Device:
-    app = app_by_package(caller, package)
-    row = Device.get_or_none((Device.app == app) & (Device.device_id == device_id))
-    if row is None:
-        raise NotFound("device not found")
-    return row
-
-
-def bundle_ids(app_id: int, names: set[str]) -> dict[str, int]:
-    """The ids of an app's bundles by name (a device reports the name of the bundle it runs)."""
-    if not names:
-        return {}
-    q = Bundle.select(Bundle.name, Bundle.id).where((Bundle.app == app_id) & Bundle.name.in_(list(names)))
-    return dict(q.tuples())
+    q = Device.select().where(Device.app == app)
+    if device_id is not None:
+        rows = list(q.where(Device.device_id == device_id))
+        if not rows:
+            raise NotFound("device not found")
+    else:
+        rows = paginate(q.order_by(Device.last_seen_at.desc(), Device.id), page, per_page).rows
+    names = {r.version_name for r in rows}
+    bundles = dict(
+        Bundle.select(Bundle.id, Bundle.name).where(Bundle.app == app).tuples()
+    )  # id -> name: pins and reported versions both name an app's bundles
+    by_name = {name: i for i, name in bundles.items() if name in names}
+    channels = dict(Channel.select(Channel.id, Channel.name).where(Channel.app == app).tuples())
+    return [
+        DeviceRow(
+            r,
+            by_name.get(r.version_name, 0),
+            channels.get(r.channel_override_id),
+            bundles.get(r.bundle_override_id),
+        )
+        for r in rows
+    ]
 
 
 def _check_id(device_id: str) -> str:
@@ -244,14 +261,6 @@ def _choose_channel(app_id: int, kind: str, device_id: str, channel: str | None)
     row.channel_override = chosen
     row.save()
     mark_stale(app_id)
-
-
-def stats_for(app_id: int, since: dt.date) -> list[BundleStat]:
-    return list(
-        BundleStat.select()
-        .where((BundleStat.app == app_id) & (BundleStat.day >= since))
-        .order_by(BundleStat.day, BundleStat.bundle, BundleStat.action)
-    )
 
 
 def prune_applied(older_than: dt.timedelta = dt.timedelta(days=2)) -> int:

@@ -9,7 +9,6 @@ tripping is promoted (its bundle becomes the channel's), so the check watches th
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import peewee as pw
@@ -196,7 +195,3 @@ def live_rollouts(app_id: int) -> list[Rollout]:
     return list(
         Rollout.select(Rollout, Bundle).join(Bundle).where((Rollout.app == app_id) & Rollout.state.in_(LIVE))
     )
-
-
-def as_datetime(epoch: float) -> dt.datetime:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)

@@ -175,14 +175,12 @@ def _base(scope) -> str:
 
 
 class Direct:
-    """A POST device endpoint answered straight from ASGI (api/read/app.py's ReadApp): the body is
-    parsed and the app found here, the endpoint's ``answer`` gives status and bytes. Other methods
-    are Falcon's (405 in Capgo's error shape)."""
+    """A POST device endpoint answered straight from ASGI (api/read/app.py's ReadApp): the body is read
+    and parsed here, ``answer(devices, scope, payload)`` gives status and bytes. Other methods are
+    Falcon's (405 in Capgo's error shape)."""
 
-    path = ""
-
-    def __init__(self, devices: Devices):
-        self.d = devices
+    def __init__(self, devices: Devices, path: str, answer):
+        self.d, self.path, self.answer = devices, path, answer
         self.asgi = {"POST": self.post}
 
     async def post(self, scope, receive, send) -> None:
@@ -193,7 +191,7 @@ class Direct:
                 payload = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise BadRequest("invalid_json_body", "Cannot parse json") from None
-            status, data = await self.answer(scope, payload)
+            status, data = await self.answer(self.d, scope, payload)
         except BadRequest as bad:
             status, data = 400, orjson.dumps(refusal(bad.code, bad.message))
         await send(
@@ -206,44 +204,33 @@ class Direct:
         await send({"type": "http.response.body", "body": data})
         self.d.metrics.observe(self.path, "POST", status, started)
 
-    async def answer(self, scope, payload) -> tuple[int, bytes]:
-        raise NotImplementedError
 
-
-class Updates(Direct):
+async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     """POST /updates (the plugin's updateUrl)."""
-
-    path = "/updates"
-
-    async def answer(self, scope, payload) -> tuple[int, bytes]:
-        check = parse_check(payload)
-        view, refused = self.d.app(check)
-        if refused is not None:
-            return 200, orjson.dumps(refused)
-        self.d.recorder.seen(check)
-        refused, bundle = decide(self.d.live(view), check, self.d.clock())
-        if refused is not None:
-            return 200, orjson.dumps(refused)
-        try:
-            return 200, await self.d.answer(_base(scope), bundle)
-        except (redis.RedisError, OSError):
-            return 503, orjson.dumps(refusal("server_error", "Cannot sign the download link; retry"))
+    check = parse_check(payload)
+    view, refused = d.app(check)
+    if refused is not None:
+        return 200, orjson.dumps(refused)
+    d.recorder.seen(check)
+    refused, bundle = decide(d.live(view), check, d.clock())
+    if refused is not None:
+        return 200, orjson.dumps(refused)
+    try:
+        return 200, await d.answer(_base(scope), bundle)
+    except (redis.RedisError, OSError):
+        return 503, orjson.dumps(refusal("server_error", "Cannot sign the download link; retry"))
 
 
-class Stats(Direct):
+async def stats(d: Devices, scope, payload) -> tuple[int, bytes]:
     """POST /stats (the plugin's statsUrl): a sighting, and the action counted for the bundle it names."""
-
-    path = "/stats"
-
-    async def answer(self, scope, payload) -> tuple[int, bytes]:
-        check = parse_check(payload, need_versions=False)
-        _action(payload)
-        view, refused = self.d.app(check)
-        if refused is not None:
-            return 200, orjson.dumps(refused)
-        self.d.recorder.seen(check)
-        self.d.recorder.action(check.app_id, check.version_name or "builtin", payload["action"])
-        return 200, OK_BYTES
+    check = parse_check(payload, need_versions=False)
+    _action(payload)
+    view, refused = d.app(check)
+    if refused is not None:
+        return 200, orjson.dumps(refused)
+    d.recorder.seen(check)
+    d.recorder.action(check.app_id, check.version_name or "builtin", payload["action"])
+    return 200, OK_BYTES
 
 
 def _action(body: dict) -> None:
@@ -387,7 +374,7 @@ def routes(cache: SnapshotCache, settings, metrics: RequestMetrics) -> list[tupl
     )
     devices = Devices(cache, recorder, settings, metrics)
     return [
-        ("/updates", Updates(devices)),
-        ("/stats", Stats(devices)),
+        ("/updates", Direct(devices, "/updates", updates)),
+        ("/stats", Direct(devices, "/stats", stats)),
         ("/channel_self", ChannelSelf(devices)),
     ]

@@ -29,14 +29,15 @@ def channel(row, package: str) -> dict:
     }
 
 
-def device(row, package: str, bundle_ids: dict[str, int], channel_name: str | None) -> dict:
+def device(found, package: str) -> dict:
+    row = found.device
     return {
         "created_at": iso(row.first_seen_at),
         "updated_at": iso(row.last_seen_at),
         "device_id": row.device_id,
         "custom_id": row.custom_id,
         # The bundle the device runs, by the name it reported (id 0: not a bundle of the app, e.g. builtin).
-        "version": {"id": bundle_ids.get(row.version_name, 0), "name": row.version_name},
+        "version": {"id": found.bundle_id, "name": row.version_name},
         "app_id": package,
         "platform": row.platform,
         "plugin_version": row.plugin_version,
@@ -44,8 +45,8 @@ def device(row, package: str, bundle_ids: dict[str, int], channel_name: str | No
         "version_build": row.version_build,
         "is_prod": row.is_prod,
         "is_emulator": row.is_emulator,
-        "channel": channel_name,
-        "version_override": row.bundle_override.name if row.bundle_override_id else None,
+        "channel": found.channel,
+        "version_override": found.bundle_pin,
     }
 
 

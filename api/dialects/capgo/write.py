@@ -125,14 +125,10 @@ class Devices:
     def on_get(self, req, resp):
         user, package = api_caller(req), _package(req)
         device_id = req.get_param("device_id")
-        if device_id is not None:
-            rows = [devices.get_device(user, package, device_id.lower())]
-        else:
-            rows = devices.list_devices(user, package, _page(req), PAGE).rows
-        app = app_by_package(user, package)
-        ids = devices.bundle_ids(app.id, {r.version_name for r in rows})
-        names = channels.names_by_id(app.id)
-        out = [shapes.device(r, package, ids, names.get(r.channel_override_id)) for r in rows]
+        rows = devices.find_devices(
+            user, package, device_id.lower() if device_id is not None else None, _page(req), PAGE
+        )
+        out = [shapes.device(r, package) for r in rows]
         send(resp, out[0] if device_id is not None else out)
 
     def on_post(self, req, resp):
