@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     bundle_url_seconds: int = Field(
         3600, description="Bundle download links stay valid between this and twice this many seconds."
     )
+    apple_api_url: str = Field(
+        "https://api.appstoreconnect.apple.com",
+        description="Base URL of App Store Connect's API (device registration for the distribution API).",
+    )
     secret_key: str = Field(
         "",
         description="Key that secrets (webhook signing secrets) are encrypted under; empty = one kept in Redis.",

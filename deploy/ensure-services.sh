@@ -45,4 +45,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx-light
 command -v wrk >/dev/null || apt_install wrk
 # The fault suite starts private PostgreSQL clusters (initdb, pg_ctl) and finds child processes with pgrep.
 command -v pgrep >/dev/null || apt_install procps
+# The distribution page is tested in Debian's headless Chromium through its driver; zbar decodes its QR code.
+command -v chromium >/dev/null && command -v chromedriver >/dev/null || apt_install chromium chromium-driver
+command -v zbarimg >/dev/null || apt_install zbar-tools
 echo "services: PostgreSQL on $PG_HOST:$PG_PORT, Redis on 127.0.0.1:$REDIS_PORT"

@@ -13,7 +13,15 @@ import datetime as dt
 from dataclasses import dataclass
 
 MASK = "***"
-SECRET_FIELDS = {"password_hash", "token_hash", "session_key", "secret_encrypted"}
+SECRET_FIELDS = {
+    "password_hash",
+    "token_hash",
+    "session_key",
+    "secret_encrypted",
+    "s3_access_key_sealed",
+    "s3_secret_key_sealed",
+    "apple_private_key_sealed",
+}
 
 
 @dataclass(frozen=True)

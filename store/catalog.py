@@ -89,15 +89,53 @@ def list_apps(caller: User, team_id: int | None, page: int, per_page: int) -> Pa
     return paginate(q.order_by(App.created_at, App.id), page, per_page)
 
 
+_SLUG_DROP = re.compile(r"[^\w\s-]+")
+_SLUG_DASH = re.compile(r"[\s_-]+")
+SLUG_TAKEN = "slug already exists"
+
+
+def slugify(text: str) -> str:
+    """Lower case letters and digits in dash-separated words, at most 100 characters."""
+    return _SLUG_DASH.sub("-", _SLUG_DROP.sub("", text.strip().lower())).strip("-")[:100].strip("-")
+
+
+def free_slug(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``...: the first no app holds (the unique index decides a race)."""
+    base = base or "product"
+    taken = {row.slug for row in App.select(App.slug).where(App.slug.startswith(base))}
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
 def create_app(
-    caller: User, team_id: int, title: str, package_name: str = "", environments: list[str] | None = None
+    caller: User,
+    team_id: int,
+    title: str,
+    package_name: str = "",
+    environments: list[str] | None = None,
+    slug: str | None = None,
+    description: str = "",
+    published: bool = False,
 ) -> App:
+    """An app, which is also a product: ``slug`` given is taken as it is (a conflict when held), else one is
+    made from the title."""
     from store import environments as aggregate  # imported here: that module scopes through this one
 
     team = get_team(caller, team_id, write=True)
     package_name = _claim_package(package_name)
-    with conflict_on_duplicate(PACKAGE_TAKEN):
-        app = App.create(public_id=new_public_id(), team=team, title=title, package_name=package_name)
+    with conflict_on_duplicate(SLUG_TAKEN if slug else PACKAGE_TAKEN):
+        app = App.create(
+            public_id=new_public_id(),
+            team=team,
+            title=title,
+            package_name=package_name,
+            slug=slug or free_slug(slugify(title)),
+            description=description,
+            published=published,
+        )
     for alias in environments if environments is not None else ["production", "staging"]:
         aggregate.create_for_app(app, alias)
     mark_stale(app.id)

@@ -119,6 +119,11 @@ class App(BaseModel):
     title = pw.CharField(max_length=200)
     package_name = pw.CharField(max_length=255, default="")
     icon = pw.CharField(max_length=255, null=True)
+    # The distribution server's product: the public page's address, its text, and whether it is shown.
+    slug = pw.CharField(max_length=128, null=True)  # unique: app_slug_unique (migration 0009)
+    description = pw.TextField(default="")
+    published = pw.BooleanField(default=False)
+    updated_at = pw.DateTimeField(null=True)
     deleted_at = pw.DateTimeField(null=True)
     created_at = pw.DateTimeField(default=utcnow, index=True)
 
@@ -248,8 +253,28 @@ class DailyStat(BaseModel):
         indexes = ((("app", "day", "platform", "environment", "app_version"), True),)
 
 
+class Variant(BaseModel):
+    """One build line of a product for a platform (the distribution server's variant); its builds are
+    the product's releases for that platform."""
+
+    public_id = pw.CharField(max_length=32, unique=True)
+    app = pw.ForeignKeyField(App, backref="variants", on_delete="CASCADE")
+    platform = pw.CharField(max_length=16)
+    display_name = pw.CharField(max_length=255)
+    identifier = pw.CharField(max_length=255)
+    arch = pw.CharField(max_length=32, default="")
+    installer_type = pw.CharField(max_length=32, default="")
+    min_os = pw.CharField(max_length=64, default="")
+    sort_order = pw.IntegerField(default=0)
+    published = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
 class Build(BaseModel):
-    """A build version of an app; it has a file once its artifact is uploaded."""
+    """A build version of an app; it has a file once its artifact is uploaded. A build of a variant is a
+    release: many per version (build numbers), named by ``release_id``. Versions of builds without a
+    variant are unique per build type (a partial index, migration 0009)."""
 
     app = pw.ForeignKeyField(App, backref="builds", on_delete="CASCADE")
     build_type = pw.CharField(max_length=16)
@@ -261,10 +286,15 @@ class Build(BaseModel):
     file_size = pw.IntegerField(null=True)
     file_sha256 = pw.CharField(max_length=64, null=True)
     file_uploaded_at = pw.DateTimeField(null=True)
+    # Where the file is: "" the deployment's storage, else a backend descriptor (store/distribution.py).
+    file_backend = pw.CharField(max_length=512, default="")
+    variant = pw.ForeignKeyField(Variant, backref="releases", null=True, on_delete="CASCADE")
+    release_id = pw.CharField(max_length=32, null=True, unique=True)
+    build_number = pw.BigIntegerField(null=True)
+    changelog = pw.TextField(default="")
+    min_os = pw.CharField(max_length=64, default="")
+    channel = pw.CharField(max_length=64, default="")
     created_at = pw.DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("app", "build_type", "version"), True),)
 
 
 class DownloadEvent(BaseModel):
@@ -485,3 +515,69 @@ class WebhookDelivery(BaseModel):
     log = JSONField(default=list)  # [{"at", "status", "ms", "error"}] per attempt
     created_at = pw.DateTimeField(default=utcnow)
     delivered_at = pw.DateTimeField(null=True)
+
+
+class DistEvent(BaseModel):
+    """A product page's visit, a download button's click, or a release's download (once per client)."""
+
+    audited = False  # events, not admin changes
+    app = pw.ForeignKeyField(App, backref="dist_events", on_delete="CASCADE")
+    variant = pw.ForeignKeyField(Variant, null=True, on_delete="CASCADE")
+    release = pw.ForeignKeyField(Build, null=True, on_delete="CASCADE")
+    type = pw.CharField(max_length=16)  # visit, click, download
+    ip = pw.CharField(max_length=64, default="")
+    ua = pw.CharField(max_length=255, default="")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class IosDevice(BaseModel):
+    """An iOS device a tester bound through the UDID profile, and its registration with Apple."""
+
+    team = pw.ForeignKeyField(Team, backref="ios_devices", on_delete="CASCADE")
+    public_id = pw.CharField(max_length=32, unique=True)
+    udid = pw.CharField(max_length=128)
+    product = pw.CharField(max_length=64, default="")  # the model identifier, e.g. iPhone15,2
+    os_version = pw.CharField(max_length=64, default="")
+    serial = pw.CharField(max_length=64, default="")
+    device_name = pw.CharField(max_length=128, default="")
+    last_ip = pw.CharField(max_length=64, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    verified_at = pw.DateTimeField(default=utcnow)
+    apple_registered = pw.BooleanField(default=False)
+    apple_registered_at = pw.DateTimeField(null=True)
+    apple_device_id = pw.CharField(max_length=64, default="")
+    apple_error = pw.TextField(default="")
+
+    class Meta:
+        indexes = ((("team", "udid"), True),)
+
+
+class IosDeviceBinding(BaseModel):
+    audited = False  # a tester's own action, not an admin change
+    device = pw.ForeignKeyField(IosDevice, backref="bindings", on_delete="CASCADE")
+    variant = pw.ForeignKeyField(Variant, backref="device_bindings", on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("device", "variant"), True),)
+
+
+class DistSettings(BaseModel):
+    """A team's distribution settings; the S3 keys and Apple's private key are sealed (store/secretbox.py)."""
+
+    team = pw.ForeignKeyField(Team, backref="dist_settings", on_delete="CASCADE", unique=True)
+    primary_domain = pw.CharField(max_length=255, default="")
+    secondary_domains = JSONField(default=list)
+    organization = pw.CharField(max_length=255, default="")
+    storage_type = pw.CharField(max_length=16, default="local")
+    s3_endpoint = pw.CharField(max_length=255, default="")
+    s3_bucket = pw.CharField(max_length=255, default="")
+    s3_region = pw.CharField(max_length=64, default="")
+    s3_public_url = pw.CharField(max_length=255, default="")
+    s3_access_key_sealed = pw.TextField(null=True)
+    s3_secret_key_sealed = pw.TextField(null=True)
+    apple_key_id = pw.CharField(max_length=64, default="")
+    apple_issuer_id = pw.CharField(max_length=64, default="")
+    apple_team_id = pw.CharField(max_length=32, default="")
+    apple_private_key_sealed = pw.TextField(null=True)
+    updated_at = pw.DateTimeField(default=utcnow)

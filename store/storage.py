@@ -245,3 +245,34 @@ def make_storage(settings) -> Storage:
             settings.s3_checksums,
         )
     return LocalStorage(settings.data_dir / "artifacts")
+
+
+class Backends:
+    """Opens the storage a file is on from the descriptor its row keeps: "" the deployment's storage,
+    "local" the local disk, "s3|endpoint|region|bucket" a team's bucket, with the credentials its
+    settings hold now (``credentials(team_id)`` -> (access key, secret key)). Switching a team's storage
+    therefore applies to new uploads only; earlier files are read where they were written."""
+
+    def __init__(self, default: Storage, data_dir: Path, credentials, path_style: bool = True):
+        self.default, self.data_dir, self.credentials, self.path_style = (
+            default,
+            data_dir,
+            credentials,
+            path_style,
+        )
+        self._local: LocalStorage | None = None
+
+    def open(self, descriptor: str, team_id: int) -> Storage:
+        if not descriptor:
+            return self.default
+        if descriptor == "local":
+            if isinstance(self.default, LocalStorage):
+                return self.default
+            if self._local is None:
+                self._local = LocalStorage(Path(self.data_dir) / "artifacts")
+            return self._local
+        kind, endpoint, region, bucket = descriptor.split("|", 3)
+        if kind != "s3" or not bucket:
+            raise ValueError(f"unknown storage backend {descriptor!r}")
+        access, secret = self.credentials(team_id)
+        return S3Storage(bucket, endpoint or None, region or "us-east-1", access, secret, self.path_style)

@@ -19,6 +19,7 @@ from store import (
     bundles,
     channels,
     client_tokens,
+    distribution,
     environments,
     rollouts,
     rules,
@@ -29,12 +30,23 @@ from store.models import User, WebhookDelivery
 
 # Routes that answer without a Gatehouse admin token by design.
 # (Capgo's bundle links are authorised by their signature; tests/test_capgo.py checks a forged one.)
-PUBLIC = {"/api/files/apps/{app_id}/{filename}", "/capgo/bundles/{bundle_id}/{file_name}"}
+# The distribution server's public side (pages, downloads, manifests) is for anyone with the link; its
+# scoping is "published or not found" (tests/test_distribution.py).
+PUBLIC = {
+    "/api/files/apps/{app_id}/{filename}",
+    "/capgo/bundles/{bundle_id}/{file_name}",
+    "/products/{slug}",
+    "/products/{slug}/get/{release_id}",
+    "/d/{release_id}",
+    "/ios/{release_id}/manifest.plist",
+}
 # UpdateForge's download authenticates with its own JWT; for a non-member its spec says 403 "forbidden".
 UPDATEFORGE = {"/api/v1/versions/{version_id}/download"}
 # The app-config API is for admins only, reads included (its spec); its errors are {"message", "statusCode"}.
 ADMIN_ONLY_PREFIX = "/app-config"
-ERROR_SHAPES = ({"error"}, {"message", "statusCode"})
+# The distribution server's admin API takes the token in X-Auth-Token, and admin tokens only (its spec).
+DIST_PREFIXES = ("/admin/api/", "/admin/exports/")
+ERROR_SHAPES = ({"error"}, {"message", "statusCode"}, {"ok", "error"})
 
 BODIES = {
     "versions": {"version": "9.9.9", "platform": "ios", "environment": "production"},
@@ -45,6 +57,7 @@ BODIES = {
     "members": {"email": "spy@example.org", "password": "long enough"},
     "rollout": {"bundle": "9.9.9", "steps": [{"percent": 10}]},
     "webhooks": {"url": "https://hooks.example.com/x", "events": ["*"]},
+    "variants": {"platform": "android", "display_name": "spy", "identifier": "com.spy"},
 }
 ITEM_BODIES = {
     "{app_id}": {"title": "spy"},
@@ -66,6 +79,19 @@ def _route_ops(write_app) -> list[tuple[str, str]]:
             continue
         ops += [(path, m.method) for m in route.methods if not m.internal]
     return sorted(ops)
+
+
+def _auth(path: str, authorization: str | None) -> dict:
+    """The caller's token in the header the path's dialect reads it from."""
+    if authorization is None:
+        return {}
+    if path.startswith(DIST_PREFIXES):
+        return {"X-Auth-Token": authorization.removeprefix("Bearer ")}
+    return {"Authorization": authorization}
+
+
+def _admin_only(path: str) -> bool:
+    return path.startswith((ADMIN_ONLY_PREFIX, *DIST_PREFIXES))
 
 
 def _body(path: str, method: str) -> dict | None:
@@ -97,6 +123,16 @@ def owned(world, api):
         )
         webhooks.emit(world.team.id, "channel.changed", {})
         delivery = WebhookDelivery.get(WebhookDelivery.endpoint == hook)
+        # A distribution variant with a release, and an iOS device bound to it.
+        variant = distribution.create_variant(
+            world.user, world.app_id, {"platform": "ios", "display_name": "iPhone", "identifier": "com.x"}
+        )
+        release = distribution.create_release(
+            variant, "rel_matrix", distribution.ReleaseInput("1.0.0", 1, "", "", ""), "k", "a.ipa", 1, "0", ""
+        )
+        device = distribution.bind_device(
+            variant, distribution.Capture("00008030-000A1B2C3D4E5F60", "iPhone15,2", "17.0", "S", ""), "::1"
+        )
         member = accounts.create_user("member@example.com", "member password", "member")
         accounts.Membership.create(team=world.team, user=member)
         member_token = accounts.issue_user_token(member)
@@ -123,6 +159,10 @@ def owned(world, api):
             "action": "pause",
             "webhook_id": hook.id,
             "delivery_id": delivery.id,
+            "product_id": world.app_id,
+            "variant_id": variant.public_id,
+            "release_id": release.release_id,
+            "device_id": device.public_id,
         }
         return re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), path)
 
@@ -151,7 +191,7 @@ def test_another_teams_admin_gets_404_everywhere(api, write_app, world, other_wo
             url(path),
             json=_body(path, method),
             params=_params(path, world),
-            headers={"Authorization": auth},
+            headers=_auth(path, auth),
         )
         expected = 403 if path in UPDATEFORGE else 404
         if (
@@ -175,9 +215,9 @@ def test_a_member_reads_but_never_writes(api, write_app, world, owned):
             url(path),
             json=_body(path, method),
             params=_params(path, world),
-            headers={"Authorization": tokens["member"]},
+            headers=_auth(path, tokens["member"]),
         )
-        reading = method in ("GET", "HEAD") and not path.startswith(ADMIN_ONLY_PREFIX)
+        reading = method in ("GET", "HEAD") and not _admin_only(path)
         if (
             (reading and res.status_code in (401, 403))
             or res.status_code >= 500
@@ -190,9 +230,9 @@ def test_a_member_reads_but_never_writes(api, write_app, world, owned):
 @pytest.mark.parametrize("who", ["revoked", "none"])
 def test_a_revoked_token_or_none_gets_401_everywhere(api, write_app, world, owned, who):
     url, tokens = owned
-    headers = {"Authorization": tokens["revoked"]} if who == "revoked" else {}
     wrong = []
     for path, method in _route_ops(write_app):
+        headers = _auth(path, tokens["revoked"] if who == "revoked" else None)
         res = api.simulate_request(
             method, url(path), json=_body(path, method), params=_params(path, world), headers=headers
         )

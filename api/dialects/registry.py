@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from api.dialects import admin, appcockpit, appconfig, capgo, updateforge
+from api.dialects import admin, appcockpit, appconfig, capgo, distribution, updateforge
 from api.dialects.base import Dialect
 from store.snapshot_format import encode_document
 
@@ -15,6 +15,7 @@ DIALECTS: tuple[Dialect, ...] = (
     updateforge.DIALECT,
     appconfig.DIALECT,
     capgo.DIALECT,
+    distribution.DIALECT,
 )
 # Paths outside every dialect's prefixes: the read service answers in AppCockpit's words, the write API in
 # Gatehouse's own.

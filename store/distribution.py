@@ -1,0 +1,637 @@
+"""Distribution: products (apps), their variants and releases (builds of a variant), public page events,
+iOS devices bound through the UDID profile, and each team's distribution settings.
+
+A product is an app, so an app made through any API is a product, and a release is a build: UpdateForge's
+listing and downloads see releases as release builds of the app. Every function is scoped to the caller's
+teams; any other team's id is not found. Functions that remove files return ``FileRef``s to delete after
+the commit, so a failed change leaves rows and files as they were.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import peewee as pw
+
+from store.accounts import get_team, require_writer, visible_team_ids
+from store.catalog import SLUG_TAKEN, create_app, get_app, slugify
+from store.db import conflict_on_duplicate, db
+from store.errors import Conflict, InvalidInput, NotFound
+from store.models import (
+    App,
+    Build,
+    DistEvent,
+    DistSettings,
+    DownloadEvent,
+    IosDevice,
+    IosDeviceBinding,
+    Team,
+    User,
+    Variant,
+    utcnow,
+)
+from store.outbox import mark_stale
+from store.secretbox import seal, unseal
+from store.versions import parse_key
+
+DIST_PLATFORMS = ("ios", "android", "macos", "windows", "linux")
+EVENT_TYPES = ("visit", "click", "download")
+STORAGE_TYPES = ("local", "s3")
+SEALED = {"s3_access_key": "s3_access_key_sealed", "s3_secret_key": "s3_secret_key_sealed",
+          "apple_private_key": "apple_private_key_sealed"}  # fmt: skip
+PLAIN_SETTINGS = ("primary_domain", "secondary_domains", "organization", "storage_type", "s3_endpoint",
+                  "s3_bucket", "s3_region", "s3_public_url", "apple_key_id", "apple_issuer_id",
+                  "apple_team_id")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A stored file: its key and the backend descriptor of the storage it is on (store/storage.py)."""
+
+    backend: str
+    key: str
+    team_id: int
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(6)}"
+
+
+def new_release_id() -> str:
+    return _new_id("rel")
+
+
+def _files(builds) -> list[FileRef]:
+    return [FileRef(b.file_backend, b.file_key, b.app.team_id) for b in builds if b.file_key]
+
+
+# -- teams -------------------------------------------------------------------------------------------
+
+
+def choose_team(caller: User, team_id: int | None) -> Team:
+    """The team named, or the caller's only team; a caller of several teams must name one."""
+    if team_id is not None:
+        return get_team(caller, team_id)
+    teams = list(Team.select().where(Team.id.in_(visible_team_ids(caller))).limit(2))
+    if not teams:
+        raise NotFound("team not found")
+    if len(teams) > 1:
+        raise InvalidInput("team_id is required: you belong to several teams")
+    return teams[0]
+
+
+# -- products ----------------------------------------------------------------------------------------
+
+
+class ProductRow(NamedTuple):
+    app: App
+    variant_count: int
+
+
+def list_products(caller: User, query: str | None, limit: int, offset: int) -> tuple[list[ProductRow], int]:
+    require_writer(caller)
+    q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
+    if query:
+        like = f"%{query}%"
+        q = q.where(App.title**like | App.slug**like)
+    total = q.count()
+    count = Variant.select(pw.fn.COUNT(Variant.id)).where(Variant.app == App.id)
+    rows = q.select(App, count.alias("variant_count")).order_by(App.created_at.desc(), App.id.desc())
+    return [ProductRow(a, a.variant_count) for a in rows.limit(limit).offset(offset)], total
+
+
+def _check_slug(slug: str) -> str:
+    clean = slugify(slug)
+    if not clean:
+        raise InvalidInput("invalid slug")
+    return clean
+
+
+def create_product(
+    caller: User, team_id: int | None, name: str, slug: str, description: str, published: bool
+) -> App:
+    team = choose_team(caller, team_id)
+    clean = _check_slug(slug)
+    if App.select().where(App.slug == clean).exists():
+        raise Conflict(SLUG_TAKEN)
+    return create_app(caller, team.id, name, slug=clean, description=description, published=published)
+
+
+def product(caller: User, product_id: str, write: bool = False) -> App:
+    require_writer(caller)
+    return get_app(caller, product_id, write=write)
+
+
+class ProductView(NamedTuple):
+    app: App
+    variants: list[Variant]
+    releases: dict[int, list[Build]]  # variant id -> its releases, newest first
+
+
+def _releases_of(variants: list[Variant], with_file: bool = False) -> dict[int, list[Build]]:
+    out: dict[int, list[Build]] = {v.id: [] for v in variants}
+    if variants:
+        q = Build.select().where(Build.variant.in_([v.id for v in variants]))
+        if with_file:
+            q = q.where(Build.file_key.is_null(False))
+        for b in q.order_by(Build.created_at.desc(), Build.id.desc()):
+            out[b.variant_id].append(b)
+    return out
+
+
+def _variants_of(app: App, published_only: bool = False) -> list[Variant]:
+    q = Variant.select().where(Variant.app == app)
+    if published_only:
+        q = q.where(Variant.published == True)  # noqa: E712 - peewee expression
+    return list(q.order_by(Variant.sort_order, Variant.created_at, Variant.id))
+
+
+def get_product(caller: User, product_id: str) -> ProductView:
+    app = product(caller, product_id)
+    variants = _variants_of(app)
+    return ProductView(app, variants, _releases_of(variants))
+
+
+def update_product(caller: User, product_id: str, fields: dict) -> App:
+    app = product(caller, product_id, write=True)
+    if fields.get("name"):
+        app.title = fields["name"]
+    if fields.get("description"):
+        app.description = fields["description"]
+    if fields.get("published") is not None:
+        app.published = fields["published"]
+    if fields.get("slug"):
+        clean = _check_slug(fields["slug"])
+        if clean != app.slug and App.select().where((App.slug == clean) & (App.id != app.id)).exists():
+            raise Conflict(SLUG_TAKEN)
+        app.slug = clean
+    app.updated_at = utcnow()
+    with conflict_on_duplicate(SLUG_TAKEN):
+        app.save()
+    return app
+
+
+def delete_product(caller: User, product_id: str) -> list[FileRef]:
+    """Removes the product's variants and every build with its file; the app is gone for every API and
+    its slug is free again (its package identifier stays claimed, as for any deleted app)."""
+    app = product(caller, product_id, write=True)
+    builds = list(Build.select(Build, App).join(App).where(Build.app == app))
+    files = _files(builds)
+    for b in builds:
+        b.delete_instance(recursive=True)
+    for v in _variants_of(app):
+        v.delete_instance(recursive=True)
+    app.deleted_at, app.slug, app.published = utcnow(), None, False
+    app.save()
+    mark_stale(app.id)
+    return files
+
+
+def set_published(caller: User, product_id: str, published: bool) -> App:
+    app = product(caller, product_id, write=True)
+    if app.published != published:
+        app.published = published
+        app.save()
+    return app
+
+
+# -- variants ----------------------------------------------------------------------------------------
+
+VARIANT_TEXT = {"display_name": 255, "identifier": 255, "arch": 32, "installer_type": 32, "min_os": 64}
+
+
+def _variant_fields(fields: dict, creating: bool) -> dict:
+    out = {}
+    platform = fields.get("platform")
+    if platform or creating:
+        if platform not in DIST_PLATFORMS:
+            raise InvalidInput(f"platform must be one of {', '.join(DIST_PLATFORMS)}")
+        out["platform"] = platform
+    for name, limit in VARIANT_TEXT.items():
+        value = fields.get(name)
+        if value:
+            if len(value) > limit:
+                raise InvalidInput(f"{name} must be at most {limit} characters")
+            out[name] = value
+    for name in ("sort_order", "published"):
+        if fields.get(name) is not None:
+            out[name] = fields[name]
+    return out
+
+
+def variant(caller: User, variant_id: str, write: bool = False) -> Variant:
+    require_writer(caller)
+    row = (
+        Variant.select(Variant, App)
+        .join(App)
+        .where(
+            (Variant.public_id == variant_id)
+            & App.deleted_at.is_null()
+            & App.team.in_(visible_team_ids(caller))
+        )
+        .first()
+    )
+    if row is None:
+        raise NotFound("variant not found")
+    return row
+
+
+def create_variant(caller: User, product_id: str, fields: dict) -> Variant:
+    app = product(caller, product_id, write=True)
+    values = _variant_fields(fields, creating=True)
+    if not values.get("identifier"):
+        raise InvalidInput("identifier is required")
+    values.setdefault("display_name", app.title)
+    return Variant.create(public_id=_new_id("var"), app=app, **values)
+
+
+def update_variant(caller: User, variant_id: str, fields: dict) -> Variant:
+    row = variant(caller, variant_id, write=True)
+    for name, value in _variant_fields(fields, creating=False).items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    row.save()
+    return row
+
+
+def delete_variant(caller: User, variant_id: str) -> list[FileRef]:
+    row = variant(caller, variant_id, write=True)
+    builds = list(Build.select(Build, App).join(App).where(Build.variant == row))
+    files = _files(builds)
+    for b in builds:
+        b.delete_instance(recursive=True)
+    row.delete_instance(recursive=True)
+    return files
+
+
+def variant_releases(caller: User, variant_id: str) -> tuple[Variant, list[Build]]:
+    row = variant(caller, variant_id)
+    return row, _releases_of([row])[row.id]
+
+
+def download_counts(builds: list[Build]) -> dict[int, int]:
+    if not builds:
+        return {}
+    q = (
+        DownloadEvent.select(DownloadEvent.build, pw.fn.COUNT(DownloadEvent.id).alias("n"))
+        .where(DownloadEvent.build.in_([b.id for b in builds]))
+        .group_by(DownloadEvent.build)
+    )
+    return {r.build_id: r.n for r in q}
+
+
+# -- releases ----------------------------------------------------------------------------------------
+
+
+class ReleaseInput(NamedTuple):
+    version: str
+    build_number: int | None
+    changelog: str
+    min_os: str
+    channel: str
+
+
+def upload_target(caller: User, variant_id: str) -> Variant:
+    """The variant a release goes to, checked before its file is stored."""
+    return variant(caller, variant_id, write=True)
+
+
+def create_release(
+    target: Variant,
+    release_id: str,
+    values: ReleaseInput,
+    file_key: str,
+    file_name: str,
+    size: int,
+    sha256: str,
+    backend: str,
+) -> Build:
+    parse_key(values.version)
+    return Build.create(
+        app=target.app_id,
+        build_type="release",
+        version=values.version,
+        name=values.channel or "",
+        public=False,
+        variant=target,
+        release_id=release_id,
+        build_number=values.build_number,
+        changelog=values.changelog,
+        min_os=values.min_os or target.min_os,
+        channel=values.channel,
+        file_key=file_key,
+        file_name=file_name,
+        file_size=size,
+        file_sha256=sha256,
+        file_uploaded_at=utcnow().replace(microsecond=0),
+        file_backend=backend,
+    )
+
+
+def release(caller: User, release_id: str, write: bool = False) -> Build:
+    require_writer(caller)
+    row = (
+        Build.select(Build, App)
+        .join(App)
+        .where(
+            (Build.release_id == release_id)
+            & App.deleted_at.is_null()
+            & App.team.in_(visible_team_ids(caller))
+        )
+        .first()
+    )
+    if row is None:
+        raise NotFound("release not found")
+    return row
+
+
+def delete_release(caller: User, release_id: str) -> list[FileRef]:
+    row = release(caller, release_id, write=True)
+    files = _files([row])
+    row.delete_instance(recursive=True)
+    return files
+
+
+def all_releases(caller: User, batch: int = 2000) -> Iterator[tuple[Build, Variant, App]]:
+    """Every release of the caller's teams, oldest first, read in keyset batches (constant memory)."""
+    require_writer(caller)
+    last = 0
+    while True:
+        rows = list(
+            Build.select(Build, Variant, App)
+            .join(Variant, on=(Build.variant == Variant.id))
+            .switch(Build)
+            .join(App)
+            .where((Build.id > last) & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
+            .order_by(Build.id)
+            .limit(batch)
+        )
+        if not rows:
+            return
+        counts = download_counts(rows)
+        for b in rows:
+            b.downloads = counts.get(b.id, 0)
+            yield b, b.variant, b.app
+        last = rows[-1].id
+
+
+# -- the public side ---------------------------------------------------------------------------------
+
+
+class PublicPage(NamedTuple):
+    app: App
+    variants: list[Variant]
+    releases: dict[int, list[Build]]
+    settings: DistSettings
+
+
+def public_page(slug: str) -> PublicPage | None:
+    """A published product's page content; None for an unknown, unpublished or deleted one."""
+    app = App.get_or_none((App.slug == slug) & App.published & App.deleted_at.is_null())
+    if app is None:
+        return None
+    variants = _variants_of(app, published_only=True)
+    return PublicPage(app, variants, _releases_of(variants, with_file=True), team_settings(app.team_id))
+
+
+def public_release(release_id: str) -> Build | None:
+    """A release with a file, of a published variant of a published product."""
+    return (
+        Build.select(Build, Variant, App)
+        .join(Variant, on=(Build.variant == Variant.id))
+        .switch(Build)
+        .join(App)
+        .where(
+            (Build.release_id == release_id)
+            & Build.file_key.is_null(False)
+            & App.published
+            & App.deleted_at.is_null()
+            & Variant.published
+        )
+        .first()
+    )
+
+
+def public_variant(variant_id: str) -> Variant | None:
+    return (
+        Variant.select(Variant, App)
+        .join(App)
+        .where((Variant.public_id == variant_id) & App.deleted_at.is_null())
+        .first()
+    )
+
+
+def record_event(app_id: int, kind: str, variant_id: int | None, release_id: int | None, ip: str, ua: str):
+    DistEvent.create(app=app_id, type=kind, variant=variant_id, release=release_id, ip=ip[:64], ua=ua[:255])
+
+
+def record_download(build: Build, client: str, ip: str, ua: str) -> bool:
+    """Counts a download once per (release, client): True for the first request of that client."""
+    query = DownloadEvent.insert(build=build, client=client[:128]).on_conflict_ignore()
+    first = db.execute(query).rowcount == 1
+    if first:
+        record_event(build.app_id, "download", build.variant_id, build.id, ip, ua)
+    return first
+
+
+# -- events ------------------------------------------------------------------------------------------
+
+
+def _event_query(caller: User, kind: str | None, variant_id: str | None, release_id: str | None):
+    require_writer(caller)
+    if kind is not None and kind not in EVENT_TYPES:
+        raise InvalidInput(f"type must be one of {', '.join(EVENT_TYPES)}")
+    q = (
+        DistEvent.select(
+            DistEvent.id,
+            DistEvent.type,
+            DistEvent.ip,
+            DistEvent.ua,
+            DistEvent.created_at,
+            App.public_id.alias("product_id"),
+            Variant.public_id.alias("variant_id"),
+            Build.release_id.alias("release_id"),
+        )
+        .join(App)
+        .switch(DistEvent)
+        .join(Variant, pw.JOIN.LEFT_OUTER)
+        .switch(DistEvent)
+        .join(Build, pw.JOIN.LEFT_OUTER)
+        .where(App.team.in_(visible_team_ids(caller)) & App.deleted_at.is_null())
+    )
+    if kind is not None:
+        q = q.where(DistEvent.type == kind)
+    if variant_id is not None:
+        q = q.where(Variant.public_id == variant_id)
+    if release_id is not None:
+        q = q.where(Build.release_id == release_id)
+    return q
+
+
+def list_events(
+    caller: User, kind: str | None, variant_id: str | None, release_id: str | None, limit: int, offset: int
+) -> tuple[list, int]:
+    q = _event_query(caller, kind, variant_id, release_id)
+    total = q.count()
+    return list(q.order_by(DistEvent.id.desc()).limit(limit).offset(offset).dicts()), total
+
+
+def iter_events(caller: User, batch: int = 5000) -> Iterator[dict]:
+    """Every event of the caller's teams, oldest first, in keyset batches: constant memory however many."""
+    q = _event_query(caller, None, None, None)
+    last = 0
+    while True:
+        rows = list(q.where(DistEvent.id > last).order_by(DistEvent.id).limit(batch).dicts())
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1]["id"]
+
+
+# -- iOS devices -------------------------------------------------------------------------------------
+
+
+class Capture(NamedTuple):
+    udid: str
+    product: str
+    os_version: str
+    serial: str
+    device_name: str
+
+
+def bind_device(target: Variant, capture: Capture, ip: str) -> IosDevice:
+    """Stores (or refreshes) the device in the variant's team and binds it to the variant."""
+    team_id = target.app.team_id
+    device = IosDevice.get_or_none((IosDevice.team == team_id) & (IosDevice.udid == capture.udid))
+    now = utcnow()
+    if device is None:
+        with conflict_on_duplicate("device already bound"):
+            device = IosDevice.create(team=team_id, public_id=_new_id("dev"), udid=capture.udid)
+    device.product, device.os_version, device.serial = capture.product, capture.os_version, capture.serial
+    device.device_name = capture.device_name or device.device_name
+    device.last_ip, device.verified_at = ip[:64], now
+    device.save()
+    IosDeviceBinding.insert(device=device, variant=target, created_at=now).on_conflict_ignore().execute()
+    return device
+
+
+def _device_query(caller: User, variant_id: str | None):
+    require_writer(caller)
+    q = IosDevice.select().where(IosDevice.team.in_(visible_team_ids(caller)))
+    if variant_id is not None:
+        bound = (
+            IosDeviceBinding.select(IosDeviceBinding.device)
+            .join(Variant)
+            .where(Variant.public_id == variant_id)
+        )
+        q = q.where(IosDevice.id.in_(bound))
+    return q
+
+
+def list_ios_devices(caller: User, variant_id: str | None, limit: int, offset: int) -> tuple[list, int]:
+    q = _device_query(caller, variant_id)
+    return list(
+        q.order_by(IosDevice.created_at.desc(), IosDevice.id.desc()).limit(limit).offset(offset)
+    ), q.count()
+
+
+def iter_ios_devices(caller: User, batch: int = 2000) -> Iterator[IosDevice]:
+    q = _device_query(caller, None)
+    last = 0
+    while True:
+        rows = list(q.where(IosDevice.id > last).order_by(IosDevice.id).limit(batch))
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+
+
+def device_variants(devices: list[IosDevice]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {d.id: [] for d in devices}
+    if devices:
+        q = (
+            IosDeviceBinding.select(IosDeviceBinding.device, Variant.public_id)
+            .join(Variant)
+            .where(IosDeviceBinding.device.in_([d.id for d in devices]))
+            .order_by(IosDeviceBinding.id)
+        )
+        for row in q:
+            out[row.device_id].append(row.variant.public_id)
+    return out
+
+
+def ios_device(caller: User, device_id: str, write: bool = False) -> IosDevice:
+    require_writer(caller)
+    row = IosDevice.get_or_none(
+        (IosDevice.public_id == device_id) & IosDevice.team.in_(visible_team_ids(caller))
+    )
+    if row is None:
+        raise NotFound("device not found")
+    return row
+
+
+def unregistered_devices(team: Team) -> list[IosDevice]:
+    return list(
+        IosDevice.select()
+        .where((IosDevice.team == team) & (IosDevice.apple_registered == False))  # noqa: E712
+        .order_by(IosDevice.id)
+    )
+
+
+def mark_registered(device: IosDevice, apple_device_id: str) -> None:
+    device.apple_registered, device.apple_registered_at = True, utcnow()
+    device.apple_device_id, device.apple_error = apple_device_id, ""
+    device.save()
+
+
+def mark_failed(device: IosDevice, error: str) -> None:
+    device.apple_error = error[:1000]
+    device.save()
+
+
+# -- settings ----------------------------------------------------------------------------------------
+
+
+def team_settings(team_id: int) -> DistSettings:
+    """The team's settings row, or the defaults (unsaved) when it never set any."""
+    return DistSettings.get_or_none(DistSettings.team == team_id) or DistSettings(team=team_id)
+
+
+def get_settings(caller: User, team_id: int | None) -> DistSettings:
+    require_writer(caller)
+    return team_settings(choose_team(caller, team_id).id)
+
+
+def update_settings(caller: User, team_id: int | None, fields: dict, key: bytes) -> DistSettings:
+    """Applies the fields given; a secret given as "" is cleared, one left out is kept."""
+    require_writer(caller)
+    row = team_settings(choose_team(caller, team_id).id)
+    if "storage_type" in fields and fields["storage_type"] not in STORAGE_TYPES:
+        raise InvalidInput("storage_type must be local or s3")
+    for name in PLAIN_SETTINGS:
+        if name in fields:
+            setattr(row, name, fields[name])
+    for name, column in SEALED.items():
+        if name in fields:
+            setattr(row, column, seal(key, fields[name]) if fields[name] else None)
+    if row.storage_type == "s3" and not row.s3_bucket:
+        raise InvalidInput("s3_bucket is required when storage_type is s3")
+    row.updated_at = utcnow()
+    row.save()
+    return row
+
+
+def secret(row: DistSettings, name: str, key: bytes) -> str:
+    """A sealed setting in the clear, for the services that use it ("" when unset)."""
+    sealed = getattr(row, SEALED[name])
+    return unseal(key, sealed) if sealed else ""
+
+
+def upload_backend(row: DistSettings) -> str:
+    """The backend descriptor new uploads of the team go to: its S3 bucket, or the deployment's storage."""
+    if row.storage_type == "s3":
+        return f"s3|{row.s3_endpoint}|{row.s3_region}|{row.s3_bucket}"
+    return "local"
