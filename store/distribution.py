@@ -17,7 +17,7 @@ from typing import NamedTuple
 import peewee as pw
 
 from store.accounts import get_team, require_writer, visible_team_ids
-from store.catalog import SLUG_TAKEN, create_app, get_app, slugify
+from store.catalog import SLUG_TAKEN, create_app, free_slug, get_app, slugify
 from store.db import conflict_on_duplicate, db
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
@@ -113,10 +113,14 @@ def _check_slug(slug: str) -> str:
 def create_product(
     caller: User, team_id: int | None, name: str, slug: str, description: str, published: bool
 ) -> App:
+    """A slug given must be free (409 otherwise); one made from the name takes the next free suffix."""
     team = choose_team(caller, team_id)
-    clean = _check_slug(slug)
-    if App.select().where(App.slug == clean).exists():
-        raise Conflict(SLUG_TAKEN)
+    if slug:
+        clean = _check_slug(slug)
+        if App.select().where(App.slug == clean).exists():
+            raise Conflict(SLUG_TAKEN)
+    else:
+        clean = free_slug(slugify(name) or "product")
     return create_app(caller, team.id, name, slug=clean, description=description, published=published)
 
 

@@ -28,6 +28,8 @@ class WriteContext:
     storage: Any
     limiter: Any
     connection: Any
+    # Opens the storage a file row names (store.storage.Backends): builds and releases may live elsewhere.
+    backends: Any = None
 
 
 @dataclass(frozen=True)

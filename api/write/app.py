@@ -17,6 +17,7 @@ from api.metrics import DROPPED, RequestMetrics, StateCollector, exposition
 from api.openapi_doc import reason
 from api.readiness import probe
 from api.settings import Settings
+from api.write.files import file_backends
 from api.write.http import send
 from api.write.ratelimit import LoginLimiter, client_address
 from store import audit, outbox
@@ -236,7 +237,13 @@ def create_write_app(
     limiter = LoginLimiter(
         connection, settings.login_max_failures, settings.login_failure_window, settings.forwarded_for_hops
     )
-    context = WriteContext(settings=settings, storage=storage, limiter=limiter, connection=connection)
+    context = WriteContext(
+        settings=settings,
+        storage=storage,
+        limiter=limiter,
+        connection=connection,
+        backends=file_backends(settings, storage, connection),
+    )
     for dialect in DIALECTS:
         for path, resource in dialect.write_routes(context) if dialect.write_routes else []:
             app.add_route(path, resource)

@@ -16,7 +16,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 import falcon
 
 from api.etags import etag_listed
-from store.storage import Storage, attachment_header
+from store.storage import Backends, Storage, attachment_header
 
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 
@@ -159,3 +159,17 @@ def send_file(
     path = storage.local_path(f.key)
     resp.stream = _Window(str(path), start, length) if path is not None else storage.read(f.key, start, end)
     return True
+
+
+def file_backends(settings, storage: Storage, connection) -> Backends:
+    """Every backend a stored file may be on: the deployment's storage, local disk, or a team's own S3
+    bucket (its distribution settings), with the team's keys unsealed when the bucket is opened."""
+    from api.secret_key import secret_key
+    from store import distribution
+
+    def credentials(team_id: int) -> tuple[str, str]:
+        key = secret_key(settings, connection)
+        row = distribution.team_settings(team_id)
+        return distribution.secret(row, "s3_access_key", key), distribution.secret(row, "s3_secret_key", key)
+
+    return Backends(storage, settings.data_dir, credentials, settings.s3_path_style)

@@ -92,8 +92,8 @@ class ProductPage:
 
     def on_get(self, req, resp, slug):
         content = dist.public_page(slug) if len(slug) <= 128 else None
-        resp.content_type = falcon.MEDIA_HTML
         if content is None:
+            resp.content_type = falcon.MEDIA_HTML
             resp.status, resp.text = falcon.HTTP_404, page.not_found()
             resp.set_header("Cache-Control", "no-store")
             return
@@ -113,6 +113,7 @@ class ProductPage:
         if etag_listed(req.get_header("If-None-Match") or "", tag):
             resp.status = falcon.HTTP_304
             return
+        resp.content_type = falcon.MEDIA_HTML
         resp.data = body
 
 

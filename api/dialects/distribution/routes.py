@@ -107,16 +107,11 @@ def _team_param(req: falcon.Request) -> int | None:
 class Env:
     """What the resources share: settings, the storage backends, Redis (for the secret key)."""
 
-    def __init__(self, settings, storage: Storage, connection: redis.Redis):
-        self.settings, self.storage, self.connection = settings, storage, connection
-        self.backends = Backends(storage, settings.data_dir, self._s3_credentials, settings.s3_path_style)
+    def __init__(self, settings, storage: Storage, connection: redis.Redis, backends: Backends):
+        self.settings, self.storage, self.connection, self.backends = settings, storage, connection, backends
 
     def key(self) -> bytes:
         return secret_key(self.settings, self.connection)
-
-    def _s3_credentials(self, team_id: int) -> tuple[str, str]:
-        row = dist.team_settings(team_id)
-        return dist.secret(row, "s3_access_key", self.key()), dist.secret(row, "s3_secret_key", self.key())
 
     def delete_files(self, files: list[dist.FileRef]) -> None:
         """After the commit: a reader never meets a row without its file."""
@@ -165,7 +160,7 @@ class Products:
                 user,
                 body.team_id,
                 body.name,
-                body.slug or body.name,
+                body.slug,
                 body.description,
                 True if body.published is None else body.published,
             )
@@ -587,8 +582,10 @@ class Upload:
         ok(resp, public.upload_answer(base, target, row), falcon.HTTP_201)
 
 
-def routes(settings, storage: Storage, connection: redis.Redis) -> list[tuple[str, object]]:
-    env, limit = Env(settings, storage, connection), settings.max_body_bytes
+def routes(
+    settings, storage: Storage, connection: redis.Redis, backends: Backends
+) -> list[tuple[str, object]]:
+    env, limit = Env(settings, storage, connection, backends), settings.max_body_bytes
     return [
         ("/admin/api/products", Products(limit)),
         ("/admin/api/products/{product_id}", Product(env)),

@@ -13,7 +13,7 @@ def _write_routes(ctx: WriteContext):
         routes,  # imported on use: the read service must not load the ORM
     )
 
-    return routes(ctx.settings, ctx.storage, ctx.limiter)
+    return routes(ctx.settings, ctx.storage, ctx.limiter, ctx.backends)
 
 
 def no_such_file(req, resp, **_):

@@ -20,7 +20,7 @@ from store import accounts, builds, catalog
 from store.accounts import User
 from store.errors import DomainError, InvalidInput, NotAuthenticated, NotFound
 from store.service import unit_of_work
-from store.storage import Storage
+from store.storage import Backends, Storage
 
 
 def jwt_secret(settings: Settings) -> str:
@@ -105,8 +105,8 @@ _DOWNLOAD_WORDS = {
 class Download:
     """A version's artifact, resumable; each (version, user) is one download event however many requests."""
 
-    def __init__(self, tokens: Tokens, storage: Storage, redirect_seconds: int | None):
-        self.tokens, self.storage, self.redirect_seconds = tokens, storage, redirect_seconds
+    def __init__(self, tokens: Tokens, backends: Backends, redirect_seconds: int | None):
+        self.tokens, self.backends, self.redirect_seconds = tokens, backends, redirect_seconds
 
     def on_get(self, req, resp, version_id):
         user = self.tokens.user(req)
@@ -121,7 +121,9 @@ class Download:
             build.file_uploaded_at,
             download_name=build.file_name,
         )
-        if send_file(req, resp, self.storage, stored, self.redirect_seconds):
+        # A release uploaded through the distribution API may be on its team's own bucket.
+        storage = self.backends.open(build.file_backend, build.app.team_id)
+        if send_file(req, resp, storage, stored, self.redirect_seconds):
             with unit_of_work():
                 builds.record_download(build, f"user:{user.id}", user)
 
@@ -145,12 +147,14 @@ class Icon:
     on_head = on_get
 
 
-def routes(settings: Settings, storage: Storage, limiter: LoginLimiter) -> list[tuple[str, object]]:
+def routes(
+    settings: Settings, storage: Storage, limiter: LoginLimiter, backends: Backends
+) -> list[tuple[str, object]]:
     tokens = Tokens(jwt_secret(settings), settings.jwt_lifetime_days)
     redirect = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else None
     return [
         ("/api/v1/auth", Auth(tokens, settings.max_body_bytes, limiter)),
         ("/api/v1/apps", Apps(tokens)),
-        ("/api/v1/versions/{version_id}/download", Download(tokens, storage, redirect)),
+        ("/api/v1/versions/{version_id}/download", Download(tokens, backends, redirect)),
         ("/api/files/apps/{app_id}/{filename}", Icon(storage)),
     ]

@@ -1,0 +1,612 @@
+"""The distribution server's admin API, upload, public side and exports, over HTTP against real
+PostgreSQL and Redis (and moto's S3 server for a team's own bucket)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import plistlib
+import tracemalloc
+
+import boto3
+import httpx
+import pytest
+from falcon import testing
+
+from store import accounts, catalog
+from store.db import unit_of_work
+from store.models import App, Build, DistEvent, DistSettings, IosDevice, Membership, Variant
+
+
+def multipart(fields: dict, file: tuple[str, bytes] | None = None, file_first: bool = False):
+    """A multipart/form-data body as curl -F sends it: (bytes, content type)."""
+    boundary = "gatehouse-test-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    if file:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="app_file"; filename="{file[0]}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
+        part = head.encode() + file[1] + b"\r\n"
+        parts = [part, *parts] if file_first else [*parts, part]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture
+def dist(api, world):
+    """Calls the distribution API with world's admin token in X-Auth-Token."""
+
+    def call(method: str, path: str, body=None, token=world.token, **kw):
+        headers = {"X-Auth-Token": token} | kw.pop("headers", {})
+        return api.simulate_request(method, path, json=body, headers=headers, **kw)
+
+    return call
+
+
+def make_product(dist, slug="myapp", platform="android", **extra):
+    product = dist("POST", "/admin/api/products", {"name": "My App", "slug": slug, "description": "Great"})
+    assert product.status_code == 201, product.text
+    pid = product.json["data"]["product"]["id"]
+    variant = dist(
+        "POST",
+        f"/admin/api/products/{pid}/variants",
+        {"platform": platform, "display_name": platform.title(), "identifier": "com.example.my", **extra},
+    )
+    assert variant.status_code == 201, variant.text
+    return pid, variant.json["data"]["variant"]["id"]
+
+
+def upload(api, world, variant_id, data=b"APK" * 1000, version="1.2.3", build="7", name="app.apk", **fields):
+    body, ctype = multipart(
+        {"variant_id": variant_id, "version": version, "build": build, "changelog": "Fixes", **fields},
+        (name, data),
+    )
+    return api.simulate_post(
+        "/upload", body=body, headers={"X-Auth-Token": world.token, "Content-Type": ctype}
+    )
+
+
+def artifact_files(settings, product_id: str) -> list:
+    """The product's release files on local disk (files outlive each test's rolled-back transaction)."""
+    root = settings.data_dir / "artifacts" / "dist" / product_id
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_products_crud_in_the_servers_envelope(dist, world):
+    created = dist("POST", "/admin/api/products", {"name": "MyApp", "slug": "myapp", "description": "Cross"})
+    assert created.status_code == 201
+    product = created.json["data"]["product"]
+    assert created.json["ok"] is True
+    assert {k: product[k] for k in ("slug", "name", "description", "published")} == {
+        "slug": "myapp",
+        "name": "MyApp",
+        "description": "Cross",
+        "published": True,
+    }
+    assert dist("POST", "/admin/api/products", {"name": "Other", "slug": "myapp"}).json == {
+        "ok": False,
+        "error": {"code": "CONFLICT", "message": "slug already exists"},
+    }
+    # No slug given: one is made from the name, and kept unique.
+    assert (
+        dist("POST", "/admin/api/products", {"name": "My App!"}).json["data"]["product"]["slug"] == "my-app"
+    )
+    assert (
+        dist("POST", "/admin/api/products", {"name": "My App"}).json["data"]["product"]["slug"] == "my-app-2"
+    )
+    listed = dist("GET", "/admin/api/products").json["data"]
+    # world's own app (made through the admin API) is a product too.
+    assert listed["total"] == 4 and {p["slug"] for p in listed["items"]} >= {"myapp", "demo"}
+    assert dist("GET", "/admin/api/products", params={"q": "myapp"}).json["data"]["total"] == 1
+    pid = product["id"]
+    updated = dist("PUT", f"/admin/api/products/{pid}", {"name": "Renamed", "slug": "renamed"}).json["data"]
+    assert (updated["product"]["name"], updated["product"]["slug"]) == ("Renamed", "renamed")
+    assert App.get(App.public_id == pid).title == "Renamed"
+    assert dist("PUT", f"/admin/api/products/{pid}", {"name": 5}).json["error"]["code"] == "BAD_REQUEST"
+    assert dist("POST", "/admin/api/products", {"slug": "x"}).json == {
+        "ok": False,
+        "error": {"code": "BAD_REQUEST", "message": "name is required"},
+    }
+    got = dist("GET", f"/admin/api/products/{pid}").json["data"]
+    assert got["product"]["id"] == pid and got["variants"] == []
+
+
+def test_a_product_is_an_app_and_a_release_a_version_for_updateforge(api, dist, world, settings):
+    pid, vid = make_product(dist)
+    res = upload(api, world, vid, data=b"hello apk")
+    assert res.status_code == 201, res.text
+    release = res.json["data"]["release"]
+    jwt = api.simulate_post(
+        "/api/v1/auth", json={"email": "owner@example.com", "password": "correct horse battery"}
+    ).json["token"]
+    apps = api.simulate_get("/api/v1/apps", headers={"Authorization": f"Bearer {jwt}"}).json
+    mine = {a["id"]: a for t in apps["teams"] for a in t["apps"]}
+    assert mine[pid]["title"] == "My App"
+    current = mine[pid]["release"]["current"]
+    assert current["version"] == "1.2.3"
+    download = api.simulate_get(
+        f"/api/v1/versions/{current['id']}/download", headers={"Authorization": f"Bearer {jwt}"}
+    )
+    assert (download.status_code, download.content) == (200, b"hello apk")
+    assert Build.get(Build.release_id == release["id"]).variant.public_id == vid
+    # And an app made elsewhere is a product here.
+    assert world.app_id in {p["id"] for p in dist("GET", "/admin/api/products").json["data"]["items"]}
+
+
+def test_auth_and_scoping(api, dist, world, other_world):
+    pid, vid = make_product(dist)
+    assert dist("GET", "/admin/api/products", token="").json == {
+        "ok": False,
+        "error": {"code": "UNAUTHORIZED", "message": "invalid or missing X-Auth-Token"},
+    }
+    assert dist("GET", "/admin/api/products", token="gh_wrong").status_code == 401
+    # A Bearer header is not this API's credential.
+    assert api.simulate_get("/admin/api/products", headers=world.auth).status_code == 401
+    rival = other_world.token
+    assert dist("GET", f"/admin/api/products/{pid}", token=rival).json["error"] == {
+        "code": "NOT_FOUND",
+        "message": "app not found",
+    }
+    assert dist("DELETE", f"/admin/api/variants/{vid}", token=rival).status_code == 404
+    assert pid not in dist("GET", "/admin/api/products", token=rival).text
+    with unit_of_work():
+        member = accounts.create_user("m@example.com", "member password", "member")
+        Membership.create(team=world.team, user=member)
+        member_token = accounts.issue_user_token(member)
+    assert dist("GET", "/admin/api/products", token=member_token).json["error"]["code"] == "FORBIDDEN"
+    assert Variant.get(Variant.public_id == vid)
+
+
+def test_a_user_of_several_teams_names_the_team(dist, world):
+    with unit_of_work():
+        second = accounts.create_team(world.user, "Second")
+    res = dist("POST", "/admin/api/products", {"name": "Two"})
+    assert res.json["error"] == {
+        "code": "BAD_REQUEST",
+        "message": "team_id is required: you belong to several teams",
+    }
+    res = dist("POST", "/admin/api/products", {"name": "Two", "team_id": second.id})
+    assert res.status_code == 201 and res.json["data"]["product"]["team_id"] == second.id
+    assert dist("GET", "/admin/api/settings").status_code == 400
+    assert (
+        dist("GET", "/admin/api/settings", params={"team_id": second.id}).json["data"]["team_id"] == second.id
+    )
+
+
+def test_variants_update_stats_and_cascades(api, dist, world, settings):
+    pid, vid = make_product(dist)
+    assert dist(
+        "POST",
+        f"/admin/api/products/{pid}/variants",
+        {"platform": "symbian", "display_name": "x", "identifier": "y"},
+    ).json["error"] == {
+        "code": "BAD_REQUEST",
+        "message": "platform must be one of ios, android, macos, windows, linux",
+    }
+    changed = dist("PUT", f"/admin/api/variants/{vid}", {"arch": "arm64", "sort_order": 3}).json["data"][
+        "variant"
+    ]
+    assert (changed["arch"], changed["sort_order"], changed["platform"]) == ("arm64", 3, "android")
+    rel = upload(api, world, vid).json["data"]["release"]["id"]
+    api.simulate_get(f"/d/{rel}")
+    stats = dist("GET", f"/admin/api/variants/{vid}/stats").json["data"]
+    assert stats["releases"][0]["download_count"] == 1 and stats["total_downloads"] == 1
+    assert len(artifact_files(settings, pid)) == 1
+    assert dist("DELETE", f"/admin/api/variants/{vid}").json == {
+        "ok": True,
+        "data": {"id": vid, "deleted": True},
+    }
+    assert Variant.get_or_none(Variant.public_id == vid) is None
+    assert Build.get_or_none(Build.release_id == rel) is None
+    assert artifact_files(settings, pid) == []
+
+
+def test_upload_streams_and_refuses_cleanly(api, dist, world, settings):
+    pid, vid = make_product(dist, platform="ios")
+    data = bytes(range(256)) * 4096  # 1 MiB
+    res = upload(api, world, vid, data=data, name="My App.ipa")
+    assert res.status_code == 201, res.text
+    answer = res.json["data"]
+    rel = answer["release"]["id"]
+    assert answer["release"] == {"id": rel, "version": "1.2.3", "build": 7}
+    assert answer["app"] == {"id": pid, "name": "My App", "platform": "ios", "bundle_id": "com.example.my"}
+    assert answer["urls"]["download"].endswith(f"/d/{rel}")
+    assert answer["urls"]["ios_install"].startswith("itms-services://?action=download-manifest&url=")
+    row = Build.get(Build.release_id == rel)
+    assert (row.file_size, row.file_sha256, row.file_name) == (
+        len(data),
+        hashlib.sha256(data).hexdigest(),
+        "My_App.ipa",
+    )
+    assert (row.build_number, row.changelog, row.build_type) == (7, "Fixes", "release")
+    before = artifact_files(settings, pid)
+    refusals = [
+        upload(api, world, vid, version="not a version!"),
+        upload(api, world, vid, build="seven"),
+        upload(api, world, "var_nope"),
+    ]
+    assert [(r.status_code, r.json["error"]["code"]) for r in refusals] == [
+        (400, "BAD_REQUEST"),
+        (400, "BAD_REQUEST"),
+        (404, "NOT_FOUND"),
+    ]
+    body, ctype = multipart({"variant_id": vid, "version": "2.0.0"}, ("a.ipa", b"x"), file_first=True)
+    late = api.simulate_post(
+        "/upload", body=body, headers={"X-Auth-Token": world.token, "Content-Type": ctype}
+    )
+    assert late.json["error"] == {"code": "BAD_REQUEST", "message": "variant_id is required, before app_file"}
+    # variant_id in the query string serves clients that put the file first.
+    ok = api.simulate_post(
+        "/upload",
+        body=body,
+        params={"variant_id": vid},
+        headers={"X-Auth-Token": world.token, "Content-Type": ctype},
+    )
+    assert ok.status_code == 201
+    no_file, ctype2 = multipart({"variant_id": vid})
+    assert (
+        api.simulate_post(
+            "/upload", body=no_file, headers={"X-Auth-Token": world.token, "Content-Type": ctype2}
+        ).json["error"]["message"]
+        == "app_file is required"
+    )
+    assert (
+        api.simulate_post("/upload", json={"variant_id": vid}, headers={"X-Auth-Token": world.token}).json[
+            "error"
+        ]["code"]
+        == "UNSUPPORTED_MEDIA_TYPE"
+    )
+    # A body cut short stores nothing.
+    cut = body[: len(body) // 2]
+    res = api.simulate_post(
+        "/upload",
+        body=cut,
+        params={"variant_id": vid},
+        headers={"X-Auth-Token": world.token, "Content-Type": ctype},
+    )
+    assert res.status_code == 400
+    assert len(artifact_files(settings, pid)) == len(before) + 1  # only the good query-string upload
+    assert Build.select().where(Build.variant.is_null(False)).count() == 2
+
+
+def test_an_upload_past_the_limit_is_refused_and_leaves_nothing(settings, redis_conn, world):
+    from api.write.app import create_write_app
+
+    small = testing.TestClient(
+        create_write_app(settings.model_copy(update={"upload_max_bytes": 1000}), redis_conn)
+    )
+    call = small.simulate_request
+    pid = call("POST", "/admin/api/products", json={"name": "Big"}, headers={"X-Auth-Token": world.token})
+    pid = pid.json["data"]["product"]["id"]
+    vid = call(
+        "POST",
+        f"/admin/api/products/{pid}/variants",
+        json={"platform": "android", "display_name": "A", "identifier": "com.big"},
+        headers={"X-Auth-Token": world.token},
+    ).json["data"]["variant"]["id"]
+    body, ctype = multipart({"variant_id": vid, "version": "1.0.0"}, ("big.apk", b"x" * 5000))
+    res = small.simulate_post(
+        "/upload", body=body, headers={"X-Auth-Token": world.token, "Content-Type": ctype}
+    )
+    assert (res.status_code, res.json["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+    assert (
+        artifact_files(settings, pid) == []
+        and Build.select().where(Build.variant.is_null(False)).count() == 0
+    )
+
+
+def test_delete_product_cascades_after_commit_and_a_failed_delete_keeps_everything(
+    api, dist, world, settings, monkeypatch
+):
+    pid, vid = make_product(dist)
+    rel = upload(api, world, vid).json["data"]["release"]["id"]
+    files = artifact_files(settings, pid)
+    assert len(files) == 1
+    from store import distribution
+
+    def broken(app_id):
+        raise RuntimeError("the outbox is down")
+
+    monkeypatch.setattr(distribution, "mark_stale", broken)
+    assert dist("DELETE", f"/admin/api/products/{pid}").status_code == 500
+    assert artifact_files(settings, pid) == files and Build.get(Build.release_id == rel)
+    assert Variant.get(Variant.public_id == vid) and App.get(App.public_id == pid).deleted_at is None
+    monkeypatch.undo()
+    assert dist("DELETE", f"/admin/api/products/{pid}").json["data"] == {"id": pid, "deleted": True}
+    assert artifact_files(settings, pid) == [] and Variant.get_or_none(Variant.public_id == vid) is None
+    assert dist("GET", f"/admin/api/products/{pid}").status_code == 404
+    assert api.simulate_get("/products/myapp").status_code == 404
+    # The slug is free again.
+    assert dist("POST", "/admin/api/products", {"name": "Again", "slug": "myapp"}).status_code == 201
+
+
+def test_release_delete_removes_its_file(api, dist, world, settings):
+    pid, vid = make_product(dist)
+    rel = upload(api, world, vid).json["data"]["release"]["id"]
+    assert dist("DELETE", f"/admin/api/releases/{rel}").json == {
+        "ok": True,
+        "data": {"id": rel, "deleted": True},
+    }
+    assert (
+        artifact_files(settings, pid) == []
+        and dist("DELETE", f"/admin/api/releases/{rel}").status_code == 404
+    )
+
+
+def test_publish_page_and_events(api, dist, world):
+    pid, vid = make_product(dist)
+    rel = upload(api, world, vid).json["data"]["release"]["id"]
+    upload(api, world, vid, version="1.3.0", build="8")
+    assert dist("PUT", f"/admin/api/apps/{pid}/unpublish").json["data"] == {"id": pid, "published": False}
+    hidden = api.simulate_get("/products/myapp")
+    assert (
+        hidden.status_code == 404
+        and "Not found" in hidden.text
+        and hidden.headers["content-type"].startswith("text/html")
+    )
+    assert api.simulate_get(f"/d/{rel}").status_code == 404
+    assert dist("PUT", f"/admin/api/apps/{pid}/publish").json["data"]["published"] is True
+    page = api.simulate_get("/products/myapp")
+    assert page.status_code == 200 and page.headers["cache-control"] == "public, no-cache"
+    html = page.text
+    assert '<html lang="en">' in html and "My App" in html and "Great" in html
+    assert "Version 1.3.0 · build 8" in html and "Older releases (1)" in html
+    assert (
+        f'action="/products/myapp/get/{rel}"' in html
+        and '<button type="submit">Download 1.3.0</button>' in html
+    )
+    assert "<svg" in html and "QR code" in html
+    again = api.simulate_get("/products/myapp", headers={"If-None-Match": page.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert api.simulate_get("/products/nope").status_code == 404
+    click = api.simulate_get(f"/products/myapp/get/{rel}")
+    assert click.status_code == 302 and click.headers["location"].endswith(f"/d/{rel}")
+    assert api.simulate_get(f"/products/other/get/{rel}").status_code == 404
+    # A download resumed through several Range requests counts once per client; another client counts.
+    for r in ("bytes=0-99", "bytes=100-", None):
+        got = api.simulate_get(f"/d/{rel}", headers={"Range": r} if r else {})
+        assert got.status_code in (200, 206)
+    api.simulate_get(f"/d/{rel}", headers={"User-Agent": "other phone"})
+    events = dist("GET", "/admin/api/events").json["data"]
+    assert events["total"] == 5
+    assert [e["type"] for e in events["items"]] == ["download", "download", "click", "visit", "visit"]
+    downloads = dist("GET", "/admin/api/events", params={"type": "download", "release_id": rel}).json["data"]
+    assert downloads["total"] == 2 and downloads["items"][0]["variant_id"] == vid
+    assert (
+        dist("GET", "/admin/api/events", params={"type": "visit", "limit": 1, "offset": 1}).json["data"][
+            "items"
+        ][0]["type"]
+        == "visit"
+    )
+    assert dist("GET", "/admin/api/events", params={"type": "bogus"}).status_code == 400
+    assert dist("GET", "/admin/api/events", params={"variant_id": "var_none"}).json["data"]["total"] == 0
+
+
+def test_ios_manifest_and_install_link(api, dist, world):
+    pid, vid = make_product(dist, platform="ios")
+    rel = upload(api, world, vid, name="app.ipa").json["data"]["release"]["id"]
+    with unit_of_work():
+        DistSettings.create(team=world.team, primary_domain="dist.example.com")
+    manifest = api.simulate_get(f"/ios/{rel}/manifest.plist")
+    assert manifest.headers["content-type"] == "application/xml"
+    doc = plistlib.loads(manifest.content)["items"][0]
+    assert doc["assets"] == [{"kind": "software-package", "url": f"https://dist.example.com/d/{rel}"}]
+    assert doc["metadata"] == {
+        "bundle-identifier": "com.example.my",
+        "bundle-version": "1.2.3",
+        "kind": "software",
+        "title": "My App",
+    }
+    click = api.simulate_get(f"/products/myapp/get/{rel}")
+    assert click.headers["location"] == (
+        "itms-services://?action=download-manifest&url=https%3A%2F%2Fdist.example.com%2Fios%2F"
+        f"{rel}%2Fmanifest.plist"
+    )
+    page = api.simulate_get("/products/myapp").text
+    assert "https://dist.example.com/products/myapp" in page and "Register this device" in page
+    _, android = make_product(dist, slug="droid")
+    arel = upload(api, world, android).json["data"]["release"]["id"]
+    assert api.simulate_get(f"/ios/{arel}/manifest.plist").status_code == 404
+
+
+def test_settings_keep_secrets_sealed_and_masked(dist, world):
+    res = dist(
+        "PUT",
+        "/admin/api/settings",
+        {
+            "primary_domain": "dist.example.com",
+            "secondary_domains": ["cdn.example.com"],
+            "organization": "Acme",
+            "s3_access_key": "AKIAEXAMPLEKEY1234",
+            "s3_secret_key": "very-secret-value",
+            "apple_key_id": "ABC123DEF4",
+            "apple_private_key": "-----BEGIN PRIVATE KEY-----\nxyz\n-----END PRIVATE KEY-----",
+        },
+    )
+    data = res.json["data"]
+    assert res.status_code == 200
+    assert (data["s3_access_key"], data["s3_secret_key"], data["apple_private_key"]) == (
+        "********1234",
+        "********",
+        "********",
+    )
+    assert "very-secret-value" not in res.text and "xyz" not in res.text
+    row = DistSettings.get(DistSettings.team == world.team)
+    assert "very-secret" not in row.s3_secret_key_sealed and row.secondary_domains == ["cdn.example.com"]
+    got = dist("GET", "/admin/api/settings").json["data"]
+    assert (
+        got["organization"] == "Acme"
+        and got["s3_secret_key"] == "********"
+        and got["apple_configured"] is False
+    )
+    assert dist("PUT", "/admin/api/settings", {"storage_type": "ftp"}).json["error"]["message"] == (
+        "storage_type must be local or s3"
+    )
+    assert dist("PUT", "/admin/api/settings", {"storage_type": "s3"}).json["error"]["message"] == (
+        "s3_bucket is required when storage_type is s3"
+    )
+    # A secret sent as "" is cleared; one left out is kept.
+    dist("PUT", "/admin/api/settings", {"s3_secret_key": ""})
+    after = dist("GET", "/admin/api/settings").json["data"]
+    assert after["s3_secret_key"] == "" and after["s3_access_key"] == "********1234"
+    config = dist("GET", "/admin/api/upload-config").json["data"]
+    assert config["storage_type"] == "local" and config["max_upload_bytes"] > 0
+    from store.models import AuditEntry
+
+    audited = [e.changes for e in AuditEntry.select().where(AuditEntry.resource == "dist_settings")]
+    assert audited and all("very-secret" not in str(c) for c in audited)
+
+
+def test_a_storage_switch_applies_to_new_uploads_and_old_files_stay_readable(api, dist, world, s3_endpoint):
+    bucket = "team-dist"
+    boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    ).create_bucket(Bucket=bucket)
+    pid, vid = make_product(dist)
+    local_rel = upload(api, world, vid, data=b"on local disk").json["data"]["release"]["id"]
+    dist(
+        "PUT",
+        "/admin/api/settings",
+        {
+            "storage_type": "s3",
+            "s3_endpoint": s3_endpoint,
+            "s3_bucket": bucket,
+            "s3_access_key": "k",
+            "s3_secret_key": "s",
+        },  # fmt: skip
+    )
+    s3_rel = upload(api, world, vid, data=b"in the team's bucket", version="2.0.0").json["data"]["release"][
+        "id"
+    ]
+    row = Build.get(Build.release_id == s3_rel)
+    assert row.file_backend == f"s3|{s3_endpoint}||{bucket}"
+    objects = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    ).list_objects_v2(Bucket=bucket)["Contents"]
+    assert [o["Key"] for o in objects] == [row.file_key]
+    redirect = api.simulate_get(f"/d/{s3_rel}")
+    assert redirect.status_code == 302
+    assert httpx.get(redirect.headers["location"]).content == b"in the team's bucket"
+    assert api.simulate_get(f"/d/{local_rel}").content == b"on local disk"
+    dist("PUT", "/admin/api/settings", {"storage_type": "local"})
+    assert Build.get(Build.release_id == s3_rel).file_backend.startswith("s3|")
+    assert httpx.get(api.simulate_get(f"/d/{s3_rel}").headers["location"]).content == b"in the team's bucket"
+    # Deleting the product removes the file from the bucket it is on.
+    dist("DELETE", f"/admin/api/products/{pid}")
+    assert "Contents" not in boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    ).list_objects_v2(Bucket=bucket)
+
+
+def _rows(res) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(res.text)))
+
+
+def test_exports_escape_and_neutralise_formulas(api, dist, world):
+    created = dist("POST", "/admin/api/products", {"name": '=HYPERLINK("http://evil","x")', "slug": "evil"})
+    pid = created.json["data"]["product"]["id"]
+    vid = dist(
+        "POST",
+        f"/admin/api/products/{pid}/variants",
+        {"platform": "android", "display_name": "A", "identifier": "+com.evil"},
+    ).json["data"]["variant"]["id"]
+    rel = upload(api, world, vid, channel='beta, "quoted"\nline').json["data"]["release"]["id"]
+    api.simulate_get("/products/evil", headers={"User-Agent": "@SUM(1+1)"})
+    releases = dist("GET", "/admin/exports/releases.csv")
+    assert releases.headers["content-type"].startswith("text/csv")
+    assert 'filename="releases.csv"' in releases.headers["content-disposition"]
+    rows = _rows(releases)
+    assert rows[0][:4] == ["release_id", "product_id", "product_slug", "product_name"]
+    (line,) = [r for r in rows if r[0] == rel]
+    assert line[3] == '\'=HYPERLINK("http://evil","x")' and line[6] == "'+com.evil"
+    assert line[9] == 'beta, "quoted"\nline'
+    events = _rows(dist("GET", "/admin/exports/events.csv"))
+    assert events[0] == ["id", "ts", "type", "app_id", "variant_id", "release_id", "ip", "ua"]
+    assert events[1][2] == "visit" and events[1][7] == "'@SUM(1+1)"
+    assert _rows(dist("GET", "/admin/exports/ios_devices.csv"))[0][1] == "udid"
+    assert dist("GET", "/admin/exports/events.csv", token="").status_code == 401
+
+
+def test_the_events_export_streams_200000_rows_in_constant_memory(write_app, world):
+    """The export's peak Python allocation is the same for 20,000 events as for 200,000."""
+    from store.db import db
+
+    def add(n: int) -> None:
+        db.execute_sql(
+            "INSERT INTO dist_event (app_id, type, ip, ua, created_at) SELECT %s, 'visit', "
+            "'10.0.0.' || (g %% 250), 'Mozilla/5.0 (iPhone) agent ' || g, now() FROM generate_series(1, %s) g",
+            (world.app.id, n),
+        )
+
+    def export() -> tuple[int, int, int]:
+        env = testing.create_environ(path="/admin/exports/events.csv", headers={"X-Auth-Token": world.token})
+        statuses, sent, rows = [], 0, 0
+        tracemalloc.start()
+        for chunk in write_app(env, lambda status, headers: statuses.append(status)):
+            sent += len(chunk)
+            rows += chunk.count(b"\r\n")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert statuses == ["200 OK"]
+        return rows - 1, sent, peak
+
+    add(20_000)
+    small = export()
+    add(180_000)
+    large = export()
+    print(f"events.csv: {small[0]} rows {small[1] / 1e6:.1f} MB, peak {small[2] / 1e6:.1f} MB; "
+          f"{large[0]} rows {large[1] / 1e6:.1f} MB, peak {large[2] / 1e6:.1f} MB")  # fmt: skip
+    assert (small[0], large[0]) == (20_000, 200_000)
+    assert large[2] < small[2] * 1.5 and large[2] < large[1] / 2
+
+
+def test_ios_device_listing_filters_by_variant(dist, world):
+    from store import distribution
+
+    pid, vid = make_product(dist, platform="ios")
+    _, other = make_product(dist, slug="second", platform="ios")
+    with unit_of_work():
+        variant = Variant.get(Variant.public_id == vid)
+        second = Variant.get(Variant.public_id == other)
+        one = distribution.Capture("00008030-001A2B3C4D5E6F70", "iPhone15,2", "17.1", "F2LX", "Ann's phone")
+        two = distribution.Capture("00008030-00AAAAAAAAAAAAAA", "iPhone14,5", "16.0", "G7", "")
+        distribution.bind_device(variant, one, "10.0.0.1")
+        distribution.bind_device(second, two, "10.0.0.2")
+        distribution.bind_device(second, one, "10.0.0.1")  # the same device, a second variant
+    listed = dist("GET", "/admin/api/ios_devices").json["data"]
+    assert listed["total"] == 2 and IosDevice.select().count() == 2
+    only = dist("GET", "/admin/api/ios_devices", params={"variant_id": vid}).json["data"]
+    assert [d["udid"] for d in only["items"]] == ["00008030-001A2B3C4D5E6F70"]
+    assert sorted(only["items"][0]["variants"]) == sorted([vid, other])
+    assert only["items"][0]["model"] == "iPhone15,2" and only["items"][0]["apple_registered"] is False
+
+
+def test_healthz(api):
+    assert api.simulate_get("/healthz").json == {"ok": True}
+
+
+def test_products_made_here_and_elsewhere_share_the_package_rule(dist, world, other_world):
+    """The app record is shared: a product's slug and an app's package identifier live side by side."""
+    with unit_of_work():
+        app = catalog.create_app(world.user, world.team.id, "Elsewhere", "com.example.elsewhere")
+    assert app.slug == "elsewhere"
+    res = dist("GET", f"/admin/api/products/{app.public_id}").json["data"]["product"]
+    assert (res["slug"], res["published"]) == ("elsewhere", False)
+    assert DistEvent.select().count() == 0
