@@ -206,3 +206,14 @@ def capgo(api, world):
         return api.simulate_request(method, path, json=body, headers={"authorization": key}, params=params)
 
     return call
+
+
+@pytest.fixture
+def dist(api, world):
+    """Calls the distribution server's admin API with world's admin token in X-Auth-Token."""
+
+    def call(method: str, path: str, body=None, token=world.token, **kw):
+        headers = {"X-Auth-Token": token} | kw.pop("headers", {})
+        return api.simulate_request(method, path, json=body, headers=headers, **kw)
+
+    return call

@@ -11,7 +11,6 @@ import tracemalloc
 
 import boto3
 import httpx
-import pytest
 from falcon import testing
 
 from store import accounts, catalog
@@ -35,17 +34,6 @@ def multipart(fields: dict, file: tuple[str, bytes] | None = None, file_first: b
         parts = [part, *parts] if file_first else [*parts, part]
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
-
-
-@pytest.fixture
-def dist(api, world):
-    """Calls the distribution API with world's admin token in X-Auth-Token."""
-
-    def call(method: str, path: str, body=None, token=world.token, **kw):
-        headers = {"X-Auth-Token": token} | kw.pop("headers", {})
-        return api.simulate_request(method, path, json=body, headers=headers, **kw)
-
-    return call
 
 
 def make_product(dist, slug="myapp", platform="android", **extra):
