@@ -343,6 +343,7 @@ def reset_password(email: str, password: str | None) -> None:
 main.add_command(remote.login)
 main.add_command(remote.upload)
 main.add_command(remote.bundle)
+main.add_command(remote.release)
 main.add_command(remote.rollout)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -129,23 +130,58 @@ def _stream(path: Path, bar: tqdm) -> Iterator[bytes]:
             yield chunk
 
 
+def _multipart(fields: dict[str, str], file: Path, bar: tqdm, boundary: str) -> tuple[int, Callable]:
+    """A multipart/form-data body whose file part streams from disk: its length, and a body factory. The
+    fields come first, as the distribution server's upload reads the variant before the file."""
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n'.encode() + v.encode() + b"\r\n"
+        for k, v in fields.items()
+    )
+    name = file.name.replace('"', "_").replace("\r", "_").replace("\n", "_")
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="app_file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        yield from _stream(file, bar)
+        yield tail
+
+    return len(head) + file.stat().st_size + len(tail), body
+
+
 def _send_file(
-    client: httpx.Client, method: str, url: str, params: dict, file: Path, retries: int
+    client: httpx.Client,
+    method: str,
+    url: str,
+    params: dict,
+    file: Path,
+    retries: int,
+    form: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """Streams the file with a progress bar; a lost connection or a 5xx is retried from the start
-    (the server keeps nothing of an interrupted upload)."""
+    """Streams the file with a progress bar (as the raw body, or with ``form`` as a multipart form); a lost
+    connection or a 5xx is retried from the start (the server keeps nothing of an interrupted upload)."""
     size = file.stat().st_size
     attempt = 0
     with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=file.name) as bar:
         while True:
             bar.reset()
+            if form is None:
+                length, body = size, lambda: _stream(file, bar)
+                kind = "application/octet-stream"
+            else:
+                boundary = f"gatehouse-{secrets.token_hex(12)}"
+                length, body = _multipart(form, file, bar, boundary)
+                kind = f"multipart/form-data; boundary={boundary}"
             try:
                 res = client.request(
                     method,
                     url,
                     params=params,
-                    content=_stream(file, bar),
-                    headers={"Content-Length": str(size), "Content-Type": "application/octet-stream"},
+                    content=body(),
+                    headers={"Content-Length": str(length), "Content-Type": kind},
                 )
             except httpx.TransportError as exc:
                 failure = f"connection lost ({exc.__class__.__name__})"
@@ -271,6 +307,64 @@ def bundle_upload(
         )
     where = f", channel {channel} now serves it" if channel else ""
     click.echo(f"uploaded {file.name} as bundle {version} of {package}: {size} bytes, sha256 {sha256}{where}")
+
+
+@click.group()
+def release() -> None:
+    """Releases of the distribution API (a product's variant builds)."""
+
+
+@release.command("upload")
+@click.option("--variant", "variant_id", required=True, help="The variant's id (var_...).")
+@click.option("--version", "version", required=True, help="The release's version, e.g. 1.2.3.")
+@click.option("--build", "build", default=None, type=click.IntRange(0, 10**18), help="Build number.")
+@click.option("--channel", default="", help="A label such as beta or internal.")
+@click.option("--min-os", default="", help="Minimum OS version.")
+@click.option("--changelog", default="", help="Release notes shown on the product page.")
+@click.option("--retries", default=3, show_default=True, help="Attempts after a lost connection or a 5xx.")
+@click.option("--server", envvar="GATEHOUSE_SERVER", default=None, help="Override the server saved by login.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def release_upload(
+    variant_id: str,
+    version: str,
+    build: int | None,
+    channel: str,
+    min_os: str,
+    changelog: str,
+    retries: int,
+    server: str | None,
+    file: Path,
+) -> None:
+    """Upload a release through the distribution server's upload call, with progress."""
+    creds = load_credentials()
+    size, sha256 = file.stat().st_size, _sha256(file)
+    form = {"variant_id": variant_id, "version": version, "channel": channel, "min_os": min_os}
+    form |= {"changelog": changelog} | ({"build": str(build)} if build is not None else {})
+    with httpx.Client(
+        base_url=(server or creds["server"]).rstrip("/"),
+        timeout=httpx.Timeout(30, read=600),
+        headers={"X-Auth-Token": creds["token"]},
+    ) as client:
+        res = _send_file(client, "POST", "/upload", {}, file, retries, form=form)
+        if res.status_code != 201:
+            try:
+                reason = f"{res.status_code}: {res.json()['error']['message']}"
+            except (ValueError, KeyError, TypeError):
+                reason = _error(res)
+            raise click.ClickException(f"upload refused ({reason})")
+        data = res.json()["data"]
+        # The answer does not carry the stored digest; the product's listing does.
+        product = client.get(f"/admin/api/products/{data['app']['id']}").json()["data"]
+    stored = next(r for v in product["variants"] for r in v["releases"] if r["id"] == data["release"]["id"])
+    if (stored["sha256"], stored["size_bytes"]) != (sha256, size):
+        raise click.ClickException(
+            "the server stored different bytes than were sent; delete it and upload again"
+        )
+    click.echo(
+        f"uploaded {file.name} as release {data['release']['id']} ({version}): {size} bytes, sha256 {sha256}"
+    )
+    click.echo(f"page: {data['urls']['page']}")
+    click.echo(f"download: {data['urls']['download']}")
 
 
 def _admin_client(server: str | None) -> httpx.Client:

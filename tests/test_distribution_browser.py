@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_cli_upload import cli  # noqa: F401 - the logged-in CLI fixture
 
 ARTIFACTS = Path(os.environ.get("GATEHOUSE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 PHONE = {"width": 390, "height": 844, "pixelRatio": 2}
@@ -123,3 +124,30 @@ def test_the_product_page_on_a_phone(stack, browser):
     assert (count("click"), count("download")) == (2, 1)
     visits = dist.get("/admin/api/events", params={"type": "visit"}).json()["data"]["total"]
     assert visits >= 3
+
+
+def test_cli_release_upload_streams_a_multipart_form(stack, cli, tmp_path):  # noqa: F811
+    dist = httpx.Client(base_url=str(stack.write.base_url), headers={"X-Auth-Token": stack.token})
+    team = stack.write.post("/admin/v1/teams", json={"name": "Releases"}).json()["id"]
+    pid = dist.post("/admin/api/products", json={"name": "Cli Rel", "team_id": team}).json()["data"][
+        "product"
+    ]["id"]
+    vid = dist.post(
+        f"/admin/api/products/{pid}/variants",
+        json={"platform": "ios", "display_name": "iPhone", "identifier": "com.example.clirel"},
+    ).json()["data"]["variant"]["id"]
+    ipa = tmp_path / "Cli Rel.ipa"
+    ipa.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    cli("login", "--server", str(stack.write.base_url), "--email", "load@example.com")
+    done = cli(
+        "release", "upload", "--variant", vid, "--version", "2.0.1", "--build", "41",
+        "--changelog", "Line one\nLine two", str(ipa),
+    )  # fmt: skip
+    assert "uploaded Cli Rel.ipa as release rel_" in done.stdout and "100%" in done.stderr
+    release = dist.get(f"/admin/api/products/{pid}").json()["data"]["variants"][0]["releases"][0]
+    assert (release["version"], release["build"], release["changelog"]) == ("2.0.1", 41, "Line one\nLine two")
+    assert release["file_name"] == "Cli_Rel.ipa" and release["size_bytes"] == ipa.stat().st_size
+    got = httpx.get(f"{stack.write.base_url}/d/{release['id']}")
+    assert got.content == ipa.read_bytes()
+    refused = cli("release", "upload", "--variant", "var_nope", "--version", "1.0.0", str(ipa), check=False)
+    assert refused.returncode != 0 and "upload refused (404: variant not found)" in refused.stderr
