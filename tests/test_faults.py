@@ -219,6 +219,53 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
     )
 
 
+def test_the_worker_survives_redis_killed_while_it_finishes_jobs(fault_stack, services):
+    """Redis SIGKILLed again and again while the worker runs a stream of rebuilds: RQ's loop quits when
+    Redis vanishes while a job is being finished; the worker process starts it again and the last change
+    is visible within seconds of Redis being back."""
+    st = fault_stack
+    app = new_app(st, "churn")
+    stop = threading.Event()
+
+    def churn() -> None:
+        n = 0
+        with httpx.Client(base_url=st.write, headers=st.admin.headers, timeout=10) as c:
+            while not stop.is_set():
+                n += 1
+                try:
+                    c.patch(
+                        f"/admin/v1/apps/{app.id}/versions/{app.rules[0]}", json={"update_message": f"c{n}"}
+                    )
+                except httpx.HTTPError:
+                    pass
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for _ in range(int(8 * SCALE)):
+            time.sleep(0.3)
+            services.redis.kill()
+            time.sleep(0.2)
+            services.redis.start()
+            assert st.worker.poll() is None, "the worker process exited"
+    finally:
+        stop.set()
+        thread.join()
+    back = time.monotonic()
+    assert (
+        st.admin.patch(
+            f"/admin/v1/apps/{app.id}/versions/{app.rules[0]}", json={"update_message": "final"}
+        ).status_code
+        == 200
+    )
+    wait_until(lambda: served_message(st, app) == "final", timeout=10, interval=0.05)
+    assert st.worker.poll() is None
+    print(
+        f"\nworker alive after 8 Redis kills; last change visible {time.monotonic() - back:.2f} s later",
+        file=sys.stderr,
+    )
+
+
 def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
     st = fault_stack
     app = new_app(st, "pg")

@@ -11,6 +11,7 @@ schedule below is a thread of the worker process, so it lives and dies with it.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import uuid
@@ -90,6 +91,13 @@ class GatehouseWorker(SimpleWorker):
     # RQ doubles its wait after each failed Redis call up to 60 s; after an outage of 10 s it
     # could sleep 16 s more. One second bounds the time from Redis being back to work resuming.
     max_connection_wait_time = 1.0
+    # Set by SIGTERM or SIGINT: RQ marks a stop only when one comes mid-job, so the loop could not tell
+    # a stop it was asked for from one an error caused.
+    stop_asked = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)
 
 
 def run_worker(settings: Settings, burst: bool = False) -> None:
@@ -108,15 +116,51 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         threading.Thread(
             target=Schedule(settings, connection).run, args=(stop,), name="schedule", daemon=True
         ).start()
-    # SimpleWorker runs jobs in this process: rebuilds take milliseconds, and a
-    # fork per job would cost more than the job and break the connection pool.
-    worker = GatehouseWorker(
-        [make_queue(connection, settings.queue_name)],
-        name=name,
-        connection=connection,
-        serializer=JSONSerializer,
-    )
     try:
-        worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        _work(connection, settings, name, burst)
     finally:
         stop.set()
+
+
+def _work(connection: redis.Redis, settings: Settings, name: str, burst: bool) -> None:
+    """Runs RQ's work loop until it is asked to stop (or, in burst mode, until the queue is empty).
+
+    RQ's loop quits on an error it does not expect: Redis killed while a job is being finished (its
+    result and registries are written after the job) ended the worker process, and nothing came back
+    until a supervisor restarted it. Here the loop starts again once Redis answers, under the same name
+    (its stale registration is closed first), so the heartbeat and the jobs it holds stay its own.
+    """
+    while True:
+        # SimpleWorker runs jobs in this process: rebuilds take milliseconds, and a
+        # fork per job would cost more than the job and break the connection pool.
+        worker = GatehouseWorker(
+            [make_queue(connection, settings.queue_name)],
+            name=name,
+            connection=connection,
+            serializer=JSONSerializer,
+        )
+        try:
+            worker.work(burst=burst, with_scheduler=False, logging_level="WARNING")
+        except redis.RedisError as exc:
+            log.warning("worker lost Redis mid-loop; starting again when it answers", error=str(exc))
+        if burst or worker.stop_asked:
+            return
+        # RQ's signal handlers write to Redis before stopping; while Redis is away they would fail and the
+        # process would ignore SIGTERM. Between loops no job runs: the default action is the right one.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _wait_for_redis(connection)
+        try:
+            worker.register_death()
+        except redis.RedisError:
+            continue
+        log.warning("worker loop ended unexpectedly; started again", worker=name)
+
+
+def _wait_for_redis(connection: redis.Redis) -> None:
+    while True:
+        try:
+            connection.ping()
+            return
+        except redis.RedisError:
+            time.sleep(0.2)
