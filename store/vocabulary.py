@@ -8,5 +8,5 @@ BUILD_TYPES = ("release", "debug", "profile")
 AUTO_UPDATE_LIMITS = ("major", "minor", "patch", "version_number", "none")
 # Tables whose changes are announced to webhooks (store/webhooks.py words them as events).
 WEBHOOK_RESOURCES = frozenset(
-    {"bundle", "channel", "rollout", "version_rule", "minimum_version_rule", "maintenance", "build"}
+    {"bundle", "channel", "rollout", "version_rule", "minimum_version_rule", "maintenance", "build", "app"}
 )

@@ -30,6 +30,8 @@ EVENTS = (
     "version_rule.changed",
     "maintenance.changed",
     "build.uploaded",
+    "release.uploaded",
+    "product.published",
 )
 _ROLLOUT_STATES = {"paused": "rollout.paused", "running": "rollout.resumed", "promoted": "rollout.promoted",
                    "aborted": "rollout.aborted"}  # fmt: skip
@@ -50,7 +52,12 @@ def event_for(resource: str, action: str, diff: dict) -> str | None:
     if resource == "maintenance":
         return "maintenance.changed"
     if resource == "build" and "file_key" in diff and diff["file_key"][1] is not None:
-        return "build.uploaded"
+        # A build of a distribution variant is a release.
+        return (
+            "release.uploaded" if (diff.get("variant") or [None, None])[1] is not None else "build.uploaded"
+        )
+    if resource == "app" and (diff.get("published") or [None, None])[1] is True:
+        return "product.published"
     return None
 
 

@@ -598,3 +598,23 @@ def test_products_made_here_and_elsewhere_share_the_package_rule(dist, world, ot
     res = dist("GET", f"/admin/api/products/{app.public_id}").json["data"]["product"]
     assert (res["slug"], res["published"]) == ("elsewhere", False)
     assert DistEvent.select().count() == 0
+
+
+def test_release_uploads_and_publishing_are_announced_to_webhooks(api, dist, world):
+    from store import webhooks
+    from store.models import WebhookDelivery
+
+    with unit_of_work():
+        webhooks.create_endpoint(
+            world.user,
+            world.team.id,
+            "https://hooks.example.com/d",
+            ["release.uploaded", "product.published"],
+            b"k",
+        )
+    pid, vid = make_product(dist)
+    upload(api, world, vid)
+    dist("PUT", f"/admin/api/apps/{pid}/unpublish")
+    dist("PUT", f"/admin/api/apps/{pid}/publish")
+    events = [d.event for d in WebhookDelivery.select().order_by(WebhookDelivery.id)]
+    assert events == ["product.published", "release.uploaded", "product.published"]
