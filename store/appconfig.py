@@ -64,8 +64,12 @@ def create_config(app: App, fields: dict) -> AppConfig:
     if values["is_active"]:
         _refuse_second_active(app)
     # The partial unique index decides a race the check above cannot see.
+    # One instant for both: two defaults read the clock twice, and under load they differed by a millisecond.
+    now = utcnow()
     with conflict_on_duplicate(ACTIVE_EXISTS):
-        row = AppConfig.create(id=str(uuid.uuid4()), app=app, **{k: values[k] for k in FIELDS})
+        row = AppConfig.create(
+            id=str(uuid.uuid4()), app=app, created_at=now, updated_at=now, **{k: values[k] for k in FIELDS}
+        )
     _stale(app)
     return row
 
