@@ -265,6 +265,21 @@ def bundle() -> None:
     """Live-update bundles (the Capgo API)."""
 
 
+def _transfer_options(command):
+    """--retries, --server and the file, as every streamed upload takes them."""
+    for decorate in (
+        click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        click.option(
+            "--server", envvar="GATEHOUSE_SERVER", default=None, help="Override the server saved by login."
+        ),
+        click.option(
+            "--retries", default=3, show_default=True, help="Attempts after a lost connection or a 5xx."
+        ),
+    ):
+        command = decorate(command)
+    return command
+
+
 @bundle.command("upload")
 @click.option("--app", "package", required=True, help="The app's package identifier (com.example.app).")
 @click.option("--version", "version", required=True, help="The bundle's version, e.g. 1.2.3.")
@@ -272,9 +287,7 @@ def bundle() -> None:
 @click.option(
     "--min-update-version", default=None, help="For channels with disableAutoUpdate=version_number."
 )
-@click.option("--retries", default=3, show_default=True, help="Attempts after a lost connection or a 5xx.")
-@click.option("--server", envvar="GATEHOUSE_SERVER", default=None, help="Override the server saved by login.")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_transfer_options
 def bundle_upload(
     package: str,
     version: str,
@@ -321,9 +334,7 @@ def release() -> None:
 @click.option("--channel", default="", help="A label such as beta or internal.")
 @click.option("--min-os", default="", help="Minimum OS version.")
 @click.option("--changelog", default="", help="Release notes shown on the product page.")
-@click.option("--retries", default=3, show_default=True, help="Attempts after a lost connection or a 5xx.")
-@click.option("--server", envvar="GATEHOUSE_SERVER", default=None, help="Override the server saved by login.")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_transfer_options
 def release_upload(
     variant_id: str,
     version: str,

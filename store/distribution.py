@@ -226,21 +226,22 @@ def _variant_fields(fields: dict, creating: bool) -> dict:
     return out
 
 
-def variant(caller: User, variant_id: str, write: bool = False) -> Variant:
+def _owned(caller: User, model, condition, what: str):
+    """A row of ``model`` (joined to its live app) in one of the caller's teams; any other is not found."""
     require_writer(caller)
     row = (
-        Variant.select(Variant, App)
+        model.select(model, App)
         .join(App)
-        .where(
-            (Variant.public_id == variant_id)
-            & App.deleted_at.is_null()
-            & App.team.in_(visible_team_ids(caller))
-        )
+        .where(condition & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
         .first()
     )
     if row is None:
-        raise NotFound("variant not found")
+        raise NotFound(f"{what} not found")
     return row
+
+
+def variant(caller: User, variant_id: str) -> Variant:
+    return _owned(caller, Variant, Variant.public_id == variant_id, "variant")
 
 
 def create_variant(caller: User, product_id: str, fields: dict) -> Variant:
@@ -253,7 +254,7 @@ def create_variant(caller: User, product_id: str, fields: dict) -> Variant:
 
 
 def update_variant(caller: User, variant_id: str, fields: dict) -> Variant:
-    row = variant(caller, variant_id, write=True)
+    row = variant(caller, variant_id)
     for name, value in _variant_fields(fields, creating=False).items():
         setattr(row, name, value)
     row.updated_at = utcnow()
@@ -262,7 +263,7 @@ def update_variant(caller: User, variant_id: str, fields: dict) -> Variant:
 
 
 def delete_variant(caller: User, variant_id: str) -> list[FileRef]:
-    row = variant(caller, variant_id, write=True)
+    row = variant(caller, variant_id)
     builds = list(Build.select(Build, App).join(App).where(Build.variant == row))
     files = _files(builds)
     for b in builds:
@@ -300,7 +301,7 @@ class ReleaseInput(NamedTuple):
 
 def upload_target(caller: User, variant_id: str) -> Variant:
     """The variant a release goes to, checked before its file is stored."""
-    return variant(caller, variant_id, write=True)
+    return variant(caller, variant_id)
 
 
 def create_release(
@@ -335,25 +336,12 @@ def create_release(
     )
 
 
-def release(caller: User, release_id: str, write: bool = False) -> Build:
-    require_writer(caller)
-    row = (
-        Build.select(Build, App)
-        .join(App)
-        .where(
-            (Build.release_id == release_id)
-            & App.deleted_at.is_null()
-            & App.team.in_(visible_team_ids(caller))
-        )
-        .first()
-    )
-    if row is None:
-        raise NotFound("release not found")
-    return row
+def release(caller: User, release_id: str) -> Build:
+    return _owned(caller, Build, Build.release_id == release_id, "release")
 
 
 def delete_release(caller: User, release_id: str) -> list[FileRef]:
-    row = release(caller, release_id, write=True)
+    row = release(caller, release_id)
     files = _files([row])
     row.delete_instance(recursive=True)
     return files
@@ -567,7 +555,7 @@ def device_variants(devices: list[IosDevice]) -> dict[int, list[str]]:
     return out
 
 
-def ios_device(caller: User, device_id: str, write: bool = False) -> IosDevice:
+def ios_device(caller: User, device_id: str) -> IosDevice:
     require_writer(caller)
     row = IosDevice.get_or_none(
         (IosDevice.public_id == device_id) & IosDevice.team.in_(visible_team_ids(caller))

@@ -131,6 +131,15 @@ class Env:
 # -- products and variants ---------------------------------------------------------------------------
 
 
+def _delete(req: falcon.Request, resp: falcon.Response, env: Env, delete, ident: str) -> None:
+    """Rows go in one transaction, their files after the commit."""
+    user = caller(req)
+    with unit_of_work():
+        files = delete(user, ident)
+    env.delete_files(files)
+    ok(resp, {"id": ident, "deleted": True})
+
+
 def _product_with_variants(view: dist.ProductView) -> dict:
     builds = [b for rows in view.releases.values() for b in rows]
     counts = dist.download_counts(builds)
@@ -182,11 +191,7 @@ class Product:
         ok(resp, {"product": shapes.product(app)})
 
     def on_delete(self, req, resp, product_id):
-        user = caller(req)
-        with unit_of_work():
-            files = dist.delete_product(user, product_id)
-        self.env.delete_files(files)
-        ok(resp, {"id": product_id, "deleted": True})
+        _delete(req, resp, self.env, dist.delete_product, product_id)
 
 
 class Variants:
@@ -213,11 +218,7 @@ class Variant:
         ok(resp, {"variant": shapes.variant(row, row.app.public_id)})
 
     def on_delete(self, req, resp, variant_id):
-        user = caller(req)
-        with unit_of_work():
-            files = dist.delete_variant(user, variant_id)
-        self.env.delete_files(files)
-        ok(resp, {"id": variant_id, "deleted": True})
+        _delete(req, resp, self.env, dist.delete_variant, variant_id)
 
 
 class VariantStats:
@@ -241,11 +242,7 @@ class Release:
         self.env = env
 
     def on_delete(self, req, resp, release_id):
-        user = caller(req)
-        with unit_of_work():
-            files = dist.delete_release(user, release_id)
-        self.env.delete_files(files)
-        ok(resp, {"id": release_id, "deleted": True})
+        _delete(req, resp, self.env, dist.delete_release, release_id)
 
 
 class Publish:
@@ -312,7 +309,7 @@ class RegisterDevice:
 
     def on_post(self, req, resp, device_id):
         user = caller(req)
-        device = dist.ios_device(user, device_id, write=True)
+        device = dist.ios_device(user, device_id)
         client, _ = self.env.apple(device.team_id, user)
         try:
             result = _register(client, device)
