@@ -332,6 +332,8 @@ def test_unknown_route_and_method_use_the_error_format(reader):
 
 def test_keeps_serving_while_redis_is_unreachable(settings, world, sync, cache, redis_conn):
     """The sync thread loses Redis: requests are still answered from memory."""
+    import asyncio
+
     from falcon import testing
 
     from api.read.app import create_read_app
@@ -342,12 +344,21 @@ def test_keeps_serving_while_redis_is_unreachable(settings, world, sync, cache, 
     offline = SnapshotCache("redis://127.0.0.1:1/0", poll_interval=0.05)
     offline.state = cache.state
     offline.start()
+
+    async def serve() -> None:
+        # One lifespan for every request, as in a server process: the test client's per-request lifespan
+        # stopped the sync thread after the first request, and the check below raced its exit.
+        async with testing.ASGIConductor(create_read_app(settings, offline)) as conductor:
+            for _ in range(3):
+                res = await conductor.simulate_get(
+                    "/v1/versions", headers={"x-api-token": world.client_token}, params=q(world)
+                )
+                assert res.status_code == 200 and res.json["version"] == "2.5.0"
+            await asyncio.sleep(1.5)  # the thread has failed to connect and tried again
+            assert offline._thread.is_alive() and not offline.redis_ok
+
     try:
-        client = testing.TestClient(create_read_app(settings, offline))
-        for _ in range(3):
-            res = check(client, "/v1/versions", world.client_token, **q(world))
-            assert res.status_code == 200 and res.json["version"] == "2.5.0"
-        assert offline._thread.is_alive()
+        asyncio.run(serve())
     finally:
         offline.stop()
 

@@ -618,3 +618,11 @@ def test_release_uploads_and_publishing_are_announced_to_webhooks(api, dist, wor
     dist("PUT", f"/admin/api/apps/{pid}/publish")
     events = [d.event for d in WebhookDelivery.select().order_by(WebhookDelivery.id)]
     assert events == ["product.published", "release.uploaded", "product.published"]
+
+
+def test_the_page_shows_the_apps_icon_with_alt_text(api, dist, world):
+    pid, vid = make_product(dist)
+    upload(api, world, vid)
+    App.update(icon="icon.png").where(App.public_id == pid).execute()
+    page = api.simulate_get("/products/myapp").text
+    assert f'<img src="/api/files/apps/{pid}/icon.png" alt="My App icon" width="72" height="72">' in page
