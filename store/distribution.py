@@ -348,8 +348,13 @@ def delete_release(caller: User, release_id: str) -> list[FileRef]:
 
 
 def all_releases(caller: User, batch: int = 2000) -> Iterator[tuple[Build, Variant, App]]:
-    """Every release of the caller's teams, oldest first, read in keyset batches (constant memory)."""
+    """Every release of the caller's teams, oldest first, read in keyset batches (constant memory). The
+    caller is checked now, before a response starts, not when the rows are first read."""
     require_writer(caller)
+    return _releases_after(caller, batch)
+
+
+def _releases_after(caller: User, batch: int) -> Iterator[tuple[Build, Variant, App]]:
     last = 0
     while True:
         rows = list(
@@ -472,15 +477,20 @@ def list_events(
 
 
 def iter_events(caller: User, batch: int = 5000) -> Iterator[dict]:
-    """Every event of the caller's teams, oldest first, in keyset batches: constant memory however many."""
-    q = _event_query(caller, None, None, None)
+    """Every event of the caller's teams, oldest first, in keyset batches: constant memory however many.
+    The caller is checked now (building the query), before a response starts."""
+    return _keyset(_event_query(caller, None, None, None), DistEvent.id, batch, dicts=True)
+
+
+def _keyset(q, key, batch: int, dicts: bool = False) -> Iterator:
     last = 0
     while True:
-        rows = list(q.where(DistEvent.id > last).order_by(DistEvent.id).limit(batch).dicts())
+        page = q.where(key > last).order_by(key).limit(batch)
+        rows = list(page.dicts() if dicts else page)
         if not rows:
             return
         yield from rows
-        last = rows[-1]["id"]
+        last = rows[-1]["id"] if dicts else rows[-1].id
 
 
 # -- iOS devices -------------------------------------------------------------------------------------
@@ -531,14 +541,8 @@ def list_ios_devices(caller: User, variant_id: str | None, limit: int, offset: i
 
 
 def iter_ios_devices(caller: User, batch: int = 2000) -> Iterator[IosDevice]:
-    q = _device_query(caller, None)
-    last = 0
-    while True:
-        rows = list(q.where(IosDevice.id > last).order_by(IosDevice.id).limit(batch))
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1].id
+    """Every iOS device of the caller's teams in keyset batches; the caller is checked now."""
+    return _keyset(_device_query(caller, None), IosDevice.id, batch)
 
 
 def device_variants(devices: list[IosDevice]) -> dict[int, list[str]]:

@@ -11,6 +11,7 @@ import tracemalloc
 
 import boto3
 import httpx
+import pytest
 from falcon import testing
 
 from store import accounts, catalog
@@ -626,3 +627,17 @@ def test_the_page_shows_the_apps_icon_with_alt_text(api, dist, world):
     App.update(icon="icon.png").where(App.public_id == pid).execute()
     page = api.simulate_get("/products/myapp").text
     assert f'<img src="/api/files/apps/{pid}/icon.png" alt="My App icon" width="72" height="72">' in page
+
+
+@pytest.mark.parametrize("export", ["releases.csv", "events.csv", "ios_devices.csv"])
+def test_a_member_is_refused_an_export_before_it_starts(api, dist, world, export):
+    """The role is checked before the streamed body begins: a 403 in the envelope, not a 200 cut short."""
+    with unit_of_work():
+        member = accounts.create_user("reader@example.com", "member password", "member")
+        Membership.create(team=world.team, user=member)
+        token = accounts.issue_user_token(member)
+    res = dist("GET", f"/admin/exports/{export}", token=token)
+    assert (res.status_code, res.json) == (
+        403,
+        {"ok": False, "error": {"code": "FORBIDDEN", "message": "admin role required"}},
+    )

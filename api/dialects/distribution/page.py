@@ -17,10 +17,8 @@ PLATFORM_NAMES = {
     "windows": "Windows",
     "linux": "Linux",
 }
-OUTCOMES = {
-    "bound": "This device is registered. A build that includes it can now be installed.",
-    "failed": "This device could not be registered. Please try again.",
-}
+# What the UDID callback's redirect tells the tester (?udid=bound); a refused callback is a 400 instead.
+OUTCOMES = {"bound": "This device is registered. A build that includes it can now be installed."}
 
 _STYLE = """
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
