@@ -17,11 +17,15 @@ A snapshot document:
    "minimum": {"<platform>|<environment>": [minimum version, v1 body, v1 etag, v2 body, v2 etag]},
    "maintenance": {"<environment>": [body, etag]}}
 Bodies are the exact response bytes (as text) and their ETags, rendered once by the worker.
+Documents are stored zlib-compressed: bodies repeat their fields rule after rule, and a document shrinks
+to a fraction (10,000 apps x 102 rules held 494 MB of JSON in Redis). A document starting with "{" is
+plain JSON, as documents written before compression are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import zlib
 
 import orjson
 
@@ -51,4 +55,10 @@ def rendered(obj) -> tuple[str, str]:
 
 
 def encode_document(doc: dict) -> bytes:
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    """Deterministic: the same document gives the same bytes (and ETag), so an unchanged app is not
+    published again."""
+    return zlib.compress(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), 6)
+
+
+def decode_document(raw: bytes) -> dict:
+    return orjson.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))

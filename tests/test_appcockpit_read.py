@@ -384,3 +384,19 @@ def test_sync_thread_follows_pubsub(settings, world, sync, redis_conn):
         assert "ios|production|7~1" in live.state.apps[world.app_id].exact
     finally:
         live.stop()
+
+
+def test_snapshot_documents_are_stored_compressed_and_plain_ones_still_load(world, sync, redis_conn):
+    import orjson
+
+    from api.read.cache import AppView
+    from store.snapshot_format import app_key, decode_document
+
+    add_rule(world)
+    sync()
+    raw = redis_conn.get(app_key(world.app_id))
+    doc = decode_document(raw)
+    plain = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    assert raw[:1] != b"{" and len(raw) < len(plain) and doc["app_id"] == world.app_id
+    # A document written before compression (plain JSON) is read the same way.
+    assert AppView.from_document(plain).exact == AppView.from_document(raw).exact

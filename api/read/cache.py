@@ -16,11 +16,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import orjson
 import redis
 
 from api.metrics import SNAPSHOT_APPS, SNAPSHOT_GENERATION, SNAPSHOT_SYNCED
-from store.snapshot_format import APP_KEY, CHANNEL, ETAGS_KEY, GEN_KEY
+from store.snapshot_format import APP_KEY, CHANNEL, ETAGS_KEY, GEN_KEY, decode_document
 from store.tokens import client_token_digest
 from store.versions import VersionKey, parse_key
 
@@ -52,7 +51,7 @@ class AppView:
 
     @classmethod
     def from_document(cls, raw: bytes) -> AppView:
-        doc = orjson.loads(raw)
+        doc = decode_document(raw)
         minimum = {}
         for key, (version, b1, e1, b2, e2) in doc["minimum"].items():
             minimum[key] = (parse_key(version), b1.encode(), e1, b2.encode(), e2)
