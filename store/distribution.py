@@ -299,11 +299,6 @@ class ReleaseInput(NamedTuple):
     channel: str
 
 
-def upload_target(caller: User, variant_id: str) -> Variant:
-    """The variant a release goes to, checked before its file is stored."""
-    return variant(caller, variant_id)
-
-
 def create_release(
     target: Variant,
     release_id: str,

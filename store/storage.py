@@ -261,6 +261,9 @@ class Backends:
             path_style,
         )
         self._local: LocalStorage | None = None
+        # One client per bucket and keys: a boto3 client costs tens of milliseconds to build, and every
+        # download, upload and delete opens its backend. Bounded; new keys make a new entry.
+        self._buckets: dict[tuple[str, str, str], S3Storage] = {}
 
     def open(self, descriptor: str, team_id: int) -> Storage:
         if not descriptor:
@@ -275,4 +278,12 @@ class Backends:
         if kind != "s3" or not bucket:
             raise ValueError(f"unknown storage backend {descriptor!r}")
         access, secret = self.credentials(team_id)
-        return S3Storage(bucket, endpoint or None, region or "us-east-1", access, secret, self.path_style)
+        key = (descriptor, access, secret)
+        storage = self._buckets.get(key)
+        if storage is None:
+            if len(self._buckets) >= 64:
+                self._buckets.clear()
+            storage = self._buckets[key] = S3Storage(
+                bucket, endpoint or None, region or "us-east-1", access, secret, self.path_style
+            )
+        return storage

@@ -23,7 +23,7 @@ from store import accounts
 from store import distribution as dist
 from store.errors import InvalidInput, NotAuthenticated, TooLarge, Unavailable
 from store.service import unit_of_work
-from store.storage import Backends, Storage, attachment_header
+from store.storage import Backends, attachment_header
 
 Text = Annotated[str, StringConstraints(max_length=255)]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
@@ -107,8 +107,8 @@ def _team_param(req: falcon.Request) -> int | None:
 class Env:
     """What the resources share: settings, the storage backends, Redis (for the secret key)."""
 
-    def __init__(self, settings, storage: Storage, connection: redis.Redis, backends: Backends):
-        self.settings, self.storage, self.connection, self.backends = settings, storage, connection, backends
+    def __init__(self, settings, connection: redis.Redis, backends: Backends):
+        self.settings, self.connection, self.backends = settings, connection, backends
 
     def key(self) -> bytes:
         return secret_key(self.settings, self.connection)
@@ -543,7 +543,7 @@ class Upload:
                         raise InvalidInput("only one app_file may be sent")
                     if not fields["variant_id"]:
                         raise InvalidInput("variant_id is required, before app_file")
-                    target = dist.upload_target(user, fields["variant_id"])
+                    target = dist.variant(user, fields["variant_id"])
                     backend = dist.upload_backend(dist.team_settings(target.app.team_id))
                     storage = self.env.backends.open(backend, target.app.team_id)
                     name = safe_file_name(part.filename)
@@ -579,10 +579,8 @@ class Upload:
         ok(resp, public.upload_answer(base, target, row), falcon.HTTP_201)
 
 
-def routes(
-    settings, storage: Storage, connection: redis.Redis, backends: Backends
-) -> list[tuple[str, object]]:
-    env, limit = Env(settings, storage, connection, backends), settings.max_body_bytes
+def routes(settings, connection: redis.Redis, backends: Backends) -> list[tuple[str, object]]:
+    env, limit = Env(settings, connection, backends), settings.max_body_bytes
     return [
         ("/admin/api/products", Products(limit)),
         ("/admin/api/products/{product_id}", Product(env)),
