@@ -27,15 +27,23 @@ def mark_stale(app_id: int) -> None:
     mark_stale_in_uow(app_id)
 
 
-def current_seq(app_id: int) -> int | None:
-    row = SnapshotOutbox.get_or_none(SnapshotOutbox.app_id == app_id)
-    return row.seq if row else None
+def current_seqs(app_ids: list[int]) -> dict[int, int]:
+    """The outbox sequence of each of these apps that has a row."""
+    q = SnapshotOutbox.select(SnapshotOutbox.app_id, SnapshotOutbox.seq).where(
+        SnapshotOutbox.app_id.in_(app_ids)
+    )
+    return dict(q.tuples())
 
 
-def clear(app_id: int, seq: int | None) -> None:
-    if seq is None:
+def clear_many(seqs: dict[int, int]) -> None:
+    """Deletes each app's row whose sequence is still the one read (a change since keeps its row)."""
+    if not seqs:
         return
-    SnapshotOutbox.delete().where((SnapshotOutbox.app_id == app_id) & (SnapshotOutbox.seq == seq)).execute()
+    by_seq: dict[int, list[int]] = {}
+    for app_id, seq in seqs.items():
+        by_seq.setdefault(seq, []).append(app_id)
+    for seq, ids in by_seq.items():
+        SnapshotOutbox.delete().where(SnapshotOutbox.app_id.in_(ids) & (SnapshotOutbox.seq == seq)).execute()
 
 
 def stale_app_ids(older_than_seconds: float) -> list[int]:

@@ -191,7 +191,8 @@ def _full_since(steps: list) -> float:
     return next(at for at, bp in steps if bp >= FULL)
 
 
-def live_rollouts(app_id: int) -> list[Rollout]:
+def live_rollouts(app_ids: list[int]) -> list[Rollout]:
+    """The running and paused rollouts of these apps, bundle joined."""
     return list(
-        Rollout.select(Rollout, Bundle).join(Bundle).where((Rollout.app == app_id) & Rollout.state.in_(LIVE))
+        Rollout.select(Rollout, Bundle).join(Bundle).where(Rollout.app.in_(app_ids) & Rollout.state.in_(LIVE))
     )

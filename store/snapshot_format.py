@@ -5,8 +5,12 @@ No ORM here: the read service imports this module.
 Layout:
   gh:snap:app:<public_id>   the app's snapshot document (JSON, deterministic)
   gh:snap:etags             hash public_id -> ETag of that document (what changed)
+  gh:snap:heads             hash public_id -> the document's head: {"state", "package", "tokens"} (JSON), what
+                            a read process indexes every app by without decompressing its document
   gh:snap:gen               counter bumped on every published change
   gh:snap:changed           pub/sub channel carrying the public_id of a changed app
+  gh:snap:complete          set once a full rebuild has rendered every app (missing: rebuild everything)
+  gh:snap:rebuild-pending   hash range name -> "low:high" app id ranges a full rebuild has still to render
   gh:write:gen              counter bumped right after every commit that makes an app's snapshot stale
                             (the write API's client-token cache is valid while it stays the same)
 
@@ -31,9 +35,15 @@ import orjson
 
 APP_KEY = "gh:snap:app:"
 ETAGS_KEY = "gh:snap:etags"
+HEADS_KEY = "gh:snap:heads"
 GEN_KEY = "gh:snap:gen"
 CHANNEL = "gh:snap:changed"
 WRITE_GEN_KEY = "gh:write:gen"
+# Set once a full rebuild has rendered every app; missing (a fresh Redis, a flush, a restart without
+# persistence) it makes the worker's schedule rebuild everything. PENDING_KEY holds the id ranges of a full
+# rebuild still to render.
+COMPLETE_KEY = "gh:snap:complete"
+PENDING_KEY = "gh:snap:rebuild-pending"
 
 
 def app_key(public_id: str) -> str:
@@ -62,3 +72,9 @@ def encode_document(doc: dict) -> bytes:
 
 def decode_document(raw: bytes) -> dict:
     return orjson.loads(raw if raw[:1] == b"{" else zlib.decompress(raw))
+
+
+def encode_head(state: str, package: str, tokens: list[str]) -> bytes:
+    """What a read process must know of every app up front (its standing, package and token digests): kept
+    beside the document so it indexes 10,000 apps without decompressing 10,000 documents."""
+    return orjson.dumps({"state": state, "package": package, "tokens": tokens})

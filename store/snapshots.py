@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import redis
 
@@ -26,10 +27,35 @@ from store.snapshot_format import (
     CHANNEL,
     ETAGS_KEY,
     GEN_KEY,
+    HEADS_KEY,
     app_key,
+    encode_head,
     etag,
 )
 from store.timefmt import iso
+
+
+class RuleRow(NamedTuple):
+    """An enabled exact version rule, its environment's alias joined."""
+
+    environment: str
+    platform: str
+    version: str
+    version_key: str
+    force_update: bool
+    update_message: str | None
+    messages: dict | None
+
+
+class MinimumRow(NamedTuple):
+    """A minimum version rule, its environment's alias joined."""
+
+    environment: str
+    platform: str
+    minimum_version: str
+    force_update: bool
+    update_message: str | None
+    messages: dict | None
 
 
 @dataclass
@@ -40,8 +66,8 @@ class AppData:
     public_id: str
     state: str
     tokens: list[str]
-    rules: list = field(default_factory=list)  # enabled VersionRule rows, environment joined
-    minimums: list = field(default_factory=list)  # MinimumVersionRule rows, environment joined
+    rules: list[RuleRow] = field(default_factory=list)  # enabled exact rules
+    minimums: list[MinimumRow] = field(default_factory=list)
     # (environment alias, active Maintenance row or None) for every environment of the app
     maintenance: list[tuple[str, object]] = field(default_factory=list)
     config: dict | None = None  # the active app configuration's plain fields
@@ -53,88 +79,175 @@ class AppData:
     rollouts: list = field(default_factory=list)  # live Rollout rows, bundle joined
 
 
-def app_data(app_id: int) -> AppData | None:
-    """The app's client-visible data, or None when the app row is gone."""
-    app = App.select(App, Team).join(Team).where(App.id == app_id).first()
-    if app is None:
-        return None
-    data = AppData(
-        public_id=app.public_id,
-        state=client_standing(app, app.team),
-        package=app.package_name,
-        tokens=sorted(
-            t.token_hash for t in ClientToken.select(ClientToken.token_hash).where(ClientToken.app == app)
-        ),
-    )
-    if data.state == "app_deleted":
-        return data
-    data.rules = list(
-        VersionRule.select(VersionRule, Environment)
+def _grouped(rows, key=lambda row: row[0]) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for row in rows:
+        out.setdefault(key(row), []).append(row)
+    return out
+
+
+def apps_data(app_ids: list[int]) -> dict[int, AppData]:
+    """Many apps' client-visible data, by app id (a gone app is missing), in a dozen queries whatever their
+    number: read one app at a time, a 10,000-app rebuild spent 17 ms per app in 13 queries and the ORM's
+    row objects. Rules, the bulk of the data, come as plain tuples."""
+    if not app_ids:
+        return {}
+    ids = list(app_ids)
+    apps = list(App.select(App, Team).join(Team).where(App.id.in_(ids)))
+    out: dict[int, AppData] = {}
+    for app in apps:
+        out[app.id] = AppData(
+            public_id=app.public_id, state=client_standing(app, app.team), package=app.package_name, tokens=[]
+        )
+    for app_id, token_hash in (
+        ClientToken.select(ClientToken.app, ClientToken.token_hash).where(ClientToken.app.in_(ids)).tuples()
+    ):
+        if app_id in out:
+            out[app_id].tokens.append(token_hash)
+    for data in out.values():
+        data.tokens.sort()
+    live = [i for i, data in out.items() if data.state != "app_deleted"]
+    if not live:
+        return out
+    rules = (
+        VersionRule.select(
+            VersionRule.app,
+            Environment.alias,
+            VersionRule.platform,
+            VersionRule.version,
+            VersionRule.version_key,
+            VersionRule.force_update,
+            VersionRule.update_message,
+            VersionRule.messages,
+        )
         .join(Environment)
-        .where((VersionRule.app == app) & (VersionRule.enabled == True))  # noqa: E712
+        .where(VersionRule.app.in_(live) & (VersionRule.enabled == True))  # noqa: E712
+        .tuples()
     )
-    data.minimums = list(
-        MinimumVersionRule.select(MinimumVersionRule, Environment)
+    for app_id, *row in rules:
+        out[app_id].rules.append(RuleRow(*row))
+    minimums = (
+        MinimumVersionRule.select(
+            MinimumVersionRule.app,
+            Environment.alias,
+            MinimumVersionRule.platform,
+            MinimumVersionRule.minimum_version,
+            MinimumVersionRule.force_update,
+            MinimumVersionRule.update_message,
+            MinimumVersionRule.messages,
+        )
         .join(Environment)
-        .where(MinimumVersionRule.app == app)
+        .where(MinimumVersionRule.app.in_(live))
+        .tuples()
     )
-    rows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app == app)}
-    for env in Environment.select().where(Environment.app == app):
-        row = rows.get(env.id)
-        data.maintenance.append((env.alias, row if row is not None and row.active else None))
-    config = AppConfig.get_or_none((AppConfig.app == app) & (AppConfig.is_active == True))  # noqa: E712
-    if config is not None:
-        data.config = {
+    for app_id, *row in minimums:
+        out[app_id].minimums.append(MinimumRow(*row))
+    windows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app.in_(live))}
+    environments = Environment.select(Environment.id, Environment.app, Environment.alias)
+    for env_id, app_id, alias in (
+        environments.where(Environment.app.in_(live)).order_by(Environment.id).tuples()
+    ):
+        row = windows.get(env_id)
+        out[app_id].maintenance.append((alias, row if row is not None and row.active else None))
+    for config in AppConfig.select().where(AppConfig.app.in_(live) & (AppConfig.is_active == True)):  # noqa: E712
+        out[config.app_id].config = {
             "min_version": config.min_version,
             "current_version": config.current_version,
             "release_notes": config.release_notes,
             "created_at": iso(config.created_at),
             "updated_at": iso(config.updated_at),
         }
-    data.bundles = list(Bundle.select().where(Bundle.app == app).order_by(Bundle.id))
-    data.channels = list(Channel.select().where(Channel.app == app).order_by(Channel.id))
-    channel_names = {c.id: c.name for c in data.channels}
-    bundle_names = {b.id: b.name for b in data.bundles}
-    pinned = Device.select(Device.device_id, Device.channel_override, Device.bundle_override).where(
-        (Device.app == app) & (Device.channel_override.is_null(False) | Device.bundle_override.is_null(False))
-    )
+    for bundle in Bundle.select().where(Bundle.app.in_(live)).order_by(Bundle.id):
+        out[bundle.app_id].bundles.append(bundle)
+    for channel in Channel.select().where(Channel.app.in_(live)).order_by(Channel.id):
+        out[channel.app_id].channels.append(channel)
     from store.rollouts import live_rollouts  # the rollout module scopes through catalog, as the API does
 
-    data.rollouts = live_rollouts(app.id)
-    data.pins = [
-        (d.device_id, channel_names.get(d.channel_override_id), bundle_names.get(d.bundle_override_id))
-        for d in pinned
+    for rollout in live_rollouts(live):
+        out[rollout.app_id].rollouts.append(rollout)
+    pinned = Device.select(
+        Device.app, Device.device_id, Device.channel_override, Device.bundle_override
+    ).where(
+        Device.app.in_(live)
+        & (Device.channel_override.is_null(False) | Device.bundle_override.is_null(False))
+    )
+    names: dict[int, tuple[dict, dict]] = {}
+    for app_id, device_id, channel_id, bundle_id in pinned.order_by(Device.id).tuples():
+        data = out[app_id]
+        if app_id not in names:
+            names[app_id] = ({c.id: c.name for c in data.channels}, {b.id: b.name for b in data.bundles})
+        channel_names, bundle_names = names[app_id]
+        data.pins.append((device_id, channel_names.get(channel_id), bundle_names.get(bundle_id)))
+    return out
+
+
+def app_data(app_id: int) -> AppData | None:
+    """The app's client-visible data, or None when the app row is gone."""
+    return apps_data([app_id]).get(app_id)
+
+
+def publish_many(r: redis.Redis, documents: dict[str, tuple[bytes, bytes]]) -> int:
+    """Store every (document, head) Redis does not already hold (two round trips for all); how many changed.
+    The head's fields are in the document too, so an unchanged document means an unchanged head."""
+    if not documents:
+        return 0
+    names = list(documents)
+    tags = {pid: etag(doc) for pid, (doc, _) in documents.items()}
+    pipe = r.pipeline(transaction=False)
+    pipe.hmget(ETAGS_KEY, names)
+    pipe.hmget(HEADS_KEY, names)
+    for pid in names:
+        pipe.exists(app_key(pid))
+    current, heads, *exists = pipe.execute()
+    changed = [
+        pid
+        for pid, tag, head, there in zip(names, current, heads, exists, strict=True)
+        if not (there and head is not None and tag is not None and tag.decode() == tags[pid])
     ]
-    return data
-
-
-def publish(r: redis.Redis, public_id: str, document: bytes) -> bool:
-    """Store a document unless Redis already holds the same one; True when it changed."""
-    tag = etag(document)
-    key = app_key(public_id)
-    current, exists = r.pipeline(transaction=False).hget(ETAGS_KEY, public_id).exists(key).execute()
-    if exists and current is not None and current.decode() == tag:
-        return False
+    if not changed:
+        return 0
     pipe = r.pipeline(transaction=True)
-    pipe.set(key, document)
-    pipe.hset(ETAGS_KEY, public_id, tag)
+    for pid in changed:
+        pipe.set(app_key(pid), documents[pid][0])
+    pipe.hset(ETAGS_KEY, mapping={pid: tags[pid] for pid in changed})
+    pipe.hset(HEADS_KEY, mapping={pid: documents[pid][1] for pid in changed})
     pipe.incr(GEN_KEY)
-    pipe.publish(CHANNEL, public_id)
+    for pid in changed:
+        pipe.publish(CHANNEL, pid)
     pipe.execute()
-    return True
+    return len(changed)
 
 
 def rebuild(r: redis.Redis, app_id: int, compose: Callable[[AppData], bytes]) -> bool:
     """Render one app with ``compose`` (the dialects' document), publish it, then clear its outbox row if
     nothing changed meanwhile."""
-    seq = outbox.current_seq(app_id)
-    data = app_data(app_id)
-    changed = False
-    if data is not None:
-        changed = publish(r, data.public_id, compose(data))
-    outbox.clear(app_id, seq)
+    return rebuild_many(r, [app_id], compose) == 1
+
+
+def rebuild_many(
+    r: redis.Redis, app_ids: list[int], compose: Callable[[AppData], bytes], chunk: int = 200
+) -> int:
+    """Render and publish many apps, ``chunk`` at a time; each app's outbox row is cleared only if no change
+    arrived since it was read. Returns how many documents changed."""
+    changed = 0
+    for i in range(0, len(app_ids), chunk):
+        ids = app_ids[i : i + chunk]
+        seqs = outbox.current_seqs(ids)
+        datas = apps_data(ids)
+        changed += publish_many(
+            r,
+            {
+                data.public_id: (compose(data), encode_head(data.state, data.package, data.tokens))
+                for data in datas.values()
+            },
+        )
+        outbox.clear_many(seqs)
     return changed
 
 
-def all_app_ids() -> list[int]:
-    return [a.id for a in App.select(App.id).order_by(App.id)]
+def all_app_ids(low: int | None = None, high: int | None = None) -> list[int]:
+    """Every app id in order, or those in [low, high]."""
+    q = App.select(App.id)
+    if low is not None:
+        q = q.where(App.id.between(low, high))
+    return [i for (i,) in q.order_by(App.id).tuples()]

@@ -281,6 +281,7 @@ def test_failed_request_leaves_no_outbox_row_or_job(api, world, redis_conn, sett
 
 
 def test_lost_enqueue_is_healed_by_the_sweep(api, world, reader, sync, redis_conn, settings):
+    from store.snapshot_format import COMPLETE_KEY
     from worker import jobs
     from worker.queue import make_queue
 
@@ -296,6 +297,7 @@ def test_lost_enqueue_is_healed_by_the_sweep(api, world, reader, sync, redis_con
     res = check(reader, "/v1/maintenance", world.client_token, app_id=world.app_id, environment="production")
     assert res.json["active"] is False
     SnapshotOutbox.update(requested_at=SnapshotOutbox.requested_at - dt.timedelta(minutes=1)).execute()
+    redis_conn.set(COMPLETE_KEY, 1)  # the steady state: every snapshot rendered once
     assert jobs.sweep_outbox() == 1
     sync()
     res = check(reader, "/v1/maintenance", world.client_token, app_id=world.app_id, environment="production")

@@ -6,7 +6,7 @@ from rq.job import Job, JobStatus
 
 from store import rules
 from store.db import unit_of_work
-from store.snapshot_format import GEN_KEY
+from store.snapshot_format import COMPLETE_KEY
 from worker.heartbeat import beat
 from worker.main import Schedule
 from worker.queue import REBUILD, enqueue_rebuild, make_queue
@@ -54,7 +54,7 @@ def test_a_job_a_live_worker_runs_is_not_replaced(settings, redis_conn, world):
 def test_schedule_rebuilds_everything_after_redis_lost_its_snapshots(settings, redis_conn):
     schedule = Schedule(settings, redis_conn)
     queue = schedule.queue
-    redis_conn.set(GEN_KEY, 1)
+    redis_conn.set(COMPLETE_KEY, 1)
     schedule.tick(now=0)
     assert set(queue.job_ids) == {
         "periodic-sweep-outbox",
@@ -65,7 +65,7 @@ def test_schedule_rebuilds_everything_after_redis_lost_its_snapshots(settings, r
         "periodic-purge-audit",
         "periodic-deliver-webhooks",
     }
-    redis_conn.delete(GEN_KEY)  # a Redis restart without persistence, or a flush
+    redis_conn.delete(COMPLETE_KEY)  # a Redis restart without persistence, or a flush
     schedule.tick(now=0.5)
     assert {"rebuild-all", "sweep-outbox-now"} <= set(queue.job_ids)
     assert Job.fetch("sweep-outbox-now", connection=redis_conn, serializer=queue.serializer).args == [0.0]
@@ -78,6 +78,82 @@ def test_schedule_sweeps_at_once_when_redis_comes_back(settings, redis_conn):
     schedule.tick(now=0)
     assert schedule.redis_was_down
     schedule.queue = make_queue(redis_conn, settings.queue_name)
-    redis_conn.set(GEN_KEY, 1)
+    redis_conn.set(COMPLETE_KEY, 1)
     schedule.tick(now=0.5)
     assert "sweep-outbox-now" in schedule.queue.job_ids and not schedule.redis_was_down
+
+
+def _range_jobs(queue) -> list[str]:
+    return sorted(j for j in queue.job_ids if j.startswith("rebuild-all-"))
+
+
+def test_a_full_rebuild_is_spread_over_range_jobs_and_a_killed_one_is_redone(
+    settings, redis_conn, root, sync, cache, monkeypatch
+):
+    from store.bootstrap import load_scale
+    from store.snapshot_format import APP_KEY, PENDING_KEY
+    from worker import jobs
+
+    monkeypatch.setattr(jobs, "REBUILD_CHUNK", 2)
+    apps = load_scale(root.user, 5, 1, batch=5)
+    queue = make_queue(redis_conn, settings.queue_name)
+    redis_conn.flushdb()  # the snapshots are lost
+    assert jobs.rebuild_all_snapshots() == 3  # five apps in three ranges, each a job any worker may take
+    ranges = _range_jobs(queue)
+    assert len(ranges) == 3 and redis_conn.hlen(PENDING_KEY) == 3
+    # The first range's worker is SIGKILLed mid-job: its job stays "started" by a worker that is gone.
+    first = Job.fetch(ranges[0], connection=redis_conn, serializer=queue.serializer)
+    queue.connection.lrem(queue.key, 0, first.id)
+    first.set_status(JobStatus.STARTED)
+    first.worker_name = "killed-worker"
+    first.save()
+    sync()  # the other two ranges run
+    assert redis_conn.hlen(PENDING_KEY) == 1 and not redis_conn.exists(COMPLETE_KEY)
+    assert sum(redis_conn.exists(APP_KEY + pid) for pid, _ in apps) == 3
+    # The schedule's next tick runs the full rebuild again: only the lost range is enqueued, and redone.
+    assert jobs.rebuild_all_snapshots() == 1
+    assert _range_jobs(queue) == [ranges[0]]
+    sync()
+    assert redis_conn.exists(COMPLETE_KEY) and not redis_conn.exists(PENDING_KEY)
+    assert all(redis_conn.exists(APP_KEY + pid) for pid, _ in apps)
+    assert all(pid in cache.state.apps for pid, _ in apps)
+    # Complete: running it again renders nothing.
+    assert jobs.rebuild_all_snapshots() == 0 and _range_jobs(queue) == []
+
+
+def test_a_change_published_right_after_a_flush_does_not_cancel_the_heal(settings, redis_conn, world, sync):
+    schedule = Schedule(settings, redis_conn)
+    redis_conn.set(COMPLETE_KEY, 1)
+    redis_conn.flushdb()  # the snapshots are lost ...
+    with unit_of_work():  # ... and a change is published before the schedule's next tick
+        rules.create_version_rule(
+            world.user,
+            world.app_id,
+            {"version": "2.1.0", "platform": "ios", "environment": "production", "update_message": "new"},
+        )
+    sync()
+    # The change bumped the generation counter, which once doubled as the "complete" mark: the heal was
+    # never enqueued and every other app stayed missing from Redis.
+    schedule.tick(now=0)
+    assert "rebuild-all" in schedule.queue.job_ids
+
+
+def test_a_sweep_batches_many_stale_apps_and_waits_for_a_full_rebuild(
+    settings, redis_conn, root, sync, cache
+):
+    from store.bootstrap import load_scale
+    from store.models import SnapshotOutbox
+    from worker import jobs
+
+    apps = load_scale(root.user, jobs.SWEEP_SINGLE + 10, 1, batch=100)  # each app's outbox row: stale
+    queue = make_queue(redis_conn, settings.queue_name)
+    # Snapshots not complete: a full rebuild is due and renders everything, so the sweep adds nothing.
+    assert jobs.sweep_outbox(0) == 0 and queue.job_ids == []
+    redis_conn.set(COMPLETE_KEY, 1)
+    assert jobs.sweep_outbox(0) == len(apps)
+    assert [j for j in queue.job_ids if j.startswith("rebuild-batch-")] == queue.job_ids and len(
+        queue.job_ids
+    ) == 1
+    assert jobs.sweep_outbox(0) == len(apps) and len(queue.job_ids) == 1  # the same batch, queued: merged
+    sync()
+    assert all(pid in cache.state.apps for pid, _ in apps) and SnapshotOutbox.select().count() == 0

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import logging
 import time
+
+import redis
 
 from api.dialects.registry import compose_snapshot
 from store import audit_log, devices, ingest, outbox, rollouts, snapshots, stats
 from store.service import drop_dead_connection, release_connection, unit_of_work
-from store.snapshot_format import GEN_KEY
+from store.snapshot_format import COMPLETE_KEY, PENDING_KEY
 from worker import context
-from worker.queue import enqueue_rebuilds, make_queue
+from worker.queue import enqueue_rebuilds, enqueue_unique, make_queue
 
 log = logging.getLogger("gatehouse.jobs")
 
@@ -42,15 +45,70 @@ def rebuild_snapshot(app_id: int) -> bool:
     return changed
 
 
+# Apps per job of a full rebuild: big enough that a job's fixed costs (RQ's bookkeeping, a dozen queries)
+# vanish, small enough that the worker processes of a host share the work and a killed one loses little.
+REBUILD_CHUNK = 500
+
+
 @_recovering
 def rebuild_all_snapshots() -> int:
+    """Spreads a rebuild of every snapshot over the worker processes, REBUILD_CHUNK apps per job.
+
+    The ranges still to do are kept in Redis (PENDING_KEY) until each range's job finishes, and the last
+    one marks the snapshots complete (COMPLETE_KEY); until then the schedule runs this job every tick,
+    which enqueues each pending range again unless a live worker or the queue holds it. So a killed or
+    failed range job is redone within a tick, and finished ranges are not. Returns the ranges pending."""
     r = context.connection()
-    ids = snapshots.all_app_ids()
-    for app_id in ids:
-        snapshots.rebuild(r, app_id, compose_snapshot)
-    # Marks the snapshots complete: the schedule rebuilds everything when this key is missing.
-    r.setnx(GEN_KEY, 0)
-    return len(ids)
+    with r.pipeline() as pipe:
+        while True:
+            try:
+                pipe.watch(COMPLETE_KEY, PENDING_KEY)
+                if pipe.exists(COMPLETE_KEY):
+                    return 0
+                pending = {k.decode(): v.decode() for k, v in pipe.hgetall(PENDING_KEY).items()}
+                if pending:
+                    pipe.unwatch()
+                    break
+                ids = snapshots.all_app_ids()
+                pending = {
+                    f"{chunk[0]}-{chunk[-1]}": f"{chunk[0]}:{chunk[-1]}"
+                    for chunk in (ids[i : i + REBUILD_CHUNK] for i in range(0, len(ids), REBUILD_CHUNK))
+                }
+                pipe.multi()
+                if pending:
+                    pipe.hset(PENDING_KEY, mapping=pending)
+                else:
+                    pipe.set(COMPLETE_KEY, 1)  # no app at all: nothing to render
+                pipe.execute()
+                break
+            except redis.WatchError:
+                continue  # a range finished or a flush came meanwhile: read again
+    queue = make_queue(r, context.settings().queue_name)
+    for name, span in sorted(pending.items()):
+        low, high = (int(x) for x in span.split(":"))
+        enqueue_unique(queue, "worker.jobs.rebuild_snapshot_range", (low, high), f"rebuild-all-{name}")
+    return len(pending)
+
+
+@_recovering
+def rebuild_snapshot_range(low: int, high: int) -> int:
+    """Renders every app whose id is in [low, high] (a range of a full rebuild); the range's last job marks
+    the snapshots complete."""
+    r = context.connection()
+    changed = snapshots.rebuild_many(r, snapshots.all_app_ids(low, high), compose_snapshot)
+    pipe = r.pipeline(transaction=True)
+    pipe.hdel(PENDING_KEY, f"{low}-{high}")
+    pipe.hlen(PENDING_KEY)
+    removed, left = pipe.execute()
+    if removed and left == 0:
+        r.set(COMPLETE_KEY, 1)
+    log.info("rebuild_snapshot_range %s-%s changed=%s", low, high, changed)
+    return changed
+
+
+# Past this many stale apps a sweep enqueues batches (REBUILD_CHUNK apps a job) instead of a job per app: a
+# job's own cost (RQ's bookkeeping, a dozen queries) is most of a one-app rebuild.
+SWEEP_SINGLE = 50
 
 
 @_recovering
@@ -58,13 +116,32 @@ def sweep_outbox(grace_seconds: float | None = None) -> int:
     """Re-enqueue apps whose snapshot is still stale: heals lost enqueues and Redis outages.
 
     The grace period leaves a fresh row to the enqueue its own commit made; the schedule passes 0
-    right after Redis comes back, when those enqueues are known to have failed.
+    right after Redis comes back, when those enqueues are known to have failed. While a full rebuild is
+    under way (the snapshots are not marked complete) it does nothing: the rebuild renders every app, and
+    a change it read too early keeps its row for the first sweep after it.
     """
-    s = context.settings()
+    s, r = context.settings(), context.connection()
+    if not r.exists(COMPLETE_KEY):
+        return 0
     ids = outbox.stale_app_ids(s.outbox_grace_seconds if grace_seconds is None else grace_seconds)
-    if ids:
-        enqueue_rebuilds(make_queue(context.connection(), s.queue_name), ids)
+    queue = make_queue(r, s.queue_name)
+    if len(ids) <= SWEEP_SINGLE:
+        enqueue_rebuilds(queue, ids)
+        return len(ids)
+    ids.sort()
+    for i in range(0, len(ids), REBUILD_CHUNK):
+        chunk = ids[i : i + REBUILD_CHUNK]
+        digest = hashlib.blake2b(",".join(map(str, chunk)).encode(), digest_size=8).hexdigest()
+        enqueue_unique(queue, "worker.jobs.rebuild_snapshots", (chunk,), f"rebuild-batch-{digest}")
     return len(ids)
+
+
+@_recovering
+def rebuild_snapshots(app_ids: list[int]) -> int:
+    """Renders a batch of apps (a sweep that found many stale)."""
+    changed = snapshots.rebuild_many(context.connection(), app_ids, compose_snapshot)
+    log.info("rebuild_snapshots apps=%s changed=%s", len(app_ids), changed)
+    return changed
 
 
 @_recovering

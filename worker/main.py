@@ -23,7 +23,7 @@ from rq.serializers import JSONSerializer
 
 from api.settings import Settings
 from store.service import set_after_commit
-from store.snapshot_format import GEN_KEY
+from store.snapshot_format import COMPLETE_KEY
 from worker import context
 from worker.heartbeat import SCHEDULER_TICK_KEY, keep_beating
 from worker.queue import after_commit, enqueue_unique, make_queue
@@ -66,7 +66,7 @@ class Schedule:
         r = self.queue.connection
         try:
             r.set(SCHEDULER_TICK_KEY, str(time.time()), ex=60)
-            lost = not r.exists(GEN_KEY)
+            lost = not r.exists(COMPLETE_KEY)
             if lost:
                 enqueue_unique(self.queue, "worker.jobs.rebuild_all_snapshots", (), "rebuild-all")
             if lost or self.redis_was_down:

@@ -30,14 +30,14 @@ def _v2(version: str, platform: str, rule) -> dict:
 def part(data) -> dict:
     """{"exact": ..., "minimum": ..., "maintenance": ...} as api/read/cache.py's AppView reads them."""
     exact = {
-        f"{r.platform}|{r.environment.alias}|{r.version_key}": [
+        f"{r.platform}|{r.environment}|{r.version_key}": [
             *rendered(_v1(r.version, r.platform, r)),
             *rendered(_v2(r.version, r.platform, r)),
         ]
         for r in data.rules
     }
     minimum = {
-        f"{m.platform}|{m.environment.alias}": [
+        f"{m.platform}|{m.environment}": [
             m.minimum_version,
             *rendered(_v1(m.minimum_version, m.platform, m)),
             *rendered(_v2(m.minimum_version, m.platform, m)),
