@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     write_port: int = Field(8002, description="Port of the write API.")
 
     read_workers: int | None = Field(None, description="Read-service processes; empty = one per core.")
+    read_hot_mb: int = Field(
+        150,
+        ge=1,
+        description="Megabytes of decoded answers a read process keeps (estimated; answers identical across "
+        "apps are held once); other apps stay compressed in memory and are decoded on their next request.",
+    )
     write_workers: int | None = Field(None, description="Write API processes; empty = one per core.")
     write_threads: int = Field(8, description="Threads per write API process (at most db_pool_size).")
 

@@ -400,3 +400,97 @@ def test_snapshot_documents_are_stored_compressed_and_plain_ones_still_load(worl
     assert raw[:1] != b"{" and len(raw) < len(plain) and doc["app_id"] == world.app_id
     # A document written before compression (plain JSON) is read the same way.
     assert AppView.from_document(plain).exact == AppView.from_document(raw).exact
+
+
+def test_a_read_process_keeps_only_its_hot_apps_decoded_and_answers_every_app(
+    settings, root, sync, redis_conn
+):
+    """Ten apps of 13 rules each under a budget of 8 KB: a few are decoded at a time, and every app still
+    answers its own rules, however often the set turns over; answers identical across apps are held once;
+    a changed hot app is decoded by the sync thread, not by the request that next asks."""
+    from falcon import testing
+
+    from api.read.app import create_read_app
+    from api.read.cache import SnapshotCache
+    from store.bootstrap import load_scale
+    from worker.jobs import rebuild_all_snapshots
+
+    apps = load_scale(root.user, 10, 1, batch=10)
+    rebuild_all_snapshots()
+    sync()
+    small = SnapshotCache(settings.redis_url, hot_bytes=8_000)
+    small.refresh(redis_conn)
+    assert small.hot.weight == 0  # indexed from the documents' heads: nothing decoded yet
+    reader = testing.TestClient(create_read_app(settings, small))
+    for _ in range(2):
+        for pid, token in apps:
+            for version, status in (("1.0.0", 200), ("1.0.1", 200), ("9.9.9", 404)):
+                res = check(reader, "/v1/versions", token, app_id=pid, app_version=version,
+                            platform="android", environment="staging")  # fmt: skip
+                assert res.status_code == status, (pid, version, res.text)
+                if status == 200:
+                    assert res.json["platform"] == "android"
+            assert 1 <= len(small.hot) <= 4 and (small.hot.weight <= 8_000 or len(small.hot) == 1)
+    decoded = [pid for pid, _ in apps if small.state.apps[pid].hot]
+    assert 1 <= len(decoded) <= 4 and len(decoded) == len(small.hot)
+    # The same rule in two apps (the scale seed repeats its versions and messages): one body in memory.
+    a, b = (small.state.apps[pid] for pid, _ in apps[:2])
+    key = "android|staging|1~1"
+    assert a.exact[key][0] == b.exact[key][0] and a.exact[key][0] is b.exact[key][0]
+    # A rule added to an app that is hot: the refresh decodes its new document before swapping it in.
+    hot_pid = next(pid for pid, _ in apps if small.state.apps[pid].hot)
+    from store import rules
+    from store.db import unit_of_work
+
+    with unit_of_work():
+        rules.create_version_rule(root.user, hot_pid, {"version": "4.0.0", "platform": "ios",
+                                                       "environment": "production"})  # fmt: skip
+    sync()
+    small.refresh(redis_conn)
+    view = small.state.apps[hot_pid]
+    assert view.hot and "ios|production|4~1" in view._parts.exact
+
+
+def test_sync_thread_reads_only_the_named_app_and_catches_a_lost_message(settings, world, sync, redis_conn):
+    """A change message makes the thread read that app alone; a change whose message was lost (published
+    while the thread was between subscriptions, say) is found by the full compare within seconds."""
+    import time
+
+    from api.read.cache import SnapshotCache
+    from store.snapshot_format import APP_KEY, ETAGS_KEY, GEN_KEY, HEADS_KEY
+
+    sync()
+    live = SnapshotCache(settings.redis_url, poll_interval=0.05)
+    calls: list = []
+    refresh = live.refresh
+    live.refresh = lambda r, only=None: calls.append(only) or refresh(r, only)
+    live.start()
+    try:
+        assert live.loaded.wait(5)
+        add_rule(world, version="7.0.0")
+        sync()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "ios|production|7~1" not in live.state.apps[world.app_id].exact:
+            time.sleep(0.01)
+        assert "ios|production|7~1" in live.state.apps[world.app_id].exact
+        assert {world.app_id} in calls  # the message's app, read alone
+        # The next change reaches Redis without its message: the document, its ETag, the generation.
+        add_rule(world, version="8.0.0")
+        from api.dialects.registry import compose_snapshot
+        from store import snapshots
+        from store.snapshot_format import encode_head, etag
+
+        data = snapshots.app_data(world.app.id)
+        doc = compose_snapshot(data)
+        redis_conn.set(APP_KEY + world.app_id, doc)
+        redis_conn.hset(ETAGS_KEY, world.app_id, etag(doc))
+        redis_conn.hset(HEADS_KEY, world.app_id, encode_head(data.state, data.package, data.tokens))
+        redis_conn.incr(GEN_KEY)
+        started = time.monotonic()
+        while (
+            time.monotonic() - started < 5 and "ios|production|8~1" not in live.state.apps[world.app_id].exact
+        ):
+            time.sleep(0.01)
+        assert "ios|production|8~1" in live.state.apps[world.app_id].exact
+    finally:
+        live.stop()

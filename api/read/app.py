@@ -66,7 +66,12 @@ class Ready:
     async def on_get(self, req, resp):
         synced = self.cache.synced_at
         checks = {
-            "snapshots": {"ok": self.cache.loaded.is_set(), "apps": len(self.cache.state.apps)},
+            "snapshots": {
+                "ok": self.cache.loaded.is_set(),
+                "apps": len(self.cache.state.apps),
+                "decoded_apps": len(self.cache.hot),
+                "decoded_bytes": self.cache.hot.weight,
+            },
             "redis": {
                 "ok": self.cache.redis_ok,
                 "synced_seconds_ago": None if synced is None else round(time.time() - synced, 3),
@@ -145,7 +150,9 @@ class ReadApp(falcon.asgi.App):
 
 
 def create_read_app(settings: Settings, cache: SnapshotCache | None = None) -> falcon.asgi.App:
-    cache = cache or SnapshotCache(settings.redis_url, settings.snapshot_poll_interval)
+    cache = cache or SnapshotCache(
+        settings.redis_url, settings.snapshot_poll_interval, settings.read_hot_mb * 1_000_000
+    )
     # Latency is sampled one answer in 8 and measured inside the app (the edge or a client sees the rest).
     metrics = RequestMetrics("read", batched=True, sample_every=8)
     app = ReadApp(middleware=[Lifespan(cache, metrics)])
