@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install services lint format bench load transfer chaos clean
+.PHONY: run test install services lint format bench scale load transfer chaos clean
 
 run: install
 	$(BIN)/gatehouse migrate
@@ -38,6 +38,12 @@ format:
 bench: install services
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m loadtest.bench
+	$(BIN)/python -m loadtest.scale $(SCALE_ARGS)
+
+# The scale run alone: 10,000 apps x 102 rules and 1,000 live-update apps on one host (README: Capacity).
+scale: install services
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m loadtest.scale $(SCALE_ARGS)
 
 transfer: install services
 	$(BIN)/python -m loadtest.transfer $(TRANSFER_ARGS)

@@ -1,120 +1,360 @@
 """The scale run: many apps on one read host, measured (issue: 10,000 apps x 100 rules).
 
-    python -m loadtest.scale --apps 10000 --rules 17
+    python -m loadtest.scale            # 10,000 apps x 102 rules, 1,000 live-update apps x 10 channels,
+                                        # 100,000 pinned devices (make scale)
 
-Seeds the demo shape in bulk (apps x 3 environments x 2 platforms x ``--rules`` exact rules, a minimum
-rule per scope) into its own PostgreSQL database, renders every snapshot with `gatehouse
-rebuild-snapshots`, then starts one read worker and waits until it answers the last app. Prints the
-seed time, the full rebuild time, Redis memory, the read worker's resident memory and its cold start.
+Seeds both shapes in bulk into its own PostgreSQL database and Redis database, then, with the processes a
+host runs (one worker and one read process per core):
+  1. the full rebuild: the workers find the snapshots missing and render every app (the range jobs
+     spread over them), timed to the "complete" mark; then Redis is flushed and the heal timed the same way;
+  2. Redis memory of the snapshots;
+  3. the read service's cold start (start to answering the last app of each kind), and each process's
+     resident memory after every app has been asked for;
+  4. read throughput at that size next to the Falcon ceilings under the same server config: a hot mix (the
+     first 1,000 apps), every app in turn (the hot set turning over) and POST /updates across the
+     live-update apps;
+  5. change -> visible: 10 changes a second through the write API, each polled on the read service until
+     it answers, while wrk loads the read service.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
+import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import redis
 from tqdm import tqdm
 
+from loadtest.bench import wrk
 from loadtest.processes import free_port, recreate_database, wait_until
 from loadtest.services import children
+from store.snapshot_format import APP_KEY, COMPLETE_KEY, ETAGS_KEY, HEADS_KEY
 
 PG = os.environ.get(
     "GATEHOUSE_SCALE_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_scale"
 )
 REDIS = os.environ.get("GATEHOUSE_SCALE_REDIS_URL", "redis://127.0.0.1:6379/4")
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "api.cli"]
+HOT = 1_000  # apps in the hot mix
 
 
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+                return int(line.split()[1]) * 1024 / 1e6  # kB (KiB) to MB
     return 0.0
 
 
-def main() -> None:
+def _snapshot_mb(r: redis.Redis) -> float:
+    """Bytes Redis spends on the snapshots (documents, heads, ETags), by MEMORY USAGE of each key."""
+    keys = [k for k in r.scan_iter(match=APP_KEY + "*", count=5000)] + [HEADS_KEY, ETAGS_KEY]
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.memory_usage(key, samples=0)
+    return sum(x or 0 for x in pipe.execute()) / 1e6
+
+
+def _versions_lua(path: Path, apps: list[tuple[str, str]], version: str = "1.0.0") -> str:
+    """A wrk script asking each app in turn for an exact rule (the AppCockpit check)."""
+    rows = ",\n".join(f'{{"{pid}","{token}"}}' for pid, token in apps)
+    path.write_text(
+        f"local apps = {{\n{rows}\n}}\nlocal n = 0\n"
+        "request = function()\n  n = n + 1\n  local a = apps[(n % #apps) + 1]\n"
+        '  return wrk.format("GET", "/v1/versions?app_id=" .. a[1] .. '
+        f'"&app_version={version}&platform=ios&environment=production", {{["x-api-token"] = a[2]}})\nend\n'
+    )
+    return str(path)
+
+
+def _updates_lua(path: Path, packages: list[str]) -> str:
+    """A wrk script sending device checks across the live-update apps (10,000 devices, no update due)."""
+    rows = ",\n".join(f'"{p}"' for p in packages)
+    path.write_text(
+        f"local apps = {{\n{rows}\n}}\nlocal n = 0\n"
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        "request = function()\n  n = n + 1\n"
+        '  local body = string.format(\'{"app_id":"%s","device_id":"fleet-%d","platform":"android",'
+        '"version_build":"1.0.0","version_name":"1.0.0","plugin_version":"6.3.0","is_emulator":false,'
+        '"is_prod":true}\', apps[(n % #apps) + 1], n % 10000)\n'
+        "  return wrk.format(nil, nil, nil, body)\nend\n"
+    )
+    return str(path)
+
+
+class Host:
+    """The processes of one host, started on demand and stopped at the end."""
+
+    def __init__(self, env: dict):
+        self.env, self.procs = env, []
+
+    def spawn(self, *args: str) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [*args], env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _ok(url: str, **kwargs) -> bool:
+    try:
+        return httpx.request(url=url, timeout=2, **kwargs).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _baseline_mb(env: dict) -> float:
+    """A read process's resident memory holding no app (the Redis database is still empty)."""
+    host, port = Host(env), free_port()
+    try:
+        master = host.spawn(*CLI, "serve", "read", "--bind", f"127.0.0.1:{port}", "--workers", "1")
+        wait_until(lambda: _ok(f"http://127.0.0.1:{port}/health", method="GET"), timeout=30)
+        time.sleep(1)
+        return max(_rss_mb(pid) for pid in children(master.pid))
+    finally:
+        host.stop()
+
+
+def _complete(r: redis.Redis, total: int) -> bool:
+    return bool(r.exists(COMPLETE_KEY)) and r.hlen(ETAGS_KEY) >= total
+
+
+def main() -> None:  # noqa: PLR0915 - one run, read top to bottom
     parser = argparse.ArgumentParser()
     parser.add_argument("--apps", type=int, default=10_000)
     parser.add_argument(
         "--rules", type=int, default=17, help="Exact rules per platform and environment (x6 per app)."
     )
+    parser.add_argument(
+        "--unique", action="store_true", help="No two apps share an answer (each message names its app)."
+    )
+    parser.add_argument("--live-apps", type=int, default=1_000)
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--overrides", type=int, default=100_000)
+    parser.add_argument("--duration", default="10s", help="Each wrk run.")
+    parser.add_argument("--change-seconds", type=int, default=20, help="How long 10 changes/s arrive.")
     args = parser.parse_args()
+    cores = os.cpu_count() or 1
     env = {
         **os.environ,
         "GATEHOUSE_DATABASE_URL": PG,
         "GATEHOUSE_REDIS_URL": REDIS,
+        "GATEHOUSE_QUEUE_NAME": "gatehouse-scale",
         "GATEHOUSE_LOG_LEVEL": "warning",
+        "GATEHOUSE_DATA_DIR": "/tmp/gatehouse-scale",
     }
     recreate_database(PG)
     r = redis.Redis.from_url(REDIS)
     r.flushdb()
-    cli = [sys.executable, "-m", "api.cli"]
-    subprocess.run([*cli, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run([*CLI, "migrate"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*CLI, "create-user", "--email", "scale@example.com", "--password", "scale password", "--role",
+         "super_admin"], env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    admin_token = subprocess.run(
+        [*CLI, "create-token", "--email", "scale@example.com"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
-    from store import accounts
-    from store.bootstrap import load_scale
-    from store.service import init_db, unit_of_work
+    from store import operator
+    from store.bootstrap import load_scale, load_scale_live
+    from store.service import init_db
 
     init_db(PG)
-    with unit_of_work():
-        admin = accounts.create_user("scale@example.com", "scale password", "super_admin")
+    admin = operator.first_super_admin()
+    baseline = _baseline_mb(env)
     started = time.monotonic()
-    with tqdm(total=args.apps, unit="app", desc="seeding") as bar:
-        apps = load_scale(admin, args.apps, args.rules, progress=bar.update)
+    with tqdm(total=args.apps + args.live_apps, unit="app", desc="seeding") as bar:
+        apps = load_scale(admin, args.apps, args.rules, progress=bar.update, unique=args.unique)
+        packages = load_scale_live(admin, args.live_apps, args.channels, args.overrides, progress=bar.update)
     seeded = time.monotonic() - started
-    before = r.info("memory")["used_memory"]
-    started = time.monotonic()
-    subprocess.run([*cli, "rebuild-snapshots"], env=env, check=True)
-    rebuilt = time.monotonic() - started
-    redis_mb = (r.info("memory")["used_memory"] - before) / 1e6
-
-    port = free_port()
-    started = time.monotonic()
-    read = subprocess.Popen(
-        [*cli, "serve", "read", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    last_id, last_token = apps[-1]
-
-    def answers_last() -> bool:
-        try:
-            res = httpx.get(
-                f"http://127.0.0.1:{port}/v1/versions",
-                headers={"x-api-token": last_token},
-                params={
-                    "app_id": last_id,
-                    "app_version": "1.0.0",
-                    "platform": "ios",
-                    "environment": "production",
-                },
-                timeout=2,
-            )
-        except httpx.HTTPError:
-            return False
-        return res.status_code == 200
-
+    total = args.apps + args.live_apps
+    host = Host(env)
+    tmp = Path(tempfile.mkdtemp(prefix="gatehouse-scale-"))
     try:
-        wait_until(answers_last, timeout=300, interval=0.05)
+        # 1. The full rebuild, by the workers of a host, then the heal of a flush.
+        started = time.monotonic()
+        for _ in range(cores):
+            host.spawn(*CLI, "worker")
+        wait_until(lambda: _complete(r, total), timeout=600, interval=0.1)
+        rebuilt = time.monotonic() - started
+        snapshot_mb = _snapshot_mb(r)
+        r.flushdb()
+        started = time.monotonic()
+        wait_until(lambda: _complete(r, total), timeout=600, interval=0.1)
+        healed = time.monotonic() - started
+
+        # 3. The read service: cold start, then every app asked for once.
+        port, wport = free_port(), free_port()
+        read = f"http://127.0.0.1:{port}"
+        started = time.monotonic()
+        master = host.spawn(*CLI, "serve", "read", "--bind", f"127.0.0.1:{port}", "--workers", str(cores))
+        last_id, last_token = apps[-1]
+        last_check = {
+            "app_id": last_id,
+            "app_version": "1.0.0",
+            "platform": "ios",
+            "environment": "production",
+        }
+        device = {"app_id": packages[-1], "device_id": "probe", "platform": "android", "version_build": "1.0.0",
+                  "version_name": "0.9.0", "is_prod": True}  # fmt: skip
+        wait_until(
+            lambda: (
+                _ok(
+                    f"{read}/v1/versions",
+                    method="GET",
+                    params=last_check,
+                    headers={"x-api-token": last_token},
+                )
+                and _ok(f"{read}/updates", method="POST", json=device)
+            ),
+            timeout=120,
+            interval=0.02,
+        )
         cold = time.monotonic() - started
-        time.sleep(2)
-        rss = max(_rss_mb(pid) for pid in children(read.pid))
+        rss_idle = [_rss_mb(pid) for pid in children(master.pid)]
+        every = _versions_lua(tmp / "every.lua", apps)
+        hot = _versions_lua(tmp / "hot.lua", apps[:HOT])
+        updates = _updates_lua(tmp / "updates.lua", packages)
+        wrk(
+            f"{read}/v1/versions", {}, every, duration=f"{max(3, total // 4000)}s"
+        )  # every app, at least once
+        wrk(f"{read}/updates", {}, updates, duration="3s")
+        rss_full = [_rss_mb(pid) for pid in children(master.pid)]
+
+        # 4. Throughput at this size next to the ceilings (same gunicorn config, same number of processes).
+        cport = free_port()
+        ceiling = f"http://127.0.0.1:{cport}"
+        host.spawn(sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind",
+                   f"127.0.0.1:{cport}", "--workers", str(cores), "loadtest.constant_app:app")  # fmt: skip
+        wait_until(lambda: _ok(f"{ceiling}/health", method="GET"), timeout=30)
+        rows = {
+            "falcon ceiling GET (constant)": (f"{ceiling}/v1/versions", hot),
+            f"GET /v1/versions, hot mix ({HOT} apps)": (f"{read}/v1/versions", hot),
+            f"GET /v1/versions, every app in turn ({args.apps})": (f"{read}/v1/versions", every),
+            "POST ceiling (parse JSON, constant)": (f"{ceiling}/updates", updates),
+            f"POST /updates across {args.live_apps} live apps": (f"{read}/updates", updates),
+        }
+        results = {name: [] for name in rows}
+        for _ in range(3):
+            for name, (url, script) in rows.items():
+                results[name].append(wrk(url, {}, script))
+        rps = {name: statistics.median(x["rps"] for x in runs) for name, runs in results.items()}
+        non2xx = {name: sum(x["non2xx"] for x in runs) for name, runs in results.items()}
+
+        # 5. Change -> visible under read load: 10 changes a second through the write API.
+        host.spawn(*CLI, "serve", "write", "--bind", f"127.0.0.1:{wport}")
+        write = f"http://127.0.0.1:{wport}"
+        wait_until(lambda: _ok(f"{write}/health", method="GET"), timeout=30)
+        load = subprocess.Popen(
+            ["wrk", "-t1", "-c32", f"-d{args.change_seconds + 5}s", "-s", hot, f"{read}/v1/versions"],
+            stdout=subprocess.DEVNULL,
+        )
+        latencies, failed = _propagation(write, read, admin_token, apps, args.change_seconds)
+        load.wait()
     finally:
-        read.terminate()
-        read.wait(20)
+        host.stop()
+    lat = sorted(latencies)
+    p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
     rules = args.apps * args.rules * 6
-    print(f"\nscale run: {args.apps} apps x {args.rules * 6} rules ({rules} rules)")
-    print(f"seed (bulk)              {seeded:8.1f} s")
-    print(f"full rebuild (1 process) {rebuilt:8.1f} s  ({rebuilt / args.apps * 1000:.1f} ms per app)")
-    print(f"Redis for snapshots      {redis_mb:8.1f} MB ({redis_mb * 1e6 / args.apps / 1024:.1f} KB per app)")
-    print(f"read worker cold start   {cold:8.1f} s  (start to answering the last app)")
-    print(f"read worker RSS          {rss:8.1f} MB ({rss * 1e6 / rules:.0f} bytes per rule)")
+    print(f"\nscale run: {args.apps} apps x {args.rules * 6} rules ({rules} rules), {args.live_apps} live-update apps x "
+          f"{args.channels} channels, {args.overrides} pinned devices; {cores} cores, {cores} worker and "
+          f"{cores} read processes")  # fmt: skip
+    print(f"seed (bulk)                        {seeded:8.1f} s    (target <= 60)")
+    print(f"full rebuild ({cores} worker processes) {rebuilt:8.1f} s    (target <= 60; {rebuilt / total * 1000:.1f} ms per app)")  # fmt: skip
+    print(f"heal after FLUSHDB                 {healed:8.1f} s    (target <= 60)")
+    print(f"Redis for snapshots                {snapshot_mb:8.1f} MB   (target <= 100; {snapshot_mb * 1e6 / total / 1024:.1f} KB per app)")  # fmt: skip
+    print(f"read cold start                    {cold:8.1f} s    (target <= 5; start to answering the last app of each kind)")  # fmt: skip
+    print(f"read process RSS, idle             {' / '.join(f'{x:.0f}' for x in rss_idle)} MB")
+    print(
+        f"read process RSS, every app asked  {' / '.join(f'{x:.0f}' for x in rss_full)} MB (target <= 300 each)"
+    )
+    all_rules = rules + args.live_apps * args.channels
+    print(f"per 1,000 rules: Redis {snapshot_mb * 1e6 / all_rules:.0f} KB, read process "
+          f"{(max(rss_full) - baseline) * 1e6 / all_rules:.0f} KB over its {baseline:.0f} MB baseline (no app); "
+          f"{'no answer shared between apps' if args.unique else 'answers shared between apps'}")  # fmt: skip
+    print(f"\nthroughput, wrk -t1 -c64 -d{args.duration}, median of 3")
+    for name, value in rps.items():
+        print(f"  {name:48} {value:>9.0f} req/s  non-2xx {non2xx[name]}")
+    ceiling_get, ceiling_post = (
+        rps["falcon ceiling GET (constant)"],
+        rps["POST ceiling (parse JSON, constant)"],
+    )
+    for name, value in rps.items():
+        if "ceiling" not in name:
+            base = ceiling_post if "POST" in name else ceiling_get
+            print(f"  {name}: {value / base:.2f} x its ceiling")
+    print(f"\nchange -> visible, 10 changes/s for {args.change_seconds} s under read load: {len(lat)} changes, "
+          f"p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, max {p(1.0):.0f} ms, not visible within 10 s: {failed} "
+          "(target p99 < 1000 ms)")  # fmt: skip
+
+
+def _propagation(
+    write: str, read: str, token: str, apps: list[tuple[str, str]], seconds: int
+) -> tuple[list[float], int]:
+    """Adds an exact rule to a random app ten times a second; each is polled on the read service from the
+    write's answer until the read service answers it. Returns the latencies and how many never showed."""
+    latencies: list[float] = []
+    failed = [0]
+    lock = threading.Lock()
+    client = httpx.Client(base_url=write, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    def change(n: int) -> None:
+        pid, app_token = random.choice(apps)
+        version = f"7.{n}.0"
+        res = client.post(f"/admin/v1/apps/{pid}/versions",
+                          json={"version": version, "platform": "ios", "environment": "production",
+                                "update_message": f"change {n}"})  # fmt: skip
+        res.raise_for_status()
+        written = time.monotonic()
+        params = {"app_id": pid, "app_version": version, "platform": "ios", "environment": "production"}
+        with httpx.Client(timeout=2) as poll:
+            while time.monotonic() - written < 10:
+                if (
+                    poll.get(
+                        f"{read}/v1/versions", params=params, headers={"x-api-token": app_token}
+                    ).status_code
+                    == 200
+                ):
+                    with lock:
+                        latencies.append(time.monotonic() - written)
+                    return
+                time.sleep(0.005)
+        with lock:
+            failed[0] += 1
+
+    with ThreadPoolExecutor(64) as pool:
+        started = time.monotonic()
+        for n in range(seconds * 10):
+            delay = started + n / 10 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(change, n)
+    client.close()
+    return latencies, failed[0]
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ from store import accounts, catalog, client_tokens, tokens
 from store.db import db, is_postgres, unit_of_work
 from store.models import (
     App,
+    Bundle,
+    Channel,
     ClientToken,
+    Device,
     Environment,
     Maintenance,
     MinimumVersionRule,
@@ -143,11 +146,13 @@ def _bulk(model, rows: list[dict]) -> None:
 
 
 def load_scale(
-    caller: User, apps: int, rules_per_scope: int, batch: int = 250, progress=None
+    caller: User, apps: int, rules_per_scope: int, batch: int = 250, progress=None, unique: bool = False
 ) -> list[tuple[str, str]]:
     """The demo shape at scale, in bulk: ``batch`` apps per transaction, every table filled with multi-row
     inserts (one transaction per app took 116 s for 5,000 apps). Returns (app id, client token) pairs.
-    Versions are distinct per scope (1.0.0, 1.0.1, ...), so no rule is dropped as a duplicate."""
+    Versions are distinct per scope (1.0.0, 1.0.1, ...), so no rule is dropped as a duplicate. Every app has
+    the same versions and messages, as many apps of one publisher do; ``unique`` puts the app's number in
+    each message, so no two apps share an answer (the worst case for the read service's memory)."""
     with unit_of_work():
         team = accounts.create_team(caller, f"Scale team {secrets.token_hex(2)}")
     versions = [f"{1 + n // 100}.{(n // 10) % 10}.{n % 10}" for n in range(rules_per_scope)]
@@ -192,14 +197,58 @@ def load_scale(
                     for version, key in zip(versions, keys, strict=True):
                         rules.append({"app": env.app_id, "environment": env.id, "platform": platform,
                                       "version": version, "version_key": key, "force_update": key.endswith("5"),
-                                      "update_message": f"Please update to {version}"})  # fmt: skip
+                                      "update_message": f"Please update to {version}"
+                                      + (f" (app {env.app_id})" if unique else "")})  # fmt: skip
                     minimums.append({"app": env.app_id, "environment": env.id, "platform": platform,
                                      "minimum_version": "1.0.2", "force_update": True,
-                                     "update_message": "This version is no longer supported"})  # fmt: skip
+                                     "update_message": "This version is no longer supported"
+                                     + (f" (app {env.app_id})" if unique else "")})  # fmt: skip
             _bulk(VersionRule, rules)
             _bulk(MinimumVersionRule, minimums)
             SnapshotOutbox.insert_many([{"app_id": a} for a in app_ids]).on_conflict_ignore().execute()
         out += list(zip(ids, raws, strict=True))
+        if progress:
+            progress(count)
+    return out
+
+
+def load_scale_live(
+    caller: User, apps: int, channels: int, overrides: int, batch: int = 100, progress=None
+) -> list[str]:
+    """Live-update apps at scale, in bulk: each with ``channels`` channels (the first public), a bundle per
+    channel, and ``overrides`` devices in all pinned to a channel (spread evenly). Returns the packages."""
+    with unit_of_work():
+        team = accounts.create_team(caller, f"Scale live team {secrets.token_hex(2)}")
+    per_app = overrides // apps if apps else 0
+    out: list[str] = []
+    for start in range(0, apps, batch):
+        count = min(batch, apps - start)
+        with unit_of_work():
+            ids = [catalog.new_public_id() for _ in range(count)]
+            packages = [f"com.scale.live.t{team.id}.app{start + i + 1}" for i in range(count)]
+            _bulk(App, [{"public_id": pid, "team": team.id, "title": f"Live app {start + i + 1}", "slug": pid,
+                         "package_name": packages[i]} for i, pid in enumerate(ids)])  # fmt: skip
+            app_ids = [a.id for a in App.select(App.id).where(App.public_id.in_(ids)).order_by(App.id)]
+            _bulk(Bundle, [{"app": a, "name": f"1.{n}.0", "checksum": secrets.token_hex(32),
+                            "external_url": f"https://cdn.example.com/{a}/1.{n}.0.zip"}
+                           for a in app_ids for n in range(channels)])  # fmt: skip
+            bundles = {
+                (b.app_id, b.name): b.id
+                for b in Bundle.select(Bundle.id, Bundle.app, Bundle.name).where(Bundle.app.in_(app_ids))
+            }
+            _bulk(Channel, [{"app": a, "name": "production" if n == 0 else f"channel-{n}",
+                             "bundle": bundles[(a, f"1.{n}.0")], "public": n == 0,
+                             "allow_self_set": n > 0} for a in app_ids for n in range(channels)])  # fmt: skip
+            by_app: dict[int, list[int]] = {}
+            for c in (
+                Channel.select(Channel.id, Channel.app).where(Channel.app.in_(app_ids)).order_by(Channel.id)
+            ):
+                by_app.setdefault(c.app_id, []).append(c.id)
+            _bulk(Device, [{"app": a, "device_id": f"pinned-{a}-{d}", "platform": "android",
+                            "channel_override": by_app[a][1 + d % (channels - 1)] if channels > 1 else by_app[a][0]}
+                           for a in app_ids for d in range(per_app)])  # fmt: skip
+            SnapshotOutbox.insert_many([{"app_id": a} for a in app_ids]).on_conflict_ignore().execute()
+        out += packages
         if progress:
             progress(count)
     return out

@@ -27,3 +27,34 @@ def test_load_scale_builds_the_demo_shape_in_bulk(root, sync, reader):
         reader, "/v1/versions", token, app_id=pid, app_version="1.0.1", platform="ios", environment="beta"
     )
     assert res.status_code == 200 and res.json["version"] == "1.0.1"
+
+
+def test_load_scale_live_builds_channels_bundles_and_pinned_devices(root, sync, reader):
+    from store.bootstrap import load_scale_live
+    from store.models import Bundle, Channel, Device
+    from worker.jobs import rebuild_all_snapshots
+
+    packages = load_scale_live(root.user, 3, 4, 12, batch=2)
+    made = list(App.select().where(App.package_name.in_(packages)))
+    app_ids = [a.id for a in made]
+    assert len(made) == 3
+    assert Channel.select().where(Channel.app.in_(app_ids)).count() == 12
+    assert Bundle.select().where(Bundle.app.in_(app_ids)).count() == 12
+    assert (
+        Device.select().where(Device.app.in_(app_ids) & Device.channel_override.is_null(False)).count() == 12
+    )
+    rebuild_all_snapshots()
+    sync()
+    base = {"platform": "android", "version_build": "1.0.0", "version_name": "1.0.0", "is_prod": True}
+    first = made[0]
+    pinned = Device.select().where(Device.app == first.id).order_by(Device.id).first()
+    chosen = Channel.get_by_id(pinned.channel_override_id)
+    res = reader.simulate_post(
+        "/updates", json=base | {"app_id": first.package_name, "device_id": pinned.device_id}
+    )
+    assert (
+        res.status_code == 200 and res.json["version"] == Bundle.get_by_id(chosen.bundle_id).name != "1.0.0"
+    )
+    unpinned = base | {"app_id": first.package_name, "device_id": "someone", "version_name": "0.9.0"}
+    res = reader.simulate_post("/updates", json=unpinned)
+    assert res.status_code == 200 and res.json["version"] == "1.0.0"  # the public channel's bundle
