@@ -138,8 +138,9 @@ class Settings(BaseSettings):
     read_hot_mb: int = Field(
         150,
         ge=1,
-        description="Megabytes of decoded answers a read process keeps (estimated; answers identical across "
-        "apps are held once); other apps stay compressed in memory and are decoded on their next request.",
+        description="Megabytes of resident memory a read process gives decoded answers (estimated; answers "
+        "identical across apps are held once); other apps stay compressed in memory and are decoded on their "
+        "next request.",
     )
     write_workers: int | None = Field(None, description="Write API processes; empty = one per core.")
     write_threads: int = Field(8, description="Threads per write API process (at most db_pool_size).")

@@ -251,7 +251,10 @@ def main() -> None:  # noqa: PLR0915 - one run, read top to bottom
         host.spawn(sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind",
                    f"127.0.0.1:{cport}", "--workers", str(cores), "loadtest.constant_app:app")  # fmt: skip
         wait_until(lambda: _ok(f"{ceiling}/health", method="GET"), timeout=30)
+        one = "/v1/versions?" + "&".join(f"{k}={v}" for k, v in last_check.items())
         rows = {
+            "falcon ceiling GET, one URL (as make bench)": (f"{ceiling}{one}", None),
+            "GET /v1/versions, one app (as make bench)": (f"{read}{one}", None),
             "falcon ceiling GET (constant)": (f"{ceiling}/v1/versions", hot),
             f"GET /v1/versions, hot mix ({HOT} apps)": (f"{read}/v1/versions", hot),
             f"GET /v1/versions, every app in turn ({args.apps})": (f"{read}/v1/versions", every),
@@ -261,7 +264,8 @@ def main() -> None:  # noqa: PLR0915 - one run, read top to bottom
         results = {name: [] for name in rows}
         for _ in range(3):
             for name, (url, script) in rows.items():
-                results[name].append(wrk(url, {}, script))
+                headers = {} if script else {"x-api-token": last_token}
+                results[name].append(wrk(url, headers, script))
         rps = {name: statistics.median(x["rps"] for x in runs) for name, runs in results.items()}
         non2xx = {name: sum(x["non2xx"] for x in runs) for name, runs in results.items()}
 
@@ -306,6 +310,8 @@ def main() -> None:  # noqa: PLR0915 - one run, read top to bottom
     for name, value in rps.items():
         if "ceiling" not in name:
             base = ceiling_post if "POST" in name else ceiling_get
+            if "one app" in name:
+                base = rps["falcon ceiling GET, one URL (as make bench)"]
             print(f"  {name}: {value / base:.2f} x its ceiling")
     print(f"\nchange -> visible, 10 changes/s for {args.change_seconds} s under read load: {len(lat)} changes, "
           f"p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, max {p(1.0):.0f} ms, not visible within 10 s: {failed} "

@@ -33,42 +33,49 @@ log = logging.getLogger("gatehouse.read.cache")
 _HEADER_CACHE_MAX = 10_000
 
 
-# Estimated bytes of the decoded form: an entry of an app's table (slot, shared key, tuple), and an answer
-# no other app shares (its bodies, ETags and the shared table's entry) on top of its bodies' length.
-ENTRY_BYTES = 120
-ANSWER_BYTES = 330
-PIN_BYTES = 250
+# Estimated resident bytes of the decoded form: an entry of an app's table, and an answer no other app
+# shares (its tuple, the shared table's entry) on top of its bodies; tracemalloc's figures for the scale
+# run's documents (30, 320, 250) times 1.6, as a read process's resident memory grew 1.6 times the decoded
+# bytes while every app was asked in turn (the allocator's fragmentation, decoding's transient objects).
+ENTRY_BYTES = 48
+ANSWER_BYTES = 512
+PIN_BYTES = 400
+BODY_FACTOR = 1.6
 
 
 class Shared:
     """Answers (bodies and ETags) identical across apps, held once: a fleet of apps repeats versions and
-    messages, and 10,000 apps of the same shape decoded to 245 MB per process before, 700 bytes a rule.
+    messages, and 10,000 apps of one shape decoded to 700 bytes a rule, 245 MB per process, before.
 
     Keyed by the bodies themselves, never by their ETag (an MD5: two teams' bodies made to collide must
-    not share). Entries no app holds any more are dropped when the table has doubled since it was last
-    pruned."""
+    not share). Counted: an answer leaves the table when the last app holding it is evicted, so the table
+    never keeps an evicted app's answers alive."""
 
     def __init__(self):
-        self.table: dict[tuple, tuple] = {}
-        self._pruned_at = 10_000
+        # (v1 body, v2 body) -> [answer, apps holding it]; exact answers and minimum answers apart
+        self.exact: dict[tuple[bytes, bytes], list] = {}
+        self.minimum: dict[tuple[bytes, bytes], list] = {}
 
-    def answer(self, b1: str, e1: str, b2: str, e2: str, *head) -> tuple[tuple, int]:
+    def answer(self, table: dict, b1: str, e1: str, b2: str, e2: str, *head) -> tuple[tuple, int]:
         """The shared (*head, v1 body, v1 etag, v2 body, v2 etag), and the bytes it added (0 if shared)."""
         d1, d2 = b1.encode(), b2.encode()
-        key = (*head, d1, d2)
-        found = self.table.get(key)
+        found = table.get((d1, d2))
         if found is not None:
-            return found, 0
+            found[1] += 1
+            return found[0], 0
         value = (*(parse_key(h) for h in head), d1, sys.intern(e1), d2, sys.intern(e2))
-        self.table[key] = value
-        return value, ANSWER_BYTES + len(d1) + len(d2)
+        table[(d1, d2)] = [value, 1]
+        return value, ANSWER_BYTES + int(BODY_FACTOR * (len(d1) + len(d2)))
 
-    def prune(self, live: list[Parts]) -> None:
-        if len(self.table) < 2 * self._pruned_at:
-            return
-        held = {id(a) for parts in live for table in (parts.exact, parts.minimum) for a in table.values()}
-        self.table = {k: v for k, v in self.table.items() if id(v) in held}
-        self._pruned_at = max(len(self.table), 10_000)
+    def release(self, parts: Parts) -> None:
+        """An app's answers are no longer held by it."""
+        for table, answers, at in ((self.exact, parts.exact, 0), (self.minimum, parts.minimum, 1)):
+            for a in answers.values():
+                entry = table.get((a[at], a[at + 2]))
+                if entry is not None and entry[0] is a:
+                    entry[1] -= 1
+                    if entry[1] <= 0:
+                        del table[(a[at], a[at + 2])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +98,10 @@ class Parts:
         weight = 1_000
         exact, minimum = {}, {}
         for key, (b1, e1, b2, e2) in doc["exact"].items():
-            exact[sys.intern(key)], cost = shared.answer(b1, e1, b2, e2)
+            exact[sys.intern(key)], cost = shared.answer(shared.exact, b1, e1, b2, e2)
             weight += ENTRY_BYTES + cost
         for key, (version, b1, e1, b2, e2) in doc["minimum"].items():
-            minimum[sys.intern(key)], cost = shared.answer(b1, e1, b2, e2, version)
+            minimum[sys.intern(key)], cost = shared.answer(shared.minimum, b1, e1, b2, e2, version)
             weight += ENTRY_BYTES + cost
         capgo = doc.get("capgo")
         return cls(
@@ -138,12 +145,11 @@ class HotSet:
             while self.weight > self.budget and len(self._views) > 1:
                 victim = next(iter(self._views))
                 del self._views[victim]
-                if victim._used and victim is not view:
-                    victim._used = False
+                if victim is view or victim._used:  # the app being decoded, or one asked about since
+                    victim._used = victim is view and victim._used
                     self._views[victim] = None
                     continue
                 self._evict(victim)
-            self.shared.prune([v._parts for v in self._views])
             return parts
 
     def drop(self, view: AppView) -> None:
@@ -155,6 +161,7 @@ class HotSet:
     def _evict(self, view: AppView) -> None:
         if view._parts is not None:
             self.weight -= view._parts.weight
+            self.shared.release(view._parts)
             view._parts = None
 
     def __len__(self) -> int:
