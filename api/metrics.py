@@ -50,6 +50,15 @@ SNAPSHOT_SYNCED = Gauge(
 SNAPSHOT_APPS = Gauge(
     "gatehouse_snapshot_apps", "Apps held in this read process", multiprocess_mode="liveall"
 )
+SNAPSHOT_DECODED = Gauge(
+    "gatehouse_snapshot_decoded_bytes",
+    "Estimated resident bytes of the answers this read process holds decoded (budget: GATEHOUSE_READ_HOT_MB)",
+    multiprocess_mode="liveall",
+)
+SNAPSHOT_DECODES = Counter(
+    "gatehouse_snapshot_decodes_total",
+    "Apps decoded from their compressed document (first use, or again after leaving the hot set)",
+)
 DROPPED = Counter(
     "gatehouse_dropped_events_total",
     "Work not done at once and left to a fallback: rebuild enqueues (the outbox sweep retries them), "

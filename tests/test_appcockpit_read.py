@@ -423,6 +423,12 @@ def test_a_read_process_keeps_only_its_hot_apps_decoded_and_answers_every_app(
     small.refresh(redis_conn)
     assert small.hot.weight == 0  # indexed from the documents' heads: nothing decoded yet
     reader = testing.TestClient(create_read_app(settings, small))
+    from api.metrics import SNAPSHOT_DECODES
+
+    def decodes() -> float:
+        return next(x.value for x in SNAPSHOT_DECODES.collect()[0].samples if x.name.endswith("_total"))
+
+    before = decodes()
     for _ in range(2):
         for pid, token in apps:
             for version, status in (("1.0.0", 200), ("1.0.1", 200), ("9.9.9", 404)):
@@ -434,6 +440,7 @@ def test_a_read_process_keeps_only_its_hot_apps_decoded_and_answers_every_app(
             assert 1 <= len(small.hot) < len(apps) and (small.hot.weight <= 6_000 or len(small.hot) == 1)
     decoded = [pid for pid, _ in apps if small.state.apps[pid].hot]
     assert 1 <= len(decoded) < len(apps) and len(decoded) == len(small.hot)
+    assert decodes() - before > len(apps)  # the set turned over: some apps were decoded twice
     # Every app has the same rules (one version, two platforms): two exact answers, two minimum ones.
     assert len(small.hot.shared.exact) == 2 and len(small.hot.shared.minimum) == 2
     # The same rule in two apps (the scale seed repeats its versions and messages): one body in memory.

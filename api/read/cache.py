@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 import orjson
 import redis
 
-from api.metrics import SNAPSHOT_APPS, SNAPSHOT_GENERATION, SNAPSHOT_SYNCED
+from api.metrics import (
+    SNAPSHOT_APPS,
+    SNAPSHOT_DECODED,
+    SNAPSHOT_DECODES,
+    SNAPSHOT_GENERATION,
+    SNAPSHOT_SYNCED,
+)
 from store.snapshot_format import APP_KEY, CHANNEL, ETAGS_KEY, GEN_KEY, HEADS_KEY, decode_document
 from store.tokens import client_token_digest
 from store.versions import VersionKey, parse_key
@@ -138,6 +144,7 @@ class HotSet:
             if view._parts is not None:
                 return view._parts
             parts = view._parts = Parts.from_document(doc, self.shared)
+            SNAPSHOT_DECODES.inc()
             if self.budget is None:
                 return parts
             self._views[view] = None
@@ -357,6 +364,7 @@ class SnapshotCache:
         SNAPSHOT_GENERATION.set(int(gen or 0))
         SNAPSHOT_SYNCED.set(self.synced_at)
         SNAPSHOT_APPS.set(len(self.state.apps))
+        SNAPSHOT_DECODED.set(self.hot.weight)
 
     def _run(self) -> None:
         while not self._stop.is_set():
