@@ -66,20 +66,25 @@ def _snapshot_mb(r: redis.Redis) -> float:
     return sum(x or 0 for x in pipe.execute()) / 1e6
 
 
-def _versions_lua(path: Path, apps: list[tuple[str, str]], version: str = "1.0.0") -> str:
-    """A wrk script asking each app in turn for an exact rule (the AppCockpit check)."""
+VERSIONS = '"/v1/versions?app_id=" .. a[1] .. "&app_version=1.0.0&platform=ios&environment=production"'
+MAINTENANCE = '"/v1/maintenance?app_id=" .. a[1] .. "&environment=production"'
+APP_CONFIG = '"/app-config/public?app_id=" .. a[1]'
+
+
+def _get_lua(path: Path, apps: list[tuple[str, str]], target: str = VERSIONS) -> str:
+    """A wrk script asking each app in turn (``target``: a Lua expression of the app ``a``), with its token."""
     rows = ",\n".join(f'{{"{pid}","{token}"}}' for pid, token in apps)
     path.write_text(
         f"local apps = {{\n{rows}\n}}\nlocal n = 0\n"
         "request = function()\n  n = n + 1\n  local a = apps[(n % #apps) + 1]\n"
-        '  return wrk.format("GET", "/v1/versions?app_id=" .. a[1] .. '
-        f'"&app_version={version}&platform=ios&environment=production", {{["x-api-token"] = a[2]}})\nend\n'
+        f'  return wrk.format("GET", {target}, {{["x-api-token"] = a[2]}})\nend\n'
     )
     return str(path)
 
 
-def _updates_lua(path: Path, packages: list[str]) -> str:
-    """A wrk script sending device checks across the live-update apps (10,000 devices, no update due)."""
+def _device_lua(path: Path, packages: list[str], extra: str = "") -> str:
+    """A wrk script sending plugin calls across the live-update apps (10,000 devices, no update due);
+    ``extra`` adds fields (the /stats action)."""
     rows = ",\n".join(f'"{p}"' for p in packages)
     path.write_text(
         f"local apps = {{\n{rows}\n}}\nlocal n = 0\n"
@@ -87,7 +92,7 @@ def _updates_lua(path: Path, packages: list[str]) -> str:
         "request = function()\n  n = n + 1\n"
         '  local body = string.format(\'{"app_id":"%s","device_id":"fleet-%d","platform":"android",'
         '"version_build":"1.0.0","version_name":"1.0.0","plugin_version":"6.3.0","is_emulator":false,'
-        '"is_prod":true}\', apps[(n % #apps) + 1], n % 10000)\n'
+        f'"is_prod":true{extra}}}\', apps[(n % #apps) + 1], n % 10000)\n'
         "  return wrk.format(nil, nil, nil, body)\nend\n"
     )
     return str(path)
@@ -236,9 +241,12 @@ def main() -> None:  # noqa: PLR0915 - one run, read top to bottom
         )
         cold = time.monotonic() - started
         rss_idle = [_rss_mb(pid) for pid in children(master.pid)]
-        every = _versions_lua(tmp / "every.lua", apps)
-        hot = _versions_lua(tmp / "hot.lua", apps[:HOT])
-        updates = _updates_lua(tmp / "updates.lua", packages)
+        every = _get_lua(tmp / "every.lua", apps)
+        hot = _get_lua(tmp / "hot.lua", apps[:HOT])
+        maintenance = _get_lua(tmp / "maintenance.lua", apps[:HOT], MAINTENANCE)
+        app_config = _get_lua(tmp / "app-config.lua", apps[:HOT], APP_CONFIG)
+        updates = _device_lua(tmp / "updates.lua", packages)
+        stats = _device_lua(tmp / "stats.lua", packages, ',"action":"set"')
         wrk(
             f"{read}/v1/versions", {}, every, duration=f"{max(3, total // 4000)}s"
         )  # every app, at least once
@@ -260,6 +268,9 @@ def main() -> None:  # noqa: PLR0915 - one run, read top to bottom
             f"GET /v1/versions, every app in turn ({args.apps})": (f"{read}/v1/versions", every),
             "POST ceiling (parse JSON, constant)": (f"{ceiling}/updates", updates),
             f"POST /updates across {args.live_apps} live apps": (f"{read}/updates", updates),
+            f"GET /v1/maintenance, hot mix ({HOT} apps)": (f"{read}/v1/maintenance", maintenance),
+            f"GET /app-config/public, hot mix ({HOT} apps)": (f"{read}/app-config/public", app_config),
+            f"POST /stats across {args.live_apps} live apps": (f"{read}/stats", stats),
         }
         results = {name: [] for name in rows}
         for _ in range(3):
