@@ -459,6 +459,10 @@ def test_a_read_process_keeps_only_its_hot_apps_decoded_and_answers_every_app(
     small.refresh(redis_conn)
     view = small.state.apps[hot_pid]
     assert view.hot and "ios|production|4~1" in view._parts.exact
+    # Evicting every app empties the shared table: it keeps no answer alive on its own.
+    for pid, _ in apps:
+        small.hot.drop(small.state.apps[pid])
+    assert small.hot.weight == 0 and small.hot.shared.exact == {} and small.hot.shared.minimum == {}
 
 
 def test_sync_thread_reads_only_the_named_app_and_catches_a_lost_message(settings, world, sync, redis_conn):
