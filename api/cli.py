@@ -100,11 +100,8 @@ def rebuild_snapshots(app_ids: tuple[str, ...]) -> None:
     _db(settings)
     r = redis.Redis.from_url(settings.redis_url)
     ids = _or_exit(lambda: operator.app_ids(list(app_ids))) if app_ids else snapshots.all_app_ids()
-    changed, step = 0, 200
     with tqdm(total=len(ids), unit="app", desc="rebuilding") as bar:
-        for i in range(0, len(ids), step):
-            changed += snapshots.rebuild_many(r, ids[i : i + step], compose_snapshot)
-            bar.update(len(ids[i : i + step]))
+        changed = snapshots.rebuild_many(r, ids, compose_snapshot, progress=bar.update)
     if not app_ids:
         r.set(COMPLETE_KEY, 1)  # every app rendered: the worker need not do it again
     click.echo(f"rebuilt {len(ids)} snapshot(s), {changed} changed")

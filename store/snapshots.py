@@ -225,10 +225,15 @@ def rebuild(r: redis.Redis, app_id: int, compose: Callable[[AppData], bytes]) ->
 
 
 def rebuild_many(
-    r: redis.Redis, app_ids: list[int], compose: Callable[[AppData], bytes], chunk: int = 200
+    r: redis.Redis,
+    app_ids: list[int],
+    compose: Callable[[AppData], bytes],
+    chunk: int = 200,
+    progress: Callable[[int], object] | None = None,
 ) -> int:
-    """Render and publish many apps, ``chunk`` at a time; each app's outbox row is cleared only if no change
-    arrived since it was read. Returns how many documents changed."""
+    """Render and publish many apps, ``chunk`` at a time (``progress`` is told each chunk's size); each
+    app's outbox row is cleared only if no change arrived since it was read. Returns how many documents
+    changed."""
     changed = 0
     for i in range(0, len(app_ids), chunk):
         ids = app_ids[i : i + chunk]
@@ -242,6 +247,8 @@ def rebuild_many(
             },
         )
         outbox.clear_many(seqs)
+        if progress is not None:
+            progress(len(ids))
     return changed
 
 

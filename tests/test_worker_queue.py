@@ -100,7 +100,7 @@ def test_a_full_rebuild_is_spread_over_range_jobs_and_a_killed_one_is_redone(
     redis_conn.flushdb()  # the snapshots are lost
     assert jobs.rebuild_all_snapshots() == 3  # five apps in three ranges, each a job any worker may take
     ranges = _range_jobs(queue)
-    assert len(ranges) == 3 and redis_conn.hlen(PENDING_KEY) == 3
+    assert len(ranges) == 3 and redis_conn.scard(PENDING_KEY) == 3
     # The first range's worker is SIGKILLed mid-job: its job stays "started" by a worker that is gone.
     first = Job.fetch(ranges[0], connection=redis_conn, serializer=queue.serializer)
     queue.connection.lrem(queue.key, 0, first.id)
@@ -108,7 +108,7 @@ def test_a_full_rebuild_is_spread_over_range_jobs_and_a_killed_one_is_redone(
     first.worker_name = "killed-worker"
     first.save()
     sync()  # the other two ranges run
-    assert redis_conn.hlen(PENDING_KEY) == 1 and not redis_conn.exists(COMPLETE_KEY)
+    assert redis_conn.scard(PENDING_KEY) == 1 and not redis_conn.exists(COMPLETE_KEY)
     assert sum(redis_conn.exists(APP_KEY + pid) for pid, _ in apps) == 3
     # The schedule's next tick runs the full rebuild again: only the lost range is enqueued, and redone.
     assert jobs.rebuild_all_snapshots() == 1

@@ -65,18 +65,16 @@ def rebuild_all_snapshots() -> int:
                 pipe.watch(COMPLETE_KEY, PENDING_KEY)
                 if pipe.exists(COMPLETE_KEY):
                     return 0
-                pending = {k.decode(): v.decode() for k, v in pipe.hgetall(PENDING_KEY).items()}
+                pending = {span.decode() for span in pipe.smembers(PENDING_KEY)}
                 if pending:
                     pipe.unwatch()
                     break
                 ids = snapshots.all_app_ids()
-                pending = {
-                    f"{chunk[0]}-{chunk[-1]}": f"{chunk[0]}:{chunk[-1]}"
-                    for chunk in (ids[i : i + REBUILD_CHUNK] for i in range(0, len(ids), REBUILD_CHUNK))
-                }
+                chunks = (ids[i : i + REBUILD_CHUNK] for i in range(0, len(ids), REBUILD_CHUNK))
+                pending = {f"{chunk[0]}-{chunk[-1]}" for chunk in chunks}
                 pipe.multi()
                 if pending:
-                    pipe.hset(PENDING_KEY, mapping=pending)
+                    pipe.sadd(PENDING_KEY, *pending)
                 else:
                     pipe.set(COMPLETE_KEY, 1)  # no app at all: nothing to render
                 pipe.execute()
@@ -84,9 +82,9 @@ def rebuild_all_snapshots() -> int:
             except redis.WatchError:
                 continue  # a range finished or a flush came meanwhile: read again
     queue = make_queue(r, context.settings().queue_name)
-    for name, span in sorted(pending.items()):
-        low, high = (int(x) for x in span.split(":"))
-        enqueue_unique(queue, "worker.jobs.rebuild_snapshot_range", (low, high), f"rebuild-all-{name}")
+    for span in sorted(pending):
+        low, high = (int(x) for x in span.split("-"))
+        enqueue_unique(queue, "worker.jobs.rebuild_snapshot_range", (low, high), f"rebuild-all-{span}")
     return len(pending)
 
 
@@ -97,8 +95,8 @@ def rebuild_snapshot_range(low: int, high: int) -> int:
     r = context.connection()
     changed = snapshots.rebuild_many(r, snapshots.all_app_ids(low, high), compose_snapshot)
     pipe = r.pipeline(transaction=True)
-    pipe.hdel(PENDING_KEY, f"{low}-{high}")
-    pipe.hlen(PENDING_KEY)
+    pipe.srem(PENDING_KEY, f"{low}-{high}")
+    pipe.scard(PENDING_KEY)
     removed, left = pipe.execute()
     if removed and left == 0:
         r.set(COMPLETE_KEY, 1)

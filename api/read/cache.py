@@ -307,7 +307,8 @@ class SnapshotCache:
             self.loaded.set()
             return 0
         apps = dict(current.apps)
-        replaced = []
+        fresh: list[AppView] = []
+        replaced: list[AppView] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             pipe = r.pipeline(transaction=False)
@@ -328,6 +329,7 @@ class SnapshotCache:
                         if old.hot and not view.hot:  # decoded here, so requests never wait for it
                             self.hot.decode(view, decode_document(raw))
                     apps[pid] = view
+                    fresh.append(view)
                 except Exception:
                     log.exception("unreadable snapshot for %s; keeping the previous one", pid)
         # The indexes are patched, not rebuilt: a change to one app of 10,000 costs that app.
@@ -338,12 +340,10 @@ class SnapshotCache:
                     del tokens[t]
             if old.package and packages.get(old.package) is old:
                 del packages[old.package]
-        for pid in wanted:
-            view = apps.get(pid)
-            if view is not None and view is not current.apps.get(pid):
-                tokens.update(dict.fromkeys(view.tokens, view))
-                if view.package:
-                    packages[view.package] = view
+        for view in fresh:
+            tokens.update(dict.fromkeys(view.tokens, view))
+            if view.package:
+                packages[view.package] = view
         self.state = State(apps=apps, tokens=tokens, packages=packages)
         for view in replaced:
             self.hot.drop(view)
