@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     )
     webhook_backoff_cap: float = Field(300.0, description="Longest delay between two webhook attempts.")
     audit_retention_days: int = Field(730, description="Days audit log entries are kept.")
+    rollout_devices_per_address: int = Field(
+        5,
+        description="Devices of each kind (failing, updated) one address (an IPv6 /64) may add to a rollout's "
+        "health over its window: /stats is anonymous, so one address cannot pause a rollout.",
+    )
+    rollout_min_devices: int = Field(
+        10,
+        description="Fewest distinct devices a rollout's failure rate is judged over, whatever its min_samples.",
+    )
     rollout_check_interval: int = Field(
         5, description="Seconds between checks of live rollouts' failure rates (auto-pause) and last steps."
     )

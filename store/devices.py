@@ -11,10 +11,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from peewee import EXCLUDED
+import peewee as pw
+from peewee import EXCLUDED, DatabaseError
 
 from store.catalog import app_by_package
-from store.db import conflict_on_duplicate, db, is_postgres
+from store.db import conflict_on_duplicate, db, is_postgres, is_unavailable
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
     App,
@@ -24,6 +25,7 @@ from store.models import (
     BundleStat,
     Channel,
     Device,
+    DeviceOutcome,
     User,
     utcnow,
 )
@@ -140,10 +142,21 @@ class Batch:
     actions: dict[tuple[str, int, str, str], int] = field(default_factory=dict)
     # ("set", package, device_id, channel) or ("unset", package, device_id, None), in order
     choices: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    # [package, device_id, bundle, "failure" | "success", source address, minute]: what devices reported
+    # of a bundle (the plugin's failure actions and its set), one per device, bundle and kind
+    outcomes: list[list] = field(default_factory=list)
+    # Filled by apply_batch: (what, the record, the database's error) of each record no column could hold,
+    # set aside so the rest of the batch is applied.
+    rejected: list[tuple[str, object, str]] = field(default_factory=list)
 
 
 def apply_batch(batch: Batch) -> bool:
-    """Applies a batch once; False when this entry was applied before (a redelivery). Run in a unit of work."""
+    """Applies a batch once; False when this entry was applied before (a redelivery). Run in a unit of work.
+
+    A part the database refuses (a value no column holds, whatever slipped past the edge's checks) is
+    split in halves, each in a savepoint, down to the records it refuses; those go to ``batch.rejected``
+    and every other record is applied. A database that cannot be reached still fails the whole batch,
+    which the stream then delivers again."""
     try:
         with conflict_on_duplicate("applied"):
             AppliedBatch.insert(entry_id=batch.entry_id).execute()
@@ -159,32 +172,74 @@ def apply_batch(batch: Batch) -> bool:
         if packages
         else {}
     )
-    _upsert_devices(apps, batch.sightings)
-    _count_actions(apps, batch.actions)
-    for kind, package, device_id, channel in batch.choices:
-        if package in apps:
-            _choose_channel(apps[package], kind, device_id, channel)
+    _isolating(batch, "sighting", batch.sightings, lambda rows: _upsert_devices(apps, rows))
+    named = _existing_bundles(apps, {k[2] for k in batch.actions} | {o[2] for o in batch.outcomes})
+    _isolating(
+        batch, "action", list(batch.actions.items()), lambda items: _count_actions(apps, named, dict(items))
+    )
+    _isolating(batch, "outcome", batch.outcomes, lambda rows: _record_outcomes(apps, named, rows))
+    for choice in batch.choices:
+        if choice[1] in apps:
+            _isolating(batch, "choice", [choice], lambda one: _apply_choice(apps, *one[0]))
     return True
+
+
+def _existing_bundles(apps: dict[str, int], names: set[str]) -> set[tuple[int, str]]:
+    """(app id, bundle name) of the named bundles that exist: anonymous /stats may name any string, and
+    only real bundles are counted (the stats tables grew a row per made-up name)."""
+    if not apps or not names:
+        return set()
+    return set(
+        Bundle.select(Bundle.app, Bundle.name)
+        .where(Bundle.app.in_(list(apps.values())) & Bundle.name.in_(list(names)))
+        .tuples()
+    )
+
+
+def _isolating(batch: Batch, what: str, records: list, apply) -> None:
+    """``apply(records)`` in a savepoint; when the database refuses it, the halves again, down to the
+    single records it refuses (log2(n) extra statements per bad record)."""
+    if not records:
+        return
+    try:
+        with db.atomic():
+            apply(records)
+    except DatabaseError as exc:
+        if is_unavailable(exc):
+            raise
+        if len(records) == 1:
+            batch.rejected.append((what, records[0], str(exc).strip().splitlines()[0][:300]))
+            return
+        middle = len(records) // 2
+        _isolating(batch, what, records[:middle], apply)
+        _isolating(batch, what, records[middle:], apply)
 
 
 # One statement per batch on PostgreSQL, the columns as arrays: peewee's insert_many built and sent
 # 500-row statements, which kept the worker behind the read service under load.
 _UPSERT_PG = """
 INSERT INTO device (app_id, device_id, platform, plugin_version, os_version, version_build, version_name,
-                    custom_id, is_prod, is_emulator, first_seen_at, last_seen_at)
-SELECT a, d, p, pv, os, vb, vn, c, ip, ie, to_timestamp(s) AT TIME ZONE 'UTC', to_timestamp(s) AT TIME ZONE 'UTC'
+                    custom_id, is_prod, is_emulator, first_seen_at, last_seen_at, offered_bundle)
+SELECT a, d, p, pv, os, vb, vn, c, ip, ie, to_timestamp(s) AT TIME ZONE 'UTC', to_timestamp(s) AT TIME ZONE 'UTC',
+       o
 FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-            %s::bool[], %s::bool[], %s::float8[]) AS t(a, d, p, pv, os, vb, vn, c, ip, ie, s)
+            %s::bool[], %s::bool[], %s::float8[], %s::text[]) AS t(a, d, p, pv, os, vb, vn, c, ip, ie, s, o)
 ON CONFLICT (app_id, device_id) DO UPDATE SET
     platform = EXCLUDED.platform, plugin_version = EXCLUDED.plugin_version, os_version = EXCLUDED.os_version,
     version_build = EXCLUDED.version_build, version_name = EXCLUDED.version_name,
     custom_id = EXCLUDED.custom_id, is_prod = EXCLUDED.is_prod, is_emulator = EXCLUDED.is_emulator,
-    last_seen_at = GREATEST(device.last_seen_at, EXCLUDED.last_seen_at)
+    last_seen_at = GREATEST(device.last_seen_at, EXCLUDED.last_seen_at),
+    offered_bundle = COALESCE(EXCLUDED.offered_bundle, device.offered_bundle)
 """
 
 
+def _row(r: list) -> list:
+    """A sighting with its offered bundle (None in rows from a read service older than that field)."""
+    return r if len(r) == 12 else [*r[:11], None]
+
+
 def _upsert_devices(apps: dict[str, int], sightings: list[list]) -> None:
-    known = [r for r in sightings if r[0] in apps]
+    known = [_row(r) for r in sightings if r[0] in apps]
     if not known:
         return
     if is_postgres():
@@ -194,14 +249,21 @@ def _upsert_devices(apps: dict[str, int], sightings: list[list]) -> None:
         db.execute_sql(_UPSERT_PG, columns)
         return
     rows = []
-    for package, device_id, *values, seen in known:
+    for package, device_id, *values, seen, offered in known:
         at = dt.datetime.fromtimestamp(seen, dt.UTC).replace(tzinfo=None)
         rows.append(
-            {"app": apps[package], "device_id": device_id, "first_seen_at": at, "last_seen_at": at}
+            {
+                "app": apps[package],
+                "device_id": device_id,
+                "first_seen_at": at,
+                "last_seen_at": at,
+                "offered_bundle": offered,
+            }
             | dict(zip(SIGHTING_FIELDS, values, strict=True))
         )
     update = {getattr(Device, f): getattr(EXCLUDED, f) for f in SIGHTING_FIELDS}
     update[Device.last_seen_at] = EXCLUDED.last_seen_at
+    update[Device.offered_bundle] = pw.fn.COALESCE(EXCLUDED.offered_bundle, Device.offered_bundle)
     for i in range(0, len(rows), 500):
         (
             Device.insert_many(rows[i : i + 500])
@@ -210,12 +272,12 @@ def _upsert_devices(apps: dict[str, int], sightings: list[list]) -> None:
         )
 
 
-def _count_actions(apps: dict[str, int], actions) -> None:
-    """Per minute (the window rollouts are judged on) and per day (kept for reports)."""
+def _count_actions(apps: dict[str, int], named: set[tuple[int, str]], actions) -> None:
+    """Per minute and per day (kept for reports), for bundles that exist."""
     minutes: dict[tuple, int] = {}
     days: dict[tuple, int] = {}
     for (package, minute, bundle, action), n in actions.items():
-        if package not in apps:
+        if package not in apps or (apps[package], bundle) not in named:
             continue
         key = (apps[package], minute, bundle, action)
         minutes[key] = minutes.get(key, 0) + n
@@ -234,6 +296,45 @@ def _count_actions(apps: dict[str, int], actions) -> None:
                 .on_conflict(conflict_target=target, update={model.count: model.count + EXCLUDED.count})
                 .execute()
             )
+
+
+def _record_outcomes(apps: dict[str, int], named: set[tuple[int, str]], outcomes: list[list]) -> None:
+    """Keeps the outcomes of devices that were offered the bundle they report on (one row per device,
+    bundle and kind, its minute and address the latest): a made-up device id, or a device never offered
+    that bundle, counts for nothing (store/rollouts.py reads these)."""
+    wanted = [o for o in outcomes if o[0] in apps and (apps[o[0]], o[2]) in named]
+    if not wanted:
+        return
+    offered = set(
+        Device.select(Device.app, Device.device_id, Device.offered_bundle)
+        .where(
+            Device.app.in_(list({apps[o[0]] for o in wanted}))
+            & Device.device_id.in_(list({o[1] for o in wanted}))
+            & Device.offered_bundle.is_null(False)
+        )
+        .tuples()
+    )
+    rows = {}
+    for package, device_id, bundle, kind, source, minute in wanted:
+        if (apps[package], device_id, bundle) in offered:
+            key = (apps[package], bundle, device_id, kind)
+            rows[key] = {"app": key[0], "bundle": bundle, "device_id": device_id, "kind": kind,
+                         "source": source[:64], "minute": minute}  # fmt: skip
+    target = [DeviceOutcome.app, DeviceOutcome.bundle, DeviceOutcome.device_id, DeviceOutcome.kind]
+    values = list(rows.values())
+    for i in range(0, len(values), 500):
+        (
+            DeviceOutcome.insert_many(values[i : i + 500])
+            .on_conflict(
+                conflict_target=target,
+                update={DeviceOutcome.minute: EXCLUDED.minute, DeviceOutcome.source: EXCLUDED.source},
+            )
+            .execute()
+        )
+
+
+def _apply_choice(apps: dict[str, int], kind: str, package: str, device_id: str, channel: str | None) -> None:
+    _choose_channel(apps[package], kind, device_id, channel)
 
 
 def _choose_channel(app_id: int, kind: str, device_id: str, channel: str | None) -> None:
@@ -268,4 +369,6 @@ def prune_applied(older_than: dt.timedelta = dt.timedelta(days=2)) -> int:
     cutoff = utcnow() - older_than
     minute = int(cutoff.replace(tzinfo=dt.UTC).timestamp()) // 60
     BundleMinuteStat.delete().where(BundleMinuteStat.minute < minute).execute()
+    # A rollout's window is at most 7 days (store/rollouts.py).
+    DeviceOutcome.delete().where(DeviceOutcome.minute < minute - 7 * 1440).execute()
     return AppliedBatch.delete().where(AppliedBatch.applied_at < cutoff).execute()

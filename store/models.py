@@ -7,7 +7,7 @@ import datetime as dt
 import orjson
 import peewee as pw
 
-from store import audit
+from store import audit, bounds
 from store.db import db
 from store.vocabulary import (  # noqa: F401 - models' vocabularies
     BUILD_TYPES,
@@ -117,7 +117,7 @@ class App(BaseModel):
     public_id = pw.CharField(max_length=64, unique=True)
     team = pw.ForeignKeyField(Team, backref="apps", on_delete="CASCADE")
     title = pw.CharField(max_length=200)
-    package_name = pw.CharField(max_length=255, default="")
+    package_name = pw.CharField(max_length=bounds.PACKAGE_NAME, default="")
     icon = pw.CharField(max_length=255, null=True)
     # The distribution server's product: the public page's address, its text, and whether it is shown.
     slug = pw.CharField(max_length=128, null=True)  # unique: app_slug_unique (migration 0009)
@@ -354,7 +354,7 @@ class Bundle(BaseModel):
     """A web bundle of an app, stored by upload (file_key) or served from elsewhere (external_url)."""
 
     app = pw.ForeignKeyField(App, backref="bundles", on_delete="CASCADE")
-    name = pw.CharField(max_length=64)
+    name = pw.CharField(max_length=bounds.BUNDLE_NAME)
     checksum = pw.CharField(max_length=64, null=True)  # SHA-256 of the zip, hex
     file_key = pw.CharField(max_length=255, null=True)
     file_size = pw.BigIntegerField(null=True)
@@ -374,7 +374,7 @@ class Channel(BaseModel):
     """An update channel: the bundle it serves and the policy devices are checked against."""
 
     app = pw.ForeignKeyField(App, backref="channels", on_delete="CASCADE")
-    name = pw.CharField(max_length=128)
+    name = pw.CharField(max_length=bounds.CHANNEL_NAME)
     bundle = pw.ForeignKeyField(Bundle, null=True, on_delete="RESTRICT")
     public = pw.BooleanField(default=False)  # the default channel of the platforms it serves
     disable_auto_update = pw.CharField(max_length=16, default="major")
@@ -396,22 +396,41 @@ class Device(BaseModel):
     """A device as last seen by the live-update endpoints, and the channel or bundle it is pinned to."""
 
     app = pw.ForeignKeyField(App, backref="devices", on_delete="CASCADE")
-    device_id = pw.CharField(max_length=64)
-    custom_id = pw.CharField(max_length=255, default="")
-    platform = pw.CharField(max_length=16, null=True)
-    plugin_version = pw.CharField(max_length=64, default="")
-    os_version = pw.CharField(max_length=64, null=True)
-    version_build = pw.CharField(max_length=64, default="")
-    version_name = pw.CharField(max_length=64, default="")  # the bundle it runs
+    device_id = pw.CharField(max_length=bounds.DEVICE_ID)
+    custom_id = pw.CharField(max_length=bounds.CUSTOM_ID, default="")
+    platform = pw.CharField(max_length=bounds.PLATFORM, null=True)
+    plugin_version = pw.CharField(max_length=bounds.PLUGIN_VERSION, default="")
+    os_version = pw.CharField(max_length=bounds.OS_VERSION, null=True)
+    version_build = pw.CharField(max_length=bounds.VERSION_BUILD, default="")
+    version_name = pw.CharField(max_length=bounds.VERSION_NAME, default="")  # the bundle it runs
     is_prod = pw.BooleanField(default=True)
     is_emulator = pw.BooleanField(default=False)
     channel_override = pw.ForeignKeyField(Channel, null=True, on_delete="SET NULL")
     bundle_override = pw.ForeignKeyField(Bundle, null=True, on_delete="SET NULL")
     first_seen_at = pw.DateTimeField(default=utcnow)
     last_seen_at = pw.DateTimeField(default=utcnow, index=True)
+    # The last bundle /updates offered it: only a device offered a bundle may report that bundle's outcome.
+    offered_bundle = pw.CharField(max_length=bounds.BUNDLE_NAME, null=True)
 
     class Meta:
         indexes = ((("app", "device_id"), True),)
+
+
+class DeviceOutcome(BaseModel):
+    audited = False  # events and bookkeeping, not admin changes
+    """What a device last reported of a bundle it was offered: a failure (update_fail, download_fail,
+    checksum_fail, set_fail) or a success (set), from which address (a /64 for IPv6), in which minute.
+    One row per device, bundle and kind, so a rollout's health counts each device once per window."""
+
+    app = pw.ForeignKeyField(App, on_delete="CASCADE")
+    bundle = pw.CharField(max_length=bounds.BUNDLE_NAME)
+    device_id = pw.CharField(max_length=bounds.DEVICE_ID)
+    kind = pw.CharField(max_length=8)  # failure, success
+    source = pw.CharField(max_length=64)
+    minute = pw.BigIntegerField()  # epoch seconds // 60
+
+    class Meta:
+        indexes = ((("app", "bundle", "device_id", "kind"), True), (("app", "bundle", "minute"), False))
 
 
 class BundleStat(BaseModel):
@@ -420,8 +439,8 @@ class BundleStat(BaseModel):
 
     app = pw.ForeignKeyField(App, backref="bundle_stats", on_delete="CASCADE")
     day = pw.DateField()
-    bundle = pw.CharField(max_length=64)
-    action = pw.CharField(max_length=32)
+    bundle = pw.CharField(max_length=bounds.BUNDLE_NAME)
+    action = pw.CharField(max_length=bounds.ACTION)
     count = pw.BigIntegerField(default=0)
 
     class Meta:
@@ -442,8 +461,8 @@ class BundleMinuteStat(BaseModel):
 
     app = pw.ForeignKeyField(App, backref="bundle_minute_stats", on_delete="CASCADE")
     minute = pw.BigIntegerField()  # epoch seconds // 60
-    bundle = pw.CharField(max_length=64)
-    action = pw.CharField(max_length=32)
+    bundle = pw.CharField(max_length=bounds.BUNDLE_NAME)
+    action = pw.CharField(max_length=bounds.ACTION)
     count = pw.BigIntegerField(default=0)
 
     class Meta:

@@ -16,12 +16,11 @@ import peewee as pw
 from store.catalog import get_app
 from store.db import conflict_on_duplicate
 from store.errors import Conflict, InvalidInput, NotFound
-from store.models import Bundle, BundleMinuteStat, Channel, Rollout, User, utcnow
+from store.models import Bundle, Channel, DeviceOutcome, Rollout, User, utcnow
 from store.outbox import mark_stale
 from store.ramps import FULL, share_at
 
 LIVE = ("running", "paused")
-FAILURES = ("update_fail", "download_fail", "checksum_fail", "set_fail")
 
 
 def _channel(caller: User, app_id: str, channel: str, write: bool) -> Channel:
@@ -133,27 +132,35 @@ def promote_rollout(caller: User, app_id: str, channel: str) -> Rollout:
     return _promote(_live(_channel(caller, app_id, channel, write=True)), "promoted by an admin")
 
 
-def window_counts(row: Rollout, now: float) -> tuple[int, int]:
-    """(failures, successful sets) of the rollout's bundle over its window."""
+def window_counts(row: Rollout, now: float, per_source: int = 5) -> tuple[int, int]:
+    """(failing devices, devices that applied it) of the rollout's bundle over its window.
+
+    /stats carries no credentials, so what counts is bounded (README: "Rollout health"): only devices
+    Gatehouse offered this bundle (store/devices.py keeps no other outcome), each device once, and at most
+    ``per_source`` devices of each kind from one address (an IPv6 /64)."""
     since = int(now - row.window_seconds) // 60
     q = (
-        BundleMinuteStat.select(BundleMinuteStat.action, pw.fn.SUM(BundleMinuteStat.count))
+        DeviceOutcome.select(DeviceOutcome.kind, DeviceOutcome.source, pw.fn.COUNT(DeviceOutcome.id))
         .where(
-            (BundleMinuteStat.app == row.app_id)
-            & (BundleMinuteStat.bundle == row.bundle.name)
-            & (BundleMinuteStat.minute >= since)
-            & BundleMinuteStat.action.in_([*FAILURES, "set"])
+            (DeviceOutcome.app == row.app_id)
+            & (DeviceOutcome.bundle == row.bundle.name)
+            & (DeviceOutcome.minute >= since)
         )
-        .group_by(BundleMinuteStat.action)
+        .group_by(DeviceOutcome.kind, DeviceOutcome.source)
         .tuples()
     )
-    counts = {action: int(n) for action, n in q}
-    return sum(counts.get(a, 0) for a in FAILURES), counts.get("set", 0)
+    counts = {"failure": 0, "success": 0}
+    for kind, _, n in q:
+        counts[kind] = counts.get(kind, 0) + min(int(n), per_source)
+    return counts["failure"], counts["success"]
 
 
-def evaluate_rollouts(now: float | None = None, since: float | None = None) -> list[tuple[int, str]]:
+def evaluate_rollouts(
+    now: float | None = None, since: float | None = None, per_source: int = 5, min_devices: int = 10
+) -> list[tuple[int, str]]:
     """Pauses (or rolls back) unhealthy live rollouts and promotes finished ones; returns what it did.
-    With ``since`` (the previous check), a step that fell due in between is announced to webhooks."""
+    With ``since`` (the previous check), a step that fell due in between is announced to webhooks.
+    A rate is judged only over at least max(the rollout's min_samples, ``min_devices``) distinct devices."""
     from store import webhooks
 
     now = time.time() if now is None else now
@@ -169,13 +176,13 @@ def evaluate_rollouts(now: float | None = None, since: float | None = None) -> l
                         "rollout.stepped",
                         {"resource": "rollout", "id": str(row.id), "share_percent": bp / 100},
                     )
-        failures, sets = window_counts(row, now)
+        failures, sets = window_counts(row, now, per_source)
         samples = failures + sets
-        if samples >= row.min_samples and failures * FULL >= row.threshold_bp * samples:
+        if samples >= max(row.min_samples, min_devices) and failures * FULL >= row.threshold_bp * samples:
             rate = failures * 100 / samples
             reason = (
                 f"failure rate {rate:.1f} % over the last {row.window_seconds} s "
-                f"({failures} failures, {sets} sets) reached {row.threshold_bp / 100:g} %"
+                f"({failures} failing devices, {sets} devices updated) reached {row.threshold_bp / 100:g} %"
             )
             held = 0 if row.on_failure == "rollback" else share_at(row.steps, None, now)
             _set(row, state="paused", held_share=held, reason=reason)

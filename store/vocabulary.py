@@ -10,3 +10,7 @@ AUTO_UPDATE_LIMITS = ("major", "minor", "patch", "version_number", "none")
 WEBHOOK_RESOURCES = frozenset(
     {"bundle", "channel", "rollout", "version_rule", "minimum_version_rule", "maintenance", "build", "app"}
 )
+# The plugin's /stats actions that report a bundle failing on a device, and the one that reports it applied:
+# a rollout's health is read from these (store/rollouts.py).
+FAILURE_ACTIONS = frozenset({"update_fail", "download_fail", "checksum_fail", "set_fail"})
+SUCCESS_ACTION = "set"

@@ -149,7 +149,7 @@ def test_the_recorder_buffers_a_bounded_number_while_redis_is_down_and_delivers_
     live.delete(events.STREAM)
     assert down.flush(live) == 100
     ((_, fields),) = live.xrange(events.STREAM)
-    sightings, _, _ = events.decode(fields[b"b"])
+    sightings, *_ = events.decode(fields[b"b"])
     by_id = {s[1]: s for s in sightings}
     assert len(by_id) == 100 and by_id["buffered-0"][6] == "1.1.0"
     live.delete(events.STREAM)

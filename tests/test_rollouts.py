@@ -4,6 +4,7 @@ promotion at 100 %. Over HTTP against real PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -122,10 +123,29 @@ def test_abort_sends_every_device_back(live, reader, sync):
     assert devices_on(reader, "1.1.0", 50) == 0
 
 
-def stats(reader, action: str, n: int, version: str = "1.1.0") -> None:
-    for i in range(n):
-        body = device_body(device_id=f"stat-{action}-{i}", version_name=version) | {"action": action}
-        assert reader.simulate_post("/stats", json=body).json == {"status": "ok"}
+def address(device: str) -> str:
+    """A distinct address per device: a real fleet calls from many."""
+    n = int(hashlib.sha256(device.encode()).hexdigest()[:6], 16)
+    return f"10.{n >> 16}.{(n >> 8) & 255}.{n & 255}"
+
+
+def offered(reader, n: int, prefix: str, version: str = "1.1.0") -> list[str]:
+    """``n`` devices whose /updates answer offered ``version`` (the rollout places each by its id)."""
+    out, i = [], 0
+    while len(out) < n:
+        device = f"{prefix}-{i}"
+        i += 1
+        got = reader.simulate_post("/updates", json=device_body(device_id=device, version_name="1.0.0"))
+        if got.json.get("version") == version:
+            out.append(device)
+    return out
+
+
+def stats(reader, action: str, devices: list[str], version: str = "1.1.0", remote_addr=None) -> None:
+    for device in devices:
+        body = device_body(device_id=device, version_name=version) | {"action": action}
+        res = reader.simulate_post("/stats", json=body, remote_addr=remote_addr or address(device))
+        assert res.json == {"status": "ok"}
 
 
 @pytest.mark.parametrize("on_failure", ["pause", "rollback"])
@@ -140,17 +160,18 @@ def test_a_failing_rollout_pauses_itself(live, reader, sync, redis_conn, on_fail
     live("PUT", body=body)
     sync()
     before = devices_on(reader, "1.1.0", 400)
-    stats(reader, "set", 15)
-    stats(reader, "update_fail", 2)
-    stats(reader, "set", 10, version="1.0.0")  # another bundle's health does not count
+    fleet = offered(reader, 21, "fleet")
+    stats(reader, "set", fleet[:15])
+    stats(reader, "update_fail", fleet[15:17])
+    stats(reader, "set", fleet[17:], version="1.0.0")  # another bundle's health does not count
     time.sleep(0.7)
     drain(redis_conn)
-    assert check_rollouts() == 0  # 2 failures of 17: under the threshold (and the sample)
-    stats(reader, "download_fail", 3)
-    stats(reader, "checksum_fail", 1)
+    assert check_rollouts() == 0  # 2 failing devices of 17: under the threshold (and the sample)
+    stats(reader, "download_fail", fleet[17:20])
+    stats(reader, "checksum_fail", fleet[20:])
     time.sleep(0.7)
     drain(redis_conn)
-    assert check_rollouts() == 1  # 6 failures of 21 samples: 28.6 % >= 20 %
+    assert check_rollouts() == 1  # 6 failing devices of 21: 28.6 % >= 20 %
     sync()
     status = live("GET").json
     assert status["state"] == "paused" and "failure rate 28.6 %" in status["reason"]

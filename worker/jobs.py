@@ -174,8 +174,9 @@ def check_rollouts() -> int:
     announces steps that fell due since the last check; the rebuilds their changes need are enqueued at commit."""
     now = time.time()
     since = _last_rollout_check[-1] if _last_rollout_check else None
+    s = context.settings()
     with unit_of_work():
-        done = rollouts.evaluate_rollouts(now, since)
+        done = rollouts.evaluate_rollouts(now, since, s.rollout_devices_per_address, s.rollout_min_devices)
     _last_rollout_check[:] = [now]
     for rollout_id, what in done:
         log.warning("rollout %s %s", rollout_id, what)

@@ -34,6 +34,7 @@ from store.snapshot_format import etag
 from store.storage import make_storage
 from worker.heartbeat import SCHEDULER_TICK_KEY, live_workers
 from worker.queue import after_commit, make_queue
+from worker.sightings import REJECTED_COUNT
 
 log = structlog.get_logger("gatehouse.write")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -131,6 +132,10 @@ class Metrics:
                 "gatehouse_live_workers": (
                     "Workers with a fresh heartbeat",
                     lambda: live_workers(connection),
+                ),
+                "gatehouse_rejected_device_records": (
+                    "Device records the database refused, set aside in gh:devices:rejected (ever)",
+                    lambda: int(connection.get(REJECTED_COUNT) or 0),
                 ),
             }
         )

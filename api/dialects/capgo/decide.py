@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
+from store import bounds
 from store.errors import InvalidVersion
 from store.ramps import bucket, share_at
 from store.versions import parse_key
 
-MAX_DEVICE_ID = 64
-MAX_FIELD = 128
+MAX_DEVICE_ID = bounds.DEVICE_ID
+MAX_FIELD = 128  # the longest version coerce() reads
 _COERCE = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", re.ASCII)
 
 
@@ -139,17 +140,18 @@ class BadRequest(Exception):
         self.code, self.message = code, message
 
 
-# (field, required on /updates, longest): the strings of a device body, checked in one pass.
+# (field, required on /updates, longest): the strings of a device body, checked in one pass against the
+# columns that keep them (store/bounds.py), so nothing the edge accepts can fail the worker's batch.
 _STRINGS = (
-    ("app_id", True, MAX_FIELD),
-    ("device_id", True, MAX_DEVICE_ID),
-    ("platform", True, MAX_FIELD),
-    ("version_build", True, MAX_FIELD),
-    ("version_name", False, MAX_FIELD),
-    ("plugin_version", False, MAX_FIELD),
-    ("version_os", False, MAX_FIELD),
-    ("custom_id", False, 255),
-    ("defaultChannel", False, MAX_FIELD),
+    ("app_id", True, bounds.PACKAGE_NAME),
+    ("device_id", True, bounds.DEVICE_ID),
+    ("platform", True, bounds.PLATFORM),
+    ("version_build", True, bounds.VERSION_BUILD),
+    ("version_name", False, bounds.VERSION_NAME),
+    ("plugin_version", False, bounds.PLUGIN_VERSION),
+    ("version_os", False, bounds.OS_VERSION),
+    ("custom_id", False, bounds.CUSTOM_ID),
+    ("defaultChannel", False, bounds.CHANNEL_NAME),
 )
 _ALWAYS = ("app_id", "device_id")
 _PLATFORMS = frozenset(("ios", "android", "electron"))

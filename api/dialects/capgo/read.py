@@ -8,6 +8,7 @@ Refusals are HTTP 200 {"error": code, "message": ...} as Capgo answers them; bad
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import time
 from time import perf_counter
@@ -22,6 +23,7 @@ from api.dialects.capgo.decide import BadRequest, Check, LiveApp, decide, parse_
 from api.dialects.capgo.sightings import Recorder
 from api.metrics import RequestMetrics
 from api.read.cache import AppView, SnapshotCache
+from store.vocabulary import FAILURE_ACTIONS, SUCCESS_ACTION
 
 MAX_BODY = 16_384
 _ACTION = re.compile(r"^[A-Za-z0-9_]{1,32}$", re.ASCII)
@@ -45,6 +47,7 @@ class Devices:
         self._secret: bytes | None = None
         # The clock rollout steps are evaluated against (a test sets its own).
         self.clock = time.time
+        self.hops = settings.forwarded_for_hops
 
     def live(self, view: AppView) -> LiveApp:
         key = (view.public_id, view.digest)
@@ -205,14 +208,34 @@ class Direct:
         self.d.metrics.observe(self.path, "POST", status, started)
 
 
+def source(scope, hops: int) -> str:
+    """The address a request came from, as the edge saw it (X-Forwarded-For's ``hops``-th address from
+    the right when the edge is trusted), IPv6 as its /64: what one address may contribute is bounded."""
+    client = scope.get("client")
+    address = str(tuple(client)[0]) if client else "unknown"
+    if hops > 0:
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                hops_seen = [a.strip() for a in value.decode("latin-1").split(",") if a.strip()]
+                if len(hops_seen) >= hops:
+                    address = hops_seen[-hops]
+                break
+    if ":" in address:
+        try:
+            return str(ipaddress.ip_network(f"{address}/64", strict=False))
+        except ValueError:
+            return address[:64]
+    return address[:64]
+
+
 async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     """POST /updates (the plugin's updateUrl)."""
     check = parse_check(payload)
     view, refused = d.app(check)
     if refused is not None:
         return 200, orjson.dumps(refused)
-    d.recorder.seen(check)
     refused, bundle = decide(d.live(view), check, d.clock())
+    d.recorder.seen(check, offered=None if bundle is None else bundle.name)
     if refused is not None:
         return 200, orjson.dumps(refused)
     try:
@@ -229,7 +252,14 @@ async def stats(d: Devices, scope, payload) -> tuple[int, bytes]:
     if refused is not None:
         return 200, orjson.dumps(refused)
     d.recorder.seen(check)
-    d.recorder.action(check.app_id, check.version_name or "builtin", payload["action"])
+    action, bundle = payload["action"], check.version_name
+    if bundle in d.live(view).bundles:
+        # Only bundles the app has are counted: anonymous /stats naming made-up versions grew the stats
+        # tables a row each (the worker checks again against the database).
+        d.recorder.action(check.app_id, bundle, action)
+        if action in FAILURE_ACTIONS or action == SUCCESS_ACTION:
+            kind = "success" if action == SUCCESS_ACTION else "failure"
+            d.recorder.outcome(check.app_id, check.device_id, bundle, kind, source(scope, d.hops))
     return 200, OK_BYTES
 
 

@@ -40,17 +40,23 @@ class Recorder:
         self._sightings: dict[tuple[str, str], tuple] = {}
         self._actions: dict[tuple, int] = {}
         self._choices: list[tuple] = []
+        # (package, device, bundle, kind) -> (source, minute): the latest outcome a device reported
+        self._outcomes: dict[tuple, tuple] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.dropped = 0
         self.sent = 0
 
     # -- request side ----------------------------------------------------------------------------------
-    def seen(self, check, now: float | None = None) -> None:
+    def seen(self, check, now: float | None = None, offered: str | None = None) -> None:
+        """``offered``: the bundle /updates just offered the device (only an offered device's outcomes of
+        that bundle count toward a rollout's health)."""
         key = (check.app_id, check.device_id)
         now = time.time() if now is None else now
-        details = check[2:10]  # platform .. is_prod (Check is a NamedTuple)
         recent = self._recent.get(key) or self._older.get(key)
+        if offered is None and recent is not None:
+            offered = recent[0][-1]  # a call that offers nothing (/stats) keeps what was offered
+        details = (*check[2:10], offered)  # platform .. is_prod (Check is a NamedTuple)
         if recent is not None and recent[0] == details and now - recent[1] < self.refresh:
             return
         row = (
@@ -65,6 +71,7 @@ class Recorder:
             check.is_prod,
             check.is_emulator,
             now,
+            offered,
         )
         # Under the lock: the flush swaps the dictionary, and a sighting written into the one it took
         # would be lost (uncontended, the lock costs tens of nanoseconds).
@@ -84,6 +91,17 @@ class Recorder:
         key = (package, int(time.time()) // 60, bundle, action)
         with self._lock:
             self._actions[key] = self._actions.get(key, 0) + 1
+        self._ensure_started()
+
+    def outcome(self, package: str, device_id: str, bundle: str, kind: str, source: str) -> None:
+        """A device's report of a bundle's failure or success, kept once per device in a batch (bounded
+        with the sightings: a flood of made-up ids costs a dictionary entry each, then is dropped)."""
+        key = (package, device_id, bundle, kind)
+        with self._lock:
+            if key not in self._outcomes and len(self._outcomes) >= self.max_devices:
+                self._drop(1)
+                return
+            self._outcomes[key] = (source, int(time.time()) // 60)
         self._ensure_started()
 
     def choose(self, kind: str, package: str, device_id: str, channel: str | None) -> None:
@@ -110,11 +128,11 @@ class Recorder:
 
     def _take(self):
         with self._lock:
-            batch = (self._sightings, self._actions, self._choices)
-            self._sightings, self._actions, self._choices = {}, {}, []
+            batch = (self._sightings, self._actions, self._choices, self._outcomes)
+            self._sightings, self._actions, self._choices, self._outcomes = {}, {}, [], {}
         return batch
 
-    def _put_back(self, sightings: dict, actions: dict, choices: list) -> None:
+    def _put_back(self, sightings: dict, actions: dict, choices: list, outcomes: dict) -> None:
         """After a failed flush: merge what was taken under what arrived since (newer sightings win)."""
         with self._lock:
             merged = dict(sightings)
@@ -130,20 +148,29 @@ class Recorder:
             for key, n in actions.items():
                 self._actions[key] = self._actions.get(key, 0) + n
             self._choices[:0] = choices
+            for key, value in outcomes.items():
+                self._outcomes.setdefault(key, value)
 
     def flush(self, r: redis.Redis) -> int:
-        sightings, actions, choices = self._take()
-        if not (sightings or actions or choices):
+        sightings, actions, choices, outcomes = self._take()
+        if not (sightings or actions or choices or outcomes):
             return 0
         try:
             r.xadd(
                 events.STREAM,
-                {"b": events.encode(list(sightings.values()), actions, choices)},
+                {
+                    "b": events.encode(
+                        list(sightings.values()),
+                        actions,
+                        choices,
+                        [(*k, *v) for k, v in outcomes.items()],
+                    )
+                },
                 maxlen=events.STREAM_MAX,
                 approximate=True,
             )
         except (redis.RedisError, OSError):
-            self._put_back(sightings, actions, choices)
+            self._put_back(sightings, actions, choices, outcomes)
             raise
         self.sent += len(sightings)
         return len(sightings)

@@ -1,0 +1,88 @@
+"""Device batches the database refuses part of: the bad record is set aside, every other record applied,
+and nothing is retried forever (the second hardening round, item 1). Real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import peewee as pw
+
+from api.dialects.capgo import events
+from api.dialects.capgo.decide import _STRINGS
+from store import bounds
+from store.models import BundleStat, Device
+from tests.test_capgo import PKG, device_body, upload
+from worker.sightings import FAILURES, REJECTED, REJECTED_COUNT, drain
+
+
+def sighting(device: str, package: str = PKG, **fields) -> list:
+    values = {
+        "platform": "ios",
+        "plugin_version": "6.2.0",
+        "os_version": "17.1",
+        "version_build": "1.0.0",
+        "version_name": "1.0.0",
+        "custom_id": "",
+        "is_prod": True,
+        "is_emulator": False,
+    } | fields
+    return [package, device, *values.values(), time.time()]
+
+
+def test_the_edge_accepts_no_value_a_column_cannot_hold():
+    columns = {
+        "device_id": Device.device_id,
+        "platform": Device.platform,
+        "version_build": Device.version_build,
+        "version_name": Device.version_name,
+        "plugin_version": Device.plugin_version,
+        "version_os": Device.os_version,
+        "custom_id": Device.custom_id,
+    }
+    limits = {name: limit for name, _, limit in _STRINGS}
+    for name, column in columns.items():
+        assert isinstance(column, pw.CharField)
+        assert limits[name] <= column.max_length, name
+    assert BundleStat.bundle.max_length == bounds.VERSION_NAME == bounds.BUNDLE_NAME
+
+
+def test_an_over_long_device_field_is_refused_at_the_edge(reader, world, sync):
+    sync()
+    for path, extra in (("/updates", {}), ("/stats", {"action": "set"})):
+        for name in ("version_name", "version_build", "plugin_version", "version_os"):
+            res = reader.simulate_post(path, json=device_body(**{name: "1" * 100}) | extra)
+            assert res.status_code == 400, (path, name, res.json)
+            assert res.json["error"] == "invalid_json_body" and name in res.json["message"]
+
+
+def test_a_refused_record_is_set_aside_and_the_rest_of_its_batch_applied(api, world, other_world, redis_conn):
+    upload(api, world, "1.0.0")
+    good = [sighting(f"good-{i:02d}") for i in range(20)]
+    good.append(sighting("rival-1", package="com.rival.demo"))
+    poisoned = sighting("poisoned", version_name="9" * 100)  # past the edge's check, as an old release could
+    minute = int(time.time()) // 60
+    actions = [[PKG, minute, "1.0.0", "set", 3], [PKG, minute, "1.0.0", "x" * 40, 1]]
+    raw = orjson.dumps({"s": [*good[:10], poisoned, *good[10:]], "a": actions, "c": []})
+    events_before = redis_conn.xlen(events.STREAM) if redis_conn.exists(events.STREAM) else 0
+    redis_conn.xadd(events.STREAM, {"b": raw})
+    assert drain(redis_conn) == 1
+    recorded = {d.device_id for d in Device.select()}
+    assert recorded == {f"good-{i:02d}" for i in range(20)} | {"rival-1"}
+    assert {(s.bundle, s.count) for s in BundleStat.select()} == {("1.0.0", 3)}
+    kept = redis_conn.xrange(REJECTED)
+    assert [f[b"what"] for _, f in kept] == [b"sighting", b"action"]
+    assert b"poisoned" in kept[0][1][b"record"] and b"too long" in kept[0][1][b"error"]
+    assert int(redis_conn.get(REJECTED_COUNT)) == 2
+    # Acknowledged and removed: nothing stays pending to be claimed again.
+    assert redis_conn.xlen(events.STREAM) == events_before
+    assert redis_conn.xpending(events.STREAM, events.GROUP)["pending"] == 0
+
+
+def test_an_entry_that_cannot_be_decoded_is_set_aside_not_retried(redis_conn):
+    redis_conn.xadd(events.STREAM, {"b": b"{not json"})
+    assert drain(redis_conn) == 0
+    assert redis_conn.xpending(events.STREAM, events.GROUP)["pending"] == 0
+    [(_, fields)] = redis_conn.xrange(REJECTED)
+    assert fields[b"what"] == b"entry" and b"cannot decode" in fields[b"error"]
+    assert not redis_conn.exists(FAILURES)
