@@ -51,7 +51,8 @@ transfer: install services
 # The fault suite at ten times its length (more kills, longer outages, a million bogus tokens); prints figures.
 chaos: install services
 	GATEHOUSE_CHAOS_SCALE=$${GATEHOUSE_CHAOS_SCALE:-10} $(BIN)/python -m pytest -s -q \
-		tests/test_faults.py tests/test_read_limits.py tests/test_worker_queue.py 2>&1 | grep -v '^\[20\|^{'
+		tests/test_faults.py tests/test_read_limits.py tests/test_worker_queue.py \
+		tests/test_capgo_stack.py tests/test_rollout_abuse.py tests/test_webhook_isolation.py 2>&1 | grep -v '^\[20\|^{'
 
 load: install services
 	$(BIN)/python -m loadtest.run $(LOAD_ARGS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import socket
 import time
 import zipfile
@@ -21,6 +22,8 @@ from loadtest.processes import wait_until
 from tests.test_cli_upload import cli  # noqa: F401 - the logged-in CLI fixture
 
 PKG = "com.example.stack"
+# `make chaos` sets GATEHOUSE_CHAOS_SCALE (10 there) to run the poisoned-batch test longer.
+SCALE = float(os.environ.get("GATEHOUSE_CHAOS_SCALE", "1"))
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +103,46 @@ def test_every_device_is_listed_within_five_seconds(stack, capgo_app):
     rows = {d["device_id"]: d for d in all_devices(stack)}
     assert rows["sight-0007"]["custom_id"] == "sight-0007" and rows["sight-0007"]["platform"] == "android"
     print(f"300 devices listed {elapsed:.2f} s after the last call")
+
+
+def test_poisoned_device_records_do_not_stop_recording(stack, capgo_app):
+    """Item 1 of the second hardening round, through the real worker: over-long fields are refused at the
+    edge, and records past it (written straight into the stream, as an older read service could) are set
+    aside while every ordinary device of the same flushes is recorded and nothing stays pending.
+    `make chaos` runs it ten times longer."""
+    n = int(200 * SCALE)
+    ids = [f"poison-{i:05d}" for i in range(n)]
+    known = lambda: stack.front.post("/updates", json=body("warm")).json().get("error") != "app_not_found"  # noqa: E731
+    wait_until(known, timeout=5)
+    poisoned = 0
+    for i, device in enumerate(ids):
+        assert stack.front.post("/updates", json=body(device)).status_code == 200
+        if i % 10 == 0:
+            bad = stack.front.post("/updates", json=body(f"bad-{i}", version_name="9" * 100))
+            assert bad.status_code == 400 and bad.json()["error"] == "invalid_json_body"
+            row = [
+                PKG,
+                f"bad-{i}",
+                "ios",
+                "6.3.0",
+                "",
+                "1.0.0",
+                "9" * 100,
+                "",
+                True,
+                False,
+                time.time(),
+                None,
+            ]
+            stack.redis.xadd(events.STREAM, {"b": events.encode([row], {}, [])})
+            poisoned += 1
+            time.sleep(0.2)
+    wait_until(lambda: {d["device_id"] for d in all_devices(stack)} >= set(ids), timeout=10)
+    listed = {d["device_id"] for d in all_devices(stack)}
+    assert not any(d.startswith("bad-") for d in listed)
+    wait_until(lambda: stack.redis.xpending(events.STREAM, events.GROUP)["pending"] == 0, timeout=10)
+    assert int(stack.redis.get("gh:devices:rejected:total")) >= poisoned
+    print(f"{n} ordinary devices recorded beside {poisoned} poisoned records; 0 pending")
 
 
 def test_a_device_choice_reaches_the_device(stack, capgo_app):
