@@ -105,6 +105,18 @@ class Settings(BaseSettings):
         False,
         description="Allow webhook destinations on loopback and private addresses (tests, local receivers).",
     )
+    webhook_concurrency: int = Field(
+        8, description="Webhook attempts in flight at once per deployment (threads of the delivering worker)."
+    )
+    webhook_per_team: int = Field(
+        2,
+        description="Of those, the most one team's endpoints may hold: slow endpoints delay only their team.",
+    )
+    storage_allow_private: bool = Field(
+        False,
+        description="Let teams point their S3 storage at private, loopback or link-local addresses "
+        "(a private network's own S3); off, a team's endpoint must be a public address.",
+    )
     webhook_timeout: float = Field(5.0, description="Seconds a webhook endpoint has to answer one attempt.")
     webhook_max_attempts: int = Field(8, description="Attempts before a webhook delivery is given up.")
     webhook_backoff_seconds: float = Field(

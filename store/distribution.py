@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import peewee as pw
 
+from store import netguard
 from store.accounts import get_team, require_writer, visible_team_ids
 from store.catalog import SLUG_TAKEN, create_app, free_slug, get_app, slugify
 from store.db import conflict_on_duplicate, db
@@ -596,12 +597,21 @@ def get_settings(caller: User, team_id: int | None) -> DistSettings:
     return team_settings(choose_team(caller, team_id).id)
 
 
-def update_settings(caller: User, team_id: int | None, fields: dict, key: bytes) -> DistSettings:
-    """Applies the fields given; a secret given as "" is cleared, one left out is kept."""
+def update_settings(
+    caller: User, team_id: int | None, fields: dict, key: bytes, allow_private: bool = False
+) -> DistSettings:
+    """Applies the fields given; a secret given as "" is cleared, one left out is kept. An S3 endpoint must
+    be an http(s) URL of a public address unless ``allow_private`` (the operator's setting): the write API
+    would otherwise call into the deployment's own network on the team's behalf."""
     require_writer(caller)
     row = team_settings(choose_team(caller, team_id).id)
     if "storage_type" in fields and fields["storage_type"] not in STORAGE_TYPES:
         raise InvalidInput("storage_type must be local or s3")
+    if fields.get("s3_endpoint"):
+        try:
+            netguard.check_url(fields["s3_endpoint"], allow_private)
+        except netguard.Refused as refused:
+            raise InvalidInput(f"s3_endpoint: {refused}") from None
     for name in PLAIN_SETTINGS:
         if name in fields:
             setattr(row, name, fields[name])

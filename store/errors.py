@@ -50,3 +50,7 @@ class TooManyRequests(DomainError):
 
 class Unavailable(DomainError):
     """A dependency (the database) cannot be reached or failed; the request may be retried."""
+
+
+class BadGateway(DomainError):
+    """A service a team configured (its S3 storage) refused or failed the call made on its behalf."""

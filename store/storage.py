@@ -13,12 +13,19 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import quote
 
-from store.errors import TooLarge  # noqa: F401 - raised here, and callers import it from here
+from store import netguard
+from store.errors import (
+    BadGateway,
+    DomainError,
+    TooLarge,  # noqa: F401 - raised here, and callers import it from here
+    Unavailable,
+)
 
 CHUNK = 1024 * 1024
 PART = 8 * 1024 * 1024  # S3 multipart part size (the minimum is 5 MiB)
@@ -143,26 +150,61 @@ class S3Storage:
         secret_key: str | None = None,
         path_style: bool = False,
         checksums: str = "when_required",
+        team: bool = False,
+        allow_private: bool = True,
     ):
+        """``team``: a bucket a team configured. It is signed with the team's keys only (anonymous
+        without them, never with the deployment's credential chain), and unless ``allow_private`` every
+        connection is checked to reach a public address (store/netguard.py)."""
         import boto3
+        from botocore import UNSIGNED
         from botocore.config import Config
 
-        self.bucket = bucket
+        self.bucket, self.team = bucket, team
+        unsigned = team and not (access_key and secret_key)
         self.client = boto3.client(
             "s3",
             endpoint_url=endpoint_url or None,
             region_name=region,
-            aws_access_key_id=access_key or None,
-            aws_secret_access_key=secret_key or None,
+            aws_access_key_id=None if unsigned else access_key or None,
+            aws_secret_access_key=None if unsigned else secret_key or None,
             config=Config(
                 s3={"addressing_style": "path" if path_style else "auto"},
                 request_checksum_calculation=checksums,
                 response_checksum_validation=checksums,
-                retries={"max_attempts": 5, "mode": "standard"},
+                retries={"max_attempts": 5 if not team else 2, "mode": "standard"},
+                signature_version=UNSIGNED if unsigned else None,
+                connect_timeout=10,
+                read_timeout=30,
             ),
         )
+        if team and not allow_private:
+            _guard_connections(self.client)
+
+    @contextmanager
+    def _calling(self) -> Iterator[None]:
+        """S3's refusals and connection failures as domain errors: a team's bucket is the team's to fix
+        (502), the deployment's storage is retried later (503); neither is a server error of Gatehouse's."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise self._failure(f"S3 storage answered {code}") from None
+        except BotoCoreError as exc:
+            # A refused connection's own reason (the address check's) is the one worth reading.
+            cause = getattr(exc, "kwargs", {}).get("error") or exc
+            raise self._failure(f"S3 storage unreachable: {cause}") from None
+
+    def _failure(self, message: str) -> DomainError:
+        return BadGateway(f"the team's {message}") if self.team else Unavailable(message)
 
     def save(self, key: str, stream: BinaryIO, max_bytes: int) -> Stored:
+        with self._calling():
+            return self._save(key, stream, max_bytes)
+
+    def _save(self, key: str, stream: BinaryIO, max_bytes: int) -> Stored:
         _check_key(key)
         digest, size = hashlib.sha256(), [0]
         upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
@@ -192,14 +234,16 @@ class S3Storage:
 
     def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         byte_range = f"bytes={start}-{'' if end is None else end}"
-        body = self.client.get_object(Bucket=self.bucket, Key=_check_key(key), Range=byte_range)["Body"]
+        with self._calling():
+            body = self.client.get_object(Bucket=self.bucket, Key=_check_key(key), Range=byte_range)["Body"]
         try:
             yield from body.iter_chunks(CHUNK)
         finally:
             body.close()
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=_check_key(key))
+        with self._calling():
+            self.client.delete_object(Bucket=self.bucket, Key=_check_key(key))
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
@@ -207,12 +251,13 @@ class S3Storage:
     def stat(self, key: str) -> Info | None:
         from botocore.exceptions import ClientError
 
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        with self._calling():
+            try:
+                head = self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
         modified = head["LastModified"].astimezone(datetime.UTC).replace(tzinfo=None, microsecond=0)
         return Info(head["ContentLength"], head["ETag"], modified)
 
@@ -230,6 +275,40 @@ class S3Storage:
                 "ResponseContentType": "application/octet-stream",
             },
         )
+
+
+def _guard_connections(client) -> None:
+    """Every connection the client opens is checked, once connected and before a byte is sent, to reach a
+    public address: the name of a team's endpoint may resolve elsewhere later than when it was saved."""
+    from botocore.awsrequest import (
+        AWSHTTPConnection,
+        AWSHTTPConnectionPool,
+        AWSHTTPSConnection,
+        AWSHTTPSConnectionPool,
+    )
+    from urllib3.exceptions import NewConnectionError
+
+    def guarded(base):
+        class Guarded(base):
+            def _new_conn(self):
+                sock = super()._new_conn()
+                try:
+                    netguard.check_peer(sock, allow_private=False)
+                except netguard.Refused as refused:
+                    sock.close()
+                    raise NewConnectionError(self, str(refused)) from None
+                return sock
+
+        return Guarded
+
+    class GuardedHTTP(AWSHTTPConnectionPool):
+        ConnectionCls = guarded(AWSHTTPConnection)
+
+    class GuardedHTTPS(AWSHTTPSConnectionPool):
+        ConnectionCls = guarded(AWSHTTPSConnection)
+
+    # botocore keeps one pool-class table per session, shared with its pool managers.
+    client._endpoint.http_session._pool_classes_by_scheme.update({"http": GuardedHTTP, "https": GuardedHTTPS})
 
 
 def make_storage(settings) -> Storage:
@@ -253,13 +332,21 @@ class Backends:
     settings hold now (``credentials(team_id)`` -> (access key, secret key)). Switching a team's storage
     therefore applies to new uploads only; earlier files are read where they were written."""
 
-    def __init__(self, default: Storage, data_dir: Path, credentials, path_style: bool = True):
+    def __init__(
+        self,
+        default: Storage,
+        data_dir: Path,
+        credentials,
+        path_style: bool = True,
+        allow_private: bool = False,
+    ):
         self.default, self.data_dir, self.credentials, self.path_style = (
             default,
             data_dir,
             credentials,
             path_style,
         )
+        self.allow_private = allow_private
         self._local: LocalStorage | None = None
         # One client per bucket and keys: a boto3 client costs tens of milliseconds to build, and every
         # download, upload and delete opens its backend. Bounded; new keys make a new entry.
@@ -284,6 +371,13 @@ class Backends:
             if len(self._buckets) >= 64:
                 self._buckets.clear()
             storage = self._buckets[key] = S3Storage(
-                bucket, endpoint or None, region or "us-east-1", access, secret, self.path_style
+                bucket,
+                endpoint or None,
+                region or "us-east-1",
+                access,
+                secret,
+                self.path_style,
+                team=True,
+                allow_private=self.allow_private,
             )
         return storage

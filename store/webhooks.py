@@ -152,15 +152,19 @@ def redeliver(caller: User, team_id: int, webhook_id: int, delivery_id: int) -> 
 # -- the worker's side ---------------------------------------------------------------------------------
 
 
-def due(now: dt.datetime | None = None, limit: int = 50) -> list[WebhookDelivery]:
+def due(
+    now: dt.datetime | None = None, limit: int = 50, exclude: list[int] | None = None
+) -> list[WebhookDelivery]:
+    """Pending deliveries whose attempt is due, oldest first; ``exclude``: ids being attempted now."""
     now = now or utcnow()
-    return list(
+    q = (
         WebhookDelivery.select(WebhookDelivery, WebhookEndpoint)
         .join(WebhookEndpoint)
         .where((WebhookDelivery.state == "pending") & (WebhookDelivery.next_attempt_at <= now))
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(limit)
     )
+    if exclude:
+        q = q.where(WebhookDelivery.id.not_in(exclude))
+    return list(q.order_by(WebhookDelivery.next_attempt_at).limit(limit))
 
 
 def record_attempt(

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from falcon import testing
 
+from api.write.app import create_write_app
 from store import accounts, catalog
 from store.db import unit_of_work
 from store.models import App, Build, DistEvent, DistSettings, IosDevice, Membership, Variant
@@ -451,7 +452,17 @@ def test_settings_keep_secrets_sealed_and_masked(dist, world):
     assert audited and all("very-secret" not in str(c) for c in audited)
 
 
-def test_a_storage_switch_applies_to_new_uploads_and_old_files_stay_readable(api, dist, world, s3_endpoint):
+def test_a_storage_switch_applies_to_new_uploads_and_old_files_stay_readable(
+    settings, redis_conn, world, s3_endpoint
+):
+    # moto listens on loopback: the operator's setting lets teams use private addresses.
+    api = testing.TestClient(
+        create_write_app(settings.model_copy(update={"storage_allow_private": True}), redis_conn)
+    )
+
+    def dist(method, path, body=None):
+        return api.simulate_request(method, path, json=body, headers={"X-Auth-Token": world.token})
+
     bucket = "team-dist"
     boto3.client(
         "s3",

@@ -186,12 +186,3 @@ def check_rollouts() -> int:
 @_recovering
 def purge_old_audit_entries() -> int:
     return audit_log.purge(context.settings().audit_retention_days)
-
-
-@_recovering
-def deliver_webhooks() -> int:
-    from api.secret_key import secret_key
-    from worker.webhooks import deliver_due
-
-    settings = context.settings()
-    return deliver_due(secret_key(settings, context.connection()), settings)

@@ -21,6 +21,7 @@ import structlog
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
+from api.secret_key import secret_key
 from api.settings import Settings
 from store.service import set_after_commit
 from store.snapshot_format import COMPLETE_KEY
@@ -28,6 +29,7 @@ from worker import context
 from worker.heartbeat import SCHEDULER_TICK_KEY, keep_beating
 from worker.queue import after_commit, enqueue_unique, make_queue
 from worker.sightings import consume
+from worker.webhooks import Deliverer
 
 log = structlog.get_logger("gatehouse.worker")
 
@@ -42,7 +44,6 @@ def periodic(settings: Settings) -> list[tuple[str, str, int]]:
         ("prune-applied", "worker.jobs.prune_applied_batches", 3_600),
         ("check-rollouts", "worker.jobs.check_rollouts", settings.rollout_check_interval),
         ("purge-audit", "worker.jobs.purge_old_audit_entries", 86_400),
-        ("deliver-webhooks", "worker.jobs.deliver_webhooks", 1),
     ]
 
 
@@ -116,6 +117,9 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         threading.Thread(
             target=Schedule(settings, connection).run, args=(stop,), name="schedule", daemon=True
         ).start()
+        # Webhook deliveries beside the queue, never on it: slow endpoints cannot delay rebuilds.
+        deliverer = Deliverer(settings, connection, lambda: secret_key(settings, connection), name)
+        threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
     try:
         _work(connection, settings, name, burst)
     finally:

@@ -2,28 +2,40 @@
 
 The signature header is ``X-Gatehouse-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``
 under the endpoint's secret, so a receiver can check both the body and its freshness. Redirects are not
-followed; a destination resolving to a loopback, private, link-local or reserved address is refused
-unless GATEHOUSE_WEBHOOK_ALLOW_PRIVATE is set; every attempt (its name lookup included) has a timeout, so
-a slow endpoint holds the worker for at most that long, and one run of the job for at most RUN_BUDGET.
+followed. A destination that is not a public address (store/netguard.py, the check team storage uses too)
+is refused unless GATEHOUSE_WEBHOOK_ALLOW_PRIVATE is set; the address is checked when the attempt
+connects, and the attempt connects to that address, so a name rebound to a private address is refused.
+
+Deliveries run beside the job queue, never on it: a thread of the worker process (``Deliverer``) hands
+them to a pool of GATEHOUSE_WEBHOOK_CONCURRENCY threads, at most GATEHOUSE_WEBHOOK_PER_TEAM of one team's
+at a time. Endpoints that never answer hold only their team's share of the pool, and snapshot rebuilds,
+which have the queue to themselves, reach clients as fast as without webhooks. One worker process at a
+time delivers (a lease in Redis), so two workers never send the same delivery twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
-import socket
+import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
+import redis
+import structlog
 
-from store import webhooks
+from store import netguard, webhooks
 from store.secretbox import unseal as unseal_secret
-from store.service import unit_of_work
+from store.service import release_connection, unit_of_work
+
+log = structlog.get_logger("gatehouse.worker.webhooks")
+
+LEASE_KEY = "gh:webhooks:lease"
+LEASE_SECONDS = 15
+TICK = 0.25
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -31,85 +43,37 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webhook-dns")
-
-
-def refused_destination(url: str, allow_private: bool, timeout: float = 5.0) -> tuple[str, bool] | None:
-    """Why a URL may not be called now, and whether that is final (a private address) or may pass later
-    (a name that does not resolve yet); None when it may be called. The name lookup is bounded: a resolver
-    that hangs must not hold the worker longer than an endpoint may."""
-    parts = urlsplit(url)
+def attempt(delivery, key: bytes, settings) -> None:
+    """One attempt of one delivery, its outcome recorded (in a transaction of its own)."""
+    endpoint = delivery.endpoint
+    body = orjson.dumps(delivery.payload)
+    status, error, final, started = None, None, False, time.perf_counter()
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return "not a valid URL", True
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "not an http(s) URL", True
-    if allow_private:
-        return None
-    try:
-        infos = _resolver.submit(socket.getaddrinfo, parts.hostname, port).result(timeout=timeout)
-    except FutureTimeout:
-        return f"cannot resolve {parts.hostname} within {timeout:g} s", False
-    except (OSError, ValueError, UnicodeError) as exc:
-        return f"cannot resolve {parts.hostname}: {exc}", False
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if (
-            ip.is_private
-            or ip.is_loopback
-            or ip.is_link_local
-            or ip.is_reserved
-            or ip.is_multicast
-            or ip.is_unspecified
-        ):
-            return (
-                f"{parts.hostname} resolves to {ip}, a private address (GATEHOUSE_WEBHOOK_ALLOW_PRIVATE)",
-                True,
-            )
-    return None
-
-
-# One run of the job attempts deliveries for at most this long; the rest wait for the next run (a second
-# later), so other jobs (snapshot rebuilds) never queue behind a batch of slow endpoints.
-RUN_BUDGET = 10.0
-
-
-def deliver_due(key: bytes, settings, now=None) -> int:
-    """Attempts due deliveries once each (within RUN_BUDGET seconds); returns how many were attempted."""
-    attempted = 0
-    deadline = time.monotonic() + RUN_BUDGET
-    for delivery in webhooks.due(now):
-        if time.monotonic() > deadline:
-            break
-        endpoint = delivery.endpoint
-        body = orjson.dumps(delivery.payload)
-        refused = refused_destination(endpoint.url, settings.webhook_allow_private, settings.webhook_timeout)
-        status, started = None, time.perf_counter()
-        error, final = refused if refused is not None else (None, False)
-        if refused is None:
-            stamp = int(time.time())
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "Gatehouse-Webhooks",
-                "X-Gatehouse-Event": delivery.event,
-                "X-Gatehouse-Delivery": str(delivery.id),
-                "X-Gatehouse-Signature": signature(
-                    unseal_secret(key, endpoint.secret_encrypted), stamp, body
-                ),
-            }
-            try:
-                res = httpx.post(
-                    endpoint.url,
-                    content=body,
-                    headers=headers,
-                    timeout=settings.webhook_timeout,
-                    follow_redirects=False,
+        url, pin_headers, extensions = netguard.pinned(
+            endpoint.url, settings.webhook_allow_private, settings.webhook_timeout
+        )
+    except netguard.Refused as refused:
+        error, final = str(refused), refused.final
+    else:
+        stamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Gatehouse-Webhooks",
+            "X-Gatehouse-Event": delivery.event,
+            "X-Gatehouse-Delivery": str(delivery.id),
+            "X-Gatehouse-Signature": signature(unseal_secret(key, endpoint.secret_encrypted), stamp, body),
+            **pin_headers,
+        }
+        try:
+            with httpx.Client(timeout=settings.webhook_timeout, follow_redirects=False) as client:
+                res = client.send(
+                    client.build_request("POST", url, content=body, headers=headers, extensions=extensions)
                 )
-                status = res.status_code
-                error = None if 200 <= status < 300 else f"HTTP {status}"
-            except Exception as exc:  # noqa: BLE001 - any failure of an attempt is the endpoint's, logged and retried
-                error = f"{exc.__class__.__name__}: {exc}"[:300]
+            status = res.status_code
+            error = None if 200 <= status < 300 else f"HTTP {status}"
+        except Exception as exc:  # noqa: BLE001 - any failure of an attempt is the endpoint's, logged and retried
+            error = f"{exc.__class__.__name__}: {exc}"[:300]
+    try:
         with unit_of_work():
             webhooks.record_attempt(
                 delivery,
@@ -121,5 +85,87 @@ def deliver_due(key: bytes, settings, now=None) -> int:
                 settings.webhook_backoff_seconds,
                 settings.webhook_backoff_cap,
             )
-        attempted += 1
-    return attempted
+    finally:
+        release_connection()
+
+
+def deliver_due(key: bytes, settings, now=None) -> int:
+    """Attempts every due delivery once, one after another; returns how many (the CLI's and tests' one-shot)."""
+    with unit_of_work():
+        due = webhooks.due(now)
+    for delivery in due:
+        attempt(delivery, key, settings)
+    return len(due)
+
+
+class Deliverer:
+    """Keeps due deliveries moving through a bounded pool, a bounded share of it per team."""
+
+    def __init__(self, settings, connection: redis.Redis, key: Callable[[], bytes], name: str):
+        self.settings, self.connection, self.key, self.name = settings, connection, key, name
+        self.pool = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="webhook")
+        self.lock = threading.Lock()
+        self.in_flight: dict[int, int] = {}  # delivery id -> team id
+        self.wake = threading.Event()
+
+    def _lease(self) -> bool:
+        """Whether this process delivers now: it holds the lease, or took a free one."""
+        r = self.connection
+        if r.set(LEASE_KEY, self.name, nx=True, ex=LEASE_SECONDS):
+            return True
+        if r.get(LEASE_KEY) == self.name.encode():
+            r.expire(LEASE_KEY, LEASE_SECONDS)
+            return True
+        return False
+
+    def _run_one(self, delivery, team: int) -> None:
+        try:
+            attempt(delivery, self.key(), self.settings)
+        except Exception:
+            log.exception("webhook attempt not recorded; it stays due", delivery=delivery.id)
+        finally:
+            with self.lock:
+                self.in_flight.pop(delivery.id, None)
+            self.wake.set()
+
+    def tick(self) -> int:
+        """Hands due deliveries to the pool within the bounds; returns how many it started."""
+        with self.lock:
+            busy = dict(self.in_flight)
+        free = self.settings.webhook_concurrency - len(busy)
+        if free <= 0:
+            return 0
+        with unit_of_work():
+            due = webhooks.due(limit=200, exclude=list(busy))
+        release_connection()
+        per_team: dict[int, int] = {}
+        for team in busy.values():
+            per_team[team] = per_team.get(team, 0) + 1
+        started = 0
+        for delivery in due:
+            team = delivery.endpoint.team_id
+            if started >= free:
+                break
+            if per_team.get(team, 0) >= self.settings.webhook_per_team:
+                continue
+            per_team[team] = per_team.get(team, 0) + 1
+            with self.lock:
+                self.in_flight[delivery.id] = team
+            self.pool.submit(self._run_one, delivery, team)
+            started += 1
+        return started
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if self._lease():
+                    self.tick()
+            except (redis.RedisError, OSError) as exc:
+                log.warning("webhook deliveries: Redis unavailable", error=str(exc))
+            except Exception:
+                release_connection()
+                log.exception("webhook deliveries: cannot read due deliveries; retrying")
+                stop.wait(1.0)
+            self.wake.wait(TICK)
+            self.wake.clear()
+        self.pool.shutdown(wait=False, cancel_futures=True)

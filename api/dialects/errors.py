@@ -24,6 +24,7 @@ DEFAULT_STATUS: dict[type, int] = {
     E.TooLarge: 413,
     E.TooManyRequests: 429,
     E.Unavailable: 503,
+    E.BadGateway: 502,
 }
 
 

@@ -172,4 +172,6 @@ def file_backends(settings, storage: Storage, connection) -> Backends:
         row = distribution.team_settings(team_id)
         return distribution.secret(row, "s3_access_key", key), distribution.secret(row, "s3_secret_key", key)
 
-    return Backends(storage, settings.data_dir, credentials, settings.s3_path_style)
+    return Backends(
+        storage, settings.data_dir, credentials, settings.s3_path_style, settings.storage_allow_private
+    )

@@ -390,7 +390,9 @@ class Settings:
         fields = body.model_dump(exclude_unset=True, exclude={"team_id"})
         fields = {k: v for k, v in fields.items() if v is not None}
         with unit_of_work():
-            row = dist.update_settings(user, body.team_id, fields, self.env.key())
+            row = dist.update_settings(
+                user, body.team_id, fields, self.env.key(), self.env.settings.storage_allow_private
+            )
         ok(resp, self._shape(row))
 
 
