@@ -49,6 +49,7 @@ class Storage(Protocol):
     def save(self, key: str, stream: BinaryIO, max_bytes: int) -> Stored: ...
     def read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
     def delete(self, key: str) -> None: ...
+    def move(self, source: str, target: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def stat(self, key: str) -> Info | None: ...
     def local_path(self, key: str) -> Path | None: ...
@@ -121,6 +122,9 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def move(self, source: str, target: str) -> None:
+        os.replace(self._path(source), self._path(target))  # atomic: the old file or the new one
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -244,6 +248,13 @@ class S3Storage:
     def delete(self, key: str) -> None:
         with self._calling():
             self.client.delete_object(Bucket=self.bucket, Key=_check_key(key))
+
+    def move(self, source: str, target: str) -> None:
+        with self._calling():
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": _check_key(source)}, self.bucket, _check_key(target)
+            )
+            self.client.delete_object(Bucket=self.bucket, Key=source)
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None

@@ -278,6 +278,36 @@ def test_icon_replacement_removal_and_bounds(api, world, other_world, settings):
     assert api.simulate_get(f"/admin/v1/apps/{world.app_id}", headers=world.auth).json["icon"] is None
 
 
+def test_a_truncated_icon_upload_leaves_the_icon_in_use(api, world, settings):
+    """Item 9 of the second hardening round: the same name uploaded again with a body shorter than its
+    Content-Length answers 400, and the icon in use is still served, whole (it was deleted before)."""
+    url = f"/admin/v1/apps/{world.app_id}/icon"
+    icons = settings.data_dir / "artifacts" / "icons" / str(world.app.id)
+    assert (
+        api.simulate_put(url, params={"filename": "icon.png"}, body=PNG, headers=world.auth).status_code
+        == 200
+    )
+    short = api.simulate_put(
+        url,
+        params={"filename": "icon.png"},
+        body=b"x" * 20,
+        headers=world.auth | {"Content-Length": "5000"},
+    )
+    assert short.status_code == 400 and "incomplete" in short.json["error"]
+    served = api.simulate_get(f"/api/files/apps/{world.app_id}/icon.png")
+    assert served.status_code == 200 and served.content == PNG
+    assert sorted(p.name for p in icons.iterdir()) == ["icon.png"]  # no staged file left behind
+    # A whole replacement under the same name takes effect.
+    assert (
+        api.simulate_put(
+            url, params={"filename": "icon.png"}, body=PNG + b"2", headers=world.auth
+        ).status_code
+        == 200
+    )
+    assert api.simulate_get(f"/api/files/apps/{world.app_id}/icon.png").content == PNG + b"2"
+    assert sorted(p.name for p in icons.iterdir()) == ["icon.png"]
+
+
 # -- login limits --------------------------------------------------------------------------------------
 
 

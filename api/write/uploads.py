@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import falcon
@@ -17,20 +18,26 @@ def store_upload(
     """Streams the body into storage, then points the record at it in one transaction.
 
     The file is complete before any row refers to it; a failed commit deletes it, and the file it
-    replaced is deleted only after the commit, so a reader never meets a row without its file.
+    replaced is deleted only after the commit, so a reader never meets a row without its file. A file
+    already at ``key`` (the same icon name uploaded again) is never touched by a failed upload: the new
+    one is written beside it and moved into place after the commit.
     """
     if req.content_length is None:
         raise falcon.HTTPLengthRequired(description="Content-Length is required")
     if req.content_length > max_bytes:
         raise TooLarge(f"upload larger than {max_bytes} bytes")
-    stored = storage.save(key, req.bounded_stream, max_bytes)
+    staged = storage.exists(key)
+    written = f"{key}.upload-{secrets.token_hex(8)}" if staged else key
+    stored = storage.save(written, req.bounded_stream, max_bytes)
     try:
         if stored.size != req.content_length:  # the client went away; the server saw a short body
             raise InvalidInput(f"upload incomplete: received {stored.size} of {req.content_length} bytes")
         with unit_of_work():
-            replaced = attach(stored)
+            replaced = attach(Stored(key, stored.size, stored.sha256))
     except BaseException:
-        storage.delete(stored.key)
+        storage.delete(written)
         raise
-    if replaced and replaced != stored.key:
+    if staged:
+        storage.move(written, key)
+    if replaced and replaced != key:
         storage.delete(replaced)
