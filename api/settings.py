@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     storage_backend: Literal["local", "s3"] = Field(
         "local", description="Artifact storage: local (under data_dir/artifacts) or s3."
     )
+    body_read_timeout: float = Field(
+        30.0,
+        description="Seconds the write API waits for the next bytes of a request body; past it, 408 and the "
+        "connection closes (a stalled upload no longer holds a thread).",
+    )
+    uploads_per_address: int = Field(
+        4,
+        description="Uploads (bodies past GATEHOUSE_MAX_BODY_BYTES) one client address may have in progress "
+        "at once per write process; 429 past it. All addresses together leave two threads free.",
+    )
     upload_max_bytes: int = Field(2 * 1024**3, description="Largest artifact upload accepted (413 past it).")
     s3_bucket: str = Field("gatehouse", description="S3 bucket for artifacts.")
     s3_endpoint_url: str = Field("", description="S3 endpoint for S3-compatible servers; empty = AWS.")

@@ -12,6 +12,7 @@ import multiprocessing
 
 from api.multiprocess import prepare, worker_exited
 from api.settings import Settings
+from api.write.bodies import pre_request  # noqa: F401 - gunicorn's hook: lets an answer close its connection
 
 worker_class = "gthread"
 _settings = Settings.from_env()

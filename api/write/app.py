@@ -17,6 +17,7 @@ from api.metrics import DROPPED, RequestMetrics, StateCollector, exposition
 from api.openapi_doc import reason
 from api.readiness import probe
 from api.settings import Settings
+from api.write import bodies
 from api.write.files import file_backends
 from api.write.http import send
 from api.write.ratelimit import LoginLimiter, client_address
@@ -49,11 +50,20 @@ class Connections:
     the pool checks connections as it hands them out.
     """
 
-    def __init__(self, metrics: RequestMetrics, hops: int = 0):
+    def __init__(
+        self,
+        metrics: RequestMetrics,
+        hops: int = 0,
+        uploads: bodies.Uploads | None = None,
+        body_timeout: float | None = None,
+        max_body: int = 1_048_576,
+    ):
         self.metrics, self.hops = metrics, hops
+        self.uploads, self.body_timeout, self.max_body = uploads, body_timeout, max_body
 
     def process_request(self, req, resp):
         req.context.started = time.perf_counter()
+        req.context.upload_from = None
         # Who and from where, for the audit log: nobody until a route authenticates an admin.
         audit.acting(None)
         given = req.get_header("X-Request-ID") or ""
@@ -65,9 +75,21 @@ class Connections:
         # NUL cannot be stored in PostgreSQL text; refused here for paths and query strings alike.
         if "\x00" in req.path or "%00" in req.query_string:
             raise InvalidInput("the request must not contain NUL characters")
+        if bodies.has_body(req):
+            bodies.set_read_timeout(req, self.body_timeout)
+            if self.uploads is not None and (req.content_length or self.max_body + 1) > self.max_body:
+                self.uploads.enter(req.context.client)
+                req.context.upload_from = req.context.client
 
     def process_response(self, req, resp, resource, req_succeeded):
         audit.acting(None)
+        if getattr(req.context, "upload_from", None) is not None:
+            self.uploads.leave(req.context.upload_from)
+            req.context.upload_from = None
+        if bodies.has_body(req):
+            bodies.set_read_timeout(req, None)
+            if resp.status_code >= 400 and bodies.unread(req):
+                bodies.force_close()
         if getattr(req.context, "request_id", None):
             resp.set_header("X-Request-ID", req.context.request_id)
         # Every JSON answer carries the MD5 ETag the AppCockpit document promises for all of them.
@@ -196,6 +218,11 @@ class Errors:
         self._send(req, resp, ex.status_code, ex.description or reason(ex.title), ex.headers)
 
     def unexpected(self, req, resp, ex, params) -> None:
+        if isinstance(ex, TimeoutError) and bodies.has_body(req):
+            # The client stopped sending its body (GATEHOUSE_BODY_READ_TIMEOUT): the connection is closed.
+            bodies.force_close()
+            self._send(req, resp, 408, "request body not received in time")
+            return
         if is_unavailable(ex):
             # An outage, not a bug: the caller may retry, and the log names the cause.
             release_connection()
@@ -224,8 +251,17 @@ def create_write_app(
     queue = make_queue(connection, settings.queue_name)
     set_after_commit(lambda app_ids: _enqueue_or_count(queue, app_ids))
 
+    uploads = bodies.Uploads(settings.uploads_per_address, settings.write_threads - 2)
     app = falcon.App(
-        middleware=[Connections(RequestMetrics("write"), settings.forwarded_for_hops)]
+        middleware=[
+            Connections(
+                RequestMetrics("write"),
+                settings.forwarded_for_hops,
+                uploads,
+                settings.body_read_timeout,
+                settings.max_body_bytes,
+            )
+        ]
         if manage_connections
         else []
     )
