@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         "",
         description="Key that secrets (webhook signing secrets) are encrypted under; empty = one kept in Redis.",
     )
+    udid_per_link: int = Field(
+        20,
+        description="Devices one UDID registration link (a product page's profile) may register; 429 past it.",
+    )
+    udid_per_address: int = Field(
+        10, description="UDID registrations one client address may make in an hour; 429 past it."
+    )
     webhook_allow_private: bool = Field(
         False,
         description="Allow webhook destinations on loopback and private addresses (tests, local receivers).",

@@ -565,12 +565,12 @@ def ios_device(caller: User, device_id: str) -> IosDevice:
     return row
 
 
-def unregistered_devices(team: Team) -> list[IosDevice]:
-    return list(
-        IosDevice.select()
-        .where((IosDevice.team == team) & (IosDevice.apple_registered == False))  # noqa: E712
-        .order_by(IosDevice.id)
-    )
+def team_devices(team: Team, device_ids: list[str]) -> dict[str, IosDevice]:
+    """The team's devices among ``device_ids``, by public id (another team's ids are simply absent)."""
+    return {
+        d.public_id: d
+        for d in IosDevice.select().where((IosDevice.team == team) & IosDevice.public_id.in_(device_ids))
+    }
 
 
 def mark_registered(device: IosDevice, apple_device_id: str) -> None:

@@ -19,6 +19,7 @@ from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Bundle, Channel, DeviceOutcome, Rollout, User, utcnow
 from store.outbox import mark_stale
 from store.ramps import FULL, share_at
+from store.timefmt import LATEST_EPOCH
 
 LIVE = ("running", "paused")
 
@@ -58,6 +59,8 @@ def start_rollout(
     if not steps:
         raise InvalidInput("a rollout needs at least one step")
     ordered = sorted((float(at), int(bp)) for at, bp in steps)
+    if any(not 0 <= at < LATEST_EPOCH for at, _ in ordered):
+        raise InvalidInput("step times must be between 1970 and the year 9999")
     shares = [bp for _, bp in ordered]
     if any(not 0 <= bp <= FULL for bp in shares) or shares != sorted(shares):
         raise InvalidInput("shares must be from 0 to 100 % and never fall from one step to the next")

@@ -329,22 +329,41 @@ def test_register_one_device_and_a_duplicate_counts_as_registered(apple, apple_k
     assert apple.call("POST", "/admin/api/devices/dev_nope/register-apple").status_code == 404
 
 
-def test_batch_registration_reports_each_device_and_a_failure_touches_no_other(apple, apple_key, world, dist):
+def test_batch_registration_registers_only_the_chosen_devices(apple, apple_key, world, dist, other_world):
+    """Issue 19 item 4 and issue 20 item 6: it registered every unregistered device of the team."""
     configure(apple, apple_key[1])
-    udids = [f"00008030-00000000000000{i:02d}" for i in range(4)]
+    udids = [f"00008030-00000000000000{i:02d}" for i in range(5)]
     ids = bind(world, dist, udids)
     apple.refuse.add(udids[1])
-    res = apple.call("POST", "/admin/api/devices/register-apple").json["data"]
-    assert [r["status"] for r in res["results"]] == ["registered", "failed", "registered", "registered"]
-    assert (res["registered"], res["failed"]) == (3, 1)
+    missing = apple.call("POST", "/admin/api/devices/register-apple", {})
+    assert missing.status_code == 400 and IosDevice.select().where(IosDevice.apple_registered).count() == 0
+    res = apple.call(
+        "POST", "/admin/api/devices/register-apple", {"device_ids": ids[:3] + ["dev_nope"]}
+    ).json["data"]
+    assert [(r["device_id"], r["success"]) for r in res["results"]] == [
+        (ids[0], True),
+        (ids[1], False),
+        (ids[2], True),
+        ("dev_nope", False),
+    ]
+    assert [r["status"] for r in res["results"]] == ["registered", "failed", "registered", "failed"]
+    assert (res["success_count"], res["fail_count"]) == (2, 2)
     assert res["results"][1]["error"] == "An invalid value was provided"
+    assert res["results"][3]["error"] == "Device not found"
     rows = {d.public_id: d for d in IosDevice.select()}
-    assert [rows[i].apple_registered for i in ids] == [True, False, True, True]
+    # The two devices nobody chose stay unregistered, and Apple never saw them.
+    assert [rows[i].apple_registered for i in ids] == [True, False, True, False, False]
+    assert {d["attributes"]["udid"] for d in apple.devices} == {udids[0], udids[2]}
     assert rows[ids[1]].apple_error == "An invalid value was provided"
-    # Once Apple accepts it, a second batch registers only what was left.
+    # Once Apple accepts it, choosing it again registers it; a registered one counts as a success.
     apple.refuse.clear()
-    second = apple.call("POST", "/admin/api/devices/register-apple").json["data"]
-    assert [r["udid"] for r in second["results"]] == [udids[1]] and second["registered"] == 1
+    second = apple.call("POST", "/admin/api/devices/register-apple", {"device_ids": [ids[1], ids[0]]}).json[
+        "data"
+    ]
+    assert [(r["status"], r["success"]) for r in second["results"]] == [
+        ("registered", True),
+        ("already_registered", True),
+    ]
 
 
 def test_apple_device_list_follows_every_page(apple, apple_key):
@@ -371,3 +390,51 @@ def test_without_credentials_registration_is_refused_clearly(apple, world, dist)
         "error": {"code": "BAD_REQUEST", "message": "Apple Developer API credentials are not configured"},
     }
     assert apple.calls == []
+
+
+def test_bit_flipped_envelopes_answer_400_and_store_nothing(api, dist):
+    """Item 12 of the second hardening round: 2 of 300 bit-flipped envelopes answered 500."""
+    import random
+
+    pid, vid = make_product(dist, platform="ios")
+    path = callback_path(api, vid)
+    good = device_callback(ATTRS)
+    rng = random.Random(7)
+    statuses = set()
+    for _ in range(300):
+        body = bytearray(good)
+        for _ in range(rng.randint(1, 3)):
+            body[rng.randrange(len(body))] ^= 1 << rng.randrange(8)
+        res = api.simulate_post(path, body=bytes(body))
+        statuses.add(res.status_code)
+        assert res.status_code in (301, 400, 429), (res.status_code, res.text)
+    assert 400 in statuses
+
+
+def test_a_link_and_an_address_register_a_bounded_number_of_devices(api, dist):
+    """Item 4: 200 self-signed envelopes stored 200 devices; now one address stops at its bound."""
+    pid, vid = make_product(dist, platform="ios")
+    path = callback_path(api, vid)
+    key = ec.generate_private_key(ec.SECP256R1())
+    answers = [
+        api.simulate_post(
+            path, body=device_callback(ATTRS | {"UDID": f"00008030-{i:016X}"}, key=key)
+        ).status_code
+        for i in range(15)
+    ]
+    assert answers == [301] * 10 + [429] * 5
+    assert IosDevice.select().count() == 10
+    # Captured devices are listed as unconfirmed until an admin registers one.
+    listed = dist("GET", "/admin/api/ios_devices").json["data"]["items"]
+    assert {(d["status"], d["confirmed"]) for d in listed} == {("unconfirmed", False)}
+    # Another address, the same link: the link's own bound (20 attempts, the 5 refused ones included)
+    # stops it.
+    more = [
+        api.simulate_post(
+            path,
+            body=device_callback(ATTRS | {"UDID": f"00008031-{i:016X}"}, key=key),
+            remote_addr=f"10.0.0.{i}",
+        ).status_code
+        for i in range(12)
+    ]
+    assert more == [301] * 5 + [429] * 7

@@ -10,6 +10,7 @@ from store import accounts
 from store.db import unit_of_work
 from store.models import App, User
 from tests.helpers import check
+from tests.test_rollouts import live  # noqa: F401 - the rollout fixture
 
 
 def q(world, **extra) -> dict:
@@ -185,3 +186,66 @@ def test_every_json_answer_of_authenticate_has_an_etag(api, world):
     bad = api.simulate_post("/v2/authenticate", headers={"x-api-token": world.client_token}, json={})
     for res in (ok, bad):
         assert res.headers["ETag"] == '"' + hashlib.md5(res.content).hexdigest() + '"'
+
+
+# -- the second hardening round, item 12: 500 instead of 400 ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "at", ["+3000000d", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1969-12-31"]
+)
+def test_a_rollout_step_past_the_calendar_is_400_and_nothing_is_written(live, at):  # noqa: F811
+    from store.models import Rollout
+
+    res = live(
+        "PUT", body={"bundle": "1.1.0", "steps": [{"percent": 10, "at": "now"}, {"percent": 100, "at": at}]}
+    )
+    assert res.status_code == 400 and "step time" in res.json["error"], res.json
+    assert Rollout.select().count() == 0
+    assert live("GET").status_code == 404  # no rollout, not a 500
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "99999-01-01", "2026-13-01"]
+)
+@pytest.mark.parametrize("path", ["/admin/v1/audit", "/admin/v1/audit.csv"])
+@pytest.mark.parametrize("name", ["since", "until"])
+def test_audit_filters_at_the_ends_of_the_calendar_are_400(api, root, path, name, value):
+    res = api.simulate_get(path, params={name: value}, headers=root.auth)
+    assert res.status_code == 400 and name in res.json["error"]
+
+
+def test_a_build_number_past_the_column_is_400(api, world, dist):
+    from store.models import Build
+    from tests.test_distribution import make_product, upload
+
+    _, vid = make_product(dist)
+    res = upload(api, world, vid, build="9999999999999999999")
+    assert res.status_code == 400 and "build" in res.json["error"]["message"]
+    assert Build.select().count() == 0
+    assert upload(api, world, vid, build="999999999999999999").status_code == 201  # 18 digits fit
+
+
+def test_an_external_url_longer_than_its_column_is_400(api, world):
+    from store.models import Bundle
+    from tests.test_capgo import PKG
+
+    for url in (
+        "https://cdn.example.com/" + "a" * 2048,
+        "ftp://cdn.example.com/b.zip",
+        "javascript:alert(1)",
+    ):
+        res = api.simulate_post(
+            "/bundle/upload",
+            params={"app_id": PKG, "version": "1.0.0", "external_url": url},
+            headers={"authorization": f"Bearer {world.token}"},
+        )
+        assert res.status_code == 400 and "external_url" in res.json["error"], res.json
+    assert Bundle.select().count() == 0
+
+
+def test_published_null_is_refused_as_the_document_says(dist):
+    res = dist("POST", "/admin/api/products", {"name": "N", "published": None})
+    assert res.status_code == 400
+    made = dist("POST", "/admin/api/products", {"name": "N"})
+    assert made.status_code == 201 and made.json["data"]["product"]["published"] is True

@@ -38,6 +38,7 @@ from store import (
     rollouts,
     rules,
     stats,
+    timefmt,
     webhooks,
 )
 from store.errors import InvalidInput
@@ -156,11 +157,7 @@ def when(text: str, now: float) -> float:
     m = _WHEN.match(text)
     if m:
         return now + int(m.group(1)) * _UNITS[m.group(2)]
-    try:
-        at = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"step time {text!r}: use now, +30m, +1h, +3d or an ISO 8601 instant") from None
-    return (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).timestamp()
+    return timefmt.epoch(timefmt.parse_instant(text, f"step time {text!r} (now, +30m, +1h, +3d or ISO 8601)"))
 
 
 class RolloutItem:
@@ -230,15 +227,7 @@ class Audit:
     def _filters(req) -> dict:
         def instant(name):
             raw = req.get_param(name)
-            if not raw:
-                return None
-            try:
-                at = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            except ValueError:
-                raise InvalidInput(
-                    f"{name} must be an ISO 8601 instant such as 2026-11-23T09:00:00Z"
-                ) from None
-            return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
+            return timefmt.parse_instant(raw, name) if raw else None
 
         return {
             "resource": req.get_param("resource"),

@@ -6,7 +6,7 @@ import datetime as dt
 
 from api.dialects.common import build_summary
 from store.ramps import next_step, share_at
-from store.timefmt import iso
+from store.timefmt import LATEST_EPOCH, iso
 
 
 def page(result, shape) -> dict:
@@ -182,6 +182,8 @@ def rollout(r, now: float) -> dict:
 
 
 def _epoch(at: float) -> str:
+    # Clamped: a step stored before the bounds were checked must not make every read of it fail.
+    at = min(max(at, 0.0), LATEST_EPOCH - 1)
     return iso(dt.datetime.fromtimestamp(at, dt.UTC).replace(tzinfo=None))
 
 

@@ -185,6 +185,10 @@ class Upload:
         if not name or len(name) > 64:
             raise InvalidInput("version is required")
         external = req.get_param("external_url")
+        if external is not None and (
+            len(external) > 2048 or not external.startswith(("https://", "http://"))
+        ):
+            raise InvalidInput("external_url must be an http(s) URL of at most 2048 characters")
         channel = req.get_param("channel")
         native = req.get_param("native_packages")
         try:

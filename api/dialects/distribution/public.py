@@ -14,14 +14,16 @@ import plistlib
 from urllib.parse import quote, urlencode
 
 import falcon
+import redis
 
 from api.dialects.distribution import page, udid
 from api.etags import etag_listed
+from api.metrics import DROPPED
 from api.write.files import StoredFile, send_file
 from api.write.http import read_body
 from api.write.ratelimit import client_address
 from store import distribution as dist
-from store.errors import InvalidInput, NotFound
+from store.errors import InvalidInput, NotFound, TooManyRequests
 from store.service import unit_of_work
 
 MIME = {
@@ -208,10 +210,34 @@ class UdidProfile:
 
 class UdidCallback:
     """The device posts its signed attributes here; the tester is sent back to the page (301, as iOS
-    expects) with the outcome."""
+    expects) with the outcome.
+
+    The envelope proves only that its sender holds some key: anyone can sign one, so a link and an address
+    register a bounded number of devices (GATEHOUSE_UDID_PER_LINK over the link's life,
+    GATEHOUSE_UDID_PER_ADDRESS an hour; 429 past either), captured devices are listed as unconfirmed,
+    and none is registered with Apple unless an admin chooses it."""
 
     def __init__(self, env):
         self.env = env
+
+    def _within_bounds(self, variant_id: str, expires: str, ip: str) -> None:
+        settings, r = self.env.settings, self.env.connection
+        link = f"gh:udid:link:{variant_id}:{expires}"
+        address = f"gh:udid:addr:{ip}"
+        try:
+            n_link, _, n_addr, _ = (
+                r.pipeline(transaction=False)
+                .incr(link)
+                .expire(link, 3 * 86_400, nx=True)
+                .incr(address)
+                .expire(address, 3600, nx=True)
+                .execute()
+            )
+        except redis.RedisError:
+            DROPPED.labels("udid_limit").inc()
+            return  # let through while Redis is down, as the login limit does
+        if n_link > settings.udid_per_link or n_addr > settings.udid_per_address:
+            raise TooManyRequests("too many devices registered through this link or address; try later", 3600)
 
     def on_post(self, req, resp):
         variant_id = req.get_param("variant") or ""
@@ -227,6 +253,7 @@ class UdidCallback:
         except udid.BadCallback as exc:
             raise InvalidInput(str(exc)) from None
         ip, _ = _who(req, self.env)
+        self._within_bounds(variant_id, req.get_param("expires") or "", ip)
         with unit_of_work():
             dist.bind_device(target, capture, ip)
         base = base_url(req, self.env.settings, dist.team_settings(target.app.team_id))

@@ -37,7 +37,8 @@ class ProductIn(_Body):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     slug: Annotated[str, StringConstraints(max_length=100)] = ""
     description: LongText = ""
-    published: bool | None = None
+    # Left out: None (not validated); an explicit null is refused, as the document allows only booleans.
+    published: bool = None  # type: ignore[assignment]
     team_id: Annotated[int, Field(ge=1, le=2**31)] | None = None
 
 
@@ -45,7 +46,7 @@ class ProductUpdate(_Body):
     name: Annotated[str, StringConstraints(max_length=200)] = ""
     slug: Annotated[str, StringConstraints(max_length=100)] = ""
     description: LongText = ""
-    published: bool | None = None
+    published: bool = None  # type: ignore[assignment] - see ProductIn
 
 
 class VariantUpdate(_Body):
@@ -56,7 +57,7 @@ class VariantUpdate(_Body):
     installer_type: Annotated[str, StringConstraints(max_length=32)] = ""
     min_os: Annotated[str, StringConstraints(max_length=64)] = ""
     sort_order: Annotated[int, Field(ge=-(2**31), le=2**31 - 1)] | None = None
-    published: bool | None = None
+    published: bool = None  # type: ignore[assignment] - see ProductIn
 
 
 class VariantIn(VariantUpdate):
@@ -320,19 +321,52 @@ class RegisterDevice:
         ok(resp, result)
 
 
+class RegisterIn(_Body):
+    device_ids: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+        Field(min_length=1, max_length=100),
+    ]
+
+
 class RegisterAll:
+    """POST {"device_ids": [...]}: registers the devices an admin chose, and only those (Apple allows 100
+    devices of each type per membership year; registering every captured device spent slots nobody chose).
+    Each device's outcome is reported and committed on its own, as the distribution server answers it."""
+
     def __init__(self, env: Env):
         self.env = env
 
     def on_post(self, req, resp):
         user = caller(req)
+        body = parse_model(req, RegisterIn, self.env.settings.max_body_bytes)
         client, team_id = self.env.apple(_team_param(req), user)
+        chosen = dist.team_devices(team_id, body.device_ids)
+        results = []
         try:
-            results = [_register(client, d) for d in dist.unregistered_devices(team_id)]
+            for device_id in dict.fromkeys(body.device_ids):
+                device = chosen.get(device_id)
+                if device is None:
+                    result = {"device_id": device_id, "status": "failed", "error": "Device not found"}
+                elif device.apple_registered:
+                    result = {"device_id": device_id, "id": device_id, "udid": device.udid,
+                              "status": "already_registered", "apple_device_id": device.apple_device_id}  # fmt: skip
+                else:
+                    result = {"device_id": device_id, **_register(client, device)}
+                result["success"] = result["status"] != "failed"
+                result["message" if result["success"] else "error"] = (
+                    result.get("error")
+                    or (
+                        "Registered successfully"
+                        if result["status"] == "registered"
+                        else "Already registered"
+                    )  # fmt: skip
+                )
+                results.append(result)
         finally:
             client.close()
-        failed = sum(r["status"] == "failed" for r in results)
-        ok(resp, {"results": results, "registered": len(results) - failed, "failed": failed})
+        failed = sum(not r["success"] for r in results)
+        ok(resp, {"results": results, "success_count": len(results) - failed, "fail_count": failed,
+                  "registered": len(results) - failed, "failed": failed})  # fmt: skip
 
 
 class AppleStatus:
@@ -506,7 +540,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _TEXT_FIELDS = {
     "variant_id": 32,
     "version": 64,
-    "build": 19,
+    "build": 18,  # digits: every 18-digit number fits the 64-bit column (the document says so too)
     "channel": 64,
     "min_os": 64,
     "changelog": 20_000,
@@ -560,7 +594,7 @@ class Upload:
                 raise InvalidInput("app_file is required")
             build = fields.get("build") or ""
             if build and not (build.isascii() and build.isdigit()):
-                raise InvalidInput("build must be a non-negative integer")
+                raise InvalidInput("build must be a non-negative integer of at most 18 digits")
             values = dist.ReleaseInput(
                 fields.get("version") or "0.0.0",
                 int(build) if build else None,

@@ -91,6 +91,9 @@ def ios_device(d, variants: list[str]) -> dict:
         "apple_registered_at": ts(d.apple_registered_at),
         "apple_device_id": d.apple_device_id,
         "apple_error": d.apple_error,
+        # Anyone can sign a callback envelope: a captured device is unconfirmed until an admin registers it.
+        "confirmed": d.apple_registered,
+        "status": "registered" if d.apple_registered else "unconfirmed",
         "variants": variants,
     }
 
