@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from store.accounts import visible_team_ids
 from store.models import AuditEntry, User, utcnow
-from store.pagination import Page, paginate
+from store.pagination import Page, keyset, paginate
 
 CSV_LIMIT = 100_000
 
@@ -46,8 +46,11 @@ def list_entries(
 
 
 def all_entries(caller: User, resource, actor, since, until) -> Iterator[AuditEntry]:
-    """Every matching entry, newest first, for an export (at most CSV_LIMIT)."""
-    yield from _query(caller, resource, actor, since, until).limit(CSV_LIMIT).iterator()
+    """Every matching entry, newest first by id, for an export (at most CSV_LIMIT), read in keyset batches
+    so a streamed export holds one batch in memory. The caller is checked now, before a response starts."""
+    return keyset(
+        _query(caller, resource, actor, since, until), AuditEntry.id, newest_first=True, limit=CSV_LIMIT
+    )
 
 
 def purge(retention_days: int) -> int:

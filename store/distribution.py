@@ -35,6 +35,7 @@ from store.models import (
     utcnow,
 )
 from store.outbox import mark_stale
+from store.pagination import keyset
 from store.secretbox import seal, unseal
 from store.versions import parse_key
 
@@ -475,18 +476,7 @@ def list_events(
 def iter_events(caller: User, batch: int = 5000) -> Iterator[dict]:
     """Every event of the caller's teams, oldest first, in keyset batches: constant memory however many.
     The caller is checked now (building the query), before a response starts."""
-    return _keyset(_event_query(caller, None, None, None), DistEvent.id, batch, dicts=True)
-
-
-def _keyset(q, key, batch: int, dicts: bool = False) -> Iterator:
-    last = 0
-    while True:
-        page = q.where(key > last).order_by(key).limit(batch)
-        rows = list(page.dicts() if dicts else page)
-        if not rows:
-            return
-        yield from rows
-        last = rows[-1]["id"] if dicts else rows[-1].id
+    return keyset(_event_query(caller, None, None, None), DistEvent.id, batch, dicts=True)
 
 
 # -- iOS devices -------------------------------------------------------------------------------------
@@ -538,7 +528,7 @@ def list_ios_devices(caller: User, variant_id: str | None, limit: int, offset: i
 
 def iter_ios_devices(caller: User, batch: int = 2000) -> Iterator[IosDevice]:
     """Every iOS device of the caller's teams in keyset batches; the caller is checked now."""
-    return _keyset(_device_query(caller, None), IosDevice.id, batch)
+    return keyset(_device_query(caller, None), IosDevice.id, batch)
 
 
 def device_variants(devices: list[IosDevice]) -> dict[int, list[str]]:

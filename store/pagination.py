@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAX_PER_PAGE = 200
@@ -19,3 +20,24 @@ def paginate(query, page: int, per_page: int) -> Page:
     page = max(1, page)
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     return Page(list(query.paginate(page, per_page)), page, per_page, query.count())
+
+
+def keyset(
+    q, key, batch: int = 2000, dicts: bool = False, newest_first: bool = False, limit: int | None = None
+) -> Iterator:
+    """Every row of ``q`` in batches of ``batch`` keyed on ``key`` (an id): constant memory however many
+    rows an export reads, where one query's cursor held them all. The caller builds ``q`` (and its
+    checks run) before the first row is asked for."""
+    last, left = None, limit
+    while left is None or left > 0:
+        page = q.order_by(key.desc() if newest_first else key)
+        if last is not None:
+            page = page.where(key < last if newest_first else key > last)
+        size = batch if left is None else min(batch, left)
+        rows = list(page.limit(size).dicts() if dicts else page.limit(size))
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1]["id"] if dicts else rows[-1].id
+        if left is not None:
+            left -= len(rows)

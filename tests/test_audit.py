@@ -121,3 +121,49 @@ def test_reading_is_scoped_filtered_paged_and_exported(api, world, other_world, 
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert [r["resource"] for r in rows] == ["app", "app", "app"] and '"Three"' in rows[0]["changes"]
     assert api.simulate_get("/admin/v1/audit").status_code == 401
+
+
+def test_the_audit_export_neutralises_formulas_and_streams_in_constant_memory(write_app, root):
+    """Item 13 of the second hardening round: audit.csv exported "=1+1@example.com" as is, and was built in
+    memory (100,000 entries: +58 MiB, 1.95 s to the first byte); now it shares the distribution's writer."""
+    import csv
+    import io
+    import tracemalloc
+
+    from falcon import testing
+
+    from store.db import db
+
+    def add(n: int, email: str = "=1+1@example.com") -> None:
+        db.execute_sql(
+            "INSERT INTO audit_entry (at, team_id, user_id, user_email, token_hint, address, request_id, "
+            "resource, resource_id, action, changes) SELECT now(), NULL, 1, %s, 'ghu_', '@SUM(1)', 'r' || g, "
+            "'team', g::text, 'update', '{\"name\": [\"a\", \"-b\"]}' FROM generate_series(1, %s) g",
+            (email, n),
+        )
+
+    def export() -> tuple[int, int, int, bytes]:
+        env = testing.create_environ(
+            path="/admin/v1/audit.csv", headers={"Authorization": root.auth["Authorization"]}
+        )
+        statuses, sent, rows, first = [], 0, 0, b""
+        tracemalloc.start()
+        for chunk in write_app(env, lambda status, headers: statuses.append(status)):
+            first = first or chunk
+            sent += len(chunk)
+            rows += chunk.count(b"\r\n")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert statuses == ["200 OK"]
+        return rows - 1, sent, peak, first
+
+    add(10_000)
+    small = export()
+    parsed = list(csv.reader(io.StringIO(small[3].decode())))
+    assert parsed[1][4] == "'=1+1@example.com" and parsed[1][6] == "'@SUM(1)"
+    add(90_000)
+    large = export()
+    print(f"audit.csv: {small[0]} rows, peak {small[2] / 1e6:.1f} MB; {large[0]} rows {large[1] / 1e6:.1f} MB, "
+          f"peak {large[2] / 1e6:.1f} MB")  # fmt: skip
+    assert (small[0], large[0]) == (10_000, 100_000)
+    assert large[2] < small[2] * 1.5 and large[2] < 20e6  # one keyset batch, whatever the total

@@ -6,10 +6,8 @@ the behaviour lives in store/ and this module only parses and serialises.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 import json
 import re
 import time
@@ -23,6 +21,7 @@ from api.secret_key import secret_key
 from api.settings import Settings
 from api.write import crud
 from api.write.auth import admin_caller
+from api.write.exports import send_csv
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
 from api.write.uploads import store_upload
@@ -243,18 +242,12 @@ class Audit:
                 user, **filters, page=page_params(req)[0], per_page=page_params(req)[1]
             )
             return send(resp, shapes.page(page, shapes.audit_entry))
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(self.COLUMNS)
-        for e in audit_log.all_entries(user, **filters):
-            row = shapes.audit_entry(e)
-            writer.writerow(
-                [e.id, row["at"], e.team_id, e.user_id, e.user_email, e.token_hint, e.address, e.request_id,
-                 e.resource, e.resource_id, e.action, json.dumps(e.changes, sort_keys=True)]
-            )  # fmt: skip
-        resp.content_type = "text/csv; charset=utf-8"
-        resp.set_header("Content-Disposition", 'attachment; filename="audit.csv"')
-        resp.text = out.getvalue()
+        rows = (
+            [e.id, shapes.audit_entry(e)["at"], e.team_id, e.user_id, e.user_email, e.token_hint, e.address,
+             e.request_id, e.resource, e.resource_id, e.action, json.dumps(e.changes, sort_keys=True)]
+            for e in audit_log.all_entries(user, **filters)
+        )  # fmt: skip
+        send_csv(resp, "audit.csv", list(self.COLUMNS), rows)
 
 
 class Webhooks:

@@ -14,16 +14,17 @@ import falcon
 import redis
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from api.dialects.distribution import exports, public, shapes
+from api.dialects.distribution import public, shapes
 from api.dialects.distribution.apple import AppleClient, AppleError, Credentials
 from api.secret_key import secret_key
 from api.write.auth import act_as
+from api.write.exports import send_csv
 from api.write.http import int_param, parse_model, send
 from store import accounts
 from store import distribution as dist
 from store.errors import InvalidInput, NotAuthenticated, TooLarge, Unavailable
 from store.service import unit_of_work
-from store.storage import Backends, attachment_header
+from store.storage import Backends
 
 Text = Annotated[str, StringConstraints(max_length=255)]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
@@ -451,13 +452,6 @@ class UploadConfig:
 # -- exports -----------------------------------------------------------------------------------------
 
 
-def _csv(resp: falcon.Response, name: str, header: list[str], rows) -> None:
-    resp.content_type = "text/csv; charset=utf-8"
-    resp.set_header("Content-Disposition", attachment_header(name))
-    resp.set_header("Cache-Control", "no-store")
-    resp.stream = exports.stream_csv(header, rows)
-
-
 class ReleasesCsv:
     HEADER = ["release_id", "product_id", "product_slug", "product_name", "variant_id", "platform",
               "identifier", "version", "build", "channel", "min_os", "file_name", "size_bytes", "sha256",
@@ -486,7 +480,7 @@ class ReleasesCsv:
             ]  # fmt: skip
             for b, v, a in dist.all_releases(user)
         )
-        _csv(resp, "releases.csv", self.HEADER, rows)
+        send_csv(resp, "releases.csv", self.HEADER, rows)
 
 
 class EventsCsv:
@@ -507,7 +501,7 @@ class EventsCsv:
             ]  # fmt: skip
             for e in dist.iter_events(user)
         )
-        _csv(resp, "events.csv", self.HEADER, rows)
+        send_csv(resp, "events.csv", self.HEADER, rows)
 
 
 class IosDevicesCsv:
@@ -531,7 +525,7 @@ class IosDevicesCsv:
             ]  # fmt: skip
             for d in dist.iter_ios_devices(user)
         )
-        _csv(resp, "ios_devices.csv", self.HEADER, rows)
+        send_csv(resp, "ios_devices.csv", self.HEADER, rows)
 
 
 # -- upload ------------------------------------------------------------------------------------------
