@@ -374,3 +374,18 @@ def test_device_checks_keep_answering_from_memory_with_redis_gone(capgo, api, wo
     # Two devices fit the buffer; every later sighting of another device (offline-2, then the fourth
     # device twice) is counted as dropped, and no answer waited for Redis.
     assert DROPPED.labels("device_sighting")._value.get() == dropped + 3
+
+
+def test_get_channel_self_never_names_a_devices_pin(capgo, api, world, reader, sync):
+    """Item 5 of the second hardening round: GET with a device_id answered like PUT, naming the private
+    channel an admin had pinned the device to, to anyone."""
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "vip-customers-acme", "version": "1.2.0"})
+    device = device_body()["device_id"]
+    capgo("POST", "/device", {"app_id": PKG, "device_id": device, "channel": "vip-customers-acme"})
+    sync()
+    res = reader.simulate_get("/channel_self", params={"app_id": PKG, "device_id": device, "platform": "ios"})
+    assert res.status_code == 200
+    assert [c["name"] for c in res.json] == ["production"]
+    assert "vip-customers-acme" not in res.text

@@ -276,16 +276,18 @@ def _channel(body: dict) -> None:
 
 
 class ChannelSelf:
-    """/channel_self (the plugin's channelUrl): GET lists the channels a device may choose (or, with a
-    device_id, answers like PUT), PUT tells a device its channel, POST sets it, DELETE unsets it."""
+    """/channel_self (the plugin's channelUrl): GET lists the channels a device may choose, PUT tells a
+    device its channel, POST sets it, DELETE unsets it.
+
+    GET lists, whatever else the query holds: Capgo's server reads a device_id there only to rate-limit,
+    and answering like PUT named the private channel an admin had pinned a device to, to anyone who knew
+    or guessed the device's id, without a body proving anything about the device."""
 
     def __init__(self, devices: Devices):
         self.d = devices
 
     async def on_get(self, req, resp):
         req.context.started = perf_counter()
-        if req.get_param("device_id"):
-            return await self.on_put(req, resp)
         try:
             body = await self.d.body(req)
             package = body.get("app_id")
