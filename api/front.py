@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import httpx
 
-from api.dialects.registry import read_paths
+from api.dialects.registry import is_read_path
 
-READ_PATHS = frozenset(read_paths())
 _HOP = {
     "date",
     "server",
@@ -36,7 +35,7 @@ def create_front(read_url: str, write_url: str):
                     await client.aclose()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
-        base = read_url if scope["path"] in READ_PATHS else write_url
+        base = read_url if is_read_path(scope["path"]) else write_url
         url = (
             base
             + scope["raw_path"].decode()

@@ -389,3 +389,20 @@ def test_get_channel_self_never_names_a_devices_pin(capgo, api, world, reader, s
     assert res.status_code == 200
     assert [c["name"] for c in res.json] == ["production"]
     assert "vip-customers-acme" not in res.text
+
+
+def test_capgo_paths_with_a_trailing_slash_are_routed(capgo, api, world, reader, sync):
+    """Item 15: /updates/, /stats/, /channel_self/ and the public API's /channel/ were not routed."""
+    from api.dialects.registry import is_read_path, read_paths_regex
+
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel/", {"app_id": PKG, "channel": "production", "public": True})
+    sync()
+    assert reader.simulate_post("/updates/", json=device_body()).json["version"] == "1.2.0"
+    assert reader.simulate_post("/stats/", json=device_body(action="set")).json == {"status": "ok"}
+    assert reader.simulate_put("/channel_self/", json=device_body()).json["channel"] == "production"
+    assert capgo("GET", "/channel/", app_id=PKG).status_code == 200
+    import re
+
+    assert is_read_path("/updates/") and re.match(read_paths_regex(), "/updates/")
+    assert not is_read_path("/channel/")

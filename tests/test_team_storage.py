@@ -126,3 +126,38 @@ def test_the_address_is_checked_again_when_connecting(settings, redis_conn, worl
     assert answer.status_code == 502, answer.text
     assert "private address" in answer.json["error"]["message"]
     assert listener.seen == []  # refused once connected, before a byte was sent
+
+
+def test_public_downloads_from_a_teams_bucket_follow_the_download_mode(
+    settings, redis_conn, world, s3_endpoint
+):
+    """Item 15: /d/ redirected to a presigned URL even with GATEHOUSE_S3_DOWNLOADS=proxy."""
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+    ).create_bucket(Bucket="team-proxy")
+    for mode, status in (("proxy", 200), ("redirect", 302)):
+        api = client(settings, redis_conn, storage_allow_private=True, s3_downloads=mode)
+
+        def dist(method, path, body=None, api=api):
+            return api.simulate_request(method, path, json=body, headers={"X-Auth-Token": world.token})
+
+        dist(
+            "PUT",
+            "/admin/api/settings",
+            {"storage_type": "s3", "s3_endpoint": s3_endpoint, "s3_bucket": "team-proxy", "s3_access_key": "k",
+             "s3_secret_key": "s"},
+        )  # fmt: skip
+        _, vid = make_product(dist, slug=f"proxied-{mode}")
+        release = upload(api, world, vid, data=b"through the write API").json["data"]["release"]["id"]
+        got = api.simulate_get(f"/d/{release}")
+        assert got.status_code == status, (mode, got.status_code)
+        if mode == "proxy":
+            assert got.content == b"through the write API"
+        else:
+            assert "Signature=" in got.headers["location"]

@@ -31,8 +31,17 @@ def read_paths() -> tuple[str, ...]:
 
 
 def read_paths_regex() -> str:
-    """An nginx location regex matching exactly the dialects' read paths."""
-    return "^(" + "|".join(re.escape(p) for d in DIALECTS for p in d.read_paths) + ")$"
+    """An nginx location regex matching exactly the dialects' read paths, with or without a trailing slash
+    (Capgo's server answers /updates/ as /updates; both services strip it)."""
+    return "^(" + "|".join(re.escape(p) for d in DIALECTS for p in d.read_paths) + ")/?$"
+
+
+def is_read_path(path: str) -> bool:
+    """Whether the read service answers ``path`` (a trailing slash ignored)."""
+    return path in _READ_PATHS or (path.endswith("/") and path.rstrip("/") in _READ_PATHS)
+
+
+_READ_PATHS = frozenset(read_paths())
 
 
 def dialect_for_path(path: str, default: Dialect) -> Dialect:

@@ -143,7 +143,10 @@ class ReadApp(falcon.asgi.App):
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            handler = self.direct.get((scope["method"], scope["path"]))
+            path = scope["path"]
+            handler = self.direct.get(
+                (scope["method"], path[:-1] if path.endswith("/") and len(path) > 1 else path)
+            )
             if handler is not None:
                 return await handler(scope, receive, send)
         return await super().__call__(scope, receive, send)
@@ -156,6 +159,8 @@ def create_read_app(settings: Settings, cache: SnapshotCache | None = None) -> f
     # Latency is sampled one answer in 8 and measured inside the app (the edge or a client sees the rest).
     metrics = RequestMetrics("read", batched=True, sample_every=8)
     app = ReadApp(middleware=[Lifespan(cache, metrics)])
+    # /updates/ is /updates, as Capgo's server routes it (plugins configured with a trailing slash).
+    app.req_options.strip_url_path_trailing_slash = True
     route_dialects: dict[str, Dialect] = {}
     app.set_error_serializer(_error_serializer(metrics, route_dialects))
     app.add_route("/health", Health(metrics))

@@ -265,6 +265,8 @@ def create_write_app(
         if manage_connections
         else []
     )
+    # /channel/ is /channel, as Capgo's server routes it.
+    app.req_options.strip_url_path_trailing_slash = True
     route_dialects: dict[str, Dialect] = {}
     errors = Errors(route_dialects)
     app.add_error_handler(Exception, errors.unexpected)

@@ -153,7 +153,11 @@ class Download:
             raise NotFound("release file not found")
         kind = MIME.get(row.file_name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
         f = StoredFile(row.file_key, info.size, info.etag, info.modified, kind, row.file_name)
-        sending = send_file(req, resp, storage, f, self.env.settings.s3_presign_seconds)
+        settings = self.env.settings
+        # GATEHOUSE_S3_DOWNLOADS=proxy streams through the write API here too (the presigned redirect
+        # was taken whatever it said).
+        redirect = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else None
+        sending = send_file(req, resp, storage, f, redirect)
         if req.method == "GET" and (sending or resp.status_code == 302):
             ip, ua = _who(req, self.env)
             client = hashlib.sha256(f"{ip}|{ua}".encode()).hexdigest()[:32]
