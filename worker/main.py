@@ -121,7 +121,14 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         deliverer = Deliverer(settings, connection, lambda: secret_key(settings, connection), name)
         threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
     try:
-        _work(connection, settings, name, burst)
+        # RQ's own client: RQ raises the socket timeout of the client it is given above its blocking pop
+        # (415 s), but only for connections made after; on the shared client the pool's connections kept
+        # redis-py's 5 s default, so every idle BLMOVE timed out and RQ logged "Timeout reading from socket"
+        # and reconnected every few seconds.
+        rq_connection = redis.Redis.from_url(
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=10
+        )
+        _work(rq_connection, settings, name, burst)
     finally:
         stop.set()
 
