@@ -61,6 +61,8 @@ def seeded():
             params={"filename": "a.apk"},
             content=b"0123456789",
         )
+        # tests/schemathesis/write.toml names these ids as integers.
+        assert (team["id"], rule["id"], build["id"]) == (1, 1, 1)
         env = {
             **os.environ,
             "GH_ST_TOKEN": st.admin_token,

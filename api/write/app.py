@@ -112,6 +112,15 @@ class Connections:
             )
 
 
+class AsciiInt(falcon.routing.IntConverter):
+    """A path id of 1 to 18 ASCII digits (what a 64-bit column holds); anything else matches no route."""
+
+    def convert(self, value: str):
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):
+            return None
+        return super().convert(value)
+
+
 class Health:
     def on_get(self, req, resp):
         resp.status = falcon.HTTP_200
@@ -267,6 +276,9 @@ def create_write_app(
     )
     # /channel/ is /channel, as Capgo's server routes it.
     app.req_options.strip_url_path_trailing_slash = True
+    # Ids in paths are ASCII digits: Falcon's int converter takes what Python's int() does ("+1", "1_0",
+    # full-width digits), which the documents call invalid.
+    app.router_options.converters["int"] = AsciiInt
     route_dialects: dict[str, Dialect] = {}
     errors = Errors(route_dialects)
     app.add_error_handler(Exception, errors.unexpected)
