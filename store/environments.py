@@ -6,7 +6,7 @@ import re
 
 from store.catalog import app_row, get_app
 from store.db import conflict_on_duplicate
-from store.errors import InvalidInput
+from store.errors import InvalidInput, NotFound
 from store.models import (
     App,
     Environment,
@@ -64,5 +64,6 @@ def delete_environment(caller: User, app_id: str, env_id: int) -> None:
 def by_alias(app: App, alias: str) -> Environment:
     env = Environment.get_or_none((Environment.app == app) & (Environment.alias == alias))
     if env is None:
-        raise InvalidInput(f"unknown environment {alias!r}; create it first")
+        # A reference to a record that does not exist, as a missing bundle or channel is: 404.
+        raise NotFound(f"unknown environment {alias!r}; create it first")
     return env

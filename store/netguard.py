@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+import threading
 from urllib.parse import urlsplit
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -50,21 +49,26 @@ def is_public(ip: Address) -> bool:
     return ip.is_global and not ip.is_multicast and not ip.is_unspecified
 
 
-_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="netguard-dns")
-
-
 def resolve(host: str, port: int, timeout: float) -> list[Address]:
     """Every address ``host`` resolves to, within ``timeout`` (a resolver that hangs must not hold a
-    worker or a request thread)."""
-    try:
-        infos = _resolver.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM).result(
-            timeout=timeout
-        )
-    except FutureTimeout:
-        raise Refused(f"cannot resolve {host} within {timeout:g} s", final=False) from None
-    except (OSError, ValueError, UnicodeError) as exc:
-        raise Refused(f"cannot resolve {host}: {exc}", final=False) from None
-    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+    worker or a request thread). The lookup runs in a daemon thread: a pool's threads are joined when the
+    process exits, and one stuck lookup held a stopping worker past its grace period."""
+    result: list = []
+
+    def lookup() -> None:
+        try:
+            result.append(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except (OSError, ValueError, UnicodeError) as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=lookup, name="netguard-dns", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not result:
+        raise Refused(f"cannot resolve {host} within {timeout:g} s", final=False)
+    if isinstance(result[0], Exception):
+        raise Refused(f"cannot resolve {host}: {result[0]}", final=False)
+    return [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in result[0]]
 
 
 def check_url(url: str, allow_private: bool, timeout: float = 5.0) -> list[Address]:

@@ -60,7 +60,9 @@ def start_rollout(
         raise InvalidInput("a rollout needs at least one step")
     ordered = sorted((float(at), int(bp)) for at, bp in steps)
     if any(not 0 <= at < LATEST_EPOCH for at, _ in ordered):
-        raise InvalidInput("step times must be between 1970 and the year 9999")
+        raise InvalidInput(
+            "step times must be between 1970 and the year 9999 (an earlier instant is in effect at once)"
+        )
     shares = [bp for _, bp in ordered]
     if any(not 0 <= bp <= FULL for bp in shares) or shares != sorted(shares):
         raise InvalidInput("shares must be from 0 to 100 % and never fall from one step to the next")

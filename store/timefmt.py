@@ -12,31 +12,35 @@ def iso(value: dt.datetime | None) -> str | None:
     )
 
 
-# Instants clients may name: a datetime holds years 1 to 9999, and a zone offset at either end overflows it,
-# which answered 500 (audit filters, rollout steps past the year 9999).
-EARLIEST = dt.datetime(1970, 1, 1)
+# A datetime holds years 1 to 9999, and a zone offset at either end overflowed it, which answered 500
+# (audit filters, rollout steps past the year 9999). Steps must come before LATEST.
 LATEST = dt.datetime(9999, 1, 1)
 
 
 def parse_instant(text: str, name: str) -> dt.datetime:
-    """An ISO 8601 instant (UTC when no zone is given) as naive UTC, from 1970 to the year 9999; else
-    InvalidInput naming ``name``."""
+    """An ISO 8601 instant (UTC when no zone is given) as naive UTC; InvalidInput naming ``name`` when it
+    is not one. An instant whose zone offset carries it past either end of the calendar is clamped to
+    that end (a filter "until 9999-12-31T23:59:59-14:00" means "until the end")."""
     from store.errors import InvalidInput
 
+    text = text.strip()
+    if text[-1:] in ("z", "Z"):
+        text = text[:-1] + "+00:00"
     try:
-        at = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-        if at.tzinfo is not None:
-            at = at.astimezone(dt.UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
         raise InvalidInput(f"{name} must be an ISO 8601 instant such as 2026-11-23T09:00:00Z") from None
-    if not EARLIEST <= at < LATEST:
-        raise InvalidInput(f"{name} must be between 1970 and the year 9999")
-    return at
+    if at.tzinfo is None:
+        return at
+    try:
+        return at.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        return dt.datetime.max if at.year > 1 else dt.datetime.min
 
 
 def epoch(at: dt.datetime) -> float:
-    """Seconds since 1970 of a naive UTC datetime."""
-    return at.replace(tzinfo=dt.UTC).timestamp()
+    """Seconds since 1970 of a naive UTC datetime (negative before)."""
+    return (at - dt.datetime(1970, 1, 1)).total_seconds()
 
 
 LATEST_EPOCH = epoch(LATEST)

@@ -27,6 +27,26 @@ _SEMVER = re.compile(
     re.ASCII,
 )
 _PHASES = {"a": "alpha", "b": "beta", "rc": "rc"}
+
+
+def _ci(*words: str) -> str:
+    return "(?:" + "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in w) for w in words) + ")"
+
+
+# What parse_key accepts (after stripping surrounding whitespace, at most 64 characters), as one regular
+# expression the OpenAPI documents carry: PEP 440 as packaging reads it (case-insensitive, spelled out as
+# character classes so any JSON Schema engine reads it), or SemVer-like forms packaging rejects.
+_PEP440 = (
+    r"[vV]?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*"
+    + rf"(?:[-_.]?{_ci('alpha', 'a', 'beta', 'b', 'preview', 'pre', 'c', 'rc')}[-_.]?[0-9]*)?"
+    + rf"(?:-[0-9]+|[-_.]?{_ci('post', 'rev', 'r')}[-_.]?[0-9]*)?"
+    + rf"(?:[-_.]?{_ci('dev')}[-_.]?[0-9]*)?"
+    + r"(?:\+[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*)?"
+)
+_SEMVER_FORM = (
+    r"[vV]?[0-9]+(?:\.[0-9]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+VERSION_PATTERN = rf"^\s*(?:{_PEP440}|{_SEMVER_FORM})\s*$"
 _MAX_LEN = 64
 
 

@@ -84,7 +84,6 @@ def test_rule_crud_validation_and_conflicts(api, world):
     assert dup.status_code == 409
     cases = [
         (body | {"platform": "web"}, "platform must be 'ios' or 'android'"),
-        (body | {"environment": "nowhere"}, "unknown environment 'nowhere'; create it first"),
         (body | {"version": "not a version"}, "invalid version 'not a version'"),
         (
             body | {"update_messages": {"english": "x"}},
@@ -97,6 +96,9 @@ def test_rule_crud_validation_and_conflicts(api, world):
     for payload, error in cases:
         res = api.simulate_post(base, json=payload, headers=world.auth)
         assert res.status_code == 400 and res.json == {"error": error}, payload
+    # An environment the app does not have is a reference to a missing record: 404, as a missing bundle.
+    res = api.simulate_post(base, json=body | {"environment": "nowhere"}, headers=world.auth)
+    assert (res.status_code, res.json) == (404, {"error": "unknown environment 'nowhere'; create it first"})
     assert api.simulate_post(base, body=b"{oops", headers=world.auth).json == {
         "error": "Invalid request body"
     }

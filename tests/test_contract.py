@@ -98,8 +98,10 @@ def test_request_schemas_in_the_document_match_what_the_server_enforces():
         for field, enforced in model.model_json_schema()["properties"].items():
             doc = documented[name]["properties"][field]
             for key in ("minLength", "maxLength", "maxItems"):
-                if enforced.get(key) != doc.get(key):
-                    drift.append((name, field, key, enforced.get(key), doc.get(key)))
+                # A nullable field keeps its bounds in the non-null branch of anyOf.
+                bound = enforced.get(key, next((b[key] for b in enforced.get("anyOf", []) if key in b), None))
+                if bound != doc.get(key):
+                    drift.append((name, field, key, bound, doc.get(key)))
             types = enforced.get("type") or [s.get("type") for s in enforced.get("anyOf", [])]
             if "type" in doc and all(types) and doc["type"] != types:
                 drift.append((name, field, "type", types, doc["type"]))
@@ -133,3 +135,30 @@ def test_every_write_api_operation_documents_its_400():
         and "400" not in op.get("responses", {})
     ]
     assert missing == []
+
+
+def test_the_documents_version_pattern_is_what_the_server_parses():
+    """schemathesis sent app_versions the documents allowed and the server refused (400). The documents
+    now carry store.versions.VERSION_PATTERN, which accepts exactly what parse_key does."""
+    import random
+    import re
+
+    from api import openapi_doc
+    from store.errors import InvalidVersion
+    from store.versions import VERSION_PATTERN, parse_key
+
+    read = openapi_doc.load("read")
+    assert read["components"]["parameters"]["AppVersion"]["schema"]["pattern"] == VERSION_PATTERN
+    write = openapi_doc.load("write")["components"]["schemas"]
+    assert write["VersionRuleCreate"]["properties"]["version"]["pattern"] == VERSION_PATTERN
+    rx, rng = re.compile(VERSION_PATTERN), random.Random(5)
+    alphabet = "0123456789.-+_!abcdeprvABCDEPRV "
+    for sample in [
+        *("1.0", "v2.5.0", "1.0a1", "1!2.0.post3.dev4", "2.5.0-beta.1.hotfix", "1.0+7", "1..0")
+    ] + ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(50_000)]:
+        try:
+            parse_key(sample)
+            accepted = True
+        except InvalidVersion:
+            accepted = False
+        assert accepted == (bool(rx.match(sample)) and len(sample.strip()) <= 64), sample

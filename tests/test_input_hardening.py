@@ -191,9 +191,7 @@ def test_every_json_answer_of_authenticate_has_an_etag(api, world):
 # -- the second hardening round, item 12: 500 instead of 400 ------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "at", ["+3000000d", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1969-12-31"]
-)
+@pytest.mark.parametrize("at", ["+3000000d", "+9999999d", "9999-12-31T23:59:59-14:00", "9999-06-01"])
 def test_a_rollout_step_past_the_calendar_is_400_and_nothing_is_written(live, at):  # noqa: F811
     from store.models import Rollout
 
@@ -205,14 +203,25 @@ def test_a_rollout_step_past_the_calendar_is_400_and_nothing_is_written(live, at
     assert live("GET").status_code == 404  # no rollout, not a 500
 
 
-@pytest.mark.parametrize(
-    "value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "99999-01-01", "2026-13-01"]
-)
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "1969-12-31"])
+def test_a_rollout_step_before_1970_is_in_effect_at_once(live, at):  # noqa: F811
+    res = live(
+        "PUT", body={"bundle": "1.1.0", "steps": [{"percent": 10, "at": at}, {"percent": 100, "at": "+1d"}]}
+    )
+    assert res.status_code == 201, res.json
+    assert res.json["share_percent"] == 10 and res.json["steps"][0]["at"] == "1970-01-01T00:00:00.000Z"
+
+
 @pytest.mark.parametrize("path", ["/admin/v1/audit", "/admin/v1/audit.csv"])
 @pytest.mark.parametrize("name", ["since", "until"])
-def test_audit_filters_at_the_ends_of_the_calendar_are_400(api, root, path, name, value):
-    res = api.simulate_get(path, params={name: value}, headers=root.auth)
-    assert res.status_code == 400 and name in res.json["error"]
+def test_audit_filters_at_the_ends_of_the_calendar_are_answered(api, root, path, name):
+    """An offset past either end of the calendar clamps to that end (it answered 500); what is not an
+    instant is 400."""
+    for value in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-01-01t00:00:00z"):
+        assert api.simulate_get(path, params={name: value}, headers=root.auth).status_code == 200, value
+    for value in ("99999-01-01", "2026-13-01", "yesterday"):
+        res = api.simulate_get(path, params={name: value}, headers=root.auth)
+        assert res.status_code == 400 and name in res.json["error"], value
 
 
 def test_a_build_number_past_the_column_is_400(api, world, dist):

@@ -63,7 +63,6 @@ def test_schedule_rebuilds_everything_after_redis_lost_its_snapshots(settings, r
         "periodic-prune-applied",
         "periodic-check-rollouts",
         "periodic-purge-audit",
-        "periodic-deliver-webhooks",
     }
     redis_conn.delete(COMPLETE_KEY)  # a Redis restart without persistence, or a flush
     schedule.tick(now=0.5)

@@ -7,7 +7,7 @@ is refused unless GATEHOUSE_WEBHOOK_ALLOW_PRIVATE is set; the address is checked
 connects, and the attempt connects to that address, so a name rebound to a private address is refused.
 
 Deliveries run beside the job queue, never on it: a thread of the worker process (``Deliverer``) hands
-them to a pool of GATEHOUSE_WEBHOOK_CONCURRENCY threads, at most GATEHOUSE_WEBHOOK_PER_TEAM of one team's
+them to GATEHOUSE_WEBHOOK_CONCURRENCY daemon threads, at most GATEHOUSE_WEBHOOK_PER_TEAM of one team's
 at a time. Endpoints that never answer hold only their team's share of the pool, and snapshot rebuilds,
 which have the queue to themselves, reach clients as fast as without webhooks. One worker process at a
 time delivers (a lease in Redis), so two workers never send the same delivery twice.
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import orjson
@@ -103,10 +103,20 @@ class Deliverer:
 
     def __init__(self, settings, connection: redis.Redis, key: Callable[[], bytes], name: str):
         self.settings, self.connection, self.key, self.name = settings, connection, key, name
-        self.pool = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="webhook")
         self.lock = threading.Lock()
         self.in_flight: dict[int, int] = {}  # delivery id -> team id
         self.wake = threading.Event()
+        # Daemon threads, not a ThreadPoolExecutor: an executor's threads are joined at exit, and attempts
+        # hanging on endpoints held a stopping worker past its grace period. An attempt cut short is not
+        # recorded, so the delivery stays due and is sent again (receivers dedupe on X-Gatehouse-Delivery).
+        self.work: queue.SimpleQueue = queue.SimpleQueue()
+        for n in range(settings.webhook_concurrency):
+            threading.Thread(target=self._attempts, name=f"webhook-{n}", daemon=True).start()
+
+    def _attempts(self) -> None:
+        while True:
+            delivery, team = self.work.get()
+            self._run_one(delivery, team)
 
     def _lease(self) -> bool:
         """Whether this process delivers now: it holds the lease, or took a free one."""
@@ -151,7 +161,7 @@ class Deliverer:
             per_team[team] = per_team.get(team, 0) + 1
             with self.lock:
                 self.in_flight[delivery.id] = team
-            self.pool.submit(self._run_one, delivery, team)
+            self.work.put((delivery, team))
             started += 1
         return started
 
@@ -168,4 +178,3 @@ class Deliverer:
                 stop.wait(1.0)
             self.wake.wait(TICK)
             self.wake.clear()
-        self.pool.shutdown(wait=False, cancel_futures=True)

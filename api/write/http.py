@@ -73,12 +73,24 @@ def _describe(err: ValidationError) -> str:
     return f"{loc}: {first['msg']}"
 
 
+def _integral(value):
+    """JSON has one number type: 223.0 is the integer 223 (as JSON Schema's "integer" says), which a
+    strict model refused. Floats without a fraction become ints; a float field still takes them."""
+    if type(value) is float and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if type(value) is dict:
+        return {k: _integral(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_integral(v) for v in value]
+    return value
+
+
 def parse_model(req: falcon.Request, schema: type[M], limit: int) -> M:
     payload = parse_json(req, limit)
     if not isinstance(payload, dict):
         raise InvalidInput("request body must be a JSON object")
     try:
-        return schema.model_validate(payload)
+        return schema.model_validate(_integral(payload))
     except ValidationError as err:
         raise InvalidInput(_describe(err)) from None
 

@@ -156,7 +156,12 @@ def when(text: str, now: float) -> float:
     m = _WHEN.match(text)
     if m:
         return now + int(m.group(1)) * _UNITS[m.group(2)]
-    return timefmt.epoch(timefmt.parse_instant(text, f"step time {text!r} (now, +30m, +1h, +3d or ISO 8601)"))
+    # An instant before 1970 is simply past: in effect at once. One past the calendar is refused by the
+    # rollout itself (store/rollouts.py).
+    return max(
+        0.0,
+        timefmt.epoch(timefmt.parse_instant(text, f"step time {text!r} (now, +30m, +1h, +3d or ISO 8601)")),
+    )
 
 
 class RolloutItem:
