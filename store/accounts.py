@@ -233,7 +233,8 @@ def add_member(caller: User, team_id: int, email: str, password: str | None, rol
     user = User.get_or_none(User.email == email.strip().lower())
     if user is None:
         if not password:
-            raise InvalidInput("password is required to create a new user")
+            # No user has this email: like any missing reference, 404 (with the way to create one).
+            raise NotFound("no user with this email; send a password to create one")
         if role == "super_admin" and caller.role != "super_admin":
             raise Forbidden("only a super_admin may grant super_admin")
         user = create_user(email, password, role or "member")

@@ -508,3 +508,14 @@ def test_sync_thread_reads_only_the_named_app_and_catches_a_lost_message(setting
         assert "ios|production|8~1" in live.state.apps[world.app_id].exact
     finally:
         live.stop()
+
+
+def test_if_none_match_star_never_turns_a_404_into_304(reader, world, sync):
+    """schemathesis: an unknown platform with "If-None-Match: *" answered 304, as if a version existed.
+    "*" matches a current representation only (RFC 9110 13.1.2); a 404 has none."""
+    add_rule(world)
+    sync()
+    star = {"If-None-Match": "*"}
+    assert check(reader, "/v1/versions", world.client_token, star, **q(world)).status_code == 304
+    missing = check(reader, "/v1/versions", world.client_token, star, **q(world, platform="h"))
+    assert missing.status_code == 404 and missing.json == {"error": "Version not found"}

@@ -34,8 +34,14 @@ class Responder:
         if self.vary:
             resp.set_header("Vary", self.vary)
         inm = req.get_header("If-None-Match")
-        # Only answers a cache may keep (200 and the 404) revalidate; an error must reach the client.
-        if cacheable and inm is not None and (inm == tag or etag_listed(inm, tag)):
+        # Only answers a cache may keep (200 and the 404) revalidate; an error must reach the client. "*"
+        # matches only when there is a current representation (RFC 9110 13.1.2): never a 404's.
+        if (
+            cacheable
+            and inm is not None
+            and (inm == tag or etag_listed(inm, tag))
+            and (status == 200 or inm.strip() != "*")
+        ):
             resp.status = 304
             self.metrics.observe(req.uri_template, "GET", 304, req.context.started)
             return

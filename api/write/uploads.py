@@ -26,6 +26,8 @@ def store_upload(
         raise falcon.HTTPLengthRequired(description="Content-Length is required")
     if req.content_length > max_bytes:
         raise TooLarge(f"upload larger than {max_bytes} bytes")
+    if req.content_length == 0:
+        raise InvalidInput("the upload is empty: send the file as the request body")
     staged = storage.exists(key)
     written = f"{key}.upload-{secrets.token_hex(8)}" if staged else key
     stored = storage.save(written, req.bounded_stream, max_bytes)
