@@ -406,3 +406,19 @@ def test_capgo_paths_with_a_trailing_slash_are_routed(capgo, api, world, reader,
 
     assert is_read_path("/updates/") and re.match(read_paths_regex(), "/updates/")
     assert not is_read_path("/channel/")
+
+
+def test_query_parameters_other_than_the_flags_stay_strings(capgo, api, world, reader, sync):
+    """schemathesis: DELETE /channel_self?version_build=FALSE answered 400, the version read as a boolean."""
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    sync()
+    params = {
+        "app_id": PKG,
+        "device_id": "d-1",
+        "platform": "ios",
+        "version_build": "FALSE",
+        "is_prod": "true",
+    }
+    res = reader.simulate_delete("/channel_self", params=params)
+    assert res.status_code == 200 and res.json["status"] == "ok", res.json

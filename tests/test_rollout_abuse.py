@@ -46,6 +46,7 @@ def test_made_up_devices_from_one_address_count_for_nothing(running, reader, red
     settle(redis_conn)
     assert DeviceOutcome.select().count() == 0
     assert check_rollouts() == 0 and running("GET").json["state"] == "running"
+    print(f"{FLOOD} update_fail from made-up ids at one address: 0 counted, rollout running")
 
 
 def test_made_up_devices_from_many_addresses_count_for_nothing(running, reader, redis_conn):
@@ -62,6 +63,7 @@ def test_offered_devices_from_one_address_are_bounded(running, reader, redis_con
     settle(redis_conn)
     assert DeviceOutcome.select().count() == FLOOD  # kept, but one address adds at most 5
     assert check_rollouts() == 0 and running("GET").json["state"] == "running"
+    print(f"{FLOOD} update_fail from offered ids at one address: 5 counted, rollout running")
 
 
 def test_one_device_counts_once_however_often_it_reports(running, reader, redis_conn):
@@ -81,6 +83,7 @@ def test_a_failing_fleet_still_trips_the_rollout(running, reader, redis_conn, sy
     stats(reader, "update_fail", fleet[20:])
     settle(redis_conn)
     assert check_rollouts() == 1
+    print("30 offered devices at 30 addresses, 10 failing: rollout rolled back")
     status = running("GET").json
     assert status["state"] == "paused" and status["share_percent"] == 0  # rolled back
     assert "10 failing devices, 20 devices updated" in status["reason"]

@@ -33,6 +33,9 @@ OK_BYTES = orjson.dumps({"status": "ok"})
 CANNOT_OVERRIDE = refusal("cannot_override", "Cannot change device override current channel don't allow it")
 
 
+_FLAGS = frozenset(("is_emulator", "is_prod"))
+
+
 def _truthy(value: str | None) -> bool | str | None:
     return {"true": True, "false": False}.get(value.lower(), value) if isinstance(value, str) else value
 
@@ -84,7 +87,10 @@ class Devices:
             raw = b"".join(chunks)
         if not raw.strip():
             if req.method in ("GET", "DELETE"):
-                return {k: _truthy(v) for k, v in req.params.items() if isinstance(v, str)}
+                # Only the flags are booleans: a version_build of "false" stays a string.
+                return {
+                    k: _truthy(v) if k in _FLAGS else v for k, v in req.params.items() if isinstance(v, str)
+                }
             raise BadRequest("invalid_json_body", "Cannot parse json: empty body")
         try:
             return orjson.loads(raw)
