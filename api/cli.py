@@ -240,6 +240,9 @@ def dev() -> None:
     os.environ.setdefault("GATEHOUSE_APPCONFIG_DEFAULT_APP", operator.first_app_public_id() or "")
 
     host = settings.host
+    # The services sit behind the front door below, one trusted hop: the client address is its
+    # X-Forwarded-For entry (rate limits, audit, rollout health), not the door's.
+    os.environ.setdefault("GATEHOUSE_FORWARDED_FOR_HOPS", "1")
     procs = [
         subprocess.Popen(_gunicorn("read", settings, f"{host}:{settings.read_port}", 1)),
         subprocess.Popen(_gunicorn("write", settings, f"{host}:{settings.write_port}", 1)),

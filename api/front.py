@@ -1,6 +1,9 @@
 """The single front door of `gatehouse dev`: routes by path like the production edge proxy.
 
-Client checks go to the read service, everything else to the write API.
+Client checks go to the read service, everything else to the write API. It forwards what the edge
+forwards: the Host the user typed (every URL Gatehouse builds, bundle links, upload answers, product
+pages and their QR codes, is built from it; dropped, they named the services' internal ports), and
+X-Forwarded-For and X-Forwarded-Proto (`gatehouse dev` trusts one hop, GATEHOUSE_FORWARDED_FOR_HOPS=1).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ _HOP = {
     "te",
     "trailer",
 }
+# Set here from the request this door received (a client's own values would otherwise pass as the edge's).
+_FORWARDED = {"host", "x-forwarded-for", "x-forwarded-proto"}
 
 
 def create_front(read_url: str, write_url: str):
@@ -42,8 +47,19 @@ def create_front(read_url: str, write_url: str):
             + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
         )
         headers = [
-            (k.decode(), v.decode()) for k, v in scope["headers"] if k.decode().lower() not in _HOP | {"host"}
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.decode("latin-1").lower() not in _HOP | _FORWARDED
         ]
+        given = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        peer = str(tuple(scope.get("client") or ("unknown", 0))[0])
+        chain = given.get("x-forwarded-for")
+        headers += [
+            ("X-Forwarded-For", f"{chain}, {peer}" if chain else peer),
+            ("X-Forwarded-Proto", scope.get("scheme", "http")),
+        ]
+        if "host" in given:
+            headers.append(("Host", given["host"]))
 
         async def body():
             more = True

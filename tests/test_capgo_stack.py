@@ -88,9 +88,47 @@ def test_cli_upload_then_devices_update_and_download(stack, capgo_app, cli, tmp_
     answer = stack.front.post("/updates", json=body("dev-0")).json()
     assert answer["checksum"] == hashlib.sha256(dist.read_bytes()).hexdigest()
     url = urlsplit(answer["url"])
+    # The link names the address the device used (the front door), not the read service's port behind it
+    # (issue 20: under `make run` every link named an internal port, and the read service answers 404).
+    assert f"{url.scheme}://{url.netloc}" == str(stack.front.base_url).rstrip("/")
     got = stack.front.get(f"{url.path}?{url.query}")
     assert got.status_code == 200 and got.content == dist.read_bytes()
     assert got.headers["content-type"] == "application/zip"
+
+
+def test_the_front_door_forwards_the_host_the_user_typed(stack):
+    """Upload answers and product pages name the front door's address, as they would the edge's."""
+    front = str(stack.front.base_url).rstrip("/")
+    headers = {"X-Auth-Token": stack.token}
+    team = stack.write.post("/admin/v1/teams", json={"name": "Door"}).json()
+    product = stack.front.post(
+        "/admin/api/products",
+        json={"name": "Door App", "slug": "door-app", "team_id": team["id"]},
+        headers=headers,
+    ).json()["data"]["product"]
+    variant = stack.front.post(
+        f"/admin/api/products/{product['id']}/variants",
+        json={"platform": "android", "display_name": "Android", "identifier": "com.example.door"},
+        headers=headers,
+    ).json()["data"]["variant"]
+    boundary = "door-boundary"
+    form = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="variant_id"\r\n\r\n{variant["id"]}\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="app_file"; filename="door.apk"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\nAPK-BYTES\r\n"
+        f"--{boundary}--\r\n"
+    ).encode()
+    answer = stack.front.post(
+        "/upload",
+        content=form,
+        headers=headers | {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert answer.status_code == 201, answer.text
+    urls = answer.json()["data"]["urls"]
+    assert urls["page"] == f"{front}/products/door-app" and urls["download"].startswith(f"{front}/d/")
+    page = stack.front.get("/products/door-app")
+    assert page.status_code == 200 and f"{front}/products/door-app" in page.text
+    assert stack.front.get(urlsplit(urls["download"]).path).content == b"APK-BYTES"
 
 
 def test_every_device_is_listed_within_five_seconds(stack, capgo_app):
