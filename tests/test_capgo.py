@@ -422,3 +422,31 @@ def test_query_parameters_other_than_the_flags_stay_strings(capgo, api, world, r
     }
     res = reader.simulate_delete("/channel_self", params=params)
     assert res.status_code == 200 and res.json["status"] == "ok", res.json
+
+
+def test_stats_takes_a_batch_as_current_plugins_send_it(api, world, reader, sync, redis_conn):
+    """Issue 20, Capgo item 1: plugins 5.50.1, 6.50.1, 7.50.1, 8.42.0 and later always send /stats as a JSON
+    array; every one got 400, so rollouts never saw their failures. Capgo answers one result per event."""
+    upload(api, world, "1.2.0")
+    sync()
+    events = [
+        device_body(device_id="b-1", version_name="1.2.0", plugin_version="8.42.0") | {"action": "set"},
+        device_body(device_id="b-2", version_name="1.2.0", plugin_version="8.42.0")
+        | {"action": "update_fail"},
+        device_body(device_id="b-3", plugin_version="8.42.0") | {"action": "bad action!"},
+    ]
+    res = reader.simulate_post("/stats", json=events)
+    assert res.status_code == 200
+    assert res.json["status"] == "ok"
+    assert [(r["status"], r["index"]) for r in res.json["results"]] == [("ok", 0), ("ok", 1), ("error", 2)]
+    assert res.json["results"][2]["error"] == "invalid_json_body"
+    time.sleep(0.8)
+    drain(redis_conn)
+    assert {(s.action, s.count) for s in BundleStat.select()} == {("set", 1), ("update_fail", 1)}
+    # The edges of a batch, as Capgo's server answers them.
+    assert reader.simulate_post("/stats", json=[]).json == {"status": "ok", "results": []}
+    mixed = reader.simulate_post("/stats", json=[events[0], events[1] | {"app_id": "com.other.app"}])
+    assert mixed.status_code == 200 and mixed.json["error"] == "mixed_app_ids"
+    assert reader.simulate_post("/stats", json=[{"action": "set"}]).status_code == 400
+    # One event still answers as before.
+    assert reader.simulate_post("/stats", json=events[0]).json == {"status": "ok"}

@@ -26,6 +26,7 @@ from api.read.cache import AppView, SnapshotCache
 from store.vocabulary import FAILURE_ACTIONS, SUCCESS_ACTION
 
 MAX_BODY = 16_384
+MAX_STATS_BODY = 1_048_576
 _ACTION = re.compile(r"^[A-Za-z0-9_]{1,32}$", re.ASCII)
 APP_NOT_FOUND = refusal("app_not_found", "App not found")
 PLAN = refusal("need_plan_upgrade", "Cannot update, upgrade plan to continue to update")
@@ -153,8 +154,8 @@ class Devices:
 _HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
 
-async def _asgi_body(receive) -> bytes:
-    """The request body from ASGI messages, refused past MAX_BODY."""
+async def _asgi_body(receive, limit: int = MAX_BODY) -> bytes:
+    """The request body from ASGI messages, refused past ``limit``."""
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -162,7 +163,7 @@ async def _asgi_body(receive) -> bytes:
             raise BadRequest("invalid_json_body", "The client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
+        if size > limit:
             raise BadRequest("invalid_json_body", "Request body too large")
         if not message.get("more_body") and not chunks:
             return chunk
@@ -188,14 +189,14 @@ class Direct:
     and parsed here, ``answer(devices, scope, payload)`` gives status and bytes. Other methods are
     Falcon's (405 in Capgo's error shape)."""
 
-    def __init__(self, devices: Devices, path: str, answer):
-        self.d, self.path, self.answer = devices, path, answer
+    def __init__(self, devices: Devices, path: str, answer, limit: int = MAX_BODY):
+        self.d, self.path, self.answer, self.limit = devices, path, answer, limit
         self.asgi = {"POST": self.post}
 
     async def post(self, scope, receive, send) -> None:
         started = perf_counter()
         try:
-            body = await _asgi_body(receive)
+            body = await _asgi_body(receive, self.limit)
             try:
                 payload = orjson.loads(body)
             except orjson.JSONDecodeError:
@@ -251,12 +252,48 @@ async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
 
 
 async def stats(d: Devices, scope, payload) -> tuple[int, bytes]:
-    """POST /stats (the plugin's statsUrl): a sighting, and the action counted for the bundle it names."""
+    """POST /stats (the plugin's statsUrl): one event, or a JSON array of them (plugins 5.50.1, 6.50.1,
+    7.50.1, 8.42.0 and later always send arrays), answered as Capgo's server does: an array gets
+    {"status": "ok", "results": [{"status": "ok" | "error", "index", ...}]}, one result per event."""
+    if type(payload) is list:
+        return 200, orjson.dumps(_stats_batch(d, scope, payload))
+    refused = _one_stat(d, scope, payload)
+    return 200, OK_BYTES if refused is None else orjson.dumps(refused)
+
+
+MAX_EVENTS = 1_000
+
+
+def _stats_batch(d: Devices, scope, events: list) -> dict:
+    if not events:
+        return {"status": "ok", "results": []}
+    if len(events) > MAX_EVENTS:
+        raise BadRequest("invalid_json_body", f"A batch holds at most {MAX_EVENTS} events")
+    apps = [e.get("app_id") if type(e) is dict else None for e in events]
+    if not isinstance(apps[0], str) or not apps[0]:
+        raise BadRequest("invalid_app_id", "app_id is missing or not a string")
+    if any(not isinstance(a, str) or not a for a in apps[1:]):
+        return refusal("invalid_app_id", "app_id is missing or not a string")
+    if any(a != apps[0] for a in apps[1:]):
+        return refusal("mixed_app_ids", "All events in a batch must have the same app_id")
+    results = []
+    for index, event in enumerate(events):
+        try:
+            refused = _one_stat(d, scope, event)
+        except BadRequest as bad:
+            refused = refusal(bad.code, bad.message)
+        results.append({"status": "ok", "index": index} if refused is None else
+                       {"status": "error", **refused, "index": index})  # fmt: skip
+    return {"status": "ok", "results": results}
+
+
+def _one_stat(d: Devices, scope, payload) -> dict | None:
+    """Records one event; the refusal Capgo answers for it, or None. Bad input raises BadRequest."""
     check = parse_check(payload, need_versions=False)
     _action(payload)
     view, refused = d.app(check)
     if refused is not None:
-        return 200, orjson.dumps(refused)
+        return refused
     d.recorder.seen(check)
     action, bundle = payload["action"], check.version_name
     if bundle in d.live(view).bundles:
@@ -266,7 +303,7 @@ async def stats(d: Devices, scope, payload) -> tuple[int, bytes]:
         if action in FAILURE_ACTIONS or action == SUCCESS_ACTION:
             kind = "success" if action == SUCCESS_ACTION else "failure"
             d.recorder.outcome(check.app_id, check.device_id, bundle, kind, source(scope, d.hops))
-    return 200, OK_BYTES
+    return None
 
 
 def _action(body: dict) -> None:
@@ -413,6 +450,7 @@ def routes(cache: SnapshotCache, settings, metrics: RequestMetrics) -> list[tupl
     devices = Devices(cache, recorder, settings, metrics)
     return [
         ("/updates", Direct(devices, "/updates", updates)),
-        ("/stats", Direct(devices, "/stats", stats)),
+        # A batch of events is bigger than one device check.
+        ("/stats", Direct(devices, "/stats", stats, limit=MAX_STATS_BODY)),
         ("/channel_self", ChannelSelf(devices)),
     ]
