@@ -260,8 +260,18 @@ def test_channel_self_list_get_set_unset(capgo, api, world, reader, sync, redis_
     ]
     got = reader.simulate_put("/channel_self", json=device_body())
     assert got.json == {"status": "ok", "channel": "production", "allowSet": True, "message": "", "error": ""}
+    # Refusals are HTTP 200 with Capgo's code (issue 20, Capgo item 2: plugin 7.x loses the code otherwise).
     res = reader.simulate_post("/channel_self", json=device_body(channel="internal"))
-    assert res.status_code == 400 and res.json["error"] == "channel_set_from_plugin_not_allowed"
+    assert res.status_code == 200 and res.json["error"] == "channel_self_set_not_allowed"
+    res = reader.simulate_post("/channel_self", json=device_body(channel="production"))
+    assert res.status_code == 200 and res.json["error"] == "public_channel_self_set_not_allowed"
+    res = reader.simulate_post("/channel_self", json=device_body(channel="nowhere"))
+    assert (res.status_code, res.json["error"]) == (200, "channel_not_found")
+    res = reader.simulate_post("/channel_self", json=device_body())
+    assert res.status_code == 200 and res.json == {
+        "error": "missing_channel",
+        "message": "Cannot find channel in body",
+    }
     res = reader.simulate_post("/channel_self", json=device_body(channel="beta"))
     assert res.json == {"status": "ok", "message": "Device assigned to channel successfully", "error": ""}
     time.sleep(0.3)
@@ -287,7 +297,7 @@ def test_channel_self_list_get_set_unset(capgo, api, world, reader, sync, redis_
         "error": "",
     }
     res = reader.simulate_post("/channel_self", json=device_body(channel="beta"))
-    assert res.status_code == 400 and res.json["error"] == "cannot_override"
+    assert res.status_code == 200 and res.json["error"] == "cannot_override"
     assert reader.simulate_delete("/channel_self", json=device_body()).json["error"] == "cannot_override"
     assert (
         Device.select().where(Device.device_id == device_body()["device_id"]).get().channel_override.name

@@ -312,10 +312,21 @@ def _action(body: dict) -> None:
         raise BadRequest("invalid_json_body", "action must be a word of at most 32 characters")
 
 
-def _channel(body: dict) -> None:
+MISSING_CHANNEL = refusal("missing_channel", "Cannot find channel in body")
+NOT_SELF_SET = refusal(
+    "channel_self_set_not_allowed", "This channel does not allow devices to self associate"
+)
+PUBLIC_NOT_SELF_SET = refusal(
+    "public_channel_self_set_not_allowed",
+    "This channel is public and does not allow device self-assignment. Unset the channel and the device "
+    "will automatically use the public channel.",
+)
+
+
+def _valid_channel(body: dict) -> None:
     name = body.get("channel")
-    if not isinstance(name, str) or not name or len(name) > 128:
-        raise BadRequest("missing_info", "Cannot find channel")
+    if name is not None and (type(name) is not str or len(name) > 128 or "\x00" in name):
+        raise BadRequest("invalid_json_body", "channel must be a string of at most 128 characters")
 
 
 class ChannelSelf:
@@ -366,7 +377,7 @@ class ChannelSelf:
         live = self.d.live(view)
         channel, reason = live.channel_for(check.device_id, check.platform, check.default_channel)
         if channel is None:
-            return self.d.send(req, resp, 400, refusal("channel_not_found", "Cannot find channel"))
+            return self.d.send(req, resp, 200, refusal("channel_not_found", "Cannot find channel"))
         allow = channel.allow_self_set if reason == "pin" else True
         self.d.send(
             req,
@@ -376,32 +387,27 @@ class ChannelSelf:
         )
 
     async def on_post(self, req, resp):
+        """Refusals are HTTP 200 with Capgo's code in the body, in Capgo's order (plugin 7.x turns any
+        other status into a bare response_error, losing the code)."""
         req.context.started = perf_counter()
-        if (checked := await self.d.checked(req, resp, False, _channel)) is None:
+        if (checked := await self.d.checked(req, resp, False, _valid_channel)) is None:
             return
         check, body, view = checked
-        name = body["channel"]
+        name = body.get("channel")
+        if not name:
+            return self.d.send(req, resp, 200, MISSING_CHANNEL)
         live = self.d.live(view)
+        if self._pinned_by_admin(live, check.device_id):
+            return self.d.send(req, resp, 200, CANNOT_OVERRIDE)
         chosen = live.channels.get(name)
         if chosen is None:
-            return self.d.send(req, resp, 400, refusal("channel_not_found", f"Cannot find channel {name}"))
+            return self.d.send(
+                req, resp, 200, refusal("channel_not_found", "Cannot find channel", channel=name)
+            )
         if not chosen.allow_self_set:
-            return self.d.send(
-                req,
-                resp,
-                400,
-                refusal(
-                    "channel_set_from_plugin_not_allowed",
-                    "This channel does not allow devices to self associate",
-                ),
-            )
-        if self._pinned_by_admin(live, check.device_id):
-            return self.d.send(
-                req,
-                resp,
-                400,
-                CANNOT_OVERRIDE,
-            )
+            if chosen.public:
+                return self.d.send(req, resp, 200, PUBLIC_NOT_SELF_SET | {"channel": name})
+            return self.d.send(req, resp, 200, NOT_SELF_SET | {"channel": name})
         if check.version_build:
             self.d.recorder.seen(check)
         self.d.recorder.choose("set", check.app_id, check.device_id, name)
@@ -419,12 +425,7 @@ class ChannelSelf:
         check, _, view = checked
         live = self.d.live(view)
         if self._pinned_by_admin(live, check.device_id):
-            return self.d.send(
-                req,
-                resp,
-                400,
-                CANNOT_OVERRIDE,
-            )
+            return self.d.send(req, resp, 200, CANNOT_OVERRIDE)
         if live.pins.get(check.device_id, (None, None))[0] is not None:
             self.d.recorder.choose("unset", check.app_id, check.device_id, None)
         self.d.send(
