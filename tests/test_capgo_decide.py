@@ -122,10 +122,11 @@ TABLE = [
     ("channel without a bundle", {"bundle": None}, {}, "no_bundle"),
     ("no public channel", {"public": False}, {}, "no_channel"),
     (
+        # Issue 20, Capgo item 4: the answer reveals nothing about a channel the device may not use.
         "defaultChannel names a private channel",
         {"public": False},
         {"defaultChannel": "production"},
-        "cannot_update_via_private_channel",
+        "no_channel",
     ),
     (
         "defaultChannel on a self-assignable channel",
@@ -143,11 +144,13 @@ def test_decision_table(case, channel, request_fields, expected):
 
 
 def test_platform_flag_on_a_channel_reached_by_default_channel():
+    """Naming a channel that does not serve the device's platform answers no_channel, as Capgo does (it
+    answered disabled_platform_<platform> with the channel's version)."""
     live = app({"ios": False})
-    assert outcome(live, defaultChannel="production") == "disabled_platform_ios"
+    assert outcome(live, defaultChannel="production") == "no_channel"
     assert outcome(live, platform="android", defaultChannel="production") == "update:1.2.0"
     live = app({"android": False})
-    assert outcome(live, platform="android", defaultChannel="production") == "disabled_platform_android"
+    assert outcome(live, platform="android", defaultChannel="production") == "no_channel"
 
 
 def test_a_device_pin_wins_over_default_channel_and_public():

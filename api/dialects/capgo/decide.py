@@ -220,6 +220,9 @@ def decide(app: LiveApp, check: Check, now: float | None = None) -> tuple[dict |
         ), None
     pinned_bundle = app.pins.get(check.device_id, (None, None))[1]
     channel, reason = app.channel_for(check.device_id, check.platform, check.default_channel)
+    if reason == "default_channel" and channel is not None and not _may_name(channel, check.platform):
+        # As Capgo answers: naming a channel the device may not use reveals nothing about it.
+        channel = None
     if channel is None and pinned_bundle is None:
         return refusal("no_channel", "no default channel or override"), None
     name = pinned_bundle if pinned_bundle is not None else channel.bundle
@@ -259,6 +262,14 @@ def decide(app: LiveApp, check: Check, now: float | None = None) -> tuple[dict |
     return None, bundle
 
 
+def _may_name(channel: Policy, platform: str) -> bool:
+    """Whether a device may follow this channel by naming it (defaultChannel): a public or self-assignable
+    channel that serves its platform."""
+    return (channel.public or channel.allow_self_set) and (
+        platform not in ("ios", "android") or channel.serves(platform)
+    )
+
+
 def _policy(channel: Policy, reason: str, check: Check, native: tuple, bundle: BundleInfo) -> dict | None:
     """The channel's rules, in Capgo's order; a device pinned to a bundle skips them."""
     moves = {"version": bundle.name, "old": check.version_name}
@@ -269,12 +280,6 @@ def _policy(channel: Policy, reason: str, check: Check, native: tuple, bundle: B
     limit = channel.disable_auto_update
     if limit == "major" and target[0] > native[0]:
         return refusal("disable_auto_update_to_major", "Cannot upgrade major version", major=True, **moves)
-    if reason == "default_channel" and not channel.allow_self_set and not channel.public:
-        return refusal(
-            "cannot_update_via_private_channel",
-            'Cannot update via a private channel. Please ensure your defaultChannel has "Allow devices to '
-            'self associate" set to true',
-        )
     if limit == "minor" and target[:2] > native[:2]:
         return refusal("disable_auto_update_to_minor", "Cannot upgrade minor version", major=True, **moves)
     if limit == "patch" and not (target[:2] == native[:2] and target[2] > native[2]):
