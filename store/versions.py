@@ -47,6 +47,16 @@ _SEMVER_FORM = (
     r"[vV]?[0-9]+(?:\.[0-9]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
 )
 VERSION_PATTERN = rf"^\s*(?:{_PEP440}|{_SEMVER_FORM})\s*$"
+# A version in a query string: clients that build it without encoding send "1.0.0+7" as "1.0.0 7" (the
+# AppCockpit SDK, already on phones), so a space stands for "+" there (from_query).
+VERSION_QUERY_PATTERN = VERSION_PATTERN.replace("\\+", "[+ ]")
+
+
+def from_query(text: str) -> str:
+    """A version read from a query string: a space inside it is the "+" an unencoding client sent."""
+    return text.strip().replace(" ", "+")
+
+
 _MAX_LEN = 64
 
 

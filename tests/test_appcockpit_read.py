@@ -519,3 +519,12 @@ def test_if_none_match_star_never_turns_a_404_into_304(reader, world, sync):
     assert check(reader, "/v1/versions", world.client_token, star, **q(world)).status_code == 304
     missing = check(reader, "/v1/versions", world.client_token, star, **q(world, platform="h"))
     assert missing.status_code == 404 and missing.json == {"error": "Version not found"}
+
+
+def test_a_space_in_app_version_is_the_plus_an_sdk_did_not_encode(reader, world, sync):
+    """Issue 20: the AppCockpit SDK builds its query string without encoding, so app_version=1.0.0+7
+    arrives as "1.0.0 7" and got a 400: a forced update was never shown to Flutter apps (+build versions)."""
+    add_rule(world, version="1.0.0+7", force_update=True)
+    sync()
+    res = check(reader, "/v1/versions", world.client_token, **q(world, app_version="1.0.0 7"))
+    assert res.status_code == 200 and res.json["force_update"] is True, res.json

@@ -145,10 +145,10 @@ def test_the_documents_version_pattern_is_what_the_server_parses():
 
     from api import openapi_doc
     from store.errors import InvalidVersion
-    from store.versions import VERSION_PATTERN, parse_key
+    from store.versions import VERSION_PATTERN, VERSION_QUERY_PATTERN, from_query, parse_key
 
     read = openapi_doc.load("read")
-    assert read["components"]["parameters"]["AppVersion"]["schema"]["pattern"] == VERSION_PATTERN
+    assert read["components"]["parameters"]["AppVersion"]["schema"]["pattern"] == VERSION_QUERY_PATTERN
     write = openapi_doc.load("write")["components"]["schemas"]
     assert write["VersionRuleCreate"]["properties"]["version"]["pattern"] == VERSION_PATTERN
     rx, rng = re.compile(VERSION_PATTERN), random.Random(5)
@@ -162,3 +162,14 @@ def test_the_documents_version_pattern_is_what_the_server_parses():
         except InvalidVersion:
             accepted = False
         assert accepted == (bool(rx.match(sample)) and len(sample.strip()) <= 64), sample
+    # In a query string a space stands for "+": the read document's pattern says so, as from_query reads it.
+    query = re.compile(VERSION_QUERY_PATTERN)
+    for sample in ["1.0.0 7", "2.5.0-beta.1 build.5", " 1.0 7 ", "1.0  7", "1 0"] + [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(20_000)
+    ]:
+        try:
+            parse_key(from_query(sample))
+            accepted = True
+        except InvalidVersion:
+            accepted = False
+        assert accepted == (bool(query.match(sample)) and len(sample.strip()) <= 64), sample

@@ -17,7 +17,7 @@ from api.read.answers import Responder
 from api.read.cache import AppView, SnapshotCache
 from store.errors import InvalidVersion
 from store.snapshot_format import body, etag
-from store.versions import canonical_key, parse_key
+from store.versions import canonical_key, from_query, parse_key
 
 
 def _answer(obj) -> tuple[bytes, str]:
@@ -110,7 +110,8 @@ class Versions(_Check):
         app_id, app_version, platform, environment = values
         if app_id != view.public_id:
             return self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
-        parsed = _parse(app_version)
+        # The AppCockpit SDK builds its query string without encoding: "1.0.0+7" arrives as "1.0.0 7".
+        parsed = _parse(from_query(app_version))
         if parsed is None:
             return self.r.send(req, resp, 400, INVALID_VERSION, cacheable=False)
         key, canonical = parsed
