@@ -90,7 +90,8 @@ class Configs:
         app = self.scope.app(req)
         fields = self.scope.body(req, "Failed to create app config")
         row = _worded(None, "Failed to create app config", lambda: appconfig.create_config(app, fields))
-        send(resp, shapes.config(row), falcon.HTTP_201)
+        # 200: the document says "Unless noted, successful responses are 200 OK", and create is not noted.
+        send(resp, shapes.config(row))
 
 
 class Config:
