@@ -555,6 +555,20 @@ def ios_device(caller: User, device_id: str) -> IosDevice:
     return row
 
 
+def ios_variants(caller: User) -> list[Variant]:
+    """The iOS variants of the caller's teams, oldest first, their products joined (the devices page's
+    filter)."""
+    require_writer(caller)
+    return list(
+        Variant.select(Variant, App)
+        .join(App)
+        .where(
+            (Variant.platform == "ios") & App.team.in_(visible_team_ids(caller)) & App.deleted_at.is_null()
+        )
+        .order_by(Variant.created_at, Variant.id)
+    )
+
+
 def team_devices(team: Team, device_ids: list[str]) -> dict[str, IosDevice]:
     """The team's devices among ``device_ids``, by public id (another team's ids are simply absent)."""
     return {

@@ -652,3 +652,22 @@ def test_a_member_is_refused_an_export_before_it_starts(api, dist, world, export
         403,
         {"ok": False, "error": {"code": "FORBIDDEN", "message": "admin role required"}},
     )
+
+
+def test_ios_variants_for_the_devices_filter(dist, world, other_world, api):
+    """Issue 20, fenfa UI item 2: GET /admin/api/ios_variants was 404."""
+    pid, ios = make_product(dist, slug="iosapp", platform="ios")
+    make_product(dist, slug="droid", platform="android")
+    res = dist("GET", "/admin/api/ios_variants")
+    assert res.status_code == 200
+    assert res.json["data"]["items"] == [
+        {
+            "id": ios,
+            "identifier": "com.example.my",
+            "display_name": "Ios",
+            "product_id": pid,
+            "product_name": "My App",
+        }
+    ]
+    rival = api.simulate_get("/admin/api/ios_variants", headers={"X-Auth-Token": other_world.token})
+    assert rival.json["data"]["items"] == []

@@ -295,9 +295,20 @@ def bind(world, dist, udids):
 
 
 def test_apple_status_reports_configuration_and_validity(apple, apple_key):
-    assert apple.call("GET", "/admin/api/apple/status").json["data"] == {"configured": False, "valid": False}
+    # connected and message are what the distribution server's UI reads (issue 20: its status line was blank).
+    assert apple.call("GET", "/admin/api/apple/status").json["data"] == {
+        "configured": False,
+        "connected": False,
+        "valid": False,
+        "message": "Apple API credentials not configured",
+    }
     configure(apple, apple_key[1])
-    assert apple.call("GET", "/admin/api/apple/status").json["data"] == {"configured": True, "valid": True}
+    assert apple.call("GET", "/admin/api/apple/status").json["data"] == {
+        "configured": True,
+        "connected": True,
+        "valid": True,
+        "message": "Connected successfully",
+    }
     # A key Apple does not know: the fake refuses the token, as Apple does.
     other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -305,6 +316,7 @@ def test_apple_status_reports_configuration_and_validity(apple, apple_key):
     configure(apple, other.decode())
     status = apple.call("GET", "/admin/api/apple/status").json["data"]
     assert status["valid"] is False and "signed bearer token" in status["error"]
+    assert status["connected"] is False and status["message"].startswith("Connection test failed: ")
 
 
 def test_register_one_device_and_a_duplicate_counts_as_registered(apple, apple_key, world, dist):

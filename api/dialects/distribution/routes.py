@@ -285,6 +285,13 @@ class IosDevices:
         ok(resp, {"items": [shapes.ios_device(d, bound[d.id]) for d in rows], "total": total})
 
 
+class IosVariants:
+    """GET /admin/api/ios_variants: the team's iOS variants with their product's name (the UI's filter)."""
+
+    def on_get(self, req, resp):
+        ok(resp, {"items": [shapes.ios_variant(v) for v in dist.ios_variants(caller(req))]})
+
+
 def _register(client: AppleClient, device) -> dict:
     """One device with Apple, committed on its own: what happened to it, and nothing else touched."""
     name = (device.device_name or f"{device.product or 'iOS device'} {device.udid[-6:]}")[:50]
@@ -371,6 +378,9 @@ class RegisterAll:
 
 
 class AppleStatus:
+    """{"configured", "connected", "message"}, which the distribution server's UI reads for its status line
+    and its connection test (``valid`` and ``error`` stay for earlier clients)."""
+
     def __init__(self, env: Env):
         self.env = env
 
@@ -379,12 +389,17 @@ class AppleStatus:
         try:
             client, _ = self.env.apple(_team_param(req), user)
         except InvalidInput:
-            return ok(resp, {"configured": False, "valid": False})
+            return ok(resp, {"configured": False, "connected": False, "valid": False,
+                             "message": "Apple API credentials not configured"})  # fmt: skip
         try:
             client.find("0" * 25)  # the cheapest authenticated call there is
-            ok(resp, {"configured": True, "valid": True})
+            ok(
+                resp,
+                {"configured": True, "connected": True, "valid": True, "message": "Connected successfully"},
+            )
         except AppleError as exc:
-            ok(resp, {"configured": True, "valid": False, "error": exc.detail})
+            ok(resp, {"configured": True, "connected": False, "valid": False, "error": exc.detail,
+                      "message": f"Connection test failed: {exc.detail}"})  # fmt: skip
         finally:
             client.close()
 
@@ -622,6 +637,7 @@ def routes(settings, connection: redis.Redis, backends: Backends) -> list[tuple[
         ("/admin/api/apps/{app_id}/unpublish", Publish(False)),
         ("/admin/api/events", Events()),
         ("/admin/api/ios_devices", IosDevices()),
+        ("/admin/api/ios_variants", IosVariants()),
         ("/admin/api/devices/register-apple", RegisterAll(env)),
         ("/admin/api/devices/{device_id}/register-apple", RegisterDevice(env)),
         ("/admin/api/apple/status", AppleStatus(env)),

@@ -77,6 +77,16 @@ def event(row: dict) -> dict:
     }
 
 
+def ios_variant(v) -> dict:
+    return {
+        "id": v.public_id,
+        "identifier": v.identifier,
+        "display_name": v.display_name,
+        "product_id": v.app.public_id,
+        "product_name": v.app.title,
+    }
+
+
 def ios_device(d, variants: list[str]) -> dict:
     return {
         "id": d.public_id,
