@@ -249,9 +249,10 @@ def variant(caller: User, variant_id: str) -> Variant:
 def create_variant(caller: User, product_id: str, fields: dict) -> Variant:
     app = product(caller, product_id, write=True)
     values = _variant_fields(fields, creating=True)
-    if not values.get("identifier"):
-        raise InvalidInput("identifier is required")
+    # Only the platform is required, as the server's UI sends it ("optional, auto-detected on upload"): an
+    # empty name is the product's, an empty identifier stays empty until it is set.
     values.setdefault("display_name", app.title)
+    values.setdefault("identifier", "")
     return Variant.create(public_id=_new_id("var"), app=app, **values)
 
 

@@ -671,3 +671,18 @@ def test_ios_variants_for_the_devices_filter(dist, world, other_world, api):
     ]
     rival = api.simulate_get("/admin/api/ios_variants", headers={"X-Auth-Token": other_world.token})
     assert rival.json["data"]["items"] == []
+
+
+def test_a_variant_needs_only_its_platform(dist):
+    """Issue 20, fenfa UI item 1: the UI's form says name and identifier are optional; both answered 400."""
+    product = dist("POST", "/admin/api/products", {"name": "Only Platform", "slug": "only-platform"})
+    pid = product.json["data"]["product"]["id"]
+    res = dist(
+        "POST",
+        f"/admin/api/products/{pid}/variants",
+        {"platform": "ios", "display_name": "", "identifier": ""},
+    )
+    assert res.status_code == 201, res.json
+    variant = res.json["data"]["variant"]
+    assert variant["display_name"] == "Only Platform" and variant["identifier"] == ""
+    assert dist("POST", f"/admin/api/products/{pid}/variants", {"platform": "android"}).status_code == 201

@@ -63,8 +63,6 @@ class VariantUpdate(_Body):
 
 class VariantIn(VariantUpdate):
     platform: Annotated[str, StringConstraints(min_length=1, max_length=16)]
-    display_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    identifier: Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 class SettingsIn(_Body):
