@@ -115,14 +115,10 @@ def _check_slug(slug: str) -> str:
 def create_product(
     caller: User, team_id: int | None, name: str, slug: str, description: str, published: bool
 ) -> App:
-    """A slug given must be free (409 otherwise); one made from the name takes the next free suffix."""
+    """The slug given, or one made from the name; when another product holds it, the next free suffix
+    (``-2``, ``-3``...), as the distribution server does (a taken slug answered 409)."""
     team = choose_team(caller, team_id)
-    if slug:
-        clean = _check_slug(slug)
-        if App.select().where(App.slug == clean).exists():
-            raise Conflict(SLUG_TAKEN)
-    else:
-        clean = free_slug(slugify(name) or "product")
+    clean = free_slug(_check_slug(slug) if slug else (slugify(name) or "product"))
     return create_app(caller, team.id, name, slug=clean, description=description, published=published)
 
 

@@ -78,10 +78,10 @@ def test_products_crud_in_the_servers_envelope(dist, world):
         "description": "Cross",
         "published": True,
     }
-    assert dist("POST", "/admin/api/products", {"name": "Other", "slug": "myapp"}).json == {
-        "ok": False,
-        "error": {"code": "CONFLICT", "message": "slug already exists"},
-    }
+    # A taken slug takes the next free one, as the distribution server does (issue 20: it answered 409).
+    taken = dist("POST", "/admin/api/products", {"name": "Other", "slug": "myapp"})
+    assert taken.status_code == 201 and taken.json["data"]["product"]["slug"] == "myapp-2"
+    dist("DELETE", f"/admin/api/products/{taken.json['data']['product']['id']}")
     # No slug given: one is made from the name, and kept unique.
     assert (
         dist("POST", "/admin/api/products", {"name": "My App!"}).json["data"]["product"]["slug"] == "my-app"
@@ -686,3 +686,12 @@ def test_a_variant_needs_only_its_platform(dist):
     variant = res.json["data"]["variant"]
     assert variant["display_name"] == "Only Platform" and variant["identifier"] == ""
     assert dist("POST", f"/admin/api/products/{pid}/variants", {"platform": "android"}).status_code == 201
+
+
+def test_a_taken_slug_takes_the_next_free_one(dist):
+    """Issue 20, fenfa UI item 7: as the distribution server does, 201 with -2, -3... instead of 409."""
+    slugs = [
+        dist("POST", "/admin/api/products", {"name": "Same", "slug": "same"}).json["data"]["product"]["slug"]
+        for _ in range(3)
+    ]
+    assert slugs == ["same", "same-2", "same-3"]
