@@ -46,7 +46,7 @@ SEALED = {"s3_access_key": "s3_access_key_sealed", "s3_secret_key": "s3_secret_k
           "apple_private_key": "apple_private_key_sealed"}  # fmt: skip
 PLAIN_SETTINGS = ("primary_domain", "secondary_domains", "organization", "storage_type", "s3_endpoint",
                   "s3_bucket", "s3_region", "s3_public_url", "apple_key_id", "apple_issuer_id",
-                  "apple_team_id")  # fmt: skip
+                  "apple_team_id", "upload_domain")  # fmt: skip
 
 
 @dataclass(frozen=True)

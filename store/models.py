@@ -599,4 +599,5 @@ class DistSettings(BaseModel):
     apple_issuer_id = pw.CharField(max_length=64, default="")
     apple_team_id = pw.CharField(max_length=32, default="")
     apple_private_key_sealed = pw.TextField(null=True)
+    upload_domain = pw.CharField(max_length=255, default="")  # where the UI sends uploads (fenfa's setting)
     updated_at = pw.DateTimeField(default=utcnow)

@@ -695,3 +695,15 @@ def test_a_taken_slug_takes_the_next_free_one(dist):
         for _ in range(3)
     ]
     assert slugs == ["same", "same-2", "same-3"]
+
+
+def test_settings_keep_the_upload_domain_and_refuse_unknown_fields(dist):
+    """Issue 20, fenfa UI item 5: upload_domain was dropped, s3_configured missing, unknown fields ignored."""
+    res = dist("PUT", "/admin/api/settings", {"upload_domain": "upload.example.com"})
+    assert res.status_code == 200 and res.json["data"]["upload_domain"] == "upload.example.com"
+    got = dist("GET", "/admin/api/settings").json["data"]
+    assert got["upload_domain"] == "upload.example.com" and got["s3_configured"] is False
+    config = dist("GET", "/admin/api/upload-config").json["data"]
+    assert config["upload_domain"] == "upload.example.com" and config["s3_configured"] is False
+    unknown = dist("PUT", "/admin/api/settings", {"upload_domian": "typo.example.com"})
+    assert unknown.status_code == 400 and "upload_domian" in unknown.json["error"]["message"]

@@ -66,7 +66,11 @@ class VariantIn(VariantUpdate):
 
 
 class SettingsIn(_Body):
+    # Unknown fields are refused: a misspelt setting was dropped with a 200 (issue 20).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     team_id: Annotated[int, Field(ge=1, le=2**31)] | None = None
+    upload_domain: Text | None = None
     primary_domain: Text | None = None
     secondary_domains: Annotated[list[Text], Field(max_length=20)] | None = None
     organization: Text | None = None
@@ -458,6 +462,8 @@ class UploadConfig:
                 "upload_url": "/upload",
                 "fields": ["variant_id", "app_file", "version", "build", "channel", "min_os", "changelog"],
                 "s3_bucket": row.s3_bucket if row.storage_type == "s3" else "",
+                "s3_configured": shapes.s3_configured(row),
+                "upload_domain": row.upload_domain,
             },
         )
 

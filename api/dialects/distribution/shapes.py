@@ -131,5 +131,12 @@ def settings(row, access_key_hint: str) -> dict:
         "apple_team_id": row.apple_team_id,
         "apple_private_key": _mask(row.apple_private_key_sealed is not None),
         "apple_configured": bool(row.apple_key_id and row.apple_issuer_id and row.apple_private_key_sealed),
+        "s3_configured": s3_configured(row),
+        "upload_domain": row.upload_domain,
         "updated_at": ts(row.updated_at),
     }
+
+
+def s3_configured(row) -> bool:
+    """Whether the team's uploads go to an S3 bucket of its own (storage s3 with a bucket named)."""
+    return row.storage_type == "s3" and bool(row.s3_bucket)
