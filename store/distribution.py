@@ -9,6 +9,7 @@ the commit, so a failed change leaves rows and files as they were.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -341,25 +342,60 @@ def delete_release(caller: User, release_id: str) -> list[FileRef]:
     return files
 
 
-def all_releases(caller: User, batch: int = 2000) -> Iterator[tuple[Build, Variant, App]]:
+class Filters(NamedTuple):
+    """What the admin UI's lists and exports filter on: a variant, and days (``to`` counts to its end)."""
+
+    variant_id: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None  # exclusive: the day after ``to``
+
+    @classmethod
+    def of(cls, variant_id: str | None, start: str | None, end: str | None) -> Filters:
+        return cls(variant_id or None, _day(start, "from"), _day(end, "to", next_day=True))
+
+    def on(self, q, created):
+        if self.since is not None:
+            q = q.where(created >= self.since)
+        if self.until is not None:
+            q = q.where(created < self.until)
+        return q
+
+
+NO_FILTERS = Filters()
+
+
+def _day(text: str | None, name: str, next_day: bool = False) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a day such as 2026-01-31") from None
+    return dt.datetime.combine(day + dt.timedelta(days=1 if next_day else 0), dt.time())
+
+
+def all_releases(
+    caller: User, filters: Filters = NO_FILTERS, batch: int = 2000
+) -> Iterator[tuple[Build, Variant, App]]:
     """Every release of the caller's teams, oldest first, read in keyset batches (constant memory). The
     caller is checked now, before a response starts, not when the rows are first read."""
     require_writer(caller)
-    return _releases_after(caller, batch)
+    return _releases_after(caller, filters, batch)
 
 
-def _releases_after(caller: User, batch: int) -> Iterator[tuple[Build, Variant, App]]:
+def _releases_after(caller: User, filters: Filters, batch: int) -> Iterator[tuple[Build, Variant, App]]:
     last = 0
     while True:
-        rows = list(
+        q = (
             Build.select(Build, Variant, App)
             .join(Variant, on=(Build.variant == Variant.id))
             .switch(Build)
             .join(App)
             .where((Build.id > last) & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
-            .order_by(Build.id)
-            .limit(batch)
         )
+        if filters.variant_id is not None:
+            q = q.where(Variant.public_id == filters.variant_id)
+        rows = list(filters.on(q, Build.created_at).order_by(Build.id).limit(batch))
         if not rows:
             return
         counts = download_counts(rows)
@@ -431,7 +467,9 @@ def record_download(build: Build, client: str, ip: str, ua: str) -> bool:
 # -- events ------------------------------------------------------------------------------------------
 
 
-def _event_query(caller: User, kind: str | None, variant_id: str | None, release_id: str | None):
+def _event_query(
+    caller: User, kind: str | None, variant_id: str | None, release_id: str | None, days: Filters = NO_FILTERS
+):
     require_writer(caller)
     if kind is not None and kind not in EVENT_TYPES:
         raise InvalidInput(f"type must be one of {', '.join(EVENT_TYPES)}")
@@ -459,21 +497,28 @@ def _event_query(caller: User, kind: str | None, variant_id: str | None, release
         q = q.where(Variant.public_id == variant_id)
     if release_id is not None:
         q = q.where(Build.release_id == release_id)
-    return q
+    return days.on(q, DistEvent.created_at)
 
 
 def list_events(
-    caller: User, kind: str | None, variant_id: str | None, release_id: str | None, limit: int, offset: int
+    caller: User,
+    kind: str | None,
+    variant_id: str | None,
+    release_id: str | None,
+    limit: int,
+    offset: int,
+    days: Filters = NO_FILTERS,
 ) -> tuple[list, int]:
-    q = _event_query(caller, kind, variant_id, release_id)
+    q = _event_query(caller, kind, variant_id, release_id, days)
     total = q.count()
     return list(q.order_by(DistEvent.id.desc()).limit(limit).offset(offset).dicts()), total
 
 
-def iter_events(caller: User, batch: int = 5000) -> Iterator[dict]:
+def iter_events(caller: User, filters: Filters = NO_FILTERS, batch: int = 5000) -> Iterator[dict]:
     """Every event of the caller's teams, oldest first, in keyset batches: constant memory however many.
     The caller is checked now (building the query), before a response starts."""
-    return keyset(_event_query(caller, None, None, None), DistEvent.id, batch, dicts=True)
+    q = _event_query(caller, None, filters.variant_id, None, filters)
+    return keyset(q, DistEvent.id, batch, dicts=True)
 
 
 # -- iOS devices -------------------------------------------------------------------------------------
@@ -503,9 +548,19 @@ def bind_device(target: Variant, capture: Capture, ip: str) -> IosDevice:
     return device
 
 
-def _device_query(caller: User, variant_id: str | None):
+def _device_query(
+    caller: User, variant_id: str | None, search: str | None = None, days: Filters = NO_FILTERS
+):
     require_writer(caller)
-    q = IosDevice.select().where(IosDevice.team.in_(visible_team_ids(caller)))
+    q = days.on(IosDevice.select().where(IosDevice.team.in_(visible_team_ids(caller))), IosDevice.created_at)
+    if search:
+        like = f"%{search}%"
+        q = q.where(
+            IosDevice.udid.ilike(like)
+            | IosDevice.device_name.ilike(like)
+            | IosDevice.product.ilike(like)
+            | IosDevice.os_version.ilike(like)
+        )
     if variant_id is not None:
         bound = (
             IosDeviceBinding.select(IosDeviceBinding.device)
@@ -516,16 +571,23 @@ def _device_query(caller: User, variant_id: str | None):
     return q
 
 
-def list_ios_devices(caller: User, variant_id: str | None, limit: int, offset: int) -> tuple[list, int]:
-    q = _device_query(caller, variant_id)
+def list_ios_devices(
+    caller: User,
+    variant_id: str | None,
+    limit: int,
+    offset: int,
+    search: str | None = None,
+    days: Filters = NO_FILTERS,
+) -> tuple[list, int]:
+    q = _device_query(caller, variant_id, search, days)
     return list(
         q.order_by(IosDevice.created_at.desc(), IosDevice.id.desc()).limit(limit).offset(offset)
     ), q.count()
 
 
-def iter_ios_devices(caller: User, batch: int = 2000) -> Iterator[IosDevice]:
+def iter_ios_devices(caller: User, filters: Filters = NO_FILTERS, batch: int = 2000) -> Iterator[IosDevice]:
     """Every iOS device of the caller's teams in keyset batches; the caller is checked now."""
-    return keyset(_device_query(caller, None), IosDevice.id, batch)
+    return keyset(_device_query(caller, filters.variant_id, None, filters), IosDevice.id, batch)
 
 
 def device_variants(devices: list[IosDevice]) -> dict[int, list[str]]:

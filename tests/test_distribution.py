@@ -707,3 +707,51 @@ def test_settings_keep_the_upload_domain_and_refuse_unknown_fields(dist):
     assert config["upload_domain"] == "upload.example.com" and config["s3_configured"] is False
     unknown = dist("PUT", "/admin/api/settings", {"upload_domian": "typo.example.com"})
     assert unknown.status_code == 400 and "upload_domian" in unknown.json["error"]["message"]
+
+
+def test_lists_and_exports_honour_their_filters(api, dist, world):
+    """Issue 20, fenfa UI item 3: from/to on events, q/from/to on iOS devices and variant_id/from/to on the
+    three exports were silently ignored (an export filtered to one variant returned every variant's rows)."""
+    import datetime as dt
+
+    from store import distribution
+
+    pid, a = make_product(dist, slug="filters-a", platform="ios")
+    b = dist("POST", f"/admin/api/products/{pid}/variants", {"platform": "android"}).json["data"]["variant"][
+        "id"
+    ]
+    upload(api, world, a, version="1.0.0")
+    upload(api, world, b, version="2.0.0")
+    app = App.get(App.public_id == pid)
+    old = dt.datetime(2026, 1, 10, 12)
+    DistEvent.create(app=app, type="visit", ip="10.0.0.1", ua="old", created_at=old)
+    DistEvent.create(
+        app=app, type="visit", ip="10.0.0.2", ua="new", created_at=dt.datetime(2026, 1, 20, 23, 59)
+    )
+    with unit_of_work():
+        variant = Variant.get(Variant.public_id == a)
+        distribution.bind_device(
+            variant, distribution.Capture("00008030-0000000000000001", "iPhone15,2", "17", "S", "Ann"), "::1"
+        )
+        distribution.bind_device(
+            variant, distribution.Capture("00008030-0000000000000002", "iPad14,1", "17", "S", "Bob"), "::1"
+        )
+    IosDevice.update(created_at=old).where(IosDevice.udid.endswith("1")).execute()
+
+    events = dist("GET", "/admin/api/events", params={"from": "2026-01-20", "to": "2026-01-20"}).json["data"]
+    assert [e["ua"] for e in events["items"]] == ["new"]  # "to" counts to the end of its day
+    devices = dist("GET", "/admin/api/ios_devices", params={"q": "ipad"}).json["data"]["items"]
+    assert [d["model"] for d in devices] == ["iPad14,1"]
+    devices = dist("GET", "/admin/api/ios_devices", params={"from": "2026-01-01", "to": "2026-01-31"}).json[
+        "data"
+    ]
+    assert [d["model"] for d in devices["items"]] == ["iPhone15,2"]
+    releases = _rows(dist("GET", "/admin/exports/releases.csv", params={"variant_id": b}))
+    assert [r[4] for r in releases[1:]] == [b]
+    visits = _rows(
+        dist("GET", "/admin/exports/events.csv", params={"from": "2026-01-01", "to": "2026-01-15"})
+    )
+    assert [r[7] for r in visits[1:]] == ["old"]
+    only_a = _rows(dist("GET", "/admin/exports/ios_devices.csv", params={"variant_id": b}))
+    assert only_a[1:] == []
+    assert dist("GET", "/admin/api/events", params={"from": "yesterday"}).status_code == 400

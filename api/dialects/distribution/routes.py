@@ -274,6 +274,7 @@ class Events:
             req.get_param("release_id"),
             limit,
             offset,
+            dist.Filters.of(None, req.get_param("from"), req.get_param("to")),
         )
         ok(resp, {"items": [shapes.event(r) for r in rows], "total": total, "limit": limit, "offset": offset})
 
@@ -282,7 +283,14 @@ class IosDevices:
     def on_get(self, req, resp):
         user = caller(req)
         limit, offset = _window(req, 100)
-        rows, total = dist.list_ios_devices(user, req.get_param("variant_id"), limit, offset)
+        rows, total = dist.list_ios_devices(
+            user,
+            req.get_param("variant_id"),
+            limit,
+            offset,
+            req.get_param("q"),
+            dist.Filters.of(None, req.get_param("from"), req.get_param("to")),
+        )
         bound = dist.device_variants(rows)
         ok(resp, {"items": [shapes.ios_device(d, bound[d.id]) for d in rows], "total": total})
 
@@ -471,6 +479,11 @@ class UploadConfig:
 # -- exports -----------------------------------------------------------------------------------------
 
 
+def _filters(req) -> dist.Filters:
+    """variant_id, from and to of an export (they were ignored: a filtered export had every row)."""
+    return dist.Filters.of(req.get_param("variant_id"), req.get_param("from"), req.get_param("to"))
+
+
 class ReleasesCsv:
     HEADER = ["release_id", "product_id", "product_slug", "product_name", "variant_id", "platform",
               "identifier", "version", "build", "channel", "min_os", "file_name", "size_bytes", "sha256",
@@ -497,7 +510,7 @@ class ReleasesCsv:
                 b.downloads,
                 shapes.ts(b.created_at),
             ]  # fmt: skip
-            for b, v, a in dist.all_releases(user)
+            for b, v, a in dist.all_releases(user, _filters(req))
         )
         send_csv(resp, "releases.csv", self.HEADER, rows)
 
@@ -518,7 +531,7 @@ class EventsCsv:
                 e["ip"],
                 e["ua"],
             ]  # fmt: skip
-            for e in dist.iter_events(user)
+            for e in dist.iter_events(user, _filters(req))
         )
         send_csv(resp, "events.csv", self.HEADER, rows)
 
@@ -542,7 +555,7 @@ class IosDevicesCsv:
                 shapes.ts(d.created_at),
                 shapes.ts(d.verified_at),
             ]  # fmt: skip
-            for d in dist.iter_ios_devices(user)
+            for d in dist.iter_ios_devices(user, _filters(req))
         )
         send_csv(resp, "ios_devices.csv", self.HEADER, rows)
 
