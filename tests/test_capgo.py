@@ -429,9 +429,10 @@ def test_query_parameters_other_than_the_flags_stay_strings(capgo, api, world, r
         "platform": "ios",
         "version_build": "FALSE",
         "is_prod": "true",
+        "plugin_version": "8.42.0",
     }
     res = reader.simulate_delete("/channel_self", params=params)
-    assert res.status_code == 200 and res.json["status"] == "ok", res.json
+    assert res.status_code == 200 and res.json.get("status") == "ok", res.json
 
 
 def test_stats_takes_a_batch_as_current_plugins_send_it(api, world, reader, sync, redis_conn):
@@ -460,3 +461,21 @@ def test_stats_takes_a_batch_as_current_plugins_send_it(api, world, reader, sync
     assert reader.simulate_post("/stats", json=[{"action": "set"}]).status_code == 400
     # One event still answers as before.
     assert reader.simulate_post("/stats", json=events[0]).json == {"status": "ok"}
+
+
+def test_capgo_input_rules_on_the_device_endpoints(capgo, api, world, reader, sync, redis_conn):
+    """Issue 20, Capgo item 5 (in part): custom_id is trimmed; GET /channel_self with an invalid platform
+    is 400; DELETE /channel_self with no override, from a plugin older than x.34, is cannot_override."""
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    sync()
+    listed = reader.simulate_get("/channel_self", params={"app_id": PKG, "platform": "symbian"})
+    assert listed.status_code == 400 and listed.json["error"] == "invalid_platform"
+    old = reader.simulate_delete("/channel_self", json=device_body(plugin_version="7.33.9"))
+    assert (old.status_code, old.json["error"]) == (200, "cannot_override")
+    new = reader.simulate_delete("/channel_self", json=device_body(plugin_version="7.34.0"))
+    assert new.json["status"] == "ok"
+    reader.simulate_post("/updates", json=device_body(device_id="trim-1", custom_id="  user-9  "))
+    time.sleep(0.7)
+    drain(redis_conn)
+    assert capgo("GET", "/device", app_id=PKG, device_id="trim-1").json["custom_id"] == "user-9"

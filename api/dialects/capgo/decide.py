@@ -192,7 +192,7 @@ def parse_check(body, need_versions: bool = True) -> Check:
         version_build if version_name is None or version_name == "builtin" else version_name,
         plugin or "",
         os_version,
-        custom_id or "",
+        (custom_id or "").strip(),  # as Capgo's server keeps it
         _flag(body, "is_emulator", False),
         _flag(body, "is_prod", True),
         default,

@@ -19,7 +19,7 @@ import orjson
 import redis
 
 from api.dialects.capgo import signing
-from api.dialects.capgo.decide import BadRequest, Check, LiveApp, decide, parse_check, refusal
+from api.dialects.capgo.decide import BadRequest, Check, LiveApp, coerce, decide, parse_check, refusal
 from api.dialects.capgo.sightings import Recorder
 from api.metrics import RequestMetrics
 from api.read.cache import AppView, SnapshotCache
@@ -312,6 +312,22 @@ def _action(body: dict) -> None:
         raise BadRequest("invalid_json_body", "action must be a word of at most 32 characters")
 
 
+# Plugins from these versions keep their channel choice on the device (Capgo's CHANNEL_SELF_MIN_*).
+_LOCAL_CHANNEL_FROM = {5: (5, 34, 0), 6: (6, 34, 0), 7: (7, 34, 0)}
+
+
+def _keeps_channel_on_server(check) -> bool:
+    """Whether the plugin keeps its channel choice on the server (older than 5.34, 6.34, 7.34; every 8.x
+    keeps it on the device); an unreadable version counts as old, as Capgo reads it."""
+    version = coerce(check.plugin_version)
+    if version is None:
+        return True
+    if version[0] >= 8:
+        return False
+    floor = _LOCAL_CHANNEL_FROM.get(version[0])
+    return floor is None or version < floor
+
+
 MISSING_CHANNEL = refusal("missing_channel", "Cannot find channel in body")
 NOT_SELF_SET = refusal(
     "channel_self_set_not_allowed", "This channel does not allow devices to self associate"
@@ -347,6 +363,9 @@ class ChannelSelf:
             package = body.get("app_id")
             if not isinstance(package, str) or not package:
                 raise BadRequest("missing_info", "Cannot find app_id")
+            if body.get("platform") not in (None, "ios", "android", "electron"):
+                # As Capgo's server validates the listing's query (it listed every channel instead).
+                raise BadRequest("invalid_platform", "platform must be ios, android or electron")
         except BadRequest as bad:
             return self.d.send(req, resp, 400, refusal(bad.code, bad.message))
         view = self.d.cache.state.packages.get(package)
@@ -425,6 +444,9 @@ class ChannelSelf:
         check, _, view = checked
         live = self.d.live(view)
         if self._pinned_by_admin(live, check.device_id):
+            return self.d.send(req, resp, 200, CANNOT_OVERRIDE)
+        if live.pins.get(check.device_id, (None, None))[0] is None and _keeps_channel_on_server(check):
+            # A plugin older than x.34 keeps its channel on the server: nothing to unset is Capgo's refusal.
             return self.d.send(req, resp, 200, CANNOT_OVERRIDE)
         if live.pins.get(check.device_id, (None, None))[0] is not None:
             self.d.recorder.choose("unset", check.app_id, check.device_id, None)
