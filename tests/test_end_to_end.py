@@ -255,6 +255,6 @@ def test_concurrent_app_config_creates_cannot_both_be_active(stack):
 
     with ThreadPoolExecutor(8) as pool:
         statuses = sorted(pool.map(create, range(8)))
-    assert statuses == [201] + [409] * 7, statuses
+    assert statuses == [200] + [409] * 7, statuses
     configs = stack.write.get("/app-config", params={"app_id": app["id"]}).json()
     assert [c["isActive"] for c in configs] == [True]

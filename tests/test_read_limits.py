@@ -121,3 +121,21 @@ def test_the_master_says_where_it_listens(read_service):
     assert f"Listening at: 127.0.0.1:{port} (each worker binds it with SO_REUSEPORT)" in text
     # No control socket at gunicorn's one default path, which the read and write masters both claimed.
     assert not (log.parent / ".gunicorn").exists() and "control" not in text.lower()
+
+
+def test_a_big_body_arriving_with_its_head_is_not_a_431(read_service):
+    """A /stats batch of a few hundred KiB sent with its head in one write was refused as 431: the head
+    limit counted the body's bytes."""
+    import orjson
+
+    from api.read.server import HEAD_LIMIT
+
+    _, port, *_ = read_service
+    event = {"app_id": "com.nobody.app", "device_id": "d" * 40, "action": "set"}
+    body = orjson.dumps([event] * 1000)
+    assert len(body) > 4 * HEAD_LIMIT
+    head = f"POST /stats HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head.encode() + body)
+        answer = s.recv(65536).split(b"\r\n", 1)[0]
+    assert answer.startswith(b"HTTP/1.1 200"), answer

@@ -119,5 +119,6 @@ def test_write_api_document(seeded):
 def test_read_service_document(seeded):
     st, env = seeded
     res = run_schemathesis("read.toml", f"{st.read}/openapi.json", env)
+    Path("/tmp/schemathesis-read.log").write_text(res.stdout)
     print(res.stdout[-4000:], file=sys.stderr)
     assert res.returncode == 0, res.stdout[-20000:]

@@ -26,7 +26,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return  # whatever else arrives before the close
         if self._in_head:
-            self._head_bytes += len(data)
+            # Only the head counts: a chunk may carry the body after it (a /stats batch of a few hundred
+            # KiB arrived with its head in one read and was refused as a 431).
+            end = data.find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else end + 4
             if self._head_bytes > HEAD_LIMIT:
                 self._refuse()
                 return

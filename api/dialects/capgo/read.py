@@ -363,7 +363,7 @@ class ChannelSelf:
             package = body.get("app_id")
             if not isinstance(package, str) or not package:
                 raise BadRequest("missing_info", "Cannot find app_id")
-            if body.get("platform") not in (None, "ios", "android", "electron"):
+            if body.get("platform") not in (None, "", "ios", "android", "electron"):
                 # As Capgo's server validates the listing's query (it listed every channel instead).
                 raise BadRequest("invalid_platform", "platform must be ios, android or electron")
         except BadRequest as bad:
