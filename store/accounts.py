@@ -7,7 +7,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from store import tokens
 from store.db import conflict_on_duplicate
-from store.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from store.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from store.models import ROLES, SUBSCRIPTION, App, Membership, Team, User, UserToken, utcnow
 from store.outbox import mark_stale
 from store.pagination import Page, paginate
@@ -233,8 +233,9 @@ def add_member(caller: User, team_id: int, email: str, password: str | None, rol
     user = User.get_or_none(User.email == email.strip().lower())
     if user is None:
         if not password:
-            # No user has this email: like any missing reference, 404 (with the way to create one).
-            raise NotFound("no user with this email; send a password to create one")
+            # No user has this email yet: 409, as an unknown environment (the request is well formed; the
+            # deployment's state refuses it), with the way to create one.
+            raise Conflict("no user with this email; send a password to create one")
         if role == "super_admin" and caller.role != "super_admin":
             raise Forbidden("only a super_admin may grant super_admin")
         user = create_user(email, password, role or "member")

@@ -6,7 +6,7 @@ import re
 
 from store.catalog import app_row, get_app
 from store.db import conflict_on_duplicate
-from store.errors import InvalidInput, NotFound
+from store.errors import Conflict, InvalidInput
 from store.models import (
     App,
     Environment,
@@ -64,6 +64,7 @@ def delete_environment(caller: User, app_id: str, env_id: int) -> None:
 def by_alias(app: App, alias: str) -> Environment:
     env = Environment.get_or_none((Environment.app == app) & (Environment.alias == alias))
     if env is None:
-        # A reference to a record that does not exist, as a missing bundle or channel is: 404.
-        raise NotFound(f"unknown environment {alias!r}; create it first")
+        # 409: the app's state (its environments) does not allow this yet. Not 400, as the request itself is
+        # well formed, and not 404, which would say the rule being written is missing.
+        raise Conflict(f"unknown environment {alias!r}; create it first")
     return env

@@ -96,9 +96,9 @@ def test_rule_crud_validation_and_conflicts(api, world):
     for payload, error in cases:
         res = api.simulate_post(base, json=payload, headers=world.auth)
         assert res.status_code == 400 and res.json == {"error": error}, payload
-    # An environment the app does not have is a reference to a missing record: 404, as a missing bundle.
+    # An environment the app does not have yet: 409 (the request is well formed; the app's state refuses it).
     res = api.simulate_post(base, json=body | {"environment": "nowhere"}, headers=world.auth)
-    assert (res.status_code, res.json) == (404, {"error": "unknown environment 'nowhere'; create it first"})
+    assert (res.status_code, res.json) == (409, {"error": "unknown environment 'nowhere'; create it first"})
     assert api.simulate_post(base, body=b"{oops", headers=world.auth).json == {
         "error": "Invalid request body"
     }
