@@ -156,3 +156,38 @@ def test_a_sweep_batches_many_stale_apps_and_waits_for_a_full_rebuild(
     assert jobs.sweep_outbox(0) == len(apps) and len(queue.job_ids) == 1  # the same batch, queued: merged
     sync()
     assert all(pid in cache.state.apps for pid, _ in apps) and SnapshotOutbox.select().count() == 0
+
+
+def test_an_idle_worker_neither_times_out_on_redis_nor_lingers_at_stop(write_app, tmp_path):
+    """Item 15 of the second hardening round: an idle worker logged "Timeout reading from socket" every
+    few seconds (redis-py's 5 s socket timeout under RQ's 405 s blocking pop), and a worker whose Redis
+    calls could block without bound lingered past its stop."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import PG_URL, REDIS_URL
+
+    log = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "GATEHOUSE_DATABASE_URL": PG_URL,
+        "GATEHOUSE_REDIS_URL": REDIS_URL,
+        "GATEHOUSE_QUEUE_NAME": "idle-worker-test",
+        "GATEHOUSE_LOG_LEVEL": "debug",
+    }
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=env, stdout=out, stderr=out)
+        try:
+            time.sleep(12)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            proc.wait(15)
+    stopped_in = time.monotonic() - started
+    text = log.read_text()
+    assert "BLMOVE" in text  # it did wait on the queue
+    assert "Timeout reading" not in text and "could not connect to Redis" not in text
+    assert stopped_in < 8, stopped_in
