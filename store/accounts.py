@@ -230,6 +230,10 @@ def add_member(caller: User, team_id: int, email: str, password: str | None, rol
     answers, learn which emails have one. Refused before any lookup, so every email answers alike."""
     team = get_team(caller, team_id, write=True)
     require_super_admin(caller)
+    if role is not None and role not in ROLES:
+        # Checked whether or not the user exists (an existing user's role is kept, but a bad one was
+        # accepted silently).
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     user = User.get_or_none(User.email == email.strip().lower())
     if user is None:
         if not password:

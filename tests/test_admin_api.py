@@ -359,3 +359,13 @@ def test_error_format_for_unknown_route_and_method(api):
     assert api.simulate_get("/admin/v1/nothing").json == {"error": "Not Found"}
     res = api.simulate_delete("/admin/v1/me")
     assert res.status_code == 405 and res.json == {"error": "Method Not Allowed"}
+
+
+def test_adding_an_existing_user_with_a_bad_role_is_400(api, root, world):
+    """schemathesis: a role outside the document's enum was accepted when the email already had a user."""
+    res = api.simulate_post(
+        f"/admin/v1/teams/{world.team.id}/members",
+        json={"email": "owner@example.com", "role": "AAA"},
+        headers=root.auth,
+    )
+    assert res.status_code == 400 and "role must be one of" in res.json["error"]

@@ -96,17 +96,6 @@ class GatehouseWorker(SimpleWorker):
     # a stop it was asked for from one an error caused.
     stop_asked = False
 
-    # RQ blocks on the queue for 405 s and sets its client's socket timeout 10 s past that, so a Redis
-    # that stops answering (not one that closes the connection) held a stopping worker for minutes. A
-    # short blocking pop, and a socket timeout just past it, bound every Redis call to seconds.
-    @property
-    def dequeue_timeout(self) -> int:
-        return 2
-
-    @property
-    def connection_timeout(self) -> int:
-        return 5
-
     def request_stop(self, signum, frame) -> None:
         self.stop_asked = True
         super().request_stop(signum, frame)
@@ -132,11 +121,11 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         deliverer = Deliverer(settings, connection, lambda: secret_key(settings, connection), name)
         threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
     try:
-        # RQ's own client, its socket timeout above the blocking pop (GatehouseWorker): on the shared
-        # client the pool's connections kept redis-py's 5 s default under RQ's 405 s pop, so every idle
-        # BLMOVE timed out and RQ logged "Timeout reading from socket" and reconnected every few seconds.
+        # RQ's own client, whose socket timeout RQ sets above its blocking pop (415 s for a 405 s pop)
+        # before any connection exists: on the shared client the pool's connections kept redis-py's 5 s
+        # default, so an idle BLMOVE timed out and RQ logged "Timeout reading from socket" and reconnected.
         rq_connection = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=10
+            settings.redis_url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=10
         )
         _work(rq_connection, settings, name, burst)
     finally:
