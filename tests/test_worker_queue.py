@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import redis
 from rq.job import Job, JobStatus
 
 from store import rules
@@ -191,3 +192,28 @@ def test_an_idle_worker_neither_times_out_on_redis_nor_lingers_at_stop(write_app
     assert "BLMOVE" in text  # it did wait on the queue
     assert "Timeout reading" not in text and "could not connect to Redis" not in text
     assert stopped_in < 8, stopped_in
+
+
+def test_every_connection_rq_blocks_on_outlasts_its_pop(settings, redis_conn):
+    """Item 15: RQ's blocking pop (405 s) ran on the client the device-batch thread shared, whose first
+    connections kept redis-py's 5 s socket timeout: the pop timed out and RQ logged "Timeout reading from
+    socket". RQ now gets a client of its own, and every connection it makes outlasts the pop."""
+    from rq.serializers import JSONSerializer
+
+    from worker.main import GatehouseWorker, rq_client
+
+    client = rq_client(settings)
+    worker = GatehouseWorker(
+        [make_queue(client, "rq-client-test")], connection=client, serializer=JSONSerializer
+    )
+    client.ping()
+    pool = client.connection_pool
+    connections = list(pool._available_connections) + list(pool._in_use_connections)
+    assert connections
+    assert all(c.socket_timeout is None or c.socket_timeout > worker.dequeue_timeout for c in connections)
+    # The shared client as it was: a connection made before RQ saw it keeps the 5 s default.
+    shared = redis.Redis.from_url(settings.redis_url)
+    shared.ping()
+    GatehouseWorker([make_queue(shared, "rq-client-test")], connection=shared, serializer=JSONSerializer)
+    early = list(shared.connection_pool._available_connections)[0]
+    assert early.socket_timeout == 5 < worker.dequeue_timeout

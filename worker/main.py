@@ -121,15 +121,20 @@ def run_worker(settings: Settings, burst: bool = False) -> None:
         deliverer = Deliverer(settings, connection, lambda: secret_key(settings, connection), name)
         threading.Thread(target=deliverer.run, args=(stop,), name="webhooks", daemon=True).start()
     try:
-        # RQ's own client, whose socket timeout RQ sets above its blocking pop (415 s for a 405 s pop)
-        # before any connection exists: on the shared client the pool's connections kept redis-py's 5 s
-        # default, so an idle BLMOVE timed out and RQ logged "Timeout reading from socket" and reconnected.
-        rq_connection = redis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=10
-        )
+        rq_connection = rq_client(settings)
         _work(rq_connection, settings, name, burst)
     finally:
         stop.set()
+
+
+def rq_client(settings: Settings) -> redis.Redis:
+    """RQ's own client. RQ raises the socket timeout of the client it is given above its blocking pop (415 s
+    for a 405 s pop), but only for connections made after: on the client the device-batch thread shared,
+    connections made first kept redis-py's 5 s default, so an idle BLMOVE on one timed out and RQ logged
+    "Timeout reading from socket" and reconnected. A client of its own has no connection before RQ's."""
+    return redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=10
+    )
 
 
 def _work(connection: redis.Redis, settings: Settings, name: str, burst: bool) -> None:
