@@ -11,6 +11,7 @@ schedule below is a thread of the worker process, so it lives and dies with it.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -88,6 +89,14 @@ class Schedule:
             stop.wait(SCHEDULE_TICK)
 
 
+STOP_GRACE = 7.0
+
+
+def _exit_now(name: str) -> None:
+    log.warning("worker did not stop within its grace period; exiting", worker=name, grace=STOP_GRACE)
+    os._exit(0)
+
+
 class GatehouseWorker(SimpleWorker):
     # RQ doubles its wait after each failed Redis call up to 60 s; after an outage of 10 s it
     # could sleep 16 s more. One second bounds the time from Redis being back to work resuming.
@@ -98,6 +107,13 @@ class GatehouseWorker(SimpleWorker):
 
     def request_stop(self, signum, frame) -> None:
         self.stop_asked = True
+        if signum == signal.SIGTERM:
+            # A stop is bounded: one that has not ended within STOP_GRACE seconds (a Redis or database call
+            # that stopped answering) ends the process. A job cut short is redone: jobs are idempotent and
+            # the outbox sweep enqueues what was left.
+            timer = threading.Timer(STOP_GRACE, _exit_now, args=(self.name,))
+            timer.daemon = True  # a stop that ends in time is not held by it
+            timer.start()
         super().request_stop(signum, frame)
 
 
