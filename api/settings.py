@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.forwarding import Proxies
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEHOUSE_", extra="ignore", frozen=True)
@@ -82,7 +84,13 @@ class Settings(BaseSettings):
     )
     forwarded_for_hops: int = Field(
         0,
-        description="Trusted proxies in front of the write API; 1 = the client address is X-Forwarded-For's last.",
+        description="Trusted proxies in front of the services; 1 = the client address is X-Forwarded-For's last. "
+        "0 = clients connect directly and no X-Forwarded-* header is believed.",
+    )
+    trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        description="Addresses or networks (comma-separated) of those proxies: only a request from one of them "
+        "has its X-Forwarded-Proto (the scheme of every URL Gatehouse builds) and X-Forwarded-For believed.",
     )
     metrics_dir: Path = Field(
         Path(""),
@@ -191,6 +199,15 @@ class Settings(BaseSettings):
     @classmethod
     def from_env(cls, **overrides) -> Settings:
         return cls(**overrides)
+
+    @property
+    def proxies(self) -> Proxies:
+        return Proxies(self.forwarded_for_hops, self.trusted_proxies)
+
+    @property
+    def forwarded_allow_ips(self) -> str:
+        """gunicorn's and uvicorn's list of peers whose X-Forwarded-* headers count: none without hops."""
+        return self.trusted_proxies if self.forwarded_for_hops > 0 else ""
 
     @property
     def effective_metrics_dir(self) -> Path:

@@ -17,6 +17,9 @@ from api.settings import Settings
 # uvicorn's worker (httptools, uvloop) with the request head bounded: api/read/server.py.
 worker_class = "api.read.server.ReadWorker"
 _settings = Settings.from_env()
+# X-Forwarded-Proto (the scheme of every URL built) and X-Forwarded-For count only from the edge:
+# GATEHOUSE_TRUSTED_PROXIES, and nobody's while GATEHOUSE_FORWARDED_FOR_HOPS is 0 (api/forwarding.py).
+forwarded_allow_ips = _settings.forwarded_allow_ips
 workers = _settings.read_workers or multiprocessing.cpu_count()
 reuse_port = True
 keepalive = 75

@@ -16,6 +16,9 @@ from api.write.bodies import pre_request  # noqa: F401 - gunicorn's hook: lets a
 
 worker_class = "gthread"
 _settings = Settings.from_env()
+# X-Forwarded-Proto (the scheme of every URL built) and X-Forwarded-For count only from the edge:
+# GATEHOUSE_TRUSTED_PROXIES, and nobody's while GATEHOUSE_FORWARDED_FOR_HOPS is 0 (api/forwarding.py).
+forwarded_allow_ips = _settings.forwarded_allow_ips
 workers = _settings.write_workers or multiprocessing.cpu_count()
 threads = _settings.write_threads
 # Longer than clients' idle pools: with 5 s, a client reusing a connection the server was just

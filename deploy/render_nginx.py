@@ -1,6 +1,9 @@
 """Fills deploy/nginx/gatehouse.conf.template: `python deploy/render_nginx.py > /etc/nginx/nginx.conf`.
 
 Values come from keyword arguments or the environment (GATEHOUSE_EDGE_*), with the defaults below.
+With TLS_CERT and TLS_KEY (paths of a PEM certificate chain and its key) the edge serves HTTPS on
+TLS_LISTEN, and LISTEN only redirects there: 301 for GET and HEAD, 308 for the rest (a device's POST
+keeps its method and body). Without them the edge serves plain HTTP on LISTEN, as before.
 """
 
 from __future__ import annotations
@@ -13,12 +16,54 @@ from pathlib import Path
 TEMPLATE = Path(__file__).parent / "nginx" / "gatehouse.conf.template"
 DEFAULTS = {
     "LISTEN": "80",
+    "TLS_LISTEN": "443",
+    "TLS_CERT": "",
+    "TLS_KEY": "",
     "READ_UPSTREAM": "127.0.0.1:8001",
     "WRITE_UPSTREAM": "127.0.0.1:8002",
     "RUN_DIR": "/var/lib/gatehouse-edge",
     "CACHE_SECONDS": "5",
     "MAX_BODY": "2g",  # GATEHOUSE_UPLOAD_MAX_BYTES; the write API enforces the exact figure
 }
+_ACCEPT = "reuseport backlog=4096"
+
+
+def _port(listen: str) -> str:
+    return listen.rsplit(":", 1)[-1] if ":" in listen else listen
+
+
+def _servers(values: dict[str, str]) -> dict[str, str]:
+    """LISTEN_DIRECTIVES of the main server and the REDIRECT_SERVER block (empty without TLS)."""
+    cert, key = values["TLS_CERT"], values["TLS_KEY"]
+    if bool(cert) != bool(key):
+        raise ValueError("GATEHOUSE_EDGE_TLS_CERT and GATEHOUSE_EDGE_TLS_KEY go together")
+    if not cert:
+        return {"LISTEN_DIRECTIVES": f"        listen {values['LISTEN']} {_ACCEPT};", "REDIRECT_SERVER": ""}
+    port = _port(values["TLS_LISTEN"])
+    target = "https://$host" + ("" if port == "443" else f":{port}") + "$request_uri"
+    listen = "\n".join(
+        [
+            # `listen ... http2` rather than 1.25's `http2 on`: Debian 12 ships nginx 1.22.
+            f"        listen {values['TLS_LISTEN']} ssl http2 {_ACCEPT};",
+            f"        ssl_certificate {cert};",
+            f"        ssl_certificate_key {key};",
+            "        ssl_protocols TLSv1.2 TLSv1.3;",
+            "        ssl_session_cache shared:tls:10m;",
+            "        ssl_session_timeout 1d;",
+        ]
+    )
+    redirect = "\n".join(
+        [
+            "    server {",
+            f"        listen {values['LISTEN']} {_ACCEPT};",
+            "        location / {",
+            f"            if ($request_method ~ ^(GET|HEAD)$) {{ return 301 {target}; }}",
+            f"            return 308 {target};",
+            "        }",
+            "    }",
+        ]
+    )
+    return {"LISTEN_DIRECTIVES": listen, "REDIRECT_SERVER": redirect}
 
 
 def render(**values: str) -> str:
@@ -26,6 +71,7 @@ def render(**values: str) -> str:
 
     merged = {k: os.environ.get(f"GATEHOUSE_EDGE_{k}", v) for k, v in DEFAULTS.items()} | values
     merged.setdefault("READ_PATHS_REGEX", read_paths_regex())
+    merged |= _servers(merged)
     return string.Template(TEMPLATE.read_text()).safe_substitute(merged)
 
 

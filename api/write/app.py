@@ -13,6 +13,7 @@ import structlog
 from api import openapi_doc
 from api.dialects.base import Dialect, WriteContext
 from api.dialects.registry import DIALECTS, WRITE_DEFAULT, dialect_for_path
+from api.forwarding import Proxies
 from api.metrics import DROPPED, RequestMetrics, StateCollector, exposition
 from api.openapi_doc import reason
 from api.readiness import probe
@@ -53,12 +54,12 @@ class Connections:
     def __init__(
         self,
         metrics: RequestMetrics,
-        hops: int = 0,
+        proxies: Proxies,
         uploads: bodies.Uploads | None = None,
         body_timeout: float | None = None,
         max_body: int = 1_048_576,
     ):
-        self.metrics, self.hops = metrics, hops
+        self.metrics, self.proxies = metrics, proxies
         self.uploads, self.body_timeout, self.max_body = uploads, body_timeout, max_body
 
     def process_request(self, req, resp):
@@ -68,7 +69,7 @@ class Connections:
         audit.acting(None)
         given = req.get_header("X-Request-ID") or ""
         req.context.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        req.context.client = client_address(req, self.hops)
+        req.context.client = client_address(req, self.proxies)
         # The connection opens on the first query (autoconnect), inside the store, where an outage
         # becomes the dialect's own error; one the server hung up on is replaced before it fails.
         drop_dead_connection()
@@ -265,7 +266,7 @@ def create_write_app(
         middleware=[
             Connections(
                 RequestMetrics("write"),
-                settings.forwarded_for_hops,
+                settings.proxies,
                 uploads,
                 settings.body_read_timeout,
                 settings.max_body_bytes,
@@ -290,7 +291,7 @@ def create_write_app(
     app.add_route("/metrics", Metrics(queue, connection))
     app.add_route("/ready", Ready(connection, storage))
     limiter = LoginLimiter(
-        connection, settings.login_max_failures, settings.login_failure_window, settings.forwarded_for_hops
+        connection, settings.login_max_failures, settings.login_failure_window, settings.proxies
     )
     context = WriteContext(
         settings=settings,

@@ -10,6 +10,7 @@ import falcon
 import redis
 import structlog
 
+from api.forwarding import Proxies
 from api.metrics import DROPPED
 from store.errors import NotAuthenticated, TooManyRequests
 
@@ -17,13 +18,9 @@ log = structlog.get_logger("gatehouse.ratelimit")
 T = TypeVar("T")
 
 
-def client_address(req: falcon.Request, hops: int) -> str:
-    """The peer address, or with ``hops`` trusted proxies in front, the address the outermost one saw."""
-    if hops > 0:
-        forwarded = [a.strip() for a in (req.get_header("X-Forwarded-For") or "").split(",") if a.strip()]
-        if len(forwarded) >= hops:
-            return forwarded[-hops]
-    return req.remote_addr or "unknown"
+def client_address(req: falcon.Request, proxies: Proxies) -> str:
+    """The peer address, or behind trusted proxies, the address the outermost one saw (api/forwarding)."""
+    return proxies.client(req.remote_addr or "unknown", req.get_header("X-Forwarded-For"))
 
 
 class LoginLimiter:
@@ -34,11 +31,11 @@ class LoginLimiter:
     and an outage of the cache should not lock every user out.
     """
 
-    def __init__(self, connection: redis.Redis, max_failures: int, window: int, hops: int):
-        self.redis, self.max_failures, self.window, self.hops = connection, max_failures, window, hops
+    def __init__(self, connection: redis.Redis, max_failures: int, window: int, proxies: Proxies):
+        self.redis, self.max_failures, self.window, self.proxies = connection, max_failures, window, proxies
 
     def _key(self, req: falcon.Request, account: str) -> str:
-        pair = f"{account.strip().lower()}\0{client_address(req, self.hops)}"
+        pair = f"{account.strip().lower()}\0{client_address(req, self.proxies)}"
         return "gh:loginfail:" + hashlib.sha256(pair.encode()).hexdigest()[:32]
 
     def attempt(self, req: falcon.Request, account: str, login: Callable[[], T]) -> T:

@@ -21,6 +21,7 @@ import redis
 from api.dialects.capgo import signing
 from api.dialects.capgo.decide import BadRequest, Check, LiveApp, coerce, decide, parse_check, refusal
 from api.dialects.capgo.sightings import Recorder
+from api.forwarding import Proxies
 from api.metrics import RequestMetrics
 from api.read.cache import AppView, SnapshotCache
 from store.vocabulary import FAILURE_ACTIONS, SUCCESS_ACTION
@@ -51,7 +52,7 @@ class Devices:
         self._secret: bytes | None = None
         # The clock rollout steps are evaluated against (a test sets its own).
         self.clock = time.time
-        self.hops = settings.forwarded_for_hops
+        self.proxies = settings.proxies
 
     def live(self, view: AppView) -> LiveApp:
         key = (view.public_id, view.digest)
@@ -215,18 +216,16 @@ class Direct:
         self.d.metrics.observe(self.path, "POST", status, started)
 
 
-def source(scope, hops: int) -> str:
-    """The address a request came from, as the edge saw it (X-Forwarded-For's ``hops``-th address from
-    the right when the edge is trusted), IPv6 as its /64: what one address may contribute is bounded."""
+def source(scope, proxies: Proxies) -> str:
+    """The address a request came from, as the edge saw it (api/forwarding), IPv6 as its /64: what one
+    address may contribute is bounded."""
     client = scope.get("client")
-    address = str(tuple(client)[0]) if client else "unknown"
-    if hops > 0:
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                hops_seen = [a.strip() for a in value.decode("latin-1").split(",") if a.strip()]
-                if len(hops_seen) >= hops:
-                    address = hops_seen[-hops]
-                break
+    forwarded = None
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-for":
+            forwarded = value.decode("latin-1")
+            break
+    address = proxies.client(str(tuple(client)[0]) if client else "unknown", forwarded)
     if ":" in address:
         try:
             return str(ipaddress.ip_network(f"{address}/64", strict=False))
@@ -302,7 +301,7 @@ def _one_stat(d: Devices, scope, payload) -> dict | None:
         d.recorder.action(check.app_id, bundle, action)
         if action in FAILURE_ACTIONS or action == SUCCESS_ACTION:
             kind = "success" if action == SUCCESS_ACTION else "failure"
-            d.recorder.outcome(check.app_id, check.device_id, bundle, kind, source(scope, d.hops))
+            d.recorder.outcome(check.app_id, check.device_id, bundle, kind, source(scope, d.proxies))
     return None
 
 

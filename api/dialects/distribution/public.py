@@ -85,7 +85,7 @@ def upload_answer(base: str, target, row) -> dict:
 
 
 def _who(req: falcon.Request, env) -> tuple[str, str]:
-    return client_address(req, env.settings.forwarded_for_hops), (req.user_agent or "")[:255]
+    return client_address(req, env.settings.proxies), (req.user_agent or "")[:255]
 
 
 class ProductPage:
