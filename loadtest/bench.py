@@ -7,6 +7,7 @@ Each case runs ROUNDS times, interleaved, and the median is reported.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import statistics
@@ -86,13 +87,23 @@ end
 """
 
 
+# Device ids are UUIDs, as plugins make them (Capgo's endpoints refuse others); a fleet's first 13
+# characters come from its name, so fleets never overlap.
+PROBE = "00000000-0000-4000-8000-000000000b0b"
+
+
+def fleet_tag(name: str) -> str:
+    digest = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+    return f"{digest[:8]}-{digest[8:]}"
+
+
 UPDATES_LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 n = 0
 request = function()
   n = n + 1
-  local body = string.format('{{"app_id":"{package}","device_id":"{prefix}-%d","platform":"android","version_build":"1.0.0","version_name":"{current}","plugin_version":"6.3.0","is_emulator":false,"is_prod":true}}', n % {modulus})
+  local body = string.format('{{"app_id":"{package}","device_id":"{prefix}-4000-8000-%012x","platform":"android","version_build":"1.0.0","version_name":"{current}","plugin_version":"6.3.0","is_emulator":false,"is_prod":true}}', n % {modulus})
   return wrk.format(nil, nil, nil, body)
 end
 threads = {{}}
@@ -348,13 +359,15 @@ def measure_updates(stack: Stack, run_dir: Path, ceiling: str, naive: str, write
         f"/admin/v1/apps/{app.json()['id']}/channels/production/rollout",
         json={"bundle": "1.2.0", "steps": [{"percent": 50, "at": "now"}, {"percent": 100, "at": "+7d"}]},
     ).raise_for_status()
-    probe = {"app_id": package, "device_id": "probe", "platform": "android", "version_build": "1.0.0"}
+    probe = {"app_id": package, "device_id": PROBE, "platform": "android", "version_build": "1.0.0"}
     wait_until(lambda: httpx.post(f"{read}/updates", json=probe).json().get("version") == "1.1.0")
     rolled_probe = probe | {"app_id": rolled, "version_name": "1.1.0"}
     wait_until(
         lambda: (
             sum(
-                httpx.post(f"{read}/updates", json=rolled_probe | {"device_id": f"p{i}"})
+                httpx.post(
+                    f"{read}/updates", json=rolled_probe | {"device_id": f"00000000-0000-4000-8000-{i:012x}"}
+                )
                 .json()
                 .get("version")
                 == "1.2.0"
@@ -377,7 +390,9 @@ def measure_updates(stack: Stack, run_dir: Path, ceiling: str, naive: str, write
 
     def script(current: str, modulus: int, app: str = package, prefix: str | None = None) -> str:
         path = run_dir / f"updates-{next(counter)}.lua"
-        body = UPDATES_LUA.format(package=app, prefix=prefix or path.stem, current=current, modulus=modulus)
+        body = UPDATES_LUA.format(
+            package=app, prefix=fleet_tag(prefix or path.stem), current=current, modulus=modulus
+        )
         path.write_text(body)
         scripts[path.stem] = current
         return str(path)

@@ -156,7 +156,7 @@ class Capgo(HttpUser):
 
     def on_start(self):
         self.apps = SEED["apps"][1:] or SEED["apps"]
-        self.device = f"locust-{random.getrandbits(48):012x}"
+        self.device = f"10c05700-0000-4000-8000-{random.getrandbits(48):012x}"  # a UUID, as plugins send
 
     def _body(self, app: dict, current: str) -> dict:
         return {

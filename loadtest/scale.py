@@ -90,7 +90,7 @@ def _device_lua(path: Path, packages: list[str], extra: str = "") -> str:
         f"local apps = {{\n{rows}\n}}\nlocal n = 0\n"
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
         "request = function()\n  n = n + 1\n"
-        '  local body = string.format(\'{"app_id":"%s","device_id":"fleet-%d","platform":"android",'
+        '  local body = string.format(\'{"app_id":"%s","device_id":"00000000-0000-4000-8000-%012x","platform":"android",'
         '"version_build":"1.0.0","version_name":"1.0.0","plugin_version":"6.3.0","is_emulator":false,'
         f'"is_prod":true{extra}}}\', apps[(n % #apps) + 1], n % 10000)\n'
         "  return wrk.format(nil, nil, nil, body)\nend\n"
@@ -224,7 +224,7 @@ def main() -> None:  # noqa: PLR0915 - one run, read top to bottom
             "platform": "ios",
             "environment": "production",
         }
-        device = {"app_id": packages[-1], "device_id": "probe", "platform": "android", "version_build": "1.0.0",
+        device = {"app_id": packages[-1], "device_id": "00000000-0000-4000-8000-0000000b0b0b", "platform": "android", "version_build": "1.0.0",
                   "version_name": "0.9.0", "is_prod": True}  # fmt: skip
         wait_until(
             lambda: (

@@ -244,7 +244,7 @@ def load_scale_live(
                 Channel.select(Channel.id, Channel.app).where(Channel.app.in_(app_ids)).order_by(Channel.id)
             ):
                 by_app.setdefault(c.app_id, []).append(c.id)
-            _bulk(Device, [{"app": a, "device_id": f"pinned-{a}-{d}", "platform": "android",
+            _bulk(Device, [{"app": a, "device_id": f"{a:08x}-0000-4000-8000-{d:012x}", "platform": "android",
                             "channel_override": by_app[a][1 + d % (channels - 1)] if channels > 1 else by_app[a][0]}
                            for a in app_ids for d in range(per_app)])  # fmt: skip
             SnapshotOutbox.insert_many([{"app_id": a} for a in app_ids]).on_conflict_ignore().execute()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 
 
 def b64(token: str) -> str:
@@ -63,3 +64,8 @@ class CuttingProxy:
 
     def close(self) -> None:
         self.listener.close()
+
+
+def uid(label: str) -> str:
+    """A device id as plugins make them (a UUID), the same for the same label: Capgo's endpoints refuse others."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"gatehouse-test:{label}"))

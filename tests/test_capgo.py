@@ -15,6 +15,7 @@ import pytest
 from store import accounts
 from store.db import unit_of_work
 from store.models import BundleStat, Device, Membership
+from tests.helpers import uid
 from worker.sightings import drain
 
 PKG = "com.example.demo"
@@ -206,7 +207,11 @@ def test_updates_checks_stats_and_devices_end_to_end(capgo, api, world, reader, 
     assert forged.status_code == 404
     # Already on it: no new version.
     res = reader.simulate_post("/updates", json=device_body(version_name="1.2.0"))
-    assert res.json == {"error": "no_new_version_available", "message": "No new version available"}
+    assert res.json == {
+        "error": "no_new_version_available",
+        "message": "No new version available",
+        "kind": "up_to_date",
+    }
     res = reader.simulate_post("/stats", json=device_body(action="set", version_name="1.2.0"))
     assert res.json == {"status": "ok"}
     reader.simulate_post("/stats", json=device_body(action="update_fail", version_name="1.2.0"))
@@ -233,7 +238,7 @@ def test_unknown_apps_and_bad_bodies_on_the_device_endpoints(reader, world, othe
         res = reader.simulate_post("/updates", json=device_body(app_id=package))
         assert res.status_code == 200 and res.json["error"] in ("app_not_found", "no_channel")
     nobody = reader.simulate_post("/updates", json=device_body(app_id="com.nobody.app")).json
-    assert nobody == {"error": "app_not_found", "message": "App not found"}
+    assert nobody == {"error": "app_not_found", "message": "App not found", "kind": "failed"}
     res = reader.simulate_post("/updates", body=b"{not json", headers={"Content-Type": "application/json"})
     assert res.status_code == 400 and res.json["error"] == "invalid_json_body"
     res = reader.simulate_post("/updates", json=device_body(device_id="x" * 65))
@@ -376,7 +381,7 @@ def test_device_checks_keep_answering_from_memory_with_redis_gone(capgo, api, wo
     dropped = DROPPED.labels("device_sighting")._value.get()
     offline = testing.TestClient(create_read_app(dead, cache))
     for i in range(3):
-        res = offline.simulate_post("/updates", json=device_body(device_id=f"offline-{i}"))
+        res = offline.simulate_post("/updates", json=device_body(device_id=uid(f"offline-{i}")))
         assert res.status_code == 200 and res.json["version"] == "1.2.0"
     res = offline.simulate_post("/updates", json=device_body(version_name="1.2.0"))
     assert res.json["error"] == "no_new_version_available"
@@ -425,9 +430,10 @@ def test_query_parameters_other_than_the_flags_stay_strings(capgo, api, world, r
     sync()
     params = {
         "app_id": PKG,
-        "device_id": "d-1",
+        "device_id": uid("d-1"),
         "platform": "ios",
-        "version_build": "FALSE",
+        "version_build": "1.0.0",
+        "version_name": "FALSE",
         "is_prod": "true",
         "plugin_version": "8.42.0",
     }
@@ -441,10 +447,10 @@ def test_stats_takes_a_batch_as_current_plugins_send_it(api, world, reader, sync
     upload(api, world, "1.2.0")
     sync()
     events = [
-        device_body(device_id="b-1", version_name="1.2.0", plugin_version="8.42.0") | {"action": "set"},
-        device_body(device_id="b-2", version_name="1.2.0", plugin_version="8.42.0")
+        device_body(device_id=uid("b-1"), version_name="1.2.0", plugin_version="8.42.0") | {"action": "set"},
+        device_body(device_id=uid("b-2"), version_name="1.2.0", plugin_version="8.42.0")
         | {"action": "update_fail"},
-        device_body(device_id="b-3", plugin_version="8.42.0") | {"action": "bad action!"},
+        device_body(device_id=uid("b-3"), plugin_version="8.42.0") | {"action": "bad action!"},
     ]
     res = reader.simulate_post("/stats", json=events)
     assert res.status_code == 200
@@ -475,7 +481,51 @@ def test_capgo_input_rules_on_the_device_endpoints(capgo, api, world, reader, sy
     assert (old.status_code, old.json["error"]) == (200, "cannot_override")
     new = reader.simulate_delete("/channel_self", json=device_body(plugin_version="7.34.0"))
     assert new.json["status"] == "ok"
-    reader.simulate_post("/updates", json=device_body(device_id="trim-1", custom_id="  user-9  "))
+    reader.simulate_post("/updates", json=device_body(device_id=uid("trim-1"), custom_id="  user-9  "))
     time.sleep(0.7)
     drain(redis_conn)
-    assert capgo("GET", "/device", app_id=PKG, device_id="trim-1").json["custom_id"] == "user-9"
+    assert capgo("GET", "/device", app_id=PKG, device_id=uid("trim-1")).json["custom_id"] == "user-9"
+
+
+def test_device_ids_actions_and_native_versions_as_capgo_checks_them(
+    capgo, api, world, reader, sync, redis_conn
+):
+    """Issue 20, Capgo item 5: a device_id must be a UUID (any case, kept lowercase); /stats refuses an
+    action outside Capgo's list; a native version_build must be semver once padded ("1.2" is 1.2.0)."""
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    sync()
+    for path, extra in (("/updates", {}), ("/stats", {"action": "set"}), ("/channel_self", {"channel": "x"})):
+        for made_up in ("dev-1", "x" * 36, "00000000-0000-0000-0000-00000000000g", "0" * 32):
+            res = reader.simulate_post(path, json=device_body(device_id=made_up) | extra)
+            assert (res.status_code, res.json["error"]) == (400, "invalid_json_body"), (path, made_up)
+        res = reader.simulate_post(path, json=device_body(version_build="abc") | extra)
+        assert (res.status_code, res.json["error"]) == (400, "semver_error"), path
+        assert "abc" in res.json["message"]
+    upper = "ABCDEF00-1111-2222-3333-444455556666"
+    ok = reader.simulate_post("/updates", json=device_body(device_id=upper, version_build="1.0"))
+    assert ok.status_code == 200 and ok.json["version"] == "1.2.0"
+    for native in ("1", "1.0.0+7", "1.0.0-rc.1", "builtin"):
+        assert reader.simulate_post("/updates", json=device_body(version_build=native)).status_code == 200
+    for native in ("1.0.0.5", "01.0.0", "one"):
+        assert reader.simulate_post("/updates", json=device_body(version_build=native)).status_code == 400
+    unknown = reader.simulate_post("/stats", json=device_body(action="made_up_action", version_name="1.2.0"))
+    assert (unknown.status_code, unknown.json["error"]) == (400, "invalid_json_body")
+    for action in ("app_moved_to_background", "download_complete", "set"):
+        res = reader.simulate_post("/stats", json=device_body(action=action, version_name="1.2.0"))
+        assert res.json == {"status": "ok"}, action
+    time.sleep(0.7)
+    drain(redis_conn)
+    assert capgo("GET", "/device", app_id=PKG, device_id=upper.lower()).status_code == 200
+    assert {s.action for s in BundleStat.select()} == {"app_moved_to_background", "download_complete", "set"}
+
+
+def test_the_documented_actions_are_the_ones_accepted():
+    import yaml
+
+    from api.dialects.capgo.actions import STATS_ACTIONS
+    from tests.conftest import ROOT
+
+    doc = yaml.safe_load((ROOT / "api/dialects/capgo/openapi.yaml").read_text())
+    stats = doc["read"]["components"]["schemas"]["CapgoStatsBody"]["allOf"][1]["properties"]["action"]
+    assert set(stats["enum"]) == STATS_ACTIONS and len(STATS_ACTIONS) == 91

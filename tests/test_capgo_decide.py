@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.dialects.capgo.decide import BadRequest, LiveApp, decide, parse_check
+from api.dialects.capgo.decide import BadRequest, LiveApp, decide, parse_check, update_kind
+from tests.helpers import uid
 
 CHANNEL = {
     "id": 1,
@@ -18,6 +19,7 @@ CHANNEL = {
     "allow_emulator": True,
     "allow_dev": True,
 }
+D1, D2 = uid("dev-1"), uid("dev-2")
 
 
 def bundle(i: int, name: str, **extra) -> dict:
@@ -52,7 +54,7 @@ def app(channel: dict | None = None, channels: dict | None = None, pins=None, bu
 def check(**fields) -> object:
     body = {
         "app_id": "com.example.app",
-        "device_id": "dev-1",
+        "device_id": D1,
         "platform": "ios",
         "version_build": "1.1.0",
         "version_name": "1.1.0",
@@ -74,7 +76,6 @@ TABLE = [
     ("builtin means the shipped bundle (version_build)", {}, {"version_name": "builtin"}, "update:1.2.0"),
     ("same version", {}, {"version_name": "1.2.0"}, "no_new_version_available"),
     ("platform ios disabled", {"ios": False}, {}, "no_channel"),
-    ("not semver native build", {}, {"version_build": "abc"}, "semver_error"),
     (
         "major blocked",
         {"bundle": "2.0.0", "disable_auto_update": "major"},
@@ -155,16 +156,16 @@ def test_platform_flag_on_a_channel_reached_by_default_channel():
 
 def test_a_device_pin_wins_over_default_channel_and_public():
     beta = CHANNEL | {"id": 2, "bundle": "1.2.9", "public": False}
-    live = app(channels={"production": CHANNEL, "beta": beta}, pins={"dev-1": ["beta", None]})
+    live = app(channels={"production": CHANNEL, "beta": beta}, pins={D1: ["beta", None]})
     # A private channel is fine through a pin (an admin's or the device's own choice).
     assert outcome(live, defaultChannel="production") == "update:1.2.9"
-    assert outcome(live, device_id="dev-2") == "update:1.2.0"
+    assert outcome(live, device_id=D2) == "update:1.2.0"
 
 
 def test_a_bundle_pin_skips_the_channel_rules():
-    live = app({"disable_auto_update": "major", "allow_dev": False}, pins={"dev-1": [None, "2.0.0"]})
+    live = app({"disable_auto_update": "major", "allow_dev": False}, pins={D1: [None, "2.0.0"]})
     assert outcome(live, is_prod=False) == "update:2.0.0"
-    assert outcome(live, device_id="dev-2", is_prod=False) == "disable_dev_build"
+    assert outcome(live, device_id=D2, is_prod=False) == "disable_dev_build"
 
 
 def test_a_bundle_neither_stored_nor_external_is_no_bundle():
@@ -191,10 +192,13 @@ def test_the_public_channel_is_chosen_per_platform():
             {"app_id": "a", "device_id": "x" * 65, "platform": "ios", "version_build": "1"},
             "invalid_json_body",
         ),
-        ({"app_id": "a", "device_id": "d", "platform": "web", "version_build": "1"}, "invalid_platform"),
+        ({"app_id": "a", "device_id": D1, "platform": "web", "version_build": "1"}, "invalid_platform"),
+        ({"app_id": "a", "device_id": "d", "platform": "ios", "version_build": "1"}, "invalid_json_body"),
+        ({"app_id": "a", "device_id": D1, "platform": "ios", "version_build": "abc"}, "semver_error"),
+        ({"app_id": "a", "device_id": D1, "platform": "ios", "version_build": "1.2.3.4"}, "semver_error"),
         ({"app_id": "a", "device_id": "d", "platform": "ios", "version_build": 1}, "invalid_json_body"),
         (
-            {"app_id": "a", "device_id": "d", "platform": "ios", "version_build": "1", "is_prod": "yes"},
+            {"app_id": "a", "device_id": D1, "platform": "ios", "version_build": "1", "is_prod": "yes"},
             "invalid_json_body",
         ),
     ],
@@ -203,3 +207,25 @@ def test_bad_bodies_name_the_problem(body, code):
     with pytest.raises(BadRequest) as err:
         parse_check(body)
     assert err.value.code == code
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("no_new_version_available", "up_to_date"),
+        ("already_on_builtin", "up_to_date"),
+        ("disabled_platform_ios", "blocked"),
+        ("disable_auto_update_to_major", "blocked"),
+        ("disable_auto_update_under_native", "blocked"),
+        ("disable_dev_build", "blocked"),
+        ("disable_emulator", "blocked"),
+        ("cannot_update_via_private_channel", "blocked"),
+        ("no_channel", "failed"),
+        ("no_bundle", "failed"),
+        ("app_not_found", "failed"),
+        ("misconfigured_channel", "failed"),
+    ],
+)
+def test_every_refused_update_says_its_kind_as_capgo_labels_it(code, kind):
+    """Issue 20, Capgo item 5: refusals carry `kind` (up_to_date, blocked, failed) as Capgo's server's do."""
+    assert update_kind(code) == kind

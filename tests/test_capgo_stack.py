@@ -19,6 +19,7 @@ from api.dialects.capgo import events
 from api.dialects.capgo.decide import parse_check
 from api.dialects.capgo.sightings import Recorder
 from loadtest.processes import wait_until
+from tests.helpers import uid
 from tests.test_cli_upload import cli  # noqa: F401 - the logged-in CLI fixture
 
 PKG = "com.example.stack"
@@ -39,7 +40,7 @@ def capgo_app(stack):
 def body(device: str, **fields) -> dict:
     return {
         "app_id": PKG,
-        "device_id": device,
+        "device_id": uid(device),  # the label's UUID: Capgo takes no other device id
         "platform": "android",
         "version_build": "1.0.0",
         "version_name": "builtin",
@@ -136,10 +137,13 @@ def test_every_device_is_listed_within_five_seconds(stack, capgo_app):
     for device in ids:
         assert stack.front.post("/updates", json=body(device, custom_id=device)).status_code == 200
     sent = time.monotonic()
-    wait_until(lambda: {d["device_id"] for d in all_devices(stack)} >= set(ids), timeout=5)
+    wait_until(lambda: {d["device_id"] for d in all_devices(stack)} >= {uid(d) for d in ids}, timeout=5)
     elapsed = time.monotonic() - sent
     rows = {d["device_id"]: d for d in all_devices(stack)}
-    assert rows["sight-0007"]["custom_id"] == "sight-0007" and rows["sight-0007"]["platform"] == "android"
+    assert (
+        rows[uid("sight-0007")]["custom_id"] == "sight-0007"
+        and rows[uid("sight-0007")]["platform"] == "android"
+    )
     print(f"300 devices listed {elapsed:.2f} s after the last call")
 
 
@@ -175,7 +179,7 @@ def test_poisoned_device_records_do_not_stop_recording(stack, capgo_app):
             stack.redis.xadd(events.STREAM, {"b": events.encode([row], {}, [])})
             poisoned += 1
             time.sleep(0.2)
-    wait_until(lambda: {d["device_id"] for d in all_devices(stack)} >= set(ids), timeout=10)
+    wait_until(lambda: {d["device_id"] for d in all_devices(stack)} >= {uid(d) for d in ids}, timeout=10)
     listed = {d["device_id"] for d in all_devices(stack)}
     assert not any(d.startswith("bad-") for d in listed)
     wait_until(lambda: stack.redis.xpending(events.STREAM, events.GROUP)["pending"] == 0, timeout=10)
@@ -203,7 +207,7 @@ def test_a_device_choice_reaches_the_device(stack, capgo_app):
         lambda: stack.front.put("/channel_self", json=body("chooser")).json().get("channel") == "beta",
         timeout=5,
     )
-    one = stack.write.get("/device", params={"app_id": PKG, "device_id": "chooser"}, headers=key).json()
+    one = stack.write.get("/device", params={"app_id": PKG, "device_id": uid("chooser")}, headers=key).json()
     assert one["channel"] == "beta"
 
 
@@ -232,7 +236,7 @@ def test_the_recorder_buffers_a_bounded_number_while_redis_is_down_and_delivers_
     ((_, fields),) = live.xrange(events.STREAM)
     sightings, *_ = events.decode(fields[b"b"])
     by_id = {s[1]: s for s in sightings}
-    assert len(by_id) == 100 and by_id["buffered-0"][6] == "1.1.0"
+    assert len(by_id) == 100 and by_id[uid("buffered-0")][6] == "1.1.0"
     live.delete(events.STREAM)
 
 
@@ -253,8 +257,8 @@ def test_a_device_seen_again_unchanged_is_written_once_a_refresh_period(settings
     assert rec.flush(live) == 2
     entries = [events.decode(f[b"b"])[0] for _, f in live.xrange(events.STREAM)]
     assert [[(r[1], r[6], r[10]) for r in e] for e in entries] == [
-        [("fleet-1", "1.0.0", 1000.0)],
-        [("fleet-1", "1.0.0", 1061.0), ("fleet-2", "1.0.0", 1031.0)],
+        [(uid("fleet-1"), "1.0.0", 1000.0)],
+        [(uid("fleet-1"), "1.0.0", 1061.0), (uid("fleet-2"), "1.0.0", 1031.0)],
     ]
     rec.seen(check, now=1100.0)
     assert rec.flush(live) == 0

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from store.models import BundleMinuteStat, BundleStat, DeviceOutcome
+from tests.helpers import uid
 from tests.test_capgo import device_body
 from tests.test_rollouts import live, offered, stats  # noqa: F401 - the rollout fixture
 from worker.jobs import check_rollouts
@@ -41,7 +42,7 @@ def running(live, sync):  # noqa: F811
 
 
 def test_made_up_devices_from_one_address_count_for_nothing(running, reader, redis_conn):
-    flood = [f"made-up-{i}" for i in range(FLOOD)]
+    flood = [uid(f"made-up-{i}") for i in range(FLOOD)]
     stats(reader, "update_fail", flood, remote_addr="203.0.113.9")
     settle(redis_conn)
     assert DeviceOutcome.select().count() == 0
@@ -50,7 +51,7 @@ def test_made_up_devices_from_one_address_count_for_nothing(running, reader, red
 
 
 def test_made_up_devices_from_many_addresses_count_for_nothing(running, reader, redis_conn):
-    stats(reader, "update_fail", [f"botnet-{i}" for i in range(FLOOD)])  # an address each
+    stats(reader, "update_fail", [uid(f"botnet-{i}") for i in range(FLOOD)])  # an address each
     settle(redis_conn)
     assert DeviceOutcome.select().count() == 0
     assert check_rollouts() == 0 and running("GET").json["state"] == "running"
@@ -77,7 +78,7 @@ def test_one_device_counts_once_however_often_it_reports(running, reader, redis_
 
 def test_a_failing_fleet_still_trips_the_rollout(running, reader, redis_conn, sync):
     # A flood first, then the fleet: the flood neither trips it nor masks the fleet.
-    stats(reader, "set", [f"made-up-{i}" for i in range(FLOOD)], remote_addr="203.0.113.9")
+    stats(reader, "set", [uid(f"made-up-{i}") for i in range(FLOOD)], remote_addr="203.0.113.9")
     fleet = offered(reader, 30, "fleet")
     stats(reader, "set", fleet[:20])
     stats(reader, "update_fail", fleet[20:])
@@ -95,7 +96,7 @@ def test_made_up_bundle_names_add_no_stats_rows(api, world, reader, redis_conn, 
     upload(api, world, "1.0.0")
     sync()
     for i in range(int(200 * SCALE)):
-        body = device_body(device_id=f"d-{i}", version_name=f"9.9.{i}") | {"action": "set"}
+        body = device_body(device_id=uid(f"d-{i}"), version_name=f"9.9.{i}") | {"action": "set"}
         assert reader.simulate_post("/stats", json=body).status_code == 200
     reader.simulate_post("/stats", json=device_body(version_name="1.0.0") | {"action": "set"})
     settle(redis_conn)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from store.ramps import bucket
+from tests.helpers import uid
 from tests.test_capgo import PKG, device_body, upload
 from worker.jobs import check_rollouts
 from worker.sightings import drain
@@ -51,7 +52,7 @@ def live(api, world, capgo, sync):
 def devices_on(reader, version: str, n: int = 2000) -> int:
     return sum(
         reader.simulate_post(
-            "/updates", json=device_body(device_id=f"fleet-{i}", version_name="1.0.0")
+            "/updates", json=device_body(device_id=uid(f"fleet-{i}"), version_name="1.0.0")
         ).json.get("version")
         == version
         for i in range(n)
@@ -133,7 +134,7 @@ def offered(reader, n: int, prefix: str, version: str = "1.1.0") -> list[str]:
     """``n`` devices whose /updates answer offered ``version`` (the rollout places each by its id)."""
     out, i = [], 0
     while len(out) < n:
-        device = f"{prefix}-{i}"
+        device = uid(f"{prefix}-{i}")
         i += 1
         got = reader.simulate_post("/updates", json=device_body(device_id=device, version_name="1.0.0"))
         if got.json.get("version") == version:

@@ -55,6 +55,10 @@ def test_load_scale_live_builds_channels_bundles_and_pinned_devices(root, sync, 
     assert (
         res.status_code == 200 and res.json["version"] == Bundle.get_by_id(chosen.bundle_id).name != "1.0.0"
     )
-    unpinned = base | {"app_id": first.package_name, "device_id": "someone", "version_name": "0.9.0"}
+    unpinned = base | {
+        "app_id": first.package_name,
+        "device_id": "00000000-0000-4000-8000-00000000abcd",
+        "version_name": "0.9.0",
+    }
     res = reader.simulate_post("/updates", json=unpinned)
     assert res.status_code == 200 and res.json["version"] == "1.0.0"  # the public channel's bundle

@@ -154,6 +154,23 @@ _STRINGS = (
     ("defaultChannel", False, bounds.CHANNEL_NAME),
 )
 _ALWAYS = ("app_id", "device_id")
+# Capgo's server takes a device id only as a UUID (case-insensitive, kept lowercase): every plugin
+# release makes one, and a free-form id let one client invent any number of devices.
+_DEVICE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.I)
+# A native version as Capgo reads it: "builtin" and "unknown" (0.0.0), one to three numbers ("1" and "1.2"
+# are padded), or three with a pre-release and build (semver); anything else is its 400 semver_error.
+# The Capgo OpenAPI document states the same pattern for version_build.
+NATIVE_VERSION = (
+    r"builtin|unknown|v?(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*)){0,2}"
+    r"|v?(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*)){2}(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+_NATIVE = re.compile(NATIVE_VERSION, re.ASCII)
+
+
+def is_native_version(text: str) -> bool:
+    return _NATIVE.fullmatch(text) is not None
+
+
 _PLATFORMS = frozenset(("ios", "android", "electron"))
 
 
@@ -183,7 +200,15 @@ def parse_check(body, need_versions: bool = True) -> Check:
     app_id, device_id, platform, version_build, version_name, plugin, os_version, custom_id, default = values
     if platform is not None and platform not in _PLATFORMS:
         raise BadRequest("invalid_platform", "platform must be ios, android or electron")
+    if _DEVICE_ID.fullmatch(device_id) is None:
+        raise BadRequest("invalid_json_body", "device_id must be a UUID")
     version_build = version_build or ""
+    if version_build and not is_native_version(version_build):
+        raise BadRequest(
+            "semver_error",
+            f"Native version: {version_build} doesn't follow semver convention, please follow "
+            "https://semver.org to allow Capgo compare version number",
+        )
     return Check(
         app_id,
         device_id.lower(),
@@ -197,6 +222,30 @@ def parse_check(body, need_versions: bool = True) -> Check:
         _flag(body, "is_prod", True),
         default,
     )
+
+
+# What a refused /updates means to the plugin, as Capgo's server labels it (`kind`): nothing newer, a rule
+# holds the device back, or the check itself failed.
+_UP_TO_DATE = frozenset(("no_new_version_available", "already_on_builtin"))
+_BLOCKED_PREFIXES = ("disabled_platform_", "disable_auto_update_")
+_BLOCKED = frozenset(
+    (
+        "cannot_update_via_private_channel",
+        "disable_prod_build",
+        "disable_dev_build",
+        "disable_device",
+        "disable_emulator",
+        "key_id_mismatch",
+    )
+)
+
+
+def update_kind(code: str) -> str:
+    if code in _UP_TO_DATE:
+        return "up_to_date"
+    if code in _BLOCKED or code.startswith(_BLOCKED_PREFIXES):
+        return "blocked"
+    return "failed"
 
 
 def refusal(code: str, message: str, **extra) -> dict:

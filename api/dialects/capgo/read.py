@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import time
 from time import perf_counter
 
@@ -19,7 +18,17 @@ import orjson
 import redis
 
 from api.dialects.capgo import signing
-from api.dialects.capgo.decide import BadRequest, Check, LiveApp, coerce, decide, parse_check, refusal
+from api.dialects.capgo.actions import STATS_ACTIONS
+from api.dialects.capgo.decide import (
+    BadRequest,
+    Check,
+    LiveApp,
+    coerce,
+    decide,
+    parse_check,
+    refusal,
+    update_kind,
+)
 from api.dialects.capgo.sightings import Recorder
 from api.forwarding import Proxies
 from api.metrics import RequestMetrics
@@ -28,7 +37,6 @@ from store.vocabulary import FAILURE_ACTIONS, SUCCESS_ACTION
 
 MAX_BODY = 16_384
 MAX_STATS_BODY = 1_048_576
-_ACTION = re.compile(r"^[A-Za-z0-9_]{1,32}$", re.ASCII)
 APP_NOT_FOUND = refusal("app_not_found", "App not found")
 PLAN = refusal("need_plan_upgrade", "Cannot update, upgrade plan to continue to update")
 OK_BYTES = orjson.dumps({"status": "ok"})
@@ -238,12 +246,12 @@ async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     """POST /updates (the plugin's updateUrl)."""
     check = parse_check(payload)
     view, refused = d.app(check)
+    if refused is None:
+        refused, bundle = decide(d.live(view), check, d.clock())
+        d.recorder.seen(check, offered=None if bundle is None else bundle.name)
     if refused is not None:
-        return 200, orjson.dumps(refused)
-    refused, bundle = decide(d.live(view), check, d.clock())
-    d.recorder.seen(check, offered=None if bundle is None else bundle.name)
-    if refused is not None:
-        return 200, orjson.dumps(refused)
+        # Capgo labels every refused update (up_to_date, blocked, failed); plugins 7.x+ read it.
+        return 200, orjson.dumps(refused | {"kind": update_kind(refused["error"])})
     try:
         return 200, await d.answer(_base(scope), bundle)
     except (redis.RedisError, OSError):
@@ -307,8 +315,8 @@ def _one_stat(d: Devices, scope, payload) -> dict | None:
 
 def _action(body: dict) -> None:
     action = body.get("action")
-    if not isinstance(action, str) or not _ACTION.match(action):
-        raise BadRequest("invalid_json_body", "action must be a word of at most 32 characters")
+    if not isinstance(action, str) or action not in STATS_ACTIONS:
+        raise BadRequest("invalid_json_body", "action must be one of the actions Capgo's plugins send")
 
 
 # Plugins from these versions keep their channel choice on the device (Capgo's CHANNEL_SELF_MIN_*).
