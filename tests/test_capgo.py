@@ -529,3 +529,48 @@ def test_the_documented_actions_are_the_ones_accepted():
     doc = yaml.safe_load((ROOT / "api/dialects/capgo/openapi.yaml").read_text())
     stats = doc["read"]["components"]["schemas"]["CapgoStatsBody"]["allOf"][1]["properties"]["action"]
     assert set(stats["enum"]) == STATS_ACTIONS and len(STATS_ACTIONS) == 91
+
+
+def test_a_device_reads_its_own_channel_choice_at_once_on_any_process(
+    capgo, api, world, settings, reader, sync, redis_conn
+):
+    """Issue 20, Capgo item 3: a PUT /channel_self right after the same device's POST or DELETE shows the
+    change, whichever read process answers it, before any worker has persisted the choice (none runs here:
+    the stream is never drained, so the snapshots still hold the old pin). /updates follows the choice
+    without a round trip, and an admin's pin outranks the device's earlier choice at once."""
+    from falcon import testing
+
+    from api.read.app import create_read_app
+    from api.read.cache import SnapshotCache
+
+    upload(api, world, "1.2.0", channel="production")
+    upload(api, world, "1.3.0-beta.1", channel="beta")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "beta", "allow_device_self_set": True})
+    sync()
+    other_cache = SnapshotCache(settings.redis_url)
+    other_cache.refresh(redis_conn)
+    other = testing.TestClient(create_read_app(settings, other_cache))  # another process (or host)
+    me = device_body(plugin_version="6.2.0")
+    assert other.simulate_put("/channel_self", json=me).json["channel"] == "production"
+    assert other.simulate_post("/updates", json=me).json["version"] == "1.2.0"
+
+    assert reader.simulate_post("/channel_self", json=me | {"channel": "beta"}).json["status"] == "ok"
+    assert other.simulate_put("/channel_self", json=me).json["channel"] == "beta"  # no worker ran
+    deadline = time.monotonic() + 1
+    while other.simulate_post("/updates", json=me).json.get("version") != "1.3.0-beta.1":
+        assert time.monotonic() < deadline, "the other process never heard of the choice"
+        time.sleep(0.005)
+    assert reader.simulate_delete("/channel_self", json=me).json["status"] == "ok"
+    assert other.simulate_put("/channel_self", json=me).json["channel"] == "production"
+    assert (
+        other.simulate_delete("/channel_self", json=me).json["error"] == "cannot_override"
+    )  # nothing set now
+
+    # An admin's pin after the device's choice wins at once (the write API forgets the choice).
+    assert reader.simulate_post("/channel_self", json=me | {"channel": "beta"}).json["status"] == "ok"
+    capgo("POST", "/device", {"app_id": PKG, "device_id": me["device_id"], "channel": "production"})
+    sync()
+    other_cache.refresh(redis_conn)
+    assert other.simulate_put("/channel_self", json=me).json["channel"] == "production"
+    assert reader.simulate_post("/updates", json=me).json["version"] == "1.2.0"

@@ -105,11 +105,12 @@ class LiveApp:
         return app
 
     def channel_for(
-        self, device_id: str, platform: str, default_channel: str | None
+        self, device_id: str, platform: str, default_channel: str | None, pin: tuple | None = None
     ) -> tuple[Policy | None, str]:
         """The channel a device follows and why: "pin" (an admin's or its own choice), "default_channel"
-        (the app's configuration names one), "public" (the app's default for the platform)."""
-        pinned = self.pins.get(device_id, (None, None))[0]
+        (the app's configuration names one), "public" (the app's default for the platform). ``pin`` is the
+        device's (channel, bundle) when known better than the snapshot (its own choice, not yet in it)."""
+        pinned = (self.pins.get(device_id, _NO_PIN) if pin is None else pin)[0]
         if pinned is not None and pinned in self.channels:
             return self.channels[pinned], "pin"
         if default_channel:
@@ -154,6 +155,7 @@ _STRINGS = (
     ("defaultChannel", False, bounds.CHANNEL_NAME),
 )
 _ALWAYS = ("app_id", "device_id")
+_NO_PIN = (None, None)
 # Capgo's server takes a device id only as a UUID (case-insensitive, kept lowercase): every plugin
 # release makes one, and a free-form id let one client invent any number of devices.
 _DEVICE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.I)
@@ -258,8 +260,11 @@ def in_rollout(rollout: dict, device_id: str, now: float | None = None) -> bool:
     return share > 0 and bucket(rollout["id"], device_id) < share
 
 
-def decide(app: LiveApp, check: Check, now: float | None = None) -> tuple[dict | None, BundleInfo | None]:
-    """(refusal, None) or (None, the bundle to send); ``now`` (epoch seconds) for a rollout's steps."""
+def decide(
+    app: LiveApp, check: Check, now: float | None = None, pin: tuple | None = None
+) -> tuple[dict | None, BundleInfo | None]:
+    """(refusal, None) or (None, the bundle to send); ``now`` (epoch seconds) for a rollout's steps; ``pin``
+    the device's (channel, bundle) when known better than the snapshot."""
     native = coerce(check.version_build)
     if native is None:
         return refusal(
@@ -267,8 +272,10 @@ def decide(app: LiveApp, check: Check, now: float | None = None) -> tuple[dict |
             f"Native version: {check.version_build} doesn't follow semver convention, please follow "
             "https://semver.org to allow Capgo compare version number",
         ), None
-    pinned_bundle = app.pins.get(check.device_id, (None, None))[1]
-    channel, reason = app.channel_for(check.device_id, check.platform, check.default_channel)
+    if pin is None:
+        pin = app.pins.get(check.device_id, _NO_PIN)
+    pinned_bundle = pin[1]
+    channel, reason = app.channel_for(check.device_id, check.platform, check.default_channel, pin)
     if reason == "default_channel" and channel is not None and not _may_name(channel, check.platform):
         # As Capgo answers: naming a channel the device may not use reveals nothing about it.
         channel = None

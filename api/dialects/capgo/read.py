@@ -19,6 +19,7 @@ import redis
 
 from api.dialects.capgo import signing
 from api.dialects.capgo.actions import STATS_ACTIONS
+from api.dialects.capgo.choices import Choices
 from api.dialects.capgo.decide import (
     BadRequest,
     Check,
@@ -61,6 +62,24 @@ class Devices:
         # The clock rollout steps are evaluated against (a test sets its own).
         self.clock = time.time
         self.proxies = settings.proxies
+        self.choices = Choices(settings.redis_url)
+
+    def pin(self, live: LiveApp, check: Check, known: tuple[bool, str | None]) -> tuple:
+        """The device's (channel, bundle): its own recent choice (api/dialects/capgo/choices.py) until the
+        snapshot agrees with it, else the snapshot's."""
+        snapshot = live.pins.get(check.device_id, (None, None))
+        found, channel = known
+        if not found:
+            return snapshot
+        if snapshot[0] == channel:
+            self.choices.settled(check.app_id, check.device_id)
+            return snapshot
+        return channel, snapshot[1]
+
+    async def own_pin(self, live: LiveApp, check: Check) -> tuple:
+        """As ``pin``, with the choice read from Redis: what any process took is seen (one round trip)."""
+        known = await asyncio.to_thread(self.choices.lookup, check.app_id, check.device_id)
+        return self.pin(live, check, known)
 
     def live(self, view: AppView) -> LiveApp:
         key = (view.public_id, view.digest)
@@ -247,7 +266,9 @@ async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     check = parse_check(payload)
     view, refused = d.app(check)
     if refused is None:
-        refused, bundle = decide(d.live(view), check, d.clock())
+        live = d.live(view)
+        pin = d.pin(live, check, d.choices.held(check.app_id, check.device_id))
+        refused, bundle = decide(live, check, d.clock(), pin)
         d.recorder.seen(check, offered=None if bundle is None else bundle.name)
     if refused is not None:
         # Capgo labels every refused update (up_to_date, blocked, failed); plugins 7.x+ read it.
@@ -401,7 +422,8 @@ class ChannelSelf:
         if check.version_build:
             self.d.recorder.seen(check)
         live = self.d.live(view)
-        channel, reason = live.channel_for(check.device_id, check.platform, check.default_channel)
+        pin = await self.d.own_pin(live, check)
+        channel, reason = live.channel_for(check.device_id, check.platform, check.default_channel, pin)
         if channel is None:
             return self.d.send(req, resp, 200, refusal("channel_not_found", "Cannot find channel"))
         allow = channel.allow_self_set if reason == "pin" else True
@@ -423,7 +445,7 @@ class ChannelSelf:
         if not name:
             return self.d.send(req, resp, 200, MISSING_CHANNEL)
         live = self.d.live(view)
-        if self._pinned_by_admin(live, check.device_id):
+        if self._pinned_by_admin(live, await self.d.own_pin(live, check)):
             return self.d.send(req, resp, 200, CANNOT_OVERRIDE)
         chosen = live.channels.get(name)
         if chosen is None:
@@ -436,6 +458,8 @@ class ChannelSelf:
             return self.d.send(req, resp, 200, NOT_SELF_SET | {"channel": name})
         if check.version_build:
             self.d.recorder.seen(check)
+        # Written where every process reads it before the answer leaves; persisted through the stream.
+        await asyncio.to_thread(self.d.choices.record, check.app_id, check.device_id, name)
         self.d.recorder.choose("set", check.app_id, check.device_id, name)
         self.d.send(
             req,
@@ -450,12 +474,14 @@ class ChannelSelf:
             return
         check, _, view = checked
         live = self.d.live(view)
-        if self._pinned_by_admin(live, check.device_id):
+        pin = await self.d.own_pin(live, check)
+        if self._pinned_by_admin(live, pin):
             return self.d.send(req, resp, 200, CANNOT_OVERRIDE)
-        if live.pins.get(check.device_id, (None, None))[0] is None and _keeps_channel_on_server(check):
+        if pin[0] is None and _keeps_channel_on_server(check):
             # A plugin older than x.34 keeps its channel on the server: nothing to unset is Capgo's refusal.
             return self.d.send(req, resp, 200, CANNOT_OVERRIDE)
-        if live.pins.get(check.device_id, (None, None))[0] is not None:
+        if pin[0] is not None:
+            await asyncio.to_thread(self.d.choices.record, check.app_id, check.device_id, None)
             self.d.recorder.choose("unset", check.app_id, check.device_id, None)
         self.d.send(
             req,
@@ -465,8 +491,8 @@ class ChannelSelf:
         )
 
     @staticmethod
-    def _pinned_by_admin(live: LiveApp, device_id: str) -> bool:
-        pinned = live.pins.get(device_id, (None, None))[0]
+    def _pinned_by_admin(live: LiveApp, pin: tuple) -> bool:
+        pinned = pin[0]
         return pinned is not None and pinned in live.channels and not live.channels[pinned].allow_self_set
 
 

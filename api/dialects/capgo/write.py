@@ -13,7 +13,7 @@ import falcon
 import orjson
 import redis
 
-from api.dialects.capgo import shapes, signing
+from api.dialects.capgo import choices, shapes, signing
 from api.write.auth import act_as
 from api.write.files import StoredFile, send_file
 from api.write.http import int_param, parse_json, send
@@ -119,8 +119,15 @@ class Channels:
 
 
 class Devices:
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, limit: int, connection: redis.Redis):
+        self.limit, self.connection = limit, connection
+
+    def _forget_choice(self, package: str, device_id: str) -> None:
+        """An admin's pin or unpin outranks what the device chose itself a moment ago (choices.py)."""
+        try:
+            choices.forget(self.connection, package, device_id.lower())
+        except (redis.RedisError, OSError):
+            pass  # the choice expires within choices.TTL; the snapshot already holds the admin's word
 
     def on_get(self, req, resp):
         user, package = api_caller(req), _package(req)
@@ -139,6 +146,7 @@ class Devices:
         channel = _text(body, "channel", required=False, limit=128)
         with unit_of_work():
             devices.link_device(user, package, device_id, channel, version)
+        self._forget_choice(package, device_id)
         send(resp, OK)
 
     def on_delete(self, req, resp):
@@ -147,6 +155,7 @@ class Devices:
         package, device_id = _text(body, "app_id"), _text(body, "device_id", limit=devices.MAX_DEVICE_ID)
         with unit_of_work():
             devices.unlink_device(user, package, device_id)
+        self._forget_choice(package, device_id)
         send(resp, OK)
 
 
@@ -265,7 +274,7 @@ def routes(settings, storage: Storage, connection: redis.Redis) -> list[tuple[st
     limit = settings.max_body_bytes
     provider = settings.storage_backend
     redirect = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else None
-    chans, devs, buns = Channels(limit), Devices(limit), Bundles(limit, storage, provider)
+    chans, devs, buns = Channels(limit), Devices(limit, connection), Bundles(limit, storage, provider)
     return [
         ("/channel", chans),
         ("/device", devs),
