@@ -12,6 +12,7 @@ import time
 import zipfile
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 import redis
 
@@ -189,9 +190,10 @@ def test_poisoned_device_records_do_not_stop_recording(stack, capgo_app):
 
 def test_a_device_choice_reaches_the_device(stack, capgo_app):
     key = {"authorization": stack.token}
+    stack.write.post("/channel", json={"app_id": PKG, "channel": "production", "public": True}, headers=key)
     stack.write.post(
         "/channel",
-        json={"app_id": PKG, "channel": "beta", "version": "1.1.0", "allow_device_self_set": True},
+        json={"app_id": PKG, "channel": "beta", "allow_device_self_set": True},
         headers=key,
     )
     wait_until(
@@ -201,10 +203,28 @@ def test_a_device_choice_reaches_the_device(stack, capgo_app):
         ),
         timeout=5,
     )
-    res = stack.front.post("/channel_self", json=body("chooser", channel="beta"))
-    assert res.json()["status"] == "ok"
+    # Read-your-writes across the two read processes (issue 20, Capgo item 3): every PUT right after the
+    # answer, on whichever process takes it, shows the choice; it used to take 30-70 ms to show.
+    read = str(stack.read.base_url).rstrip("/")
+    for round in range(20):
+        chosen = "beta" if round % 2 == 0 else "production"
+        # Each call on a new connection: the read service's two processes share the port (SO_REUSEPORT),
+        # so the choice and the next question land on either.
+        if chosen == "beta":
+            answer = httpx.post(f"{read}/channel_self", json=body("chooser", channel="beta"))
+        else:
+            answer = httpx.delete(f"{read}/channel_self", params=body("chooser"))
+        assert answer.json()["status"] == "ok", answer.text
+        seen = httpx.put(f"{read}/channel_self", json=body("chooser")).json()
+        assert seen.get("channel") == chosen, (round, seen)
+    assert stack.front.post("/channel_self", json=body("chooser", channel="beta")).json()["status"] == "ok"
     wait_until(
-        lambda: stack.front.put("/channel_self", json=body("chooser")).json().get("channel") == "beta",
+        lambda: (
+            stack.write.get("/device", params={"app_id": PKG, "device_id": uid("chooser")}, headers=key)
+            .json()
+            .get("channel")
+            == "beta"
+        ),
         timeout=5,
     )
     one = stack.write.get("/device", params={"app_id": PKG, "device_id": uid("chooser")}, headers=key).json()
