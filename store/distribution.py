@@ -655,19 +655,32 @@ def team_settings(team_id: int) -> DistSettings:
     return DistSettings.get_or_none(DistSettings.team == team_id) or DistSettings(team=team_id)
 
 
-def get_settings(caller: User, team_id: int | None) -> DistSettings:
+def _settings_or_defaults(team: Team, default_domain: str) -> DistSettings:
+    """A team that never saved settings starts from its name as the organization and ``default_domain``
+    (where testers reach the deployment) as the primary domain, so pages and links work at once."""
+    return DistSettings.get_or_none(DistSettings.team == team.id) or DistSettings(
+        team=team.id, organization=team.name[:255], primary_domain=default_domain[:255]
+    )
+
+
+def get_settings(caller: User, team_id: int | None, default_domain: str = "") -> DistSettings:
     require_writer(caller)
-    return team_settings(choose_team(caller, team_id).id)
+    return _settings_or_defaults(choose_team(caller, team_id), default_domain)
 
 
 def update_settings(
-    caller: User, team_id: int | None, fields: dict, key: bytes, allow_private: bool = False
+    caller: User,
+    team_id: int | None,
+    fields: dict,
+    key: bytes,
+    allow_private: bool = False,
+    default_domain: str = "",
 ) -> DistSettings:
     """Applies the fields given; a secret given as "" is cleared, one left out is kept. An S3 endpoint must
     be an http(s) URL of a public address unless ``allow_private`` (the operator's setting): the write API
     would otherwise call into the deployment's own network on the team's behalf."""
     require_writer(caller)
-    row = team_settings(choose_team(caller, team_id).id)
+    row = _settings_or_defaults(choose_team(caller, team_id), default_domain)
     if "storage_type" in fields and fields["storage_type"] not in STORAGE_TYPES:
         raise InvalidInput("storage_type must be local or s3")
     if fields.get("s3_endpoint"):

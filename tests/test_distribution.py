@@ -755,3 +755,26 @@ def test_lists_and_exports_honour_their_filters(api, dist, world):
     only_a = _rows(dist("GET", "/admin/exports/ios_devices.csv", params={"variant_id": b}))
     assert only_a[1:] == []
     assert dist("GET", "/admin/api/events", params={"from": "yesterday"}).status_code == 400
+
+
+def test_a_new_teams_settings_start_from_defaults(dist, world, settings, redis_conn):
+    """Issue 20, fenfa UI item 7: a team that never saved settings gets its name as the organization and
+    where it reaches Gatehouse as the primary domain, so "View Distribution" has links at once; saving other
+    fields keeps the organization and names GATEHOUSE_PUBLIC_URL (never the request's own address)."""
+    got = dist("GET", "/admin/api/settings").json["data"]
+    assert got["organization"] == "Acme" and got["primary_domain"] == "http://falconframework.org"
+    saved = dist("PUT", "/admin/api/settings", {"apple_team_id": "TEAM123456"}).json["data"]
+    assert saved["organization"] == "Acme" and saved["primary_domain"] == ""
+    assert dist("GET", "/admin/api/settings").json["data"]["primary_domain"] == ""  # saved: what was saved
+    with unit_of_work():
+        DistSettings.delete().execute()
+    public = testing.TestClient(
+        create_write_app(settings.model_copy(update={"public_url": "https://dist.example.com/"}), redis_conn)
+    )
+    auth = {"X-Auth-Token": world.token}
+    got = public.simulate_get("/admin/api/settings", headers=auth).json["data"]
+    assert got["primary_domain"] == "https://dist.example.com"
+    saved = public.simulate_put("/admin/api/settings", json={"apple_team_id": "T1"}, headers=auth).json[
+        "data"
+    ]
+    assert saved["primary_domain"] == "https://dist.example.com"

@@ -442,7 +442,9 @@ class Settings:
         return shapes.settings(row, access[-4:] if len(access) >= 12 else "")
 
     def on_get(self, req, resp):
-        ok(resp, self._shape(dist.get_settings(caller(req), _team_param(req))))
+        # Unsaved settings show the defaults: the team's name, and where this request reached Gatehouse.
+        default = (self.env.settings.public_url or req.prefix).rstrip("/")
+        ok(resp, self._shape(dist.get_settings(caller(req), _team_param(req), default)))
 
     def on_put(self, req, resp):
         user = caller(req)
@@ -450,8 +452,14 @@ class Settings:
         fields = body.model_dump(exclude_unset=True, exclude={"team_id"})
         fields = {k: v for k, v in fields.items() if v is not None}
         with unit_of_work():
+            # Saved defaults name GATEHOUSE_PUBLIC_URL only: a script's request may come in on an internal address.
             row = dist.update_settings(
-                user, body.team_id, fields, self.env.key(), self.env.settings.storage_allow_private
+                user,
+                body.team_id,
+                fields,
+                self.env.key(),
+                self.env.settings.storage_allow_private,
+                self.env.settings.public_url.rstrip("/"),
             )
         ok(resp, self._shape(row))
 
