@@ -4,6 +4,9 @@ Values come from keyword arguments or the environment (GATEHOUSE_EDGE_*), with t
 With TLS_CERT and TLS_KEY (paths of a PEM certificate chain and its key) the edge serves HTTPS on
 TLS_LISTEN, and LISTEN only redirects there: 301 for GET and HEAD, 308 for the rest (a device's POST
 keeps its method and body). Without them the edge serves plain HTTP on LISTEN, as before.
+
+With ADMIN_UI_DIR (the `dist/` of fenfa's admin UI, built with npm) the edge serves those files at
+/admin/ on the same origin as the API they call (/admin/api/, /admin/exports/), which stay Gatehouse's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ DEFAULTS = {
     "TLS_LISTEN": "443",
     "TLS_CERT": "",
     "TLS_KEY": "",
+    "ADMIN_UI_DIR": "",
     "READ_UPSTREAM": "127.0.0.1:8001",
     "WRITE_UPSTREAM": "127.0.0.1:8002",
     "RUN_DIR": "/var/lib/gatehouse-edge",
@@ -66,12 +70,33 @@ def _servers(values: dict[str, str]) -> dict[str, str]:
     return {"LISTEN_DIRECTIVES": listen, "REDIRECT_SERVER": redirect}
 
 
+def _admin_ui(directory: str) -> str:
+    if not directory:
+        return ""
+    root = directory.rstrip("/") + "/"
+    return "\n".join(
+        [
+            "        # fenfa's admin UI (GATEHOUSE_EDGE_ADMIN_UI_DIR): its files, its routes to index.html.",
+            "        location = /admin { return 301 /admin/; }",
+            "        location ^~ /admin/ {",
+            f"            alias {root};",
+            "            try_files $uri $uri/ /admin/index.html;",
+            "            add_header Cache-Control \"no-cache\" always;",
+            "        }",
+            "        location ^~ /admin/api/ { proxy_pass http://write_api; }",
+            "        location ^~ /admin/exports/ { proxy_pass http://write_api; proxy_buffering off; }",
+            "        location ^~ /admin/v1/ { proxy_pass http://write_api; }",
+        ]
+    )
+
+
 def render(**values: str) -> str:
     from api.dialects.registry import read_paths_regex  # the one list of read paths
 
     merged = {k: os.environ.get(f"GATEHOUSE_EDGE_{k}", v) for k, v in DEFAULTS.items()} | values
     merged.setdefault("READ_PATHS_REGEX", read_paths_regex())
     merged |= _servers(merged)
+    merged["ADMIN_UI"] = _admin_ui(merged["ADMIN_UI_DIR"])
     return string.Template(TEMPLATE.read_text()).safe_substitute(merged)
 
 

@@ -8,7 +8,7 @@ import hashlib
 import io
 import time
 import zipfile
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 
@@ -574,3 +574,23 @@ def test_a_device_reads_its_own_channel_choice_at_once_on_any_process(
     other_cache.refresh(redis_conn)
     assert other.simulate_put("/channel_self", json=me).json["channel"] == "production"
     assert reader.simulate_post("/updates", json=me).json["version"] == "1.2.0"
+
+
+def test_a_space_in_a_query_version_is_the_plus_of_a_build(capgo, api, world, reader, sync):
+    """Issue 20 (AppCockpit's item, on the other dialects): a client that puts `1.0.0+7` in a query string
+    without encoding sends `1.0.0 7`; DELETE /channel_self reads it as 1.0.0+7 instead of a semver_error."""
+    upload(api, world, "1.2.0", channel="production")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    sync()
+    params = {
+        k: str(v).lower() if isinstance(v, bool) else v
+        for k, v in device_body(plugin_version="8.1.0").items()
+    }
+    res = reader.simulate_delete(
+        "/channel_self", query_string=urlencode(params | {"version_build": "1.0.0 7"}, quote_via=quote)
+    )
+    assert res.status_code == 200 and res.json["status"] == "ok", res.json
+    bad = reader.simulate_delete(
+        "/channel_self", query_string=urlencode(params | {"version_build": "1.0 .0"}, quote_via=quote)
+    )
+    assert (bad.status_code, bad.json["error"]) == (400, "semver_error")

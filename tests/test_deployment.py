@@ -216,3 +216,60 @@ def test_artifacts_and_icons_through_the_edge(stack, run_dir):
     finally:
         edge.terminate()
         edge.wait(10)
+
+
+def test_fenfas_admin_ui_on_one_origin_with_the_api(stack, run_dir):
+    """Issue 20: fenfa's admin UI (its built files) at /admin/ on the edge, calling Gatehouse's distribution
+    API on the same origin with a one-team admin's token (GATEHOUSE_EDGE_ADMIN_UI_DIR)."""
+    ui = run_dir / "fenfa-admin"
+    (ui / "assets").mkdir(parents=True)
+    (ui / "index.html").write_text(
+        '<!doctype html><title>fenfa admin</title><script src="assets/app.js"></script>'
+    )
+    (ui / "assets" / "app.js").write_text("console.log('fenfa')")
+    ui.chmod(0o755)
+    edge_port = free_port()
+    conf = run_dir / "nginx.conf"
+    conf.write_text(
+        render(
+            LISTEN=f"127.0.0.1:{edge_port}",
+            READ_UPSTREAM="127.0.0.1:9",
+            WRITE_UPSTREAM=stack.write_addr,
+            RUN_DIR=str(run_dir),
+            ADMIN_UI_DIR=str(ui),
+        )
+    )
+    edge = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"])
+    base = f"http://127.0.0.1:{edge_port}"
+    try:
+        wait_until(lambda: healthy_edge(base), timeout=30)
+        assert httpx.get(base + "/admin").headers["location"].endswith("/admin/")
+        page = httpx.get(base + "/admin/")
+        assert page.status_code == 200 and "<title>fenfa admin</title>" in page.text
+        assert httpx.get(base + "/admin/assets/app.js").text == "console.log('fenfa')"
+        assert "<title>fenfa admin</title>" in httpx.get(base + "/admin/products/42").text  # the UI's routes
+        team = stack.write.post("/admin/v1/teams", json={"name": "UI team"}).json()["id"]
+        member = {"email": "ui-admin@example.com", "password": "ui admin password", "role": "admin"}
+        assert stack.write.post(f"/admin/v1/teams/{team}/members", json=member).status_code == 201
+        token = stack.run("create-token", "--email", "ui-admin@example.com").strip()
+        made = httpx.post(
+            base + "/admin/api/products",
+            json={"name": "From the UI", "slug": "from-ui"},
+            headers={"X-Auth-Token": token},
+        )
+        assert made.status_code == 201, made.text  # no team_id: the admin's one team
+        listed = httpx.get(base + "/admin/api/products", headers={"X-Auth-Token": token}).json()
+        assert [p["name"] for p in listed["data"]["items"]] == ["From the UI"]
+        assert httpx.get(base + "/admin/api/products").status_code == 401
+        export = httpx.get(base + "/admin/exports/releases.csv", headers={"X-Auth-Token": token})
+        assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    finally:
+        edge.terminate()
+        edge.wait(10)
+
+
+def healthy_edge(base: str) -> bool:
+    try:
+        return httpx.get(base + "/admin/").status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -45,6 +45,7 @@ CANNOT_OVERRIDE = refusal("cannot_override", "Cannot change device override curr
 
 
 _FLAGS = frozenset(("is_emulator", "is_prod"))
+_VERSIONS = frozenset(("version_build", "version_name", "plugin_version"))
 
 
 def _truthy(value: str | None) -> bool | str | None:
@@ -116,9 +117,12 @@ class Devices:
             raw = b"".join(chunks)
         if not raw.strip():
             if req.method in ("GET", "DELETE"):
-                # Only the flags are booleans: a version_build of "false" stays a string.
+                # Only the flags are booleans: a version_build of "false" stays a string. A space in a
+                # version is the "+" of a build suffix a client put in the query unencoded.
                 return {
-                    k: _truthy(v) if k in _FLAGS else v for k, v in req.params.items() if isinstance(v, str)
+                    k: _truthy(v) if k in _FLAGS else v.replace(" ", "+") if k in _VERSIONS else v
+                    for k, v in req.params.items()
+                    if isinstance(v, str)
                 }
             raise BadRequest("invalid_json_body", "Cannot parse json: empty body")
         try:
