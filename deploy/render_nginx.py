@@ -81,7 +81,7 @@ def _admin_ui(directory: str) -> str:
             "        location ^~ /admin/ {",
             f"            alias {root};",
             "            try_files $uri $uri/ /admin/index.html;",
-            "            add_header Cache-Control \"no-cache\" always;",
+            '            add_header Cache-Control "no-cache" always;',
             "        }",
             "        location ^~ /admin/api/ { proxy_pass http://write_api; }",
             "        location ^~ /admin/exports/ { proxy_pass http://write_api; proxy_buffering off; }",
