@@ -78,12 +78,13 @@ def serve(service: str, bind: str | None, workers: int | None) -> None:
 @click.option("--burst", is_flag=True, help="Run queued jobs, then exit.")
 def worker(burst: bool) -> None:
     """Run an RQ worker with the periodic schedule."""
+    from api.dialects.registry import compose_snapshot
     from api.logging import configure
     from worker.main import run_worker
 
     settings = _settings()
     configure(settings.log_level, settings.log_json)
-    run_worker(settings, burst=burst)
+    run_worker(settings, compose_snapshot, burst=burst)
 
 
 @main.command("rebuild-snapshots")

@@ -1,4 +1,5 @@
-"""`gatehouse login` and `gatehouse upload`: admin commands that talk to a running write API over HTTP."""
+"""The CLI commands that talk to a running write API over HTTP: `login`, `upload` (UpdateForge builds),
+`bundle upload` (Capgo bundles), `release upload` (distribution releases) and `rollout` (staged rollouts)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from peewee import EXCLUDED, DatabaseError
 
 from store.catalog import app_by_package
 from store.db import conflict_on_duplicate, db, is_postgres, is_unavailable
+from store.device_events import Sighting
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
     App,
@@ -33,16 +34,8 @@ from store.outbox import mark_stale
 from store.pagination import paginate
 
 MAX_DEVICE_ID = 64
-SIGHTING_FIELDS = (
-    "platform",
-    "plugin_version",
-    "os_version",
-    "version_build",
-    "version_name",
-    "custom_id",
-    "is_prod",
-    "is_emulator",
-)
+# The device row's columns a sighting sets: platform .. is_emulator, named as the record names them.
+SIGHTING_FIELDS = Sighting._fields[2:10]
 
 
 class DeviceRow(NamedTuple):
@@ -135,9 +128,8 @@ class Batch:
     """One stream entry: latest sighting per device, action counts, and devices' own channel choices."""
 
     entry_id: str
-    # [package, device_id, *SIGHTING_FIELDS, seen at (epoch seconds)], one row per device (the read service
-    # keeps the latest sighting of each device in a batch)
-    sightings: list[list] = field(default_factory=list)
+    # one per device (the read service keeps the latest sighting of each device in a batch)
+    sightings: list[Sighting] | list[list] = field(default_factory=list)
     # (package, minute (epoch seconds // 60), bundle, action) -> count
     actions: dict[tuple[str, int, str, str], int] = field(default_factory=dict)
     # ("set", package, device_id, channel) or ("unset", package, device_id, None), in order

@@ -14,6 +14,7 @@ import redis
 from falcon import testing
 from rq import SimpleWorker
 
+from api.dialects.registry import compose_snapshot
 from api.read.app import create_read_app
 from api.read.cache import SnapshotCache
 from api.settings import Settings
@@ -53,7 +54,7 @@ def write_app(settings, redis_conn):
     init_db(PG_URL)
     apply_migrations()
     app = create_write_app(settings, redis_conn)
-    context.setup(settings, redis_conn)
+    context.setup(settings, redis_conn, compose_snapshot)
     return app
 
 

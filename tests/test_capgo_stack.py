@@ -16,10 +16,10 @@ import httpx
 import pytest
 import redis
 
-from api.dialects.capgo import events
 from api.dialects.capgo.decide import parse_check
 from api.dialects.capgo.sightings import Recorder
 from loadtest.processes import wait_until
+from store import device_events as events
 from tests.helpers import uid
 from tests.test_cli_upload import cli  # noqa: F401 - the logged-in CLI fixture
 

@@ -77,6 +77,18 @@ def test_only_store_imports_peewee_its_models_and_its_database_handle():
     assert offenders == []
 
 
+def test_the_worker_and_the_store_import_no_dialect():
+    """Neither speaks a product's language: the worker gets the snapshot composer handed in (worker/context.py)
+    and decodes device batches with store/device_events.py. Function-local imports count too."""
+    offenders = [
+        str(p.relative_to(ROOT))
+        for top in ("worker", "store")
+        for p in (ROOT / top).rglob("*.py")
+        if re.search(r"^\s*(import|from)\s+api\.dialects\b", p.read_text(), re.M)
+    ]
+    assert offenders == []
+
+
 def test_a_typo_in_the_storage_backend_fails_at_start():
     from pydantic import ValidationError
 

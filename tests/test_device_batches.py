@@ -8,9 +8,9 @@ import time
 import orjson
 import peewee as pw
 
-from api.dialects.capgo import events
 from api.dialects.capgo.decide import _STRINGS
 from store import bounds
+from store import device_events as events
 from store.models import BundleStat, Device
 from tests.test_capgo import PKG, device_body, upload
 from worker.sightings import FAILURES, REJECTED, REJECTED_COUNT, drain

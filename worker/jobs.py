@@ -10,7 +10,6 @@ import time
 
 import redis
 
-from api.dialects.registry import compose_snapshot
 from store import audit_log, devices, ingest, outbox, rollouts, snapshots, stats
 from store.service import drop_dead_connection, release_connection, unit_of_work
 from store.snapshot_format import COMPLETE_KEY, PENDING_KEY
@@ -40,7 +39,7 @@ def _recovering(job):
 
 @_recovering
 def rebuild_snapshot(app_id: int) -> bool:
-    changed = snapshots.rebuild(context.connection(), app_id, compose_snapshot)
+    changed = snapshots.rebuild(context.connection(), app_id, context.compose())
     log.info("rebuild_snapshot app=%s changed=%s", app_id, changed)
     return changed
 
@@ -93,7 +92,7 @@ def rebuild_snapshot_range(low: int, high: int) -> int:
     """Renders every app whose id is in [low, high] (a range of a full rebuild); the range's last job marks
     the snapshots complete."""
     r = context.connection()
-    changed = snapshots.rebuild_many(r, snapshots.all_app_ids(low, high), compose_snapshot)
+    changed = snapshots.rebuild_many(r, snapshots.all_app_ids(low, high), context.compose())
     pipe = r.pipeline(transaction=True)
     pipe.srem(PENDING_KEY, f"{low}-{high}")
     pipe.scard(PENDING_KEY)
@@ -137,7 +136,7 @@ def sweep_outbox(grace_seconds: float | None = None) -> int:
 @_recovering
 def rebuild_snapshots(app_ids: list[int]) -> int:
     """Renders a batch of apps (a sweep that found many stale)."""
-    changed = snapshots.rebuild_many(context.connection(), app_ids, compose_snapshot)
+    changed = snapshots.rebuild_many(context.connection(), app_ids, context.compose())
     log.info("rebuild_snapshots apps=%s changed=%s", len(app_ids), changed)
     return changed
 

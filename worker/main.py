@@ -117,9 +117,10 @@ class GatehouseWorker(SimpleWorker):
         super().request_stop(signum, frame)
 
 
-def run_worker(settings: Settings, burst: bool = False) -> None:
+def run_worker(settings: Settings, compose: context.Compose, burst: bool = False) -> None:
+    """``compose``: an app's snapshot document from its data (the dialects' registry's, handed in)."""
     connection = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, health_check_interval=10)
-    context.setup(settings, connection)
+    context.setup(settings, connection, compose)
     stop = threading.Event()
     name = uuid.uuid4().hex
     keep_beating(connection, name, stop)

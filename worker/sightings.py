@@ -1,4 +1,4 @@
-"""Applies the read service's device batches (api/dialects/capgo/events.py) to the database.
+"""Applies the read service's device batches (store/device_events.py) to the database.
 
 A thread of the worker process reads the stream as a member of one consumer group, applies each entry
 in a transaction (store.devices.apply_batch: devices upserted in bulk, actions counted, channel choices
@@ -21,7 +21,7 @@ import orjson
 import redis
 import structlog
 
-from api.dialects.capgo import events
+from store import device_events as events
 from store import devices
 from store.service import drop_dead_connection, is_unavailable, release_connection, unit_of_work
 
@@ -55,13 +55,13 @@ def set_aside(r: redis.Redis, entry_id: str, what: str, record, error: str) -> N
 
 
 def _batch(entry_id: str, raw: bytes) -> devices.Batch:
-    sightings, actions, choices, outcomes = events.decode(raw)
+    entry = events.decode(raw)
     return devices.Batch(
         entry_id=f"{events.STREAM}:{entry_id}",
-        sightings=sightings,
-        actions=actions,
-        choices=[tuple(c) for c in choices],
-        outcomes=outcomes,
+        sightings=entry.sightings,
+        actions=entry.actions,
+        choices=entry.choices,
+        outcomes=entry.outcomes,
     )
 
 

@@ -22,7 +22,7 @@ from api.read.cache import SnapshotCache
 from api.settings import Settings
 from store.snapshot_format import etag
 
-# The client checks count their own answers (api/read/appcockpit.py); these routes, and Falcon's own
+# The client checks count their own answers (each dialect's read module); these routes, and Falcon's own
 # 404 and 405, are counted here. No Falcon middleware: one cost the hot path 12 % of its throughput.
 
 

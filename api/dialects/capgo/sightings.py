@@ -14,10 +14,11 @@ import time
 
 import redis
 
-from api.dialects.capgo import events
 from api.metrics import DROPPED
+from store import device_events as events
+from store.device_events import Sighting
 
-log = logging.getLogger("gatehouse.read.sightings")
+log = logging.getLogger("gatehouse.capgo.sightings")
 
 
 class Recorder:
@@ -37,7 +38,7 @@ class Recorder:
         self._swapped = time.time()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._sightings: dict[tuple[str, str], tuple] = {}
+        self._sightings: dict[tuple[str, str], Sighting] = {}
         self._actions: dict[tuple, int] = {}
         self._choices: list[tuple] = []
         # (package, device, bundle, kind) -> (source, minute): the latest outcome a device reported
@@ -59,7 +60,7 @@ class Recorder:
         details = (*check[2:10], offered)  # platform .. is_prod (Check is a NamedTuple)
         if recent is not None and recent[0] == details and now - recent[1] < self.refresh:
             return
-        row = (
+        row = Sighting(
             check.app_id,
             check.device_id,
             check.platform or None,
