@@ -14,7 +14,7 @@ import redis
 from falcon import testing
 from rq import SimpleWorker
 
-from api.dialects.registry import compose_snapshot
+from api.dialects.registry import compose_snapshot, part_codecs
 from api.read.app import create_read_app
 from api.read.cache import SnapshotCache
 from api.settings import Settings
@@ -76,7 +76,7 @@ def api(write_app) -> testing.TestClient:
 
 @pytest.fixture
 def cache(settings) -> SnapshotCache:
-    return SnapshotCache(settings.redis_url)
+    return SnapshotCache(settings.redis_url, codecs=part_codecs())
 
 
 @pytest.fixture

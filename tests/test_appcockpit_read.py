@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from api.dialects.registry import part_codecs
 from store import accounts, catalog, client_tokens, maintenance, rules
 from store.db import unit_of_work
 from tests.helpers import b64, check
@@ -341,7 +342,7 @@ def test_keeps_serving_while_redis_is_unreachable(settings, world, sync, cache, 
 
     add_rule(world)
     sync()
-    offline = SnapshotCache("redis://127.0.0.1:1/0", poll_interval=0.05)
+    offline = SnapshotCache("redis://127.0.0.1:1/0", poll_interval=0.05, codecs=part_codecs())
     offline.state = cache.state
     offline.start()
 
@@ -370,7 +371,7 @@ def test_sync_thread_follows_pubsub(settings, world, sync, redis_conn):
     from api.read.cache import SnapshotCache
 
     sync()
-    live = SnapshotCache(settings.redis_url, poll_interval=0.05)
+    live = SnapshotCache(settings.redis_url, poll_interval=0.05, codecs=part_codecs())
     live.start()
     try:
         assert live.loaded.wait(5)
@@ -378,10 +379,10 @@ def test_sync_thread_follows_pubsub(settings, world, sync, redis_conn):
         sync()  # the worker publishes; the thread must load it on its own
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not any(
-            "7~1" in k for k in live.state.apps[world.app_id].exact
+            "7~1" in k for k in live.state.apps[world.app_id].part("appcockpit").exact
         ):
             time.sleep(0.01)
-        assert "ios|production|7~1" in live.state.apps[world.app_id].exact
+        assert "ios|production|7~1" in live.state.apps[world.app_id].part("appcockpit").exact
     finally:
         live.stop()
 
@@ -389,7 +390,7 @@ def test_sync_thread_follows_pubsub(settings, world, sync, redis_conn):
 def test_snapshot_documents_are_stored_compressed_and_plain_ones_still_load(world, sync, redis_conn):
     import orjson
 
-    from api.read.cache import AppView
+    from api.read.cache import AppView, HotSet
     from store.snapshot_format import app_key, decode_document
 
     add_rule(world)
@@ -399,7 +400,9 @@ def test_snapshot_documents_are_stored_compressed_and_plain_ones_still_load(worl
     plain = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
     assert raw[:1] != b"{" and len(raw) < len(plain) and doc["app_id"] == world.app_id
     # A document written before compression (plain JSON) is read the same way.
-    assert AppView.from_document(plain).exact == AppView.from_document(raw).exact
+    hot = HotSet(None, part_codecs())
+    answers = [AppView.from_document(d, hot).part("appcockpit").exact for d in (plain, raw)]
+    assert answers[0] == answers[1] and answers[0]
 
 
 def test_a_read_process_keeps_only_its_hot_apps_decoded_and_answers_every_app(
@@ -419,7 +422,7 @@ def test_a_read_process_keeps_only_its_hot_apps_decoded_and_answers_every_app(
     apps = load_scale(root.user, 10, 1, batch=10)
     rebuild_all_snapshots()
     sync()
-    small = SnapshotCache(settings.redis_url, hot_bytes=6_000)
+    small = SnapshotCache(settings.redis_url, hot_bytes=6_000, codecs=part_codecs())
     small.refresh(redis_conn)
     assert small.hot.weight == 0  # indexed from the documents' heads: nothing decoded yet
     reader = testing.TestClient(create_read_app(settings, small))
@@ -442,11 +445,13 @@ def test_a_read_process_keeps_only_its_hot_apps_decoded_and_answers_every_app(
     assert 1 <= len(decoded) < len(apps) and len(decoded) == len(small.hot)
     assert decodes() - before > len(apps)  # the set turned over: some apps were decoded twice
     # Every app has the same rules (one version, two platforms): two exact answers, two minimum ones.
-    assert len(small.hot.shared.exact) == 2 and len(small.hot.shared.minimum) == 2
+    shared = small.hot.codec("appcockpit").shared
+    assert len(shared.exact) == 2 and len(shared.minimum) == 2
     # The same rule in two apps (the scale seed repeats its versions and messages): one body in memory.
     a, b = (small.state.apps[pid] for pid, _ in apps[:2])
     key = "android|staging|1~1"
-    assert a.exact[key][0] == b.exact[key][0] and a.exact[key][0] is b.exact[key][0]
+    ea, eb = a.part("appcockpit").exact, b.part("appcockpit").exact
+    assert ea[key][0] == eb[key][0] and ea[key][0] is eb[key][0]
     # A rule added to an app that is hot: the refresh decodes its new document before swapping it in.
     hot_pid = next(pid for pid, _ in apps if small.state.apps[pid].hot)
     from store import rules
@@ -458,11 +463,11 @@ def test_a_read_process_keeps_only_its_hot_apps_decoded_and_answers_every_app(
     sync()
     small.refresh(redis_conn)
     view = small.state.apps[hot_pid]
-    assert view.hot and "ios|production|4~1" in view._parts.exact
+    assert view.hot and "ios|production|4~1" in view._parts.by_name["appcockpit"].exact
     # Evicting every app empties the shared table: it keeps no answer alive on its own.
     for pid, _ in apps:
         small.hot.drop(small.state.apps[pid])
-    assert small.hot.weight == 0 and small.hot.shared.exact == {} and small.hot.shared.minimum == {}
+    assert small.hot.weight == 0 and shared.exact == {} and shared.minimum == {}
 
 
 def test_sync_thread_reads_only_the_named_app_and_catches_a_lost_message(settings, world, sync, redis_conn):
@@ -474,7 +479,7 @@ def test_sync_thread_reads_only_the_named_app_and_catches_a_lost_message(setting
     from store.snapshot_format import APP_KEY, ETAGS_KEY, GEN_KEY, HEADS_KEY
 
     sync()
-    live = SnapshotCache(settings.redis_url, poll_interval=0.05)
+    live = SnapshotCache(settings.redis_url, poll_interval=0.05, codecs=part_codecs())
     calls: list = []
     refresh = live.refresh
     live.refresh = lambda r, only=None: calls.append(only) or refresh(r, only)
@@ -484,9 +489,12 @@ def test_sync_thread_reads_only_the_named_app_and_catches_a_lost_message(setting
         add_rule(world, version="7.0.0")
         sync()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and "ios|production|7~1" not in live.state.apps[world.app_id].exact:
+        while (
+            time.monotonic() < deadline
+            and "ios|production|7~1" not in live.state.apps[world.app_id].part("appcockpit").exact
+        ):
             time.sleep(0.01)
-        assert "ios|production|7~1" in live.state.apps[world.app_id].exact
+        assert "ios|production|7~1" in live.state.apps[world.app_id].part("appcockpit").exact
         assert {world.app_id} in calls  # the message's app, read alone
         # The next change reaches Redis without its message: the document, its ETag, the generation.
         add_rule(world, version="8.0.0")
@@ -502,10 +510,11 @@ def test_sync_thread_reads_only_the_named_app_and_catches_a_lost_message(setting
         redis_conn.incr(GEN_KEY)
         started = time.monotonic()
         while (
-            time.monotonic() - started < 5 and "ios|production|8~1" not in live.state.apps[world.app_id].exact
+            time.monotonic() - started < 5
+            and "ios|production|8~1" not in live.state.apps[world.app_id].part("appcockpit").exact
         ):
             time.sleep(0.01)
-        assert "ios|production|8~1" in live.state.apps[world.app_id].exact
+        assert "ios|production|8~1" in live.state.apps[world.app_id].part("appcockpit").exact
     finally:
         live.stop()
 

@@ -540,6 +540,7 @@ def test_a_device_reads_its_own_channel_choice_at_once_on_any_process(
     without a round trip, and an admin's pin outranks the device's earlier choice at once."""
     from falcon import testing
 
+    from api.dialects.registry import part_codecs
     from api.read.app import create_read_app
     from api.read.cache import SnapshotCache
 
@@ -548,7 +549,7 @@ def test_a_device_reads_its_own_channel_choice_at_once_on_any_process(
     capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
     capgo("POST", "/channel", {"app_id": PKG, "channel": "beta", "allow_device_self_set": True})
     sync()
-    other_cache = SnapshotCache(settings.redis_url)
+    other_cache = SnapshotCache(settings.redis_url, codecs=part_codecs())
     other_cache.refresh(redis_conn)
     other = testing.TestClient(create_read_app(settings, other_cache))  # another process (or host)
     me = device_body(plugin_version="6.2.0")

@@ -46,3 +46,5 @@ class Dialect:
     write_sinks: tuple[tuple[str, Callable], ...] = ()
     # This dialect's keys of an app's snapshot document, from store.snapshots.AppData (run by the worker).
     snapshot_part: Callable[[Any], dict] | None = None
+    # A new codec of that part for a read cache (api/read/parts.py): what view.part(name) returns.
+    part_codec: Callable[[], Any] | None = None

@@ -53,20 +53,15 @@ def dialect_for_path(path: str, default: Dialect) -> Dialect:
     return best
 
 
+def part_codecs() -> tuple:
+    """A read cache's codecs of the dialects' snapshot parts (api/read/parts.py), new ones for each cache."""
+    return tuple(d.part_codec() for d in DIALECTS if d.part_codec is not None)
+
+
 def compose_snapshot(data) -> bytes:
     """An app's snapshot document: who it is and its tokens, then each dialect's part (a deleted app has
     none: the read service answers its clients from the state alone)."""
-    doc = {
-        "app_id": data.public_id,
-        "package": data.package,
-        "state": data.state,
-        "tokens": data.tokens,
-        "exact": {},
-        "minimum": {},
-        "maintenance": {},
-        "appconfig": None,
-        "capgo": None,
-    }
+    doc = {"app_id": data.public_id, "package": data.package, "state": data.state, "tokens": data.tokens}
     if data.state != "app_deleted":
         for dialect in DIALECTS:
             if dialect.snapshot_part is not None:

@@ -15,7 +15,7 @@ import orjson
 
 from api import openapi_doc
 from api.dialects.base import Dialect, ReadContext
-from api.dialects.registry import DIALECTS, READ_DEFAULT, dialect_for_path
+from api.dialects.registry import DIALECTS, READ_DEFAULT, dialect_for_path, part_codecs
 from api.metrics import RequestMetrics, exposition
 from api.openapi_doc import reason
 from api.read.cache import SnapshotCache
@@ -154,7 +154,7 @@ class ReadApp(falcon.asgi.App):
 
 def create_read_app(settings: Settings, cache: SnapshotCache | None = None) -> falcon.asgi.App:
     cache = cache or SnapshotCache(
-        settings.redis_url, settings.snapshot_poll_interval, settings.read_hot_mb * 1_000_000
+        settings.redis_url, settings.snapshot_poll_interval, settings.read_hot_mb * 1_000_000, part_codecs()
     )
     # Latency is sampled one answer in 8 and measured inside the app (the edge or a client sees the rest).
     metrics = RequestMetrics("read", batched=True, sample_every=8)

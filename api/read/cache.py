@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -27,9 +27,9 @@ from api.metrics import (
     SNAPSHOT_GENERATION,
     SNAPSHOT_SYNCED,
 )
+from api.read.parts import PartCodec, Parts
 from store.snapshot_format import APP_KEY, CHANNEL, ETAGS_KEY, GEN_KEY, HEADS_KEY, decode_document
 from store.tokens import client_token_digest
-from store.versions import VersionKey, parse_key
 
 log = logging.getLogger("gatehouse.read.cache")
 
@@ -37,87 +37,6 @@ log = logging.getLogger("gatehouse.read.cache")
 # forgotten, so a flood of bogus tokens retains nothing (it once grew a process by 304 MiB in 2 s).
 # Each known token has few spellings (raw, base64), so the bound is rarely reached.
 _HEADER_CACHE_MAX = 10_000
-
-
-# Estimated resident bytes of the decoded form: an entry of an app's table, and an answer no other app
-# shares (its tuple, the shared table's entry) on top of its bodies; tracemalloc's figures for the scale
-# run's documents (30, 320, 250) times 1.6, as a read process's resident memory grew 1.6 times the decoded
-# bytes while every app was asked in turn (the allocator's fragmentation, decoding's transient objects).
-ENTRY_BYTES = 48
-ANSWER_BYTES = 512
-PIN_BYTES = 400
-BODY_FACTOR = 1.6
-
-
-class Shared:
-    """Answers (bodies and ETags) identical across apps, held once: a fleet of apps repeats versions and
-    messages, and 10,000 apps of one shape decoded to 700 bytes a rule, 245 MB per process, before.
-
-    Keyed by the bodies themselves, never by their ETag (an MD5: two teams' bodies made to collide must
-    not share). Counted: an answer leaves the table when the last app holding it is evicted, so the table
-    never keeps an evicted app's answers alive."""
-
-    def __init__(self):
-        # (v1 body, v2 body) -> [answer, apps holding it]; exact answers and minimum answers apart
-        self.exact: dict[tuple[bytes, bytes], list] = {}
-        self.minimum: dict[tuple[bytes, bytes], list] = {}
-
-    def answer(self, table: dict, b1: str, e1: str, b2: str, e2: str, *head) -> tuple[tuple, int]:
-        """The shared (*head, v1 body, v1 etag, v2 body, v2 etag), and the bytes it added (0 if shared)."""
-        d1, d2 = b1.encode(), b2.encode()
-        found = table.get((d1, d2))
-        if found is not None:
-            found[1] += 1
-            return found[0], 0
-        value = (*(parse_key(h) for h in head), d1, sys.intern(e1), d2, sys.intern(e2))
-        table[(d1, d2)] = [value, 1]
-        return value, ANSWER_BYTES + int(BODY_FACTOR * (len(d1) + len(d2)))
-
-    def release(self, parts: Parts) -> None:
-        """An app's answers are no longer held by it."""
-        for table, answers, at in ((self.exact, parts.exact, 0), (self.minimum, parts.minimum, 1)):
-            for a in answers.values():
-                entry = table.get((a[at], a[at + 2]))
-                if entry is not None and entry[0] is a:
-                    entry[1] -= 1
-                    if entry[1] <= 0:
-                        del table[(a[at], a[at + 2])]
-
-
-@dataclass(frozen=True, slots=True)
-class Parts:
-    """An app's answers, decoded from its document: what requests read."""
-
-    # "platform|env|canonical" -> (v1 body, v1 etag, v2 body, v2 etag)
-    exact: dict[str, tuple[bytes, str, bytes, str]]
-    # "platform|env" -> (minimum key, v1 body, v1 etag, v2 body, v2 etag)
-    minimum: dict[str, tuple[VersionKey, bytes, str, bytes, str]]
-    maintenance: dict[str, tuple[bytes, str]]
-    # The active app configuration's plain fields, or None (the app-config dialect shapes the answer).
-    config: dict | None
-    # The live-update part (plain values; the Capgo dialect builds its decision view from it once per document).
-    capgo: dict | None
-    weight: int  # estimated bytes: what the hot set's budget counts
-
-    @classmethod
-    def from_document(cls, doc: dict, shared: Shared) -> Parts:
-        weight = 1_000
-        exact, minimum = {}, {}
-        for key, (b1, e1, b2, e2) in doc["exact"].items():
-            exact[sys.intern(key)], cost = shared.answer(shared.exact, b1, e1, b2, e2)
-            weight += ENTRY_BYTES + cost
-        for key, (version, b1, e1, b2, e2) in doc["minimum"].items():
-            minimum[sys.intern(key)], cost = shared.answer(shared.minimum, b1, e1, b2, e2, version)
-            weight += ENTRY_BYTES + cost
-        capgo = doc.get("capgo")
-        return cls(
-            exact=exact,
-            minimum=minimum,
-            maintenance={k: (b.encode(), e) for k, (b, e) in doc["maintenance"].items()},
-            config=doc.get("appconfig"),
-            capgo=capgo,
-            weight=weight + PIN_BYTES * len((capgo or {}).get("pins") or ()),
-        )
 
 
 class HotSet:
@@ -131,19 +50,22 @@ class HotSet:
     Requests only set a flag; decoding, admitting and evicting take a lock, as the sync thread decodes
     too."""
 
-    def __init__(self, budget: int | None):
+    def __init__(self, budget: int | None, codecs: Sequence[PartCodec] = ()):
         self.budget = budget
         self.weight = 0
-        self.shared = Shared()
+        self.codecs = tuple(codecs)
         self._views: dict[AppView, None] = {}
         self._lock = threading.Lock()
+
+    def codec(self, name: str) -> PartCodec:
+        return next(c for c in self.codecs if c.name == name)
 
     def decode(self, view: AppView, doc: dict) -> Parts:
         """The view's answers, decoded from its document (once: a racing decode gets the first one)."""
         with self._lock:
             if view._parts is not None:
                 return view._parts
-            parts = view._parts = Parts.from_document(doc, self.shared)
+            parts = view._parts = Parts.decode(doc, self.codecs)
             SNAPSHOT_DECODES.inc()
             if self.budget is None:
                 return parts
@@ -168,7 +90,7 @@ class HotSet:
     def _evict(self, view: AppView) -> None:
         if view._parts is not None:
             self.weight -= view._parts.weight
-            self.shared.release(view._parts)
+            view._parts.release(self.codecs)
             view._parts = None
 
     def __len__(self) -> int:
@@ -202,7 +124,7 @@ class AppView:
             doc.get("package"),
             _digest(raw),
             raw,
-            hot or HotSet(None),
+            hot if hot is not None else HotSet(None),  # an empty set is falsy
         )
         view._hot.decode(view, doc)
         return view
@@ -224,25 +146,9 @@ class AppView:
     def hot(self) -> bool:
         return self._parts is not None
 
-    @property
-    def exact(self) -> dict[str, tuple[bytes, str, bytes, str]]:
-        return self.parts().exact
-
-    @property
-    def minimum(self) -> dict[str, tuple[VersionKey, bytes, str, bytes, str]]:
-        return self.parts().minimum
-
-    @property
-    def maintenance(self) -> dict[str, tuple[bytes, str]]:
-        return self.parts().maintenance
-
-    @property
-    def config(self) -> dict | None:
-        return self.parts().config
-
-    @property
-    def capgo(self) -> dict | None:
-        return self.parts().capgo
+    def part(self, name: str) -> object:
+        """A dialect's decoded part of this app (its codec's name), decoding the app if it is not hot."""
+        return self.parts().by_name.get(name)
 
 
 @dataclass(slots=True)
@@ -254,11 +160,18 @@ class State:
 
 
 class SnapshotCache:
-    def __init__(self, redis_url: str, poll_interval: float = 0.5, hot_bytes: int | None = None):
+    def __init__(
+        self,
+        redis_url: str,
+        poll_interval: float = 0.5,
+        hot_bytes: int | None = None,
+        codecs: Sequence[PartCodec] = (),
+    ):
+        """``codecs``: the read dialects' part codecs (api/dialects/registry.py's ``part_codecs()``)."""
         self.redis_url = redis_url
         self.poll_interval = poll_interval
         self.state = State()
-        self.hot = HotSet(hot_bytes)
+        self.hot = HotSet(hot_bytes, codecs)
         self.loaded = threading.Event()
         self.redis_ok = False
         self.synced_at: float | None = None

@@ -38,6 +38,12 @@ def _snapshot_part(data) -> dict:
     return part(data)
 
 
+def _part_codec():
+    from api.dialects.appcockpit.parts import AnswersCodec
+
+    return AnswersCodec()
+
+
 DIALECT = Dialect(
     name="appcockpit",
     errors=ErrorFormat(error_key, {Unavailable: 500}),
@@ -46,4 +52,5 @@ DIALECT = Dialect(
     read_routes=_read_routes,
     write_routes=_write_routes,
     snapshot_part=_snapshot_part,
+    part_codec=_part_codec,
 )

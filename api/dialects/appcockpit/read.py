@@ -11,6 +11,7 @@ from time import perf_counter
 import falcon
 import falcon.asgi
 
+from api.dialects.appcockpit.parts import NO_ANSWERS
 from api.dialects.appcockpit.snapshot import INACTIVE_MAINTENANCE
 from api.metrics import RequestMetrics
 from api.read.answers import Responder
@@ -116,10 +117,11 @@ class Versions(_Check):
             return self.r.send(req, resp, 400, INVALID_VERSION, cacheable=False)
         key, canonical = parsed
         scope = f"{platform}|{environment}"
-        exact = view.exact.get(f"{scope}|{canonical}")
+        answers = view.part("appcockpit") or NO_ANSWERS
+        exact = answers.exact.get(f"{scope}|{canonical}")
         if exact is not None:
             return self.r.send(req, resp, 200, (exact[self.slot], exact[self.slot + 1]))
-        minimum = view.minimum.get(scope)
+        minimum = answers.minimum.get(scope)
         if minimum is not None and key < minimum[0]:
             return self.r.send(req, resp, 200, (minimum[self.slot + 1], minimum[self.slot + 2]))
         self.r.send(req, resp, 404, VERSION_NOT_FOUND)
@@ -139,7 +141,9 @@ class Maintenance(_Check):
             return self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
         if view.state == "app_deleted":
             return self.r.send(req, resp, 404, APP_NOT_FOUND, cacheable=False)
-        self.r.send(req, resp, 200, view.maintenance.get(environment, INACTIVE))
+        self.r.send(
+            req, resp, 200, (view.part("appcockpit") or NO_ANSWERS).maintenance.get(environment, INACTIVE)
+        )
 
 
 def routes(cache: SnapshotCache, max_age: int, metrics: RequestMetrics) -> list[tuple[str, object]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from api.dialects.base import Dialect, ReadContext, WriteContext
 from api.dialects.errors import ErrorFormat
+from api.read.parts import Plain
 
 PUBLIC_PATH = "/app-config/public"
 
@@ -38,4 +39,5 @@ DIALECT = Dialect(
     read_routes=_read_routes,
     write_routes=_write_routes,
     snapshot_part=_snapshot_part,
+    part_codec=lambda: Plain("appconfig", "appconfig"),
 )

@@ -35,7 +35,8 @@ class Public:
         if answer is None:
             if len(self._answers) >= 4 * max(len(self.cache.state.apps), 1000):
                 self._answers.clear()  # bounded: stale digests of changed apps go too
-            body = orjson.dumps(shapes.public(view.config)) if view.config else NULL[0]
+            config = view.part("appconfig")
+            body = orjson.dumps(shapes.public(config)) if config else NULL[0]
             answer = self._answers[key] = (body, etag(body))
         self.r.send(req, resp, 200, answer)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from api.dialects.base import Dialect, ReadContext, WriteContext
 from api.dialects.errors import ErrorFormat
+from api.read.parts import Plain
 
 READ_PATHS = ("/updates", "/stats", "/channel_self")
 
@@ -56,4 +57,6 @@ DIALECT = Dialect(
     read_routes=_read_routes,
     write_routes=_write_routes,
     snapshot_part=_snapshot_part,
+    # Plain values; the read module builds its decision view once per document. A pin weighs ~400 bytes.
+    part_codec=lambda: Plain("capgo", "capgo", lambda part: 400 * len((part or {}).get("pins") or ())),
 )

@@ -88,7 +88,7 @@ class Devices:
         if app is None:
             if len(self._live) >= 2 * max(len(self.cache.state.apps), 1000):
                 self._live.clear()  # bounded: digests of changed apps go too
-            app = self._live[key] = LiveApp.from_part(view.package, view.capgo)
+            app = self._live[key] = LiveApp.from_part(view.package, view.part("capgo"))
         return app
 
     def app(self, check: Check) -> tuple[AppView | None, dict | None]:
