@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install services lint format bench scale load transfer chaos clean
+.PHONY: run test check install services lint format bench scale load transfer chaos clean
 
 run: install
 	$(BIN)/gatehouse migrate
@@ -16,6 +16,13 @@ test: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The fast lane for the edit-test loop: lint, then every test that needs no service processes, browser,
+# fault injection or slow module of its own (tests/conftest.py marks them). `make test` runs everything.
+check: install services
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -x -m "not stack and not browser and not faults and not slow"
 
 install: $(VENV)/.installed
 

@@ -218,3 +218,33 @@ def dist(api, world):
         return api.simulate_request(method, path, json=body, headers=headers, **kw)
 
     return call
+
+
+# Modules that start servers or long runs of their own: outside `make check`'s fast lane.
+SLOW_MODULES = frozenset(
+    {
+        "test_deployment",
+        "test_edge_tls",
+        "test_embedded",
+        "test_first_run",
+        "test_image",
+        "test_read_limits",
+        "test_schemathesis",
+        "test_webhook_isolation",
+        "test_worker_queue",
+        "test_write_limits",
+    }
+)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Lanes: `make check` runs what needs neither real service processes, a browser, the fault suite nor
+    the slow modules; `make test` runs everything."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "stack" in names:
+            item.add_marker(pytest.mark.stack)
+        if "browser" in names:
+            item.add_marker(pytest.mark.browser)
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

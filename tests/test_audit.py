@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from store.models import AuditEntry
 from tests.test_capgo import PKG, upload
 
@@ -123,6 +125,7 @@ def test_reading_is_scoped_filtered_paged_and_exported(api, world, other_world, 
     assert api.simulate_get("/admin/v1/audit").status_code == 401
 
 
+@pytest.mark.slow  # 100,000 rows: outside make check
 def test_the_audit_export_neutralises_formulas_and_streams_in_constant_memory(write_app, root):
     """Item 13 of the second hardening round: audit.csv exported "=1+1@example.com" as is, and was built in
     memory (100,000 entries: +58 MiB, 1.95 s to the first byte); now it shares the distribution's writer."""

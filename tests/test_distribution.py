@@ -544,6 +544,7 @@ def test_exports_escape_and_neutralise_formulas(api, dist, world):
     assert dist("GET", "/admin/exports/events.csv", token="").status_code == 401
 
 
+@pytest.mark.slow  # 200,000 rows: outside make check
 def test_the_events_export_streams_200000_rows_in_constant_memory(write_app, world):
     """The export's peak Python allocation is the same for 20,000 events as for 200,000."""
     from store.db import db
