@@ -16,13 +16,14 @@ from urllib.parse import quote, urlencode
 import falcon
 import redis
 
-from api.dialects.distribution import page, udid
+from api.dialects.distribution import page
 from api.etags import etag_listed
 from api.metrics import DROPPED
 from api.write.files import StoredFile, send_file
 from api.write.http import read_body
 from api.write.ratelimit import client_address
 from store import distribution as dist
+from store import udid
 from store.errors import InvalidInput, NotFound, TooManyRequests
 from store.service import unit_of_work
 

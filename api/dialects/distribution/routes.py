@@ -15,13 +15,13 @@ import redis
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from api.dialects.distribution import public, shapes
-from api.dialects.distribution.apple import AppleClient, AppleError, Credentials
 from api.secret_key import secret_key
 from api.write.auth import act_as
 from api.write.exports import send_csv
 from api.write.http import int_param, parse_model, send
 from store import accounts
 from store import distribution as dist
+from store.apple import AppleClient, AppleError, Credentials
 from store.errors import InvalidInput, NotAuthenticated, TooLarge, Unavailable
 from store.service import unit_of_work
 from store.storage import Backends
