@@ -9,7 +9,7 @@ import peewee as pw
 from store.accounts import visible_team_ids
 from store.catalog import app_row, get_app
 from store.db import conflict_on_duplicate
-from store.errors import Forbidden, InvalidInput, NotFound
+from store.errors import BuildOfAnotherTeam, InvalidInput, NoBuildFile, NoSuchBuild
 from store.models import BUILD_TYPES, App, Build, DownloadEvent, Team, User, utcnow
 from store.pagination import Page, paginate
 from store.versions import parse_key
@@ -115,11 +115,6 @@ def attach_file(build: Build, key: str, file_name: str, size: int, sha256: str) 
     return old
 
 
-NO_SUCH_BUILD = "no such build"
-NOT_A_MEMBER = "the build's app belongs to another team"
-NO_FILE = "the build has no file"
-
-
 def downloadable_build(user: User, build_id: str) -> Build:
     """UpdateForge's checks for a download, in the spec's order: exists, caller's team, has a file."""
     build = (
@@ -128,11 +123,11 @@ def downloadable_build(user: User, build_id: str) -> Build:
         else None
     )
     if build is None:
-        raise NotFound(NO_SUCH_BUILD)
+        raise NoSuchBuild("no such build")
     if not App.select().where((App.id == build.app_id) & App.team.in_(visible_team_ids(user))).exists():
-        raise Forbidden(NOT_A_MEMBER)
+        raise BuildOfAnotherTeam("the build's app belongs to another team")
     if build.file_key is None:
-        raise NotFound(NO_FILE)
+        raise NoBuildFile("the build has no file")
     return build
 
 

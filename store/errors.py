@@ -32,6 +32,18 @@ class NotFound(DomainError):
     """No such record, or one the caller may not see (the two are indistinguishable on purpose)."""
 
 
+class NoSuchBuild(NotFound):
+    """A download named a build that does not exist (or was deleted with its app)."""
+
+
+class BuildOfAnotherTeam(Forbidden):
+    """A download named a build of an app outside the caller's teams."""
+
+
+class NoBuildFile(NotFound):
+    """A download named a build with no file uploaded yet."""
+
+
 class Conflict(DomainError):
     """The change would break a uniqueness rule or the record's current state."""
 

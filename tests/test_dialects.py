@@ -159,3 +159,21 @@ def test_each_dialect_documents_only_its_own_paths(dialect):
             assert dialect_for_path(path, default) is dialect, (service, path)
     if dialect.read_paths:
         assert set(part["read"]["paths"]) == set(dialect.read_paths)
+
+
+def test_a_dialect_words_a_refusal_by_its_kind_not_by_its_message():
+    """Issue 21 item 6: UpdateForge matched the store's message strings in its responder; its error table now
+    words the kinds (a subclass takes its parent's words unless it has its own)."""
+    from api.dialects.updateforge import DIALECT
+    from store.errors import BuildOfAnotherTeam, NoBuildFile, NoSuchBuild, NotFound
+
+    errors = DIALECT.errors
+    assert errors.words_for(NoSuchBuild("no such build")) == "version not found"
+    assert errors.words_for(BuildOfAnotherTeam("the build's app belongs to another team")) == "forbidden"
+    assert errors.words_for(NoBuildFile("the build has no file")) == "no file attached"
+    assert errors.words_for(NotFound("no such build")) == "no such build"  # a message alone words nothing
+    assert [errors.status_for(e("x")) for e in (NoSuchBuild, BuildOfAnotherTeam, NoBuildFile)] == [
+        404,
+        403,
+        404,
+    ]

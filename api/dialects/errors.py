@@ -34,6 +34,8 @@ class ErrorFormat:
 
     body: Callable[[str, int], dict]
     status: dict[type, int] = field(default_factory=dict)
+    # The dialect's words for a kind, where its document words a refusal its own way (else the message).
+    words: dict[type, str] = field(default_factory=dict)
 
     def status_for(self, exc: E.DomainError) -> int:
         mapping = DEFAULT_STATUS | self.status
@@ -41,6 +43,12 @@ class ErrorFormat:
             if kind in mapping:
                 return mapping[kind]
         return 400
+
+    def words_for(self, exc: E.DomainError) -> str:
+        for kind in type(exc).__mro__:
+            if kind in self.words:
+                return self.words[kind]
+        return exc.message
 
     def render(self, message: str, status: int) -> bytes:
         return orjson.dumps(self.body(message, status))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from api.dialects.base import Dialect, WriteContext
 from api.dialects.errors import ErrorFormat, error_key
-from store.errors import NotFound
+from store.errors import BuildOfAnotherTeam, NoBuildFile, NoSuchBuild, NotFound
 
 
 def _write_routes(ctx: WriteContext):
@@ -23,7 +23,15 @@ def no_such_file(req, resp, **_):
 
 DIALECT = Dialect(
     name="updateforge",
-    errors=ErrorFormat(error_key),
+    # The spec's words for a download's refusals, in its order (exists, the caller's team, has a file).
+    errors=ErrorFormat(
+        error_key,
+        words={
+            NoSuchBuild: "version not found",
+            BuildOfAnotherTeam: "forbidden",
+            NoBuildFile: "no file attached",
+        },
+    ),
     prefixes=("/api/",),
     write_routes=_write_routes,
     write_sinks=(("/api/files/", no_such_file),),
