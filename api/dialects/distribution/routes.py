@@ -433,7 +433,9 @@ class AppleDevices:
 # -- settings ----------------------------------------------------------------------------------------
 
 
-class Settings:
+class TeamSettings:
+    """A team's distribution settings (api/settings.Settings is the deployment's)."""
+
     def __init__(self, env: Env):
         self.env = env
 
@@ -667,7 +669,7 @@ def routes(settings, connection: redis.Redis, backends: Backends) -> list[tuple[
         ("/admin/api/devices/{device_id}/register-apple", RegisterDevice(env)),
         ("/admin/api/apple/status", AppleStatus(env)),
         ("/admin/api/apple/devices", AppleDevices(env)),
-        ("/admin/api/settings", Settings(env)),
+        ("/admin/api/settings", TeamSettings(env)),
         ("/admin/api/upload-config", UploadConfig(env)),
         ("/admin/exports/releases.csv", ReleasesCsv()),
         ("/admin/exports/events.csv", EventsCsv()),
