@@ -15,8 +15,10 @@ import uuid
 
 import falcon
 
+from api.dialects.admin import adapters as A
 from api.dialects.admin import schemas as S
 from api.dialects.admin import shapes
+from api.dialects.admin.adapters import paged
 from api.secret_key import secret_key
 from api.settings import Settings
 from api.write import crud
@@ -33,7 +35,6 @@ from store import (
     client_tokens,
     environments,
     ingest,
-    maintenance,
     rollouts,
     rules,
     stats,
@@ -317,258 +318,45 @@ class Stats:
         )
 
 
-def _paged(fn):
-    """Adapts a store list function (caller, ids by name, page, per_page) to the Collection's call."""
-    return lambda user, req, **ids: fn(
-        user, **ids, **dict(zip(("page", "per_page"), page_params(req), strict=True))
-    )
-
-
-def _team_filter(req):
-    raw = req.get_param("team_id")
-    if raw is None:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput("team_id must be an integer") from None
-
-
 def routes(
     settings: Settings, storage: Storage, limiter: LoginLimiter, connection=None
 ) -> list[tuple[str, object]]:
-    apps, limit = "/admin/v1/apps/{app_id}", settings.max_body_bytes
-    teams = "/admin/v1/teams/{team_id:int}"
-
-    def create_user(u, body):
-        accounts.require_super_admin(u)
-        return accounts.create_user(body.email, body.password, body.role)
-
-    def links(fields: dict) -> dict:
-        return fields | {"links": fields.get("links", [])}
-
+    """The admin API's route table: one route a line, store calls adapted by name (adapters.py)."""
+    apps, teams, limit = "/admin/v1/apps/{app_id}", "/admin/v1/teams/{team_id:int}", settings.max_body_bytes
     return [
         ("/admin/v1/login", Login(limit, limiter)),
         ("/admin/v1/me", Me()),
-        (
-            "/admin/v1/users",
-            Collection(_paged(accounts.list_users), create_user, S.UserCreate, shapes.user, limit),
-        ),
-        (
-            "/admin/v1/users/{user_id:int}",
-            Item(
-                accounts.get_user,
-                shapes.user,
-                accounts.update_user,
-                S.UserUpdate,
-                accounts.delete_user,
-                limit=limit,
-            ),
-        ),
-        (
-            "/admin/v1/teams",
-            Collection(
-                _paged(accounts.list_teams),
-                lambda u, body: accounts.create_team(u, body.name, body.subscription_status),
-                S.TeamCreate,
-                shapes.team,
-                limit,
-            ),
-        ),
-        (
-            "/admin/v1/teams/{team_id:int}",
-            Item(
-                accounts.get_team,
-                shapes.team,
-                accounts.update_team,
-                S.TeamUpdate,
-                accounts.delete_team,
-                limit=limit,
-            ),
-        ),
-        (
-            "/admin/v1/teams/{team_id:int}/members",
-            Collection(
-                _paged(accounts.list_members),
-                lambda u, body, team_id: accounts.add_member(
-                    u, team_id, body.email, body.password, body.role
-                ),
-                S.MemberAdd,
-                shapes.user,
-                limit,
-            ),
-        ),
-        (
-            "/admin/v1/teams/{team_id:int}/members/{user_id:int}",
-            Item(accounts.get_member, shapes.user, delete_fn=accounts.remove_member, limit=limit),
-        ),
-        (
-            "/admin/v1/apps",
-            Collection(
-                lambda u, req: catalog.list_apps(u, _team_filter(req), *page_params(req)),
-                lambda u, body: catalog.create_app(
-                    u, body.team_id, body.title, body.package_name, body.environments
-                ),
-                S.AppCreate,
-                shapes.app,
-                limit,
-            ),
-        ),
-        (
-            apps,
-            Item(
-                catalog.get_app, shapes.app, catalog.update_app, S.AppUpdate, catalog.delete_app, limit=limit
-            ),
-        ),
-        (
-            apps + "/environments",
-            Collection(
-                _paged(environments.list_environments),
-                lambda u, body, app_id: environments.create_environment(u, app_id, body.alias),
-                S.EnvironmentBody,
-                shapes.environment,
-                limit,
-            ),
-        ),
-        (
-            apps + "/environments/{env_id:int}",
-            Item(
-                environments.get_environment,
-                shapes.environment,
-                lambda u, fields, app_id, env_id: environments.update_environment(
-                    u, app_id, env_id, fields["alias"]
-                ),
-                S.EnvironmentBody,
-                environments.delete_environment,
-                limit=limit,
-            ),
-        ),
-        (
-            apps + "/tokens",
-            Collection(
-                _paged(client_tokens.list_client_tokens),
-                lambda u, body, app_id: client_tokens.create_client_token(u, app_id, body.name),
-                S.TokenCreate,
-                shapes.client_token,
-                limit,
-                render_created=shapes.created_client_token,
-            ),
-        ),
-        (
-            apps + "/tokens/{token_id:int}",
-            Item(
-                client_tokens.get_client_token,
-                shapes.client_token,
-                delete_fn=client_tokens.delete_client_token,
-                limit=limit,
-            ),
-        ),
-        (
-            apps + "/versions",
-            Collection(
-                lambda u, req, app_id: rules.list_version_rules(
-                    u,
-                    app_id,
-                    {"platform": req.get_param("platform"), "environment": req.get_param("environment")},
-                    *page_params(req),
-                ),
-                lambda u, body, app_id: rules.create_version_rule(
-                    u, app_id, S.fields(body) | body.model_dump(include={"status", "force_update"})
-                ),
-                S.VersionRuleCreate,
-                shapes.version_rule,
-                limit,
-            ),
-        ),
-        (
-            apps + "/versions/{rule_id:int}",
-            Item(
-                rules.get_version_rule,
-                shapes.version_rule,
-                rules.update_version_rule,
-                S.VersionRuleUpdate,
-                rules.delete_version_rule,
-                limit=limit,
-            ),
-        ),
-        (
-            apps + "/minimum-versions",
-            Collection(
-                _paged(rules.list_minimum_rules),
-                lambda u, body, app_id: rules.create_minimum_rule(
-                    u, app_id, S.fields(body) | body.model_dump(include={"force_update"})
-                ),
-                S.MinimumRuleCreate,
-                shapes.minimum_rule,
-                limit,
-            ),
-        ),
-        (
-            apps + "/minimum-versions/{rule_id:int}",
-            Item(
-                rules.get_minimum_rule,
-                shapes.minimum_rule,
-                rules.update_minimum_rule,
-                S.MinimumRuleUpdate,
-                rules.delete_minimum_rule,
-                limit=limit,
-            ),
-        ),
-        (
-            apps + "/maintenance",
-            Collection(
-                lambda u, req, app_id: maintenance.list_maintenance(u, app_id), render=shapes.maintenance
-            ),
-        ),
-        (
-            apps + "/maintenance/{environment}",
-            Item(
-                lambda u, app_id, environment: maintenance.get_maintenance(u, app_id, environment),
-                shapes.maintenance,
-                lambda u, fields, app_id, environment: maintenance.set_maintenance(
-                    u, app_id, environment, links(fields)
-                ),
-                S.MaintenanceBody,
-                lambda u, app_id, environment: maintenance.clear_maintenance(u, app_id, environment),
-                update_method="PUT",
-                limit=limit,
-            ),
-        ),
-        (
-            apps + "/sessions",
-            Collection(
-                lambda u, req, app_id: ingest.list_sessions(
-                    u, app_id, req.get_param("user_id"), *page_params(req)
-                ),
-                render=shapes.session,
-            ),
-        ),
-        (apps + "/users", Collection(_paged(ingest.list_client_users), render=shapes.client_user)),
+        ("/admin/v1/users", Collection(paged(accounts.list_users), A.create_user, S.UserCreate, shapes.user, limit)),
+        ("/admin/v1/users/{user_id:int}", Item(accounts.get_user, shapes.user, accounts.update_user, S.UserUpdate, accounts.delete_user, limit=limit)),
+        ("/admin/v1/teams", Collection(paged(accounts.list_teams), A.create_team, S.TeamCreate, shapes.team, limit)),
+        (teams, Item(accounts.get_team, shapes.team, accounts.update_team, S.TeamUpdate, accounts.delete_team, limit=limit)),
+        (teams + "/members", Collection(paged(accounts.list_members), A.add_member, S.MemberAdd, shapes.user, limit)),
+        (teams + "/members/{user_id:int}", Item(accounts.get_member, shapes.user, delete_fn=accounts.remove_member, limit=limit)),
+        ("/admin/v1/apps", Collection(A.list_apps, A.create_app, S.AppCreate, shapes.app, limit)),
+        (apps, Item(catalog.get_app, shapes.app, catalog.update_app, S.AppUpdate, catalog.delete_app, limit=limit)),
+        (apps + "/environments", Collection(paged(environments.list_environments), A.create_environment, S.EnvironmentBody, shapes.environment, limit)),
+        (apps + "/environments/{env_id:int}", Item(environments.get_environment, shapes.environment, A.update_environment, S.EnvironmentBody, environments.delete_environment, limit=limit)),
+        (apps + "/tokens", Collection(paged(client_tokens.list_client_tokens), A.create_client_token, S.TokenCreate, shapes.client_token, limit, render_created=shapes.created_client_token)),
+        (apps + "/tokens/{token_id:int}", Item(client_tokens.get_client_token, shapes.client_token, delete_fn=client_tokens.delete_client_token, limit=limit)),
+        (apps + "/versions", Collection(A.list_version_rules, A.create_version_rule, S.VersionRuleCreate, shapes.version_rule, limit)),
+        (apps + "/versions/{rule_id:int}", Item(rules.get_version_rule, shapes.version_rule, rules.update_version_rule, S.VersionRuleUpdate, rules.delete_version_rule, limit=limit)),
+        (apps + "/minimum-versions", Collection(paged(rules.list_minimum_rules), A.create_minimum_rule, S.MinimumRuleCreate, shapes.minimum_rule, limit)),
+        (apps + "/minimum-versions/{rule_id:int}", Item(rules.get_minimum_rule, shapes.minimum_rule, rules.update_minimum_rule, S.MinimumRuleUpdate, rules.delete_minimum_rule, limit=limit)),
+        (apps + "/maintenance", Collection(A.list_maintenance, render=shapes.maintenance)),
+        (apps + "/maintenance/{environment}", Item(A.get_maintenance, shapes.maintenance, A.set_maintenance, S.MaintenanceBody, A.clear_maintenance, update_method="PUT", limit=limit)),
+        (apps + "/sessions", Collection(A.list_sessions, render=shapes.session)),
+        (apps + "/users", Collection(paged(ingest.list_client_users), render=shapes.client_user)),
         (apps + "/stats", Stats()),
-        (
-            apps + "/builds",
-            Collection(
-                _paged(builds.list_builds),
-                lambda u, body, app_id: builds.create_build(
-                    u, app_id, body.build_type, body.version, body.name, body.public
-                ),
-                S.BuildCreate,
-                _build,
-                limit,
-            ),
-        ),
+        (apps + "/builds", Collection(paged(builds.list_builds), A.create_build, S.BuildCreate, _build, limit)),
         (apps + "/builds/{build_id:int}", BuildItem(storage, limit)),
         (apps + "/builds/{build_id:int}/artifact", Artifact(storage, settings.upload_max_bytes)),
         (apps + "/icon", AppIcon(storage, settings.icon_max_bytes)),
-        ("/admin/v1/audit", Audit()),
-        (teams + "/webhooks", Webhooks(settings, connection, limit)),
-        (teams + "/webhooks/{webhook_id:int}", WebhookItem()),
-        (
-            teams + "/webhooks/{webhook_id:int}/deliveries",
-            Collection(_paged(webhooks.list_deliveries), render=shapes.delivery),
-        ),
-        (teams + "/webhooks/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver", Redeliver()),
-        ("/admin/v1/audit.csv", Audit(csv=True)),
         (apps + "/channels/{channel}/rollout", RolloutItem(limit)),
         (apps + "/channels/{channel}/rollout/{action}", RolloutAction()),
-    ]
+        ("/admin/v1/audit", Audit()),
+        ("/admin/v1/audit.csv", Audit(csv=True)),
+        (teams + "/webhooks", Webhooks(settings, connection, limit)),
+        (teams + "/webhooks/{webhook_id:int}", WebhookItem()),
+        (teams + "/webhooks/{webhook_id:int}/deliveries", Collection(paged(webhooks.list_deliveries), render=shapes.delivery)),
+        (teams + "/webhooks/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver", Redeliver()),
+    ]  # fmt: skip
