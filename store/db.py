@@ -18,6 +18,8 @@ from urllib.parse import unquote, urlparse
 import peewee
 from playhouse.pool import PooledPostgresqlDatabase
 
+from store.errors import Conflict
+
 log = logging.getLogger(__name__)
 
 db = peewee.DatabaseProxy()
@@ -153,8 +155,6 @@ def unit_of_work() -> Iterator[None]:
 def conflict_on_duplicate(message: str) -> Iterator[None]:
     """A savepoint around a write whose unique index may refuse it: the refusal becomes Conflict(message)
     and leaves the surrounding transaction usable."""
-    from store.errors import Conflict
-
     try:
         with db.atomic():
             yield

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from store.errors import InvalidInput
+
 
 def iso(value: dt.datetime | None) -> str | None:
     """ISO 8601 UTC with a Z, as every dialect renders timestamps."""
@@ -21,8 +23,6 @@ def parse_instant(text: str, name: str) -> dt.datetime:
     """An ISO 8601 instant (UTC when no zone is given) as naive UTC; InvalidInput naming ``name`` when it
     is not one. An instant whose zone offset carries it past either end of the calendar is clamped to
     that end (a filter "until 9999-12-31T23:59:59-14:00" means "until the end")."""
-    from store.errors import InvalidInput
-
     text = text.strip()
     if text[-1:] in ("z", "Z"):
         text = text[:-1] + "+00:00"
