@@ -77,8 +77,8 @@ def encode(
     return orjson.dumps(doc, default=tuple)  # the records are NamedTuples, which orjson leaves to default
 
 
-def _sighting(row: list) -> Sighting:
-    # A read service older than the offered bundle wrote 11 fields.
+def as_sighting(row) -> Sighting:
+    """A sighting row as a record (a read service older than the offered bundle wrote 11 fields)."""
     return Sighting(*row) if len(row) == 12 else Sighting(*row[:11], None)
 
 
@@ -92,7 +92,7 @@ def decode(raw: bytes) -> Entry:
         key = (package, int(minute), bundle, action)
         actions[key] = actions.get(key, 0) + int(n)
     return Entry(
-        sightings=[_sighting(r) for r in doc.get("s", [])],
+        sightings=[as_sighting(r) for r in doc.get("s", [])],
         actions=actions,
         choices=[Choice(*c) for c in doc.get("c", [])],
         outcomes=[Outcome(*o) for o in doc.get("o", [])],

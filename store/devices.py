@@ -16,7 +16,7 @@ from peewee import EXCLUDED, DatabaseError
 
 from store.catalog import app_by_package
 from store.db import conflict_on_duplicate, db, is_postgres, is_unavailable
-from store.device_events import Sighting
+from store.device_events import Sighting, as_sighting
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
     App,
@@ -225,13 +225,8 @@ ON CONFLICT (app_id, device_id) DO UPDATE SET
 """
 
 
-def _row(r: list) -> list:
-    """A sighting with its offered bundle (None in rows from a read service older than that field)."""
-    return r if len(r) == 12 else [*r[:11], None]
-
-
 def _upsert_devices(apps: dict[str, int], sightings: list[list]) -> None:
-    known = [_row(r) for r in sightings if r[0] in apps]
+    known = [as_sighting(r) for r in sightings if r[0] in apps]
     if not known:
         return
     if is_postgres():

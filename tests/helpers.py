@@ -69,3 +69,25 @@ class CuttingProxy:
 def uid(label: str) -> str:
     """A device id as plugins make them (a UUID), the same for the same label: Capgo's endpoints refuse others."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"gatehouse-test:{label}"))
+
+
+def certificate(key, common_name: str, not_before, not_after, extensions=()):
+    """A self-signed X.509 certificate for ``key`` (the tests' devices and edges): ``extensions`` are
+    (extension, critical) pairs."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+    )
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())

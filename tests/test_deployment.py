@@ -155,23 +155,28 @@ def test_two_read_services_on_a_redis_replica_serve_a_change(stack, run_dir):
         replica.close()
 
 
+def write_edge(stack, run_dir: Path, **values: str) -> tuple[subprocess.Popen, str]:
+    """nginx in front of the stack's write API alone (no read service behind it): the process and its URL."""
+    port = free_port()
+    conf = run_dir / "nginx.conf"
+    conf.write_text(
+        render(
+            LISTEN=f"127.0.0.1:{port}",
+            READ_UPSTREAM="127.0.0.1:9",
+            WRITE_UPSTREAM=stack.write_addr,
+            RUN_DIR=str(run_dir),
+            **values,
+        )
+    )
+    return subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"]), f"http://127.0.0.1:{port}"
+
+
 def test_artifacts_and_icons_through_the_edge(stack, run_dir):
     """Uploads stream through nginx to the write API; ranged downloads and HEAD pass through; icons are cached."""
     import os
 
     app_id, _ = new_app(stack)
-    edge_port = free_port()
-    conf = run_dir / "nginx.conf"
-    conf.write_text(
-        render(
-            LISTEN=f"127.0.0.1:{edge_port}",
-            READ_UPSTREAM="127.0.0.1:9",
-            WRITE_UPSTREAM=stack.write_addr,
-            RUN_DIR=str(run_dir),
-        )
-    )
-    edge = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"])
-    base = f"http://127.0.0.1:{edge_port}"
+    edge, base = write_edge(stack, run_dir)
     admin = {"Authorization": f"Bearer {stack.token}"}
     try:
         wait_until(lambda: httpx.get(base + "/admin/v1/me", headers=admin).status_code == 200, timeout=30)
@@ -228,19 +233,7 @@ def test_fenfas_admin_ui_on_one_origin_with_the_api(stack, run_dir):
     )
     (ui / "assets" / "app.js").write_text("console.log('fenfa')")
     ui.chmod(0o755)
-    edge_port = free_port()
-    conf = run_dir / "nginx.conf"
-    conf.write_text(
-        render(
-            LISTEN=f"127.0.0.1:{edge_port}",
-            READ_UPSTREAM="127.0.0.1:9",
-            WRITE_UPSTREAM=stack.write_addr,
-            RUN_DIR=str(run_dir),
-            ADMIN_UI_DIR=str(ui),
-        )
-    )
-    edge = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"])
-    base = f"http://127.0.0.1:{edge_port}"
+    edge, base = write_edge(stack, run_dir, ADMIN_UI_DIR=str(ui))
     try:
         wait_until(lambda: healthy_edge(base), timeout=30)
         assert httpx.get(base + "/admin").headers["location"].endswith("/admin/")

@@ -13,13 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
-from cryptography.x509.oid import NameOID
 
 from store.models import IosDevice, IosDeviceBinding
+from tests.helpers import certificate
 from tests.test_distribution import make_product
 
 UDID = "00008030-001A2B3C4D5E6F70"
@@ -28,17 +27,9 @@ UDID = "00008030-001A2B3C4D5E6F70"
 def device_callback(attrs: dict, key=None, tamper: bool = False) -> bytes:
     """What an iOS device posts: its attributes as a plist, in a PKCS#7 envelope signed by its certificate."""
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Apple iPhone Device CA test")])
     now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
+    cert = certificate(
+        key, "Apple iPhone Device CA test", now - dt.timedelta(days=1), now + dt.timedelta(days=30)
     )
     content = plistlib.dumps(attrs, fmt=plistlib.FMT_XML)
     der = (

@@ -19,14 +19,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from deploy.render_nginx import render
 from loadtest.processes import free_port, wait_until
 from loadtest.stack import production_stack
 from tests.conftest import PG_URL
+from tests.helpers import certificate
 from tests.test_deployment import NGINX
 from tests.test_distribution_browser import ARTIFACTS, browser  # noqa: F401 - the Chromium fixture
 
@@ -37,24 +37,17 @@ PKG = "com.example.tls"
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    cert = certificate(
+        key,
+        "127.0.0.1",
+        now - datetime.timedelta(minutes=5),
+        now + datetime.timedelta(days=1),
+        [
+            (x509.SubjectAlternativeName(names), False),
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+        ],
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
