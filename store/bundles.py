@@ -7,6 +7,7 @@ A bundle a channel serves cannot be deleted; its file goes only after the deleti
 from __future__ import annotations
 
 from store.catalog import app_by_package
+from store.channels import put_channel
 from store.db import conflict_on_duplicate
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import App, Bundle, Channel, Device, User
@@ -58,8 +59,6 @@ def create_bundle(
             created_by=caller,
         )
     if channel is not None:
-        from store.channels import put_channel  # channels name bundles; bundles only name the channel
-
         put_channel(caller, app.package_name, channel, name, {})
     mark_stale(app.id)
     return row

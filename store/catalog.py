@@ -14,6 +14,7 @@ from store.db import conflict_on_duplicate
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
     App,
+    Environment,
     User,
     utcnow,
 )
@@ -110,6 +111,24 @@ def free_slug(base: str) -> str:
     return slug
 
 
+_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def environment_alias(alias: str) -> str:
+    """``alias`` when it can name an environment; InvalidInput otherwise."""
+    if not _ALIAS.match(alias or ""):
+        raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
+    return alias
+
+
+def add_environment(app: App, alias: str) -> Environment:
+    """One more environment of ``app`` (an app is created with its environments; store/environments.py
+    manages them after)."""
+    environment_alias(alias)
+    with conflict_on_duplicate(f"environment {alias!r} already exists"):
+        return Environment.create(app=app, alias=alias)
+
+
 def create_app(
     caller: User,
     team_id: int,
@@ -122,8 +141,6 @@ def create_app(
 ) -> App:
     """An app, which is also a product: ``slug`` given is taken as it is (a conflict when held), else one is
     made from the title."""
-    from store import environments as aggregate  # imported here: that module scopes through this one
-
     team = get_team(caller, team_id, write=True)
     package_name = _claim_package(package_name)
     with conflict_on_duplicate(SLUG_TAKEN if slug else PACKAGE_TAKEN):
@@ -137,7 +154,7 @@ def create_app(
             published=published,
         )
     for alias in environments if environments is not None else ["production", "staging"]:
-        aggregate.create_for_app(app, alias)
+        add_environment(app, alias)
     mark_stale(app.id)
     return app
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import peewee as pw
 
+from store.accounts import require_writer, visible_team_ids
 from store.catalog import app_by_package
 from store.db import conflict_on_duplicate
 from store.errors import InvalidInput, NotFound
@@ -94,8 +95,6 @@ def delete_channel(caller: User, package: str | None, name: str) -> None:
         row = get_channel(caller, package, name)
         app_by_package(caller, package, write=True)
     else:
-        from store.accounts import require_writer, visible_team_ids
-
         rows = list(
             Channel.select()
             .join(App)

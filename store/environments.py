@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
-from store.catalog import app_row, get_app
+from store.catalog import add_environment, app_row, environment_alias, get_app
 from store.db import conflict_on_duplicate
-from store.errors import Conflict, InvalidInput
+from store.errors import Conflict
 from store.models import (
     App,
     Environment,
@@ -15,16 +13,7 @@ from store.models import (
 from store.outbox import mark_stale
 from store.pagination import Page, paginate
 
-_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
 # -- environments ------------------------------------------------------------------------------------
-
-
-def create_for_app(app: App, alias: str) -> Environment:
-    if not _ALIAS.match(alias or ""):
-        raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
-    with conflict_on_duplicate(f"environment {alias!r} already exists"):
-        return Environment.create(app=app, alias=alias)
 
 
 def list_environments(caller: User, app_id: str, page: int, per_page: int) -> Page:
@@ -35,7 +24,7 @@ def list_environments(caller: User, app_id: str, page: int, per_page: int) -> Pa
 
 def create_environment(caller: User, app_id: str, alias: str) -> Environment:
     app = get_app(caller, app_id, write=True)
-    env = create_for_app(app, alias)
+    env = add_environment(app, alias)
     mark_stale(app.id)
     return env
 
@@ -46,9 +35,7 @@ def get_environment(caller: User, app_id: str, env_id: int, write: bool = False)
 
 def update_environment(caller: User, app_id: str, env_id: int, alias: str) -> Environment:
     env = get_environment(caller, app_id, env_id, write=True)
-    if not _ALIAS.match(alias or ""):
-        raise InvalidInput("alias must be 1-64 letters, digits, '.', '_' or '-'")
-    env.alias = alias
+    env.alias = environment_alias(alias)
     with conflict_on_duplicate(f"environment {alias!r} already exists"):
         env.save()
     mark_stale(env.app_id)

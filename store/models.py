@@ -7,7 +7,7 @@ import datetime as dt
 import orjson
 import peewee as pw
 
-from store import audit, bounds
+from store import bounds, changes
 from store.db import db
 from store.vocabulary import (  # noqa: F401 - models' vocabularies
     BUILD_TYPES,
@@ -34,7 +34,7 @@ class JSONField(pw.TextField):
 
 
 class BaseModel(pw.Model):
-    """Rows of audited models record every change an admin request makes (store/audit.py)."""
+    """Rows of watched models emit every change (store/changes.py): the audit log and webhooks listen."""
 
     audited = True
 
@@ -55,14 +55,10 @@ class BaseModel(pw.Model):
 
     def _watched(self) -> bool:
         """Audited (an admin request is acting) or announced to webhooks (whoever changes it)."""
-        return self.audited and (audit.current() is not None or self._meta.table_name in WEBHOOK_RESOURCES)
+        return self.audited and (changes.current() is not None or self._meta.table_name in WEBHOOK_RESOURCES)
 
     def _changed(self, action: str, diff: dict) -> None:
-        from store import webhooks  # that module imports these models
-
-        team = self._audit_team()
-        audit.record(self._meta.table_name, self._pk, action, team, diff)
-        webhooks.announce(self._meta.table_name, self._pk, action, team, diff)
+        changes.emit(changes.Change(self._meta.table_name, self._pk, action, self._audit_team(), diff))
 
     def save(self, force_insert: bool = False, only=None):
         if not self._watched():
@@ -70,14 +66,14 @@ class BaseModel(pw.Model):
         creating = force_insert or self._pk is None
         before = None if creating else type(self).get_or_none(self._pk_expr())
         result = super().save(force_insert=force_insert, only=only)
-        diff = audit.changes(None if before is None else before.__data__, self.__data__)
+        diff = changes.diff(None if before is None else before.__data__, self.__data__)
         if diff:
             self._changed("create" if creating else "update", diff)
         return result
 
     def delete_instance(self, recursive: bool = False, delete_nullable: bool = False):
         if self._watched():
-            self._changed("delete", audit.changes(self.__data__, None))
+            self._changed("delete", changes.diff(self.__data__, None))
         return super().delete_instance(recursive=recursive, delete_nullable=delete_nullable)
 
 

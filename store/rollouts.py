@@ -13,6 +13,7 @@ import time
 
 import peewee as pw
 
+from store import webhooks
 from store.catalog import get_app
 from store.db import conflict_on_duplicate
 from store.errors import Conflict, InvalidInput, NotFound
@@ -166,8 +167,6 @@ def evaluate_rollouts(
     """Pauses (or rolls back) unhealthy live rollouts and promotes finished ones; returns what it did.
     With ``since`` (the previous check), a step that fell due in between is announced to webhooks.
     A rate is judged only over at least max(the rollout's min_samples, ``min_devices``) distinct devices."""
-    from store import webhooks
-
     now = time.time() if now is None else now
     done = []
     running = Rollout.select(Rollout, Bundle).join(Bundle).where(Rollout.state == "running")

@@ -23,6 +23,7 @@ from store.models import (
     VersionRule,
     client_standing,
 )
+from store.rollouts import live_rollouts
 from store.snapshot_format import (
     CHANNEL,
     ETAGS_KEY,
@@ -161,8 +162,6 @@ def apps_data(app_ids: list[int]) -> dict[int, AppData]:
         out[bundle.app_id].bundles.append(bundle)
     for channel in Channel.select().where(Channel.app.in_(live)).order_by(Channel.id):
         out[channel.app_id].channels.append(channel)
-    from store.rollouts import live_rollouts  # the rollout module scopes through catalog, as the API does
-
     for rollout in live_rollouts(live):
         out[rollout.app_id].rollouts.append(rollout)
     pinned = Device.select(

@@ -12,6 +12,7 @@ import datetime as dt
 import secrets
 
 from store.accounts import get_team
+from store.changes import Change
 from store.errors import InvalidInput, NotFound
 from store.models import Team, User, WebhookDelivery, WebhookEndpoint, utcnow
 from store.pagination import Page, paginate
@@ -61,15 +62,19 @@ def event_for(resource: str, action: str, diff: dict) -> str | None:
     return None
 
 
-def announce(resource: str, resource_id, action: str, team_id: int | None, diff: dict) -> None:
-    """Called by the models for every change of a watched record (in its transaction)."""
-    if team_id is None:
+def announce(change: Change) -> None:
+    """A listener of store/changes.py: every change of a watched record (in its transaction)."""
+    if change.team_id is None:
         return
-    event = event_for(resource, action, diff)
+    event = event_for(change.resource, change.action, change.diff)
     if event is not None:
-        emit(
-            team_id, event, {"resource": resource, "id": str(resource_id), "action": action, "changes": diff}
-        )
+        data = {
+            "resource": change.resource,
+            "id": str(change.resource_id),
+            "action": change.action,
+            "changes": change.diff,
+        }
+        emit(change.team_id, event, data)
 
 
 def emit(team_id: int, event: str, data: dict) -> int:

@@ -22,8 +22,9 @@ from api.write.app import create_write_app
 from loadtest.processes import free_port, recreate_database, wait_until
 from loadtest.stack import production_stack, up
 from store import accounts, catalog, client_tokens
-from store.db import db, init_db, unit_of_work
+from store.db import db, unit_of_work
 from store.migrate import apply_migrations
+from store.service import init_db
 from worker import context
 from worker.queue import make_queue
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.dialects.capgo.decide import BadRequest, LiveApp, decide, parse_check, update_kind
+from api.dialects.capgo.checks import BadRequest, live_app, parse_check, update_kind, worded
+from store.liveupdate import BAD_NATIVE_VERSION, LiveApp, Refusal, decide
 from tests.helpers import uid
 
 CHANNEL = {
@@ -34,7 +35,7 @@ def bundle(i: int, name: str, **extra) -> dict:
 
 
 def app(channel: dict | None = None, channels: dict | None = None, pins=None, bundles=None) -> LiveApp:
-    return LiveApp.from_part(
+    return live_app(
         "com.example.app",
         {
             "channels": channels if channels is not None else {"production": CHANNEL | (channel or {})},
@@ -66,8 +67,9 @@ def check(**fields) -> object:
 
 
 def outcome(live: LiveApp, **fields) -> str:
-    refused, chosen = decide(live, check(**fields))
-    return refused["error"] if refused else f"update:{chosen.name}"
+    device = check(**fields)
+    refused, chosen = decide(live, device)
+    return worded(refused, device)["error"] if refused else f"update:{chosen.name}"
 
 
 # (case, channel changes, request changes, expected)
@@ -229,3 +231,50 @@ def test_bad_bodies_name_the_problem(body, code):
 def test_every_refused_update_says_its_kind_as_capgo_labels_it(code, kind):
     """Issue 20, Capgo item 5: refusals carry `kind` (up_to_date, blocked, failed) as Capgo's server's do."""
     assert update_kind(code) == kind
+
+
+def worded_outcome(live: LiveApp, **fields) -> dict:
+    device = check(**fields)
+    refused, _ = decide(live, device)
+    return worded(refused, device)
+
+
+def test_refusals_are_worded_whole_as_capgo_answers_them():
+    """The decision moved to the domain (store/liveupdate.py) and answers reasons; Capgo's words, `major`
+    and the refused move are the dialect's, body for body as before the move."""
+    moves = {"version": "2.0.0", "old": "1.1.0"}
+    assert (
+        worded_outcome(app({"bundle": "2.0.0", "disable_auto_update": "major"}))
+        == {
+            "error": "disable_auto_update_to_major",
+            "message": "Cannot upgrade major version",
+            "major": True,
+        }
+        | moves
+    )
+    assert worded_outcome(app({"bundle": "1.0.0"}), version_name="1.2.0") == {
+        "error": "disable_auto_update_under_native",
+        "message": "Cannot revert under native version",
+        "version": "1.0.0",
+        "old": "1.2.0",
+    }
+    assert worded_outcome(app({"disable_auto_update": "version_number"})) == {
+        "error": "misconfigured_channel",
+        "message": "Channel production is misconfigured",
+        "version": "1.2.0",
+        "old": "1.1.0",
+    }
+    android_only = CHANNEL | {"ios": False, "public": False}
+    pinned = app(channels={"production": CHANNEL, "droid": android_only}, pins={D1: ["droid", None]})
+    assert worded_outcome(pinned) == {
+        "error": "disabled_platform_ios",
+        "message": "Cannot update, ios it's disabled",
+        "version": "1.2.0",
+        "old": "1.1.0",
+    }
+    assert worded_outcome(app(), version_name="1.2.0") == {
+        "error": "no_new_version_available",
+        "message": "No new version available",
+    }
+    device = check()
+    assert worded(Refusal(BAD_NATIVE_VERSION), device)["error"] == "semver_error"

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import redis
 
-from api.dialects.capgo.decide import parse_check
-from api.dialects.capgo.sightings import Recorder
+from api.dialects.capgo.checks import parse_check
+from api.read.sightings import Recorder
 from loadtest.processes import wait_until
 from store import device_events as events
 from tests.helpers import uid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -89,6 +90,77 @@ def test_the_worker_the_store_and_the_read_cache_import_no_dialect():
         if re.search(r"^\s*(import|from)\s+api\.dialects\b", p.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def _store_imports() -> tuple[dict[str, set[str]], list[str]]:
+    """Each store module's imports of other store modules, and the imports made inside a function."""
+    modules = {p.stem: p for p in (ROOT / "store").glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    local = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        top = set(id(node) for node in tree.body)
+        graph[name] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "store":
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("store."):
+                targets = [node.module.split(".")[1]]
+            elif isinstance(node, ast.Import):
+                targets = [a.name.split(".")[1] for a in node.names if a.name.startswith("store.")]
+            else:
+                continue
+            targets = [t for t in targets if t in modules and t != name]
+            graph[name].update(targets)
+            if targets and id(node) not in top:
+                local.append(f"store/{name}.py:{node.lineno}")
+    return graph, local
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_store_has_no_import_cycle_and_no_import_inside_a_function():
+    """Issue 21: models ↔ audit ↔ webhooks ↔ accounts ↔ outbox and catalog ↔ environments were cycles,
+    hidden by function-local imports. The models now emit changes that listeners subscribe to
+    (store/changes.py), and catalog creates an app's first environments itself."""
+    graph, local = _store_imports()
+    assert _cycles(graph) == []
+    assert local == []
+    assert "models" not in graph["changes"] and "changes" in graph["models"]
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
 def test_a_typo_in_the_storage_backend_fails_at_start():

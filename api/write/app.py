@@ -22,7 +22,7 @@ from api.write import bodies
 from api.write.files import file_backends
 from api.write.http import send
 from api.write.ratelimit import LoginLimiter, client_address
-from store import audit, outbox
+from store import changes, outbox
 from store.errors import DomainError, InvalidInput, TooManyRequests, Unavailable
 from store.service import (
     drop_dead_connection,
@@ -66,7 +66,7 @@ class Connections:
         req.context.started = time.perf_counter()
         req.context.upload_from = None
         # Who and from where, for the audit log: nobody until a route authenticates an admin.
-        audit.acting(None)
+        changes.acting(None)
         given = req.get_header("X-Request-ID") or ""
         req.context.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         req.context.client = client_address(req, self.proxies)
@@ -83,7 +83,7 @@ class Connections:
                 req.context.upload_from = req.context.client
 
     def process_response(self, req, resp, resource, req_succeeded):
-        audit.acting(None)
+        changes.acting(None)
         if getattr(req.context, "upload_from", None) is not None:
             self.uploads.leave(req.context.upload_from)
             req.context.upload_from = None

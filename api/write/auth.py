@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from store import accounts, audit
+from store import accounts, changes
 from store.errors import NotAuthenticated
 
 
@@ -24,8 +24,8 @@ def admin_caller(req: falcon.Request) -> accounts.User:
 
 def act_as(req: falcon.Request, user: accounts.User, token: str) -> accounts.User:
     """Names the authenticated admin as the actor of what this request changes (the audit log)."""
-    audit.acting(
-        audit.Actor(
+    changes.acting(
+        changes.Actor(
             user_id=user.id,
             email=user.email,
             token_hint=token[:10],

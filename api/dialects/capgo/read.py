@@ -17,23 +17,22 @@ import falcon.asgi
 import orjson
 import redis
 
-from api.dialects.capgo import signing
+from api import signing
 from api.dialects.capgo.actions import STATS_ACTIONS
-from api.dialects.capgo.choices import Choices
-from api.dialects.capgo.decide import (
+from api.dialects.capgo.checks import (
     BadRequest,
-    Check,
-    LiveApp,
-    coerce,
-    decide,
+    live_app,
     parse_check,
     refusal,
     update_kind,
+    worded,
 )
-from api.dialects.capgo.sightings import Recorder
+from api.dialects.capgo.choices import Choices
 from api.forwarding import Proxies
 from api.metrics import RequestMetrics
 from api.read.cache import AppView, SnapshotCache
+from api.read.sightings import Recorder
+from store.liveupdate import Check, LiveApp, coerce, decide
 from store.vocabulary import FAILURE_ACTIONS, SUCCESS_ACTION
 
 MAX_BODY = 16_384
@@ -88,7 +87,7 @@ class Devices:
         if app is None:
             if len(self._live) >= 2 * max(len(self.cache.state.apps), 1000):
                 self._live.clear()  # bounded: digests of changed apps go too
-            app = self._live[key] = LiveApp.from_part(view.package, view.part("capgo"))
+            app = self._live[key] = live_app(view.package, view.part("capgo"))
         return app
 
     def app(self, check: Check) -> tuple[AppView | None, dict | None]:
@@ -272,8 +271,10 @@ async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     if refused is None:
         live = d.live(view)
         pin = d.pin(live, check, d.choices.held(check.app_id, check.device_id))
-        refused, bundle = decide(live, check, d.clock(), pin)
+        held, bundle = decide(live, check, d.clock(), pin)
         d.recorder.seen(check, offered=None if bundle is None else bundle.name)
+        if held is not None:
+            refused = worded(held, check)
     if refused is not None:
         # Capgo labels every refused update (up_to_date, blocked, failed); plugins 7.x+ read it.
         return 200, orjson.dumps(refused | {"kind": update_kind(refused["error"])})

@@ -13,7 +13,8 @@ import falcon
 import orjson
 import redis
 
-from api.dialects.capgo import choices, shapes, signing
+from api import signing
+from api.dialects.capgo import choices, shapes
 from api.write.auth import act_as
 from api.write.files import StoredFile, send_file
 from api.write.http import int_param, parse_json, send

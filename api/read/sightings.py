@@ -18,7 +18,7 @@ from api.metrics import DROPPED
 from store import device_events as events
 from store.device_events import Sighting
 
-log = logging.getLogger("gatehouse.capgo.sightings")
+log = logging.getLogger("gatehouse.read.sightings")
 
 
 class Recorder:
