@@ -15,6 +15,7 @@ run: install
 test: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 # The fast lane for the edit-test loop: lint, then every test that needs no service processes, browser,
@@ -22,6 +23,7 @@ test: install services
 check: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -x -m "not stack and not browser and not faults and not slow"
 
 install: $(VENV)/.installed

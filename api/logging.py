@@ -7,10 +7,11 @@ import sys
 
 import orjson
 import structlog
+from structlog.typing import Processor
 
 
 def configure(level: str = "info", json: bool = True) -> None:
-    processors = [
+    processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

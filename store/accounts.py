@@ -34,7 +34,8 @@ def verify_password(user: User | None, password: str) -> bool:
 
 def authenticate_password(email: str, password: str) -> User:
     user = User.get_or_none(User.email == email.strip().lower())
-    if not verify_password(user, password):
+    # The hash is checked first, against a dummy for an unknown email, so both cost the same.
+    if not verify_password(user, password) or user is None:
         raise NotAuthenticated("invalid credentials")
     return user
 

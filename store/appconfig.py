@@ -7,6 +7,7 @@ team, or a super_admin). Errors name kinds with neutral messages; the app-config
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from store.catalog import get_app
 from store.db import conflict_on_duplicate
@@ -41,12 +42,13 @@ def active_config(app_id: int) -> AppConfig | None:
     return AppConfig.get_or_none((AppConfig.app == app_id) & (AppConfig.is_active == True))  # noqa: E712
 
 
-def _check(min_version: str, current_version: str) -> None:
+def _check(min_version: str | None, current_version: str | None) -> None:
+    keys = []
     for name, value in (("minVersion", min_version), ("currentVersion", current_version)):
         if not isinstance(value, str) or not value.strip():
             raise InvalidInput(f"{name} is required")
-        parse_key(value)  # InvalidVersion, compared the way every version in Gatehouse is
-    if parse_key(min_version) > parse_key(current_version):
+        keys.append(parse_key(value))  # InvalidVersion, compared the way every version in Gatehouse is
+    if keys[0] > keys[1]:
         raise InvalidInput("minVersion must not be greater than currentVersion")
 
 
@@ -59,7 +61,7 @@ def _refuse_second_active(app: App, except_id: str | None = None) -> None:
 
 
 def create_config(app: App, fields: dict) -> AppConfig:
-    values = {"release_notes": None, "is_active": True} | fields
+    values: dict[str, Any] = {"release_notes": None, "is_active": True} | fields
     _check(values.get("min_version"), values.get("current_version"))
     if values["is_active"]:
         _refuse_second_active(app)

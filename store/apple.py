@@ -78,7 +78,8 @@ class AppleClient:
         return data[0]["id"] if data else None
 
     def devices(self, page_size: int = 200) -> Iterator[dict]:
-        path, params = "/v1/devices", {"limit": page_size}
+        path: str | None = "/v1/devices"
+        params: dict[str, int] | None = {"limit": page_size}
         while path:
             page = self._call("GET", path, params=params).json()
             for item in page.get("data", []):

@@ -66,7 +66,7 @@ def load_demo(
                 ["production", "staging", "beta"],
             )
             _, token = client_tokens.create_client_token(caller, app, "demo")
-            envs = list(app.environments)
+            envs = list(Environment.select().where(Environment.app == app))
             rows = []
             for env in envs:
                 for platform in ("ios", "android"):
@@ -96,12 +96,11 @@ def load_demo(
                         force_update=True,
                         update_message="This version is no longer supported",
                     )
-            seen = set()
-            unique = [
-                r
-                for r in rows
-                if (k := (r["environment"], r["platform"], r["version_key"])) not in seen and not seen.add(k)
-            ]
+            # One rule per (environment, platform, version): the first drawn wins.
+            first: dict[tuple, dict] = {}
+            for r in rows:
+                first.setdefault((r["environment"], r["platform"], r["version_key"]), r)
+            unique = list(first.values())
             for j in range(0, len(unique), 200):
                 VersionRule.insert_many(unique[j : j + 200]).execute()
             Maintenance.create(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from store.catalog import app_by_package
 from store.channels import put_channel
-from store.db import conflict_on_duplicate
+from store.db import conflict_on_duplicate, tuples
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import App, Bundle, Channel, Device, User
 from store.outbox import mark_stale
@@ -80,9 +80,7 @@ def delete_bundles(caller: User, package: str, name: str | None) -> list[str]:
     if name is not None and not rows:
         raise NotFound("bundle not found")
     ids = [b.id for b in rows]
-    serving = list(
-        Channel.select(Channel.name).where(Channel.bundle.in_(ids)).order_by(Channel.name).tuples()
-    )
+    serving = tuples(Channel.select(Channel.name).where(Channel.bundle.in_(ids)).order_by(Channel.name))
     if serving:
         names = ", ".join(n for (n,) in serving)
         raise Conflict(f"bundle is used by channel(s) {names}: point them at another bundle first")

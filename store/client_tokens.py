@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from store import tokens
 from store.catalog import app_row, get_app
+from store.errors import NotFound
 from store.models import (
     App,
     ClientToken,
@@ -17,6 +18,8 @@ from store.pagination import Page, paginate
 
 def create_client_token(caller: User | None, app: App | str, name: str = "") -> tuple[ClientToken, str]:
     if not isinstance(app, App):
+        if caller is None:
+            raise NotFound("app not found")  # only an admin names an app by id
         app = get_app(caller, app, write=True)
     raw = tokens.new_token(tokens.CLIENT_PREFIX)
     tok = ClientToken.create(app=app, token_hash=tokens.digest(raw), name=name, hint=raw[:8] + "…")

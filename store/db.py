@@ -13,6 +13,7 @@ import logging
 import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import peewee
@@ -89,9 +90,19 @@ def init_db(url: str, pool_size: int = 16) -> peewee.Database:
     if db.obj is not None and getattr(db.obj, "gatehouse_url", None) == (url, pool_size):
         return db.obj
     database = make_database(url, pool_size)
-    database.gatehouse_url = (url, pool_size)
+    database.gatehouse_url = (url, pool_size)  # type: ignore[attr-defined]  # which settings it was made with
     db.initialize(database)
     return database
+
+
+def tuples(query: Any) -> list[tuple[Any, ...]]:
+    """A select's rows as plain tuples, typed as such (peewee's stubs type every row as a model instance)."""
+    return list(query.tuples())
+
+
+def dicts(query: Any) -> list[dict[str, Any]]:
+    """A select's rows as dicts, typed as such."""
+    return list(query.dicts())
 
 
 def drop_dead_connection() -> None:

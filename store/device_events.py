@@ -9,7 +9,8 @@ and acknowledges it after the commit.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -66,20 +67,20 @@ class Entry(NamedTuple):
 
 
 def encode(
-    sightings: list[Sighting] | list[tuple],
+    sightings: Sequence[Sighting] | Sequence[tuple],
     actions: dict[tuple, int],
-    choices: list[Choice] | list[tuple],
-    outcomes: list[Outcome] | list[tuple] = (),
+    choices: Sequence[Choice] | Sequence[tuple],
+    outcomes: Sequence[Outcome] | Sequence[tuple] = (),
 ) -> bytes:
-    doc = {"s": sightings, "a": [[*k, n] for k, n in actions.items()], "c": choices}
+    doc: dict[str, Any] = {"s": sightings, "a": [[*k, n] for k, n in actions.items()], "c": choices}
     if outcomes:
         doc["o"] = list(outcomes)
     return orjson.dumps(doc, default=tuple)  # the records are NamedTuples, which orjson leaves to default
 
 
-def as_sighting(row) -> Sighting:
+def as_sighting(row: Sequence) -> Sighting:
     """A sighting row as a record (a read service older than the offered bundle wrote 11 fields)."""
-    return Sighting(*row) if len(row) == 12 else Sighting(*row[:11], None)
+    return Sighting._make(row) if len(row) == 12 else Sighting._make([*row[:11], None])
 
 
 def decode(raw: bytes) -> Entry:

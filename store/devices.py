@@ -8,6 +8,7 @@ exactly once even when the stream delivers it twice.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -15,8 +16,8 @@ import peewee as pw
 from peewee import EXCLUDED, DatabaseError
 
 from store.catalog import app_by_package
-from store.db import conflict_on_duplicate, db, is_postgres, is_unavailable
-from store.device_events import Sighting, as_sighting
+from store.db import conflict_on_duplicate, db, is_postgres, is_unavailable, tuples
+from store.device_events import Choice, Outcome, Sighting, as_sighting
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
     App,
@@ -61,10 +62,10 @@ def find_devices(
         rows = paginate(q.order_by(Device.last_seen_at.desc(), Device.id), page, per_page).rows
     names = {r.version_name for r in rows}
     bundles = dict(
-        Bundle.select(Bundle.id, Bundle.name).where(Bundle.app == app).tuples()
+        tuples(Bundle.select(Bundle.id, Bundle.name).where(Bundle.app == app))
     )  # id -> name: pins and reported versions both name an app's bundles
     by_name = {name: i for i, name in bundles.items() if name in names}
-    channels = dict(Channel.select(Channel.id, Channel.name).where(Channel.app == app).tuples())
+    channels = dict(tuples(Channel.select(Channel.id, Channel.name).where(Channel.app == app)))
     return [
         DeviceRow(
             r,
@@ -133,10 +134,10 @@ class Batch:
     # (package, minute (epoch seconds // 60), bundle, action) -> count
     actions: dict[tuple[str, int, str, str], int] = field(default_factory=dict)
     # ("set", package, device_id, channel) or ("unset", package, device_id, None), in order
-    choices: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    choices: Sequence[Choice] | Sequence[tuple[str, str, str, str | None]] = field(default_factory=list)
     # [package, device_id, bundle, "failure" | "success", source address, minute]: what devices reported
     # of a bundle (the plugin's failure actions and its set), one per device, bundle and kind
-    outcomes: list[list] = field(default_factory=list)
+    outcomes: Sequence[Outcome] | Sequence[Sequence] = field(default_factory=list)
     # Filled by apply_batch: (what, the record, the database's error) of each record no column could hold,
     # set aside so the rest of the batch is applied.
     rejected: list[tuple[str, object, str]] = field(default_factory=list)
@@ -157,9 +158,11 @@ def apply_batch(batch: Batch) -> bool:
     packages = {r[0] for r in batch.sightings} | {k[0] for k in batch.actions} | {c[1] for c in batch.choices}
     apps = (
         dict(
-            App.select(App.package_name, App.id)
-            .where(App.package_name.in_(list(packages)) & App.deleted_at.is_null())
-            .tuples()
+            tuples(
+                App.select(App.package_name, App.id).where(
+                    App.package_name.in_(list(packages)) & App.deleted_at.is_null()
+                )
+            )
         )
         if packages
         else {}
@@ -182,13 +185,15 @@ def _existing_bundles(apps: dict[str, int], names: set[str]) -> set[tuple[int, s
     if not apps or not names:
         return set()
     return set(
-        Bundle.select(Bundle.app, Bundle.name)
-        .where(Bundle.app.in_(list(apps.values())) & Bundle.name.in_(list(names)))
-        .tuples()
+        tuples(
+            Bundle.select(Bundle.app, Bundle.name).where(
+                Bundle.app.in_(list(apps.values())) & Bundle.name.in_(list(names))
+            )
+        )
     )
 
 
-def _isolating(batch: Batch, what: str, records: list, apply) -> None:
+def _isolating(batch: Batch, what: str, records: Sequence, apply: Callable[[Sequence], object]) -> None:
     """``apply(records)`` in a savepoint; when the database refuses it, the halves again, down to the
     single records it refuses (log2(n) extra statements per bad record)."""
     if not records:
@@ -225,7 +230,7 @@ ON CONFLICT (app_id, device_id) DO UPDATE SET
 """
 
 
-def _upsert_devices(apps: dict[str, int], sightings: list[list]) -> None:
+def _upsert_devices(apps: dict[str, int], sightings: Sequence[Sequence]) -> None:
     known = [as_sighting(r) for r in sightings if r[0] in apps]
     if not known:
         return
@@ -285,7 +290,7 @@ def _count_actions(apps: dict[str, int], named: set[tuple[int, str]], actions) -
             )
 
 
-def _record_outcomes(apps: dict[str, int], named: set[tuple[int, str]], outcomes: list[list]) -> None:
+def _record_outcomes(apps: dict[str, int], named: set[tuple[int, str]], outcomes: Sequence[Sequence]) -> None:
     """Keeps the outcomes of devices that were offered the bundle they report on (one row per device,
     bundle and kind, its minute and address the latest): a made-up device id, or a device never offered
     that bundle, counts for nothing (store/rollouts.py reads these)."""
@@ -293,13 +298,13 @@ def _record_outcomes(apps: dict[str, int], named: set[tuple[int, str]], outcomes
     if not wanted:
         return
     offered = set(
-        Device.select(Device.app, Device.device_id, Device.offered_bundle)
-        .where(
-            Device.app.in_(list({apps[o[0]] for o in wanted}))
-            & Device.device_id.in_(list({o[1] for o in wanted}))
-            & Device.offered_bundle.is_null(False)
+        tuples(
+            Device.select(Device.app, Device.device_id, Device.offered_bundle).where(
+                Device.app.in_(list({apps[o[0]] for o in wanted}))
+                & Device.device_id.in_(list({o[1] for o in wanted}))
+                & Device.offered_bundle.is_null(False)
+            )
         )
-        .tuples()
     )
     rows = {}
     for package, device_id, bundle, kind, source, minute in wanted:

@@ -20,7 +20,7 @@ import peewee as pw
 from store import netguard
 from store.accounts import get_team, require_writer, visible_team_ids
 from store.catalog import SLUG_TAKEN, create_app, free_slug, get_app, slugify
-from store.db import conflict_on_duplicate, db
+from store.db import conflict_on_duplicate, db, tuples
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
     App,
@@ -103,7 +103,7 @@ def list_products(caller: User, query: str | None, limit: int, offset: int) -> t
     total = q.count()
     count = Variant.select(pw.fn.COUNT(Variant.id)).where(Variant.app == App.id)
     rows = q.select(App, count.alias("variant_count")).order_by(App.created_at.desc(), App.id.desc())
-    return [ProductRow(a, a.variant_count) for a in rows.limit(limit).offset(offset)], total
+    return [ProductRow(a, a.variant_count) for a in rows.limit(limit).offset(offset)], total  # type: ignore[attr-defined]  # the aliased count
 
 
 def _check_slug(slug: str) -> str:
@@ -141,7 +141,8 @@ def _releases_of(variants: list[Variant], with_file: bool = False) -> dict[int, 
         if with_file:
             q = q.where(Build.file_key.is_null(False))
         for b in q.order_by(Build.created_at.desc(), Build.id.desc()):
-            out[b.variant_id].append(b)
+            if b.variant_id is not None:  # always: the query names variants
+                out[b.variant_id].append(b)
     return out
 
 
@@ -281,11 +282,11 @@ def download_counts(builds: list[Build]) -> dict[int, int]:
     if not builds:
         return {}
     q = (
-        DownloadEvent.select(DownloadEvent.build, pw.fn.COUNT(DownloadEvent.id).alias("n"))
+        DownloadEvent.select(DownloadEvent.build, pw.fn.COUNT(DownloadEvent.id))
         .where(DownloadEvent.build.in_([b.id for b in builds]))
         .group_by(DownloadEvent.build)
     )
-    return {r.build_id: r.n for r in q}
+    return dict(tuples(q))
 
 
 # -- releases ----------------------------------------------------------------------------------------

@@ -170,21 +170,23 @@ def decide(
         channel = None
     if channel is None and pinned_bundle is None:
         return Refusal(NO_CHANNEL), None
-    name = pinned_bundle if pinned_bundle is not None else channel.bundle
+    # A pinned bundle skips the channel: its bundle, its rollout and its rules.
+    follows = channel if pinned_bundle is None else None
+    name = pinned_bundle if follows is None else follows.bundle
     if (
-        pinned_bundle is None
-        and channel.rollout is not None
-        and in_rollout(channel.rollout, check.device_id, now)
+        follows is not None
+        and follows.rollout is not None
+        and in_rollout(follows.rollout, check.device_id, now)
     ):
-        name = channel.rollout["bundle"]
+        name = follows.rollout["bundle"]
     bundle = app.bundles.get(name) if name is not None else None
     if bundle is None:
         return Refusal(NO_BUNDLE), None
     if check.version_name == bundle.name:
         return Refusal(UP_TO_DATE), None
-    if pinned_bundle is None:
+    if follows is not None:
         key = (
-            channel.name,
+            follows.name,
             reason,
             check.platform,
             check.version_build,
@@ -199,7 +201,7 @@ def decide(
         except KeyError:
             if len(verdicts) >= 10_000:
                 verdicts.clear()
-            refused = verdicts[key] = _policy(channel, reason, check, native, bundle)
+            refused = verdicts[key] = _policy(follows, reason, check, native, bundle)
         if refused is not None:
             return refused, None
     if not bundle.stored and not bundle.external_url:

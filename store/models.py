@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 import peewee as pw
@@ -35,6 +37,13 @@ class JSONField(pw.TextField):
 
 class BaseModel(pw.Model):
     """Rows of watched models emit every change (store/changes.py): the audit log and webhooks listen."""
+
+    # What peewee adds when a model names no primary key, said here so it is typed; a model naming its own
+    # (AppConfig, AppliedBatch) replaces it.
+    id = pw.AutoField()
+    # Peewee's own, which its stubs leave out: the primary key's value and the expression matching it.
+    _pk: Any
+    _pk_expr: Callable[[], Any]
 
     audited = True
 
@@ -95,7 +104,9 @@ class User(BaseModel):
 
 class Membership(BaseModel):
     team = pw.ForeignKeyField(Team, backref="memberships", on_delete="CASCADE")
+    team_id: int  # peewee's accessor of the column, typed
     user = pw.ForeignKeyField(User, backref="memberships", on_delete="CASCADE")
+    user_id: int  # peewee's accessor of the column, typed
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
@@ -104,6 +115,7 @@ class Membership(BaseModel):
 
 class UserToken(BaseModel):
     user = pw.ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    user_id: int  # peewee's accessor of the column, typed
     token_hash = pw.CharField(max_length=64, unique=True)
     name = pw.CharField(max_length=200, default="")
     created_at = pw.DateTimeField(default=utcnow)
@@ -112,6 +124,7 @@ class UserToken(BaseModel):
 class App(BaseModel):
     public_id = pw.CharField(max_length=64, unique=True)
     team = pw.ForeignKeyField(Team, backref="apps", on_delete="CASCADE")
+    team_id: int  # peewee's accessor of the column, typed
     title = pw.CharField(max_length=200)
     package_name = pw.CharField(max_length=bounds.PACKAGE_NAME, default="")
     icon = pw.CharField(max_length=255, null=True)
@@ -140,7 +153,8 @@ def client_standing(app: App, team: Team) -> str:
 
 class Environment(BaseModel):
     app = pw.ForeignKeyField(App, backref="environments", on_delete="CASCADE")
-    alias = pw.CharField(max_length=64)
+    app_id: int  # peewee's accessor of the column, typed
+    alias = pw.CharField(max_length=64)  # type: ignore[assignment]  # a column, over Model.alias()
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
@@ -149,6 +163,7 @@ class Environment(BaseModel):
 
 class ClientToken(BaseModel):
     app = pw.ForeignKeyField(App, backref="client_tokens", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     token_hash = pw.CharField(max_length=64, unique=True)
     name = pw.CharField(max_length=200, default="")
     hint = pw.CharField(max_length=16)
@@ -157,7 +172,9 @@ class ClientToken(BaseModel):
 
 class VersionRule(BaseModel):
     app = pw.ForeignKeyField(App, backref="version_rules", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     environment = pw.ForeignKeyField(Environment, backref="version_rules", on_delete="CASCADE")
+    environment_id: int  # peewee's accessor of the column, typed
     platform = pw.CharField(max_length=16)
     version = pw.CharField(max_length=64)
     version_key = pw.CharField(max_length=128)
@@ -174,7 +191,9 @@ class VersionRule(BaseModel):
 
 class MinimumVersionRule(BaseModel):
     app = pw.ForeignKeyField(App, backref="minimum_rules", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     environment = pw.ForeignKeyField(Environment, backref="minimum_rules", on_delete="CASCADE")
+    environment_id: int  # peewee's accessor of the column, typed
     platform = pw.CharField(max_length=16)
     minimum_version = pw.CharField(max_length=64)
     force_update = pw.BooleanField(default=False)
@@ -189,7 +208,9 @@ class MinimumVersionRule(BaseModel):
 
 class Maintenance(BaseModel):
     app = pw.ForeignKeyField(App, backref="maintenance", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     environment = pw.ForeignKeyField(Environment, backref="maintenance", on_delete="CASCADE", unique=True)
+    environment_id: int  # peewee's accessor of the column, typed
     active = pw.BooleanField(default=False)
     title = pw.TextField(null=True)
     description = pw.TextField(null=True)
@@ -200,6 +221,7 @@ class Maintenance(BaseModel):
 class AuthSession(BaseModel):
     audited = False  # events and bookkeeping, not admin changes
     app = pw.ForeignKeyField(App, backref="sessions", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     user_id = pw.CharField(max_length=255)
     platform = pw.CharField(max_length=16)
     app_version = pw.CharField(max_length=64)
@@ -215,6 +237,7 @@ class ClientUser(BaseModel):
     """Latest version per (app, user, platform), upserted by every authentication."""
 
     app = pw.ForeignKeyField(App, backref="client_users", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     user_id = pw.CharField(max_length=255)
     platform = pw.CharField(max_length=16)
     app_version = pw.CharField(max_length=64)
@@ -239,6 +262,7 @@ class DailyStat(BaseModel):
     audited = False  # events and bookkeeping, not admin changes
     day = pw.DateField()
     app = pw.ForeignKeyField(App, backref="daily_stats", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     platform = pw.CharField(max_length=16)
     environment = pw.CharField(max_length=64)
     app_version = pw.CharField(max_length=64)
@@ -255,6 +279,7 @@ class Variant(BaseModel):
 
     public_id = pw.CharField(max_length=32, unique=True)
     app = pw.ForeignKeyField(App, backref="variants", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     platform = pw.CharField(max_length=16)
     display_name = pw.CharField(max_length=255)
     identifier = pw.CharField(max_length=255)
@@ -273,6 +298,7 @@ class Build(BaseModel):
     variant are unique per build type (a partial index, migration 0009)."""
 
     app = pw.ForeignKeyField(App, backref="builds", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     build_type = pw.CharField(max_length=16)
     version = pw.CharField(max_length=64)
     name = pw.CharField(max_length=200, default="")
@@ -285,6 +311,7 @@ class Build(BaseModel):
     # Where the file is: "" the deployment's storage, else a backend descriptor (store/distribution.py).
     file_backend = pw.CharField(max_length=512, default="")
     variant = pw.ForeignKeyField(Variant, backref="releases", null=True, on_delete="CASCADE")
+    variant_id: int | None  # peewee's accessor of the column, typed
     release_id = pw.CharField(max_length=32, null=True, unique=True)
     build_number = pw.BigIntegerField(null=True)
     changelog = pw.TextField(default="")
@@ -298,8 +325,10 @@ class DownloadEvent(BaseModel):
     """One row per build and client: a download resumed through many Range requests counts once."""
 
     build = pw.ForeignKeyField(Build, backref="download_events", on_delete="CASCADE")
+    build_id: int  # peewee's accessor of the column, typed
     client = pw.CharField(max_length=128)
     user = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    user_id: int | None  # peewee's accessor of the column, typed
     created_at = pw.DateTimeField(default=utcnow, index=True)
 
     class Meta:
@@ -311,8 +340,9 @@ class AppConfig(BaseModel):
     database enforces with a partial unique index (migration 0004), so two concurrent writers cannot
     both win."""
 
-    id = pw.CharField(max_length=36, primary_key=True)
+    id = pw.CharField(max_length=36, primary_key=True)  # type: ignore[assignment]  # a UUID, over the AutoField
     app = pw.ForeignKeyField(App, backref="configs", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     min_version = pw.CharField(max_length=64)
     current_version = pw.CharField(max_length=64)
     release_notes = pw.TextField(null=True)
@@ -350,6 +380,7 @@ class Bundle(BaseModel):
     """A web bundle of an app, stored by upload (file_key) or served from elsewhere (external_url)."""
 
     app = pw.ForeignKeyField(App, backref="bundles", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     name = pw.CharField(max_length=bounds.BUNDLE_NAME)
     checksum = pw.CharField(max_length=64, null=True)  # SHA-256 of the zip, hex
     file_key = pw.CharField(max_length=255, null=True)
@@ -359,6 +390,7 @@ class Bundle(BaseModel):
     native_packages = JSONField(null=True)
     session_key = pw.CharField(max_length=512, null=True)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_by_id: int | None  # peewee's accessor of the column, typed
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -370,8 +402,10 @@ class Channel(BaseModel):
     """An update channel: the bundle it serves and the policy devices are checked against."""
 
     app = pw.ForeignKeyField(App, backref="channels", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     name = pw.CharField(max_length=bounds.CHANNEL_NAME)
     bundle = pw.ForeignKeyField(Bundle, null=True, on_delete="RESTRICT")
+    bundle_id: int | None  # peewee's accessor of the column, typed
     public = pw.BooleanField(default=False)  # the default channel of the platforms it serves
     disable_auto_update = pw.CharField(max_length=16, default="major")
     disable_under_native = pw.BooleanField(default=True)
@@ -381,6 +415,7 @@ class Channel(BaseModel):
     allow_emulator = pw.BooleanField(default=True)
     allow_dev = pw.BooleanField(default=True)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_by_id: int | None  # peewee's accessor of the column, typed
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -392,6 +427,7 @@ class Device(BaseModel):
     """A device as last seen by the live-update endpoints, and the channel or bundle it is pinned to."""
 
     app = pw.ForeignKeyField(App, backref="devices", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     device_id = pw.CharField(max_length=bounds.DEVICE_ID)
     custom_id = pw.CharField(max_length=bounds.CUSTOM_ID, default="")
     platform = pw.CharField(max_length=bounds.PLATFORM, null=True)
@@ -402,7 +438,9 @@ class Device(BaseModel):
     is_prod = pw.BooleanField(default=True)
     is_emulator = pw.BooleanField(default=False)
     channel_override = pw.ForeignKeyField(Channel, null=True, on_delete="SET NULL")
+    channel_override_id: int | None  # peewee's accessor of the column, typed
     bundle_override = pw.ForeignKeyField(Bundle, null=True, on_delete="SET NULL")
+    bundle_override_id: int | None  # peewee's accessor of the column, typed
     first_seen_at = pw.DateTimeField(default=utcnow)
     last_seen_at = pw.DateTimeField(default=utcnow, index=True)
     # The last bundle /updates offered it: only a device offered a bundle may report that bundle's outcome.
@@ -419,6 +457,7 @@ class DeviceOutcome(BaseModel):
     One row per device, bundle and kind, so a rollout's health counts each device once per window."""
 
     app = pw.ForeignKeyField(App, on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     bundle = pw.CharField(max_length=bounds.BUNDLE_NAME)
     device_id = pw.CharField(max_length=bounds.DEVICE_ID)
     kind = pw.CharField(max_length=8)  # failure, success
@@ -434,6 +473,7 @@ class BundleStat(BaseModel):
     """Plugin actions (set, set_fail, download_fail, ...) counted per bundle name, action and day."""
 
     app = pw.ForeignKeyField(App, backref="bundle_stats", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     day = pw.DateField()
     bundle = pw.CharField(max_length=bounds.BUNDLE_NAME)
     action = pw.CharField(max_length=bounds.ACTION)
@@ -456,6 +496,7 @@ class BundleMinuteStat(BaseModel):
     """Plugin actions per bundle, action and minute: the sliding window a rollout's health is read from."""
 
     app = pw.ForeignKeyField(App, backref="bundle_minute_stats", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     minute = pw.BigIntegerField()  # epoch seconds // 60
     bundle = pw.CharField(max_length=bounds.BUNDLE_NAME)
     action = pw.CharField(max_length=bounds.ACTION)
@@ -473,8 +514,11 @@ class Rollout(BaseModel):
     rollout was rolled back)."""
 
     app = pw.ForeignKeyField(App, backref="rollouts", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     channel = pw.ForeignKeyField(Channel, backref="rollouts", on_delete="CASCADE")
+    channel_id: int  # peewee's accessor of the column, typed
     bundle = pw.ForeignKeyField(Bundle, backref="rollouts", on_delete="RESTRICT")
+    bundle_id: int  # peewee's accessor of the column, typed
     steps = JSONField()
     state = pw.CharField(max_length=16, default="running")  # running, paused, promoted, aborted
     on_failure = pw.CharField(max_length=16, default="pause")  # pause, rollback
@@ -484,6 +528,7 @@ class Rollout(BaseModel):
     held_share = pw.IntegerField(null=True)
     reason = pw.TextField(null=True)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_by_id: int | None  # peewee's accessor of the column, typed
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -510,6 +555,7 @@ class WebhookEndpoint(BaseModel):
     """A team's receiver of events; its signing secret is kept encrypted (store/secretbox.py)."""
 
     team = pw.ForeignKeyField(Team, backref="webhooks", on_delete="CASCADE")
+    team_id: int  # peewee's accessor of the column, typed
     url = pw.CharField(max_length=2048)
     events = JSONField()  # event types, or ["*"]
     secret_encrypted = pw.TextField()
@@ -522,6 +568,7 @@ class WebhookDelivery(BaseModel):
 
     audited = False
     endpoint = pw.ForeignKeyField(WebhookEndpoint, backref="deliveries", on_delete="CASCADE")
+    endpoint_id: int  # peewee's accessor of the column, typed
     event = pw.CharField(max_length=64)
     payload = JSONField()
     state = pw.CharField(max_length=16, default="pending")  # pending, delivered, failed
@@ -537,8 +584,11 @@ class DistEvent(BaseModel):
 
     audited = False  # events, not admin changes
     app = pw.ForeignKeyField(App, backref="dist_events", on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
     variant = pw.ForeignKeyField(Variant, null=True, on_delete="CASCADE")
+    variant_id: int | None  # peewee's accessor of the column, typed
     release = pw.ForeignKeyField(Build, null=True, on_delete="CASCADE")
+    release_id: int | None  # peewee's accessor of the column, typed
     type = pw.CharField(max_length=16)  # visit, click, download
     ip = pw.CharField(max_length=64, default="")
     ua = pw.CharField(max_length=255, default="")
@@ -549,6 +599,7 @@ class IosDevice(BaseModel):
     """An iOS device a tester bound through the UDID profile, and its registration with Apple."""
 
     team = pw.ForeignKeyField(Team, backref="ios_devices", on_delete="CASCADE")
+    team_id: int  # peewee's accessor of the column, typed
     public_id = pw.CharField(max_length=32, unique=True)
     udid = pw.CharField(max_length=128)
     product = pw.CharField(max_length=64, default="")  # the model identifier, e.g. iPhone15,2
@@ -570,7 +621,9 @@ class IosDevice(BaseModel):
 class IosDeviceBinding(BaseModel):
     audited = False  # a tester's own action, not an admin change
     device = pw.ForeignKeyField(IosDevice, backref="bindings", on_delete="CASCADE")
+    device_id: int  # peewee's accessor of the column, typed
     variant = pw.ForeignKeyField(Variant, backref="device_bindings", on_delete="CASCADE")
+    variant_id: int  # peewee's accessor of the column, typed
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
@@ -581,6 +634,7 @@ class DistSettings(BaseModel):
     """A team's distribution settings; the S3 keys and Apple's private key are sealed (store/secretbox.py)."""
 
     team = pw.ForeignKeyField(Team, backref="dist_settings", on_delete="CASCADE", unique=True)
+    team_id: int  # peewee's accessor of the column, typed
     primary_domain = pw.CharField(max_length=255, default="")
     secondary_domains = JSONField(default=list)
     organization = pw.CharField(max_length=255, default="")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from store.db import mark_stale_in_uow
+from store.db import mark_stale_in_uow, tuples
 from store.models import SnapshotOutbox, utcnow
 
 
@@ -32,7 +32,7 @@ def current_seqs(app_ids: list[int]) -> dict[int, int]:
     q = SnapshotOutbox.select(SnapshotOutbox.app_id, SnapshotOutbox.seq).where(
         SnapshotOutbox.app_id.in_(app_ids)
     )
-    return dict(q.tuples())
+    return dict(tuples(q))
 
 
 def clear_many(seqs: dict[int, int]) -> None:

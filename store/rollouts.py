@@ -15,7 +15,7 @@ import peewee as pw
 
 from store import webhooks
 from store.catalog import get_app
-from store.db import conflict_on_duplicate
+from store.db import conflict_on_duplicate, tuples
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import Bundle, Channel, DeviceOutcome, Rollout, User, utcnow
 from store.outbox import mark_stale
@@ -128,7 +128,7 @@ def abort_rollout(caller: User, app_id: str, channel: str) -> Rollout:
 
 def _promote(row: Rollout, reason: str) -> Rollout:
     channel = Channel.get_by_id(row.channel_id)
-    channel.bundle, channel.updated_at = row.bundle_id, utcnow()
+    channel.bundle_id, channel.updated_at = row.bundle_id, utcnow()
     channel.save()
     return _set(row, state="promoted", held_share=FULL, reason=reason)
 
@@ -145,7 +145,7 @@ def window_counts(row: Rollout, now: float, per_source: int = 5) -> tuple[int, i
     Gatehouse offered this bundle (store/devices.py keeps no other outcome), each device once, and at most
     ``per_source`` devices of each kind from one address (an IPv6 /64)."""
     since = int(now - row.window_seconds) // 60
-    q = (
+    q = tuples(
         DeviceOutcome.select(DeviceOutcome.kind, DeviceOutcome.source, pw.fn.COUNT(DeviceOutcome.id))
         .where(
             (DeviceOutcome.app == row.app_id)
@@ -153,7 +153,6 @@ def window_counts(row: Rollout, now: float, per_source: int = 5) -> tuple[int, i
             & (DeviceOutcome.minute >= since)
         )
         .group_by(DeviceOutcome.kind, DeviceOutcome.source)
-        .tuples()
     )
     counts = {"failure": 0, "success": 0}
     for kind, _, n in q:

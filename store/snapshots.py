@@ -9,6 +9,7 @@ from typing import NamedTuple
 import redis
 
 from store import outbox
+from store.db import tuples
 from store.models import (
     App,
     AppConfig,
@@ -100,8 +101,8 @@ def apps_data(app_ids: list[int]) -> dict[int, AppData]:
         out[app.id] = AppData(
             public_id=app.public_id, state=client_standing(app, app.team), package=app.package_name, tokens=[]
         )
-    for app_id, token_hash in (
-        ClientToken.select(ClientToken.app, ClientToken.token_hash).where(ClientToken.app.in_(ids)).tuples()
+    for app_id, token_hash in tuples(
+        ClientToken.select(ClientToken.app, ClientToken.token_hash).where(ClientToken.app.in_(ids))
     ):
         if app_id in out:
             out[app_id].tokens.append(token_hash)
@@ -110,7 +111,7 @@ def apps_data(app_ids: list[int]) -> dict[int, AppData]:
     live = [i for i, data in out.items() if data.state != "app_deleted"]
     if not live:
         return out
-    rules = (
+    rules = tuples(
         VersionRule.select(
             VersionRule.app,
             Environment.alias,
@@ -123,11 +124,10 @@ def apps_data(app_ids: list[int]) -> dict[int, AppData]:
         )
         .join(Environment)
         .where(VersionRule.app.in_(live) & (VersionRule.enabled == True))  # noqa: E712
-        .tuples()
     )
     for app_id, *row in rules:
         out[app_id].rules.append(RuleRow(*row))
-    minimums = (
+    minimums = tuples(
         MinimumVersionRule.select(
             MinimumVersionRule.app,
             Environment.alias,
@@ -139,17 +139,16 @@ def apps_data(app_ids: list[int]) -> dict[int, AppData]:
         )
         .join(Environment)
         .where(MinimumVersionRule.app.in_(live))
-        .tuples()
     )
     for app_id, *row in minimums:
         out[app_id].minimums.append(MinimumRow(*row))
     windows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app.in_(live))}
     environments = Environment.select(Environment.id, Environment.app, Environment.alias)
-    for env_id, app_id, alias in (
-        environments.where(Environment.app.in_(live)).order_by(Environment.id).tuples()
+    for env_id, app_id, alias in tuples(
+        environments.where(Environment.app.in_(live)).order_by(Environment.id)
     ):
-        row = windows.get(env_id)
-        out[app_id].maintenance.append((alias, row if row is not None and row.active else None))
+        window = windows.get(env_id)
+        out[app_id].maintenance.append((alias, window if window is not None and window.active else None))
     for config in AppConfig.select().where(AppConfig.app.in_(live) & (AppConfig.is_active == True)):  # noqa: E712
         out[config.app_id].config = {
             "min_version": config.min_version,
@@ -171,7 +170,7 @@ def apps_data(app_ids: list[int]) -> dict[int, AppData]:
         & (Device.channel_override.is_null(False) | Device.bundle_override.is_null(False))
     )
     names: dict[int, tuple[dict, dict]] = {}
-    for app_id, device_id, channel_id, bundle_id in pinned.order_by(Device.id).tuples():
+    for app_id, device_id, channel_id, bundle_id in tuples(pinned.order_by(Device.id)):
         data = out[app_id]
         if app_id not in names:
             names[app_id] = ({c.id: c.name for c in data.channels}, {b.id: b.name for b in data.bundles})
@@ -256,4 +255,4 @@ def all_app_ids(low: int | None = None, high: int | None = None) -> list[int]:
     q = App.select(App.id)
     if low is not None:
         q = q.where(App.id.between(low, high))
-    return [i for (i,) in q.order_by(App.id).tuples()]
+    return [i for (i,) in tuples(q.order_by(App.id))]

@@ -7,7 +7,7 @@ import datetime as dt
 import peewee as pw
 
 from store.catalog import get_app
-from store.db import db
+from store.db import db, dicts
 from store.models import AuthSession, DailyStat, User
 
 
@@ -15,7 +15,7 @@ def aggregate_day(day: dt.date) -> int:
     """Recompute one day's counts from its sessions: idempotent, runs in the worker."""
     start = dt.datetime.combine(day, dt.time())
     end = start + dt.timedelta(days=1)
-    rows = (
+    rows = dicts(
         AuthSession.select(
             AuthSession.app,
             AuthSession.platform,
@@ -26,7 +26,6 @@ def aggregate_day(day: dt.date) -> int:
         )
         .where((AuthSession.created_at >= start) & (AuthSession.created_at < end))
         .group_by(AuthSession.app, AuthSession.platform, AuthSession.environment, AuthSession.app_version)
-        .dicts()
     )
     with db.atomic():
         DailyStat.delete().where(DailyStat.day == day).execute()

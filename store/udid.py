@@ -13,6 +13,7 @@ import hmac
 import plistlib
 import time
 import uuid
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from asn1crypto import cms
@@ -26,7 +27,12 @@ from store.distribution import Capture
 ATTRIBUTES = ["UDID", "IMEI", "ICCID", "VERSION", "PRODUCT", "SERIAL", "DEVICE_NAME"]
 LINK_SECONDS = 3600
 MAX_CALLBACK_BYTES = 256 * 1024
-_HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 
 
 class BadCallback(ValueError):

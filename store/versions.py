@@ -90,7 +90,7 @@ def parse_key(text: str) -> VersionKey:
     release = _strip(v.release)
     if v.pre is not None:
         phase, num = v.pre
-        extra = ((1, 0, _PHASES[phase]), (0, num, ""))
+        extra: tuple[tuple[int, int, str], ...] = ((1, 0, _PHASES[phase]), (0, num, ""))
         if v.dev is not None:
             extra += ((1, 0, "dev"), (0, v.dev, ""))
         return (release, 0, extra)

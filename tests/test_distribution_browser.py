@@ -122,6 +122,10 @@ def test_the_product_page_on_a_phone(stack, browser):
         ]
 
     assert (count("click"), count("download")) == (2, 1)
+    # One more view, waited for: Chromium may drop a navigation that starts while a download is still
+    # being handed over (the full suite once counted 2 of the 3 views above).
+    browser.get(url)
+    browser.find_element(By.TAG_NAME, "h1")
     visits = dist.get("/admin/api/events", params={"type": "visit"}).json()["data"]["total"]
     assert visits >= 3
 

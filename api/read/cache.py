@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import redis
@@ -146,8 +147,9 @@ class AppView:
     def hot(self) -> bool:
         return self._parts is not None
 
-    def part(self, name: str) -> object:
-        """A dialect's decoded part of this app (its codec's name), decoding the app if it is not hot."""
+    def part(self, name: str) -> Any:
+        """A dialect's decoded part of this app (its codec's name), decoding the app if it is not hot.
+        Opaque here: the dialect that registered the codec knows its type."""
         return self.parts().by_name.get(name)
 
 
@@ -191,7 +193,7 @@ class SnapshotCache:
             return tokens.get(digest)
         digest = client_token_digest(header)
         view = tokens.get(digest) if digest else None
-        if view is not None:
+        if view is not None and digest is not None:
             if len(self._by_header) >= _HEADER_CACHE_MAX:
                 self._by_header.clear()
             self._by_header[header] = digest

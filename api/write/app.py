@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from typing import Any
 
 import falcon
 import redis
@@ -204,7 +205,7 @@ class Errors:
     def _dialect(self, req) -> Dialect:
         return self.route_dialects.get(req.uri_template) or dialect_for_path(req.path, WRITE_DEFAULT)
 
-    def _send(self, req, resp, status: int, message: str, headers: dict | None = None) -> None:
+    def _send(self, req, resp, status: int, message: str, headers: Any = None) -> None:
         resp.status = falcon.code_to_http_status(status)
         resp.content_type = falcon.MEDIA_JSON
         resp.data = self._dialect(req).errors.render(message, status)

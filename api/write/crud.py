@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import falcon
 from pydantic import BaseModel
@@ -12,6 +13,9 @@ from pydantic import BaseModel
 from api.write.http import parse_model, send
 from store.pagination import Page
 from store.service import unit_of_work
+
+# What a dialect's route table binds after building its resources (its auth and its list shape).
+BOUND_LATER: Any = None
 
 
 def _withhold(resource, *responders: str) -> None:
@@ -33,8 +37,8 @@ class Collection:
     limit: int = 1_048_576
     # The created record's shape, when it differs from a listed one's (a client token shows its secret once).
     render_created: Callable | None = None
-    caller: Callable = None  # the dialect's authentication: request -> user
-    page: Callable = None  # the dialect's list shape: (Page, item shape) -> JSON
+    caller: Callable = BOUND_LATER  # the dialect's authentication: request -> user
+    page: Callable = BOUND_LATER  # the dialect's list shape: (Page, item shape) -> JSON
 
     def __post_init__(self) -> None:
         _withhold(
@@ -70,7 +74,7 @@ class Item:
     delete_fn: Callable | None = None
     update_method: str = "PATCH"
     limit: int = 1_048_576
-    caller: Callable = None  # the dialect's authentication: request -> user
+    caller: Callable = BOUND_LATER  # the dialect's authentication: request -> user
 
     def __post_init__(self) -> None:
         offered = {

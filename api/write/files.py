@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 import falcon
 
@@ -141,7 +142,7 @@ def send_file(
             resp.set_header("Cache-Control", "no-store")
             return req.method == "GET"
     wanted = parse_range(req.get_header("Range"), f.size) if range_applies(req, f) else None
-    if wanted == "unsatisfiable":
+    if isinstance(wanted, str):  # "unsatisfiable"
         resp.status = falcon.HTTP_416
         resp.set_header("Content-Range", f"bytes */{f.size}")
         resp.content_type = falcon.MEDIA_JSON
@@ -157,7 +158,9 @@ def send_file(
     if req.method == "HEAD" or length == 0:
         return req.method != "HEAD"
     path = storage.local_path(f.key)
-    resp.stream = _Window(str(path), start, length) if path is not None else storage.read(f.key, start, end)
+    # Falcon sends any object with read() (a file window, with sendfile) or an iterable of bytes.
+    body: Any = _Window(str(path), start, length) if path is not None else storage.read(f.key, start, end)
+    resp.stream = body
     return True
 
 

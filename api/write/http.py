@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import falcon
 import orjson
@@ -12,6 +12,10 @@ from store.errors import InvalidInput
 from store.pagination import MAX_PER_PAGE
 
 M = TypeVar("M", bound=BaseModel)
+
+# The default of a body field that may be left out but not sent as null (a strict schema refuses null for
+# a field typed without ``| None``; null would mean "clear it", which those columns cannot be).
+OMITTED: Any = None
 
 
 def body_stream(req: falcon.Request):

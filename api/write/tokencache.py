@@ -55,7 +55,8 @@ class ClientTokenCache:
             return hit[0]
         # The generation was read before the lookup: a change committed meanwhile moves it past `gen`.
         app_id = lookup(digest)
-        if len(self.entries) >= self.max_entries:
-            self.entries.clear()
-        self.entries[digest] = (app_id, gen, now + self.max_age)
+        if digest is not None:
+            if len(self.entries) >= self.max_entries:
+                self.entries.clear()
+            self.entries[digest] = (app_id, gen, now + self.max_age)
         return app_id

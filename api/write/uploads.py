@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from typing import BinaryIO, cast
 
 import falcon
 
@@ -30,7 +31,7 @@ def store_upload(
         raise InvalidInput("the upload is empty: send the file as the request body")
     staged = storage.exists(key)
     written = f"{key}.upload-{secrets.token_hex(8)}" if staged else key
-    stored = storage.save(written, req.bounded_stream, max_bytes)
+    stored = storage.save(written, cast(BinaryIO, req.bounded_stream), max_bytes)  # reads as a binary file
     try:
         if stored.size != req.content_length:  # the client went away; the server saw a short body
             raise InvalidInput(f"upload incomplete: received {stored.size} of {req.content_length} bytes")

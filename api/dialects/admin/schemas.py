@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.write.http import OMITTED
+
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -28,8 +30,8 @@ class UserCreate(Body):
 # In the update bodies below a field typed without ``| None`` may be left out but not sent as null:
 # null would mean "clear it", which these columns cannot be (it was a 500).
 class UserUpdate(Body):
-    password: str = Field(None, min_length=8, max_length=1024)
-    role: str = None
+    password: str = Field(OMITTED, min_length=8, max_length=1024)
+    role: str = OMITTED
 
 
 class TeamCreate(Body):
@@ -38,8 +40,8 @@ class TeamCreate(Body):
 
 
 class TeamUpdate(Body):
-    name: str = Field(None, min_length=1, max_length=200)
-    subscription_status: str = None
+    name: str = Field(OMITTED, min_length=1, max_length=200)
+    subscription_status: str = OMITTED
 
 
 class MemberAdd(Body):
@@ -57,8 +59,8 @@ class AppCreate(Body):
 
 class AppUpdate(Body):
     # No icon here: the icon is set only by uploading it (PUT .../icon), so it always names a stored file.
-    title: str = Field(None, min_length=1, max_length=200)
-    package_name: str = Field(None, max_length=255)
+    title: str = Field(OMITTED, min_length=1, max_length=200)
+    package_name: str = Field(OMITTED, max_length=255)
 
 
 class EnvironmentBody(Body):
@@ -84,11 +86,11 @@ class VersionRuleCreate(Body):
 
 
 class VersionRuleUpdate(Body):
-    version: str = Field(None, min_length=1, max_length=64)
-    platform: str = None
-    environment: str = None
-    status: bool = None
-    force_update: bool = None
+    version: str = Field(OMITTED, min_length=1, max_length=64)
+    platform: str = OMITTED
+    environment: str = OMITTED
+    status: bool = OMITTED
+    force_update: bool = OMITTED
     update_message: str | None = Message
     update_messages: dict[str, str] | None = Messages
 
@@ -103,10 +105,10 @@ class MinimumRuleCreate(Body):
 
 
 class MinimumRuleUpdate(Body):
-    minimum_version: str = Field(None, min_length=1, max_length=64)
-    platform: str = None
-    environment: str = None
-    force_update: bool = None
+    minimum_version: str = Field(OMITTED, min_length=1, max_length=64)
+    platform: str = OMITTED
+    environment: str = OMITTED
+    force_update: bool = OMITTED
     update_message: str | None = Message
     update_messages: dict[str, str] | None = Messages
 

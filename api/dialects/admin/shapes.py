@@ -181,7 +181,7 @@ def rollout(r, now: float) -> dict:
     }
 
 
-def _epoch(at: float) -> str:
+def _epoch(at: float) -> str | None:
     # Clamped: a step stored before the bounds were checked must not make every read of it fail.
     at = min(max(at, 0.0), LATEST_EPOCH - 1)
     return iso(dt.datetime.fromtimestamp(at, dt.UTC).replace(tzinfo=None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from store.versions import VersionKey, parse_key
 
@@ -55,7 +56,11 @@ class Shared:
 
     def release(self, answers: Answers) -> None:
         """An app's answers are no longer held by it."""
-        for table, held, at in ((self.exact, answers.exact, 0), (self.minimum, answers.minimum, 1)):
+        pairs: tuple[tuple[dict[tuple[bytes, bytes], list], dict[str, Any], int], ...] = (
+            (self.exact, answers.exact, 0),
+            (self.minimum, answers.minimum, 1),
+        )
+        for table, held, at in pairs:
             for a in held.values():
                 entry = table.get((a[at], a[at + 2]))
                 if entry is not None and entry[0] is a:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from store.snapshot_format import rendered
 
-INACTIVE_MAINTENANCE = {"active": False, "title": None, "description": None, "links": []}
+INACTIVE_MAINTENANCE: dict[str, Any] = {"active": False, "title": None, "description": None, "links": []}
 
 
 def _v1(version: str, platform: str, rule) -> dict:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.dialects.appconfig import shapes
 from api.write.auth import admin_caller
-from api.write.http import parse_json, send
+from api.write.http import OMITTED, parse_json, send
 from store import appconfig
 from store.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from store.service import unit_of_work
@@ -21,10 +21,10 @@ CONFLICT = "An active app config already exists. Please update the existing one 
 class ConfigBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    minVersion: str = Field(None, min_length=1, max_length=64)  # noqa: N815 - the spec's field names
-    currentVersion: str = Field(None, min_length=1, max_length=64)  # noqa: N815
+    minVersion: str = Field(OMITTED, min_length=1, max_length=64)  # noqa: N815 - the spec's field names
+    currentVersion: str = Field(OMITTED, min_length=1, max_length=64)  # noqa: N815
     releaseNotes: str | None = Field(None, max_length=10_000)  # noqa: N815
-    isActive: bool = None  # noqa: N815
+    isActive: bool = OMITTED  # noqa: N815
 
     def fields(self) -> dict:
         names = {

@@ -100,13 +100,15 @@ def parse_check(body, need_versions: bool = True) -> Check:
     app_id, device_id, platform, version_build, version_name, plugin, os_version, custom_id, default = values
     if platform is not None and platform not in _PLATFORMS:
         raise BadRequest("invalid_platform", "platform must be ios, android or electron")
-    if _DEVICE_ID.fullmatch(device_id) is None:
+    if (
+        device_id is None or _DEVICE_ID.fullmatch(device_id) is None
+    ):  # never None: device_id is always required
         raise BadRequest("invalid_json_body", "device_id must be a UUID")
     version_build = version_build or ""
     if version_build and not is_native_version(version_build):
         raise BadRequest("semver_error", semver_error(version_build)["message"])
     return Check(
-        app_id,
+        app_id or "",
         device_id.lower(),
         platform or "",
         version_build,

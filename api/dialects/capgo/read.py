@@ -107,7 +107,8 @@ class Devices:
         if length is not None:
             raw = await req.stream.read()  # bounded by Content-Length, checked above
         else:  # chunked: read up to the bound
-            chunks, size = [], 0
+            chunks: list[bytes] = []
+            size = 0
             async for chunk in req.stream:
                 size += len(chunk)
                 if size > MAX_BODY:
@@ -187,7 +188,8 @@ _HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-stor
 
 async def _asgi_body(receive, limit: int = MAX_BODY) -> bytes:
     """The request body from ASGI messages, refused past ``limit``."""
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -268,7 +270,7 @@ async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     """POST /updates (the plugin's updateUrl)."""
     check = parse_check(payload)
     view, refused = d.app(check)
-    if refused is None:
+    if view is not None:
         live = d.live(view)
         pin = d.pin(live, check, d.choices.held(check.app_id, check.device_id))
         held, bundle = decide(live, check, d.clock(), pin)
@@ -325,7 +327,7 @@ def _one_stat(d: Devices, scope, payload) -> dict | None:
     check = parse_check(payload, need_versions=False)
     _action(payload)
     view, refused = d.app(check)
-    if refused is not None:
+    if view is None:
         return refused
     d.recorder.seen(check)
     action, bundle = payload["action"], check.version_name

@@ -38,10 +38,11 @@ details ul{padding-left:1.2rem}details form{margin:.25rem 0 .75rem}.qr{text-alig
 def size_text(size: int | None) -> str:
     if not size:
         return ""
+    amount = float(size)
     for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
+        if amount < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "bytes" else f"{amount:.1f} {unit}"
+        amount /= 1024
     return ""
 
 

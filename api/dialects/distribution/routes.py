@@ -18,7 +18,7 @@ from api.dialects.distribution import public, shapes
 from api.secret_key import secret_key
 from api.write.auth import act_as
 from api.write.exports import send_csv
-from api.write.http import int_param, parse_model, send
+from api.write.http import OMITTED, int_param, parse_model, send
 from store import accounts
 from store import distribution as dist
 from store.apple import AppleClient, AppleError, Credentials
@@ -39,7 +39,7 @@ class ProductIn(_Body):
     slug: Annotated[str, StringConstraints(max_length=100)] = ""
     description: LongText = ""
     # Left out: None (not validated); an explicit null is refused, as the document allows only booleans.
-    published: bool = None  # type: ignore[assignment]
+    published: bool = OMITTED
     team_id: Annotated[int, Field(ge=1, le=2**31)] | None = None
 
 
@@ -47,7 +47,7 @@ class ProductUpdate(_Body):
     name: Annotated[str, StringConstraints(max_length=200)] = ""
     slug: Annotated[str, StringConstraints(max_length=100)] = ""
     description: LongText = ""
-    published: bool = None  # type: ignore[assignment] - see ProductIn
+    published: bool = OMITTED  # see ProductIn
 
 
 class VariantUpdate(_Body):
@@ -58,7 +58,7 @@ class VariantUpdate(_Body):
     installer_type: Annotated[str, StringConstraints(max_length=32)] = ""
     min_os: Annotated[str, StringConstraints(max_length=64)] = ""
     sort_order: Annotated[int, Field(ge=-(2**31), le=2**31 - 1)] | None = None
-    published: bool = None  # type: ignore[assignment] - see ProductIn
+    published: bool = OMITTED  # see ProductIn
 
 
 class VariantIn(VariantUpdate):
