@@ -106,6 +106,25 @@ def test_products_crud_in_the_servers_envelope(dist, world):
     assert got["product"]["id"] == pid and got["variants"] == []
 
 
+def test_a_misspelt_field_is_refused_and_the_admin_uis_bodies_are_taken(dist, world):
+    """Issue 21: the distribution bodies refuse unknown keys as every other room's do (an unknown key was
+    dropped with a 200). fenfa's admin UI sends only the documented fields (web/admin/src/pages/AppsPage.vue)."""
+    pid = dist("POST", "/admin/api/products", {"name": "Field", "slug": "field", "description": ""}).json[
+        "data"
+    ]["product"]["id"]
+    misspelt = dist("PUT", f"/admin/api/products/{pid}", {"publihsed": False})
+    assert misspelt.status_code == 400
+    assert misspelt.json["ok"] is False and misspelt.json["error"]["code"] == "BAD_REQUEST"
+    assert "publihsed" in misspelt.json["error"]["message"]
+    assert App.get(App.public_id == pid).published is True
+    assert (
+        dist("PUT", f"/admin/api/products/{pid}", {"published": False}).json["data"]["product"]["published"]
+        is False
+    )
+    variant = dist("POST", f"/admin/api/products/{pid}/variants", {"platform": "android", "extra": 1})
+    assert variant.status_code == 400
+
+
 def test_a_product_is_an_app_and_a_release_a_version_for_updateforge(api, dist, world, settings):
     pid, vid = make_product(dist)
     res = upload(api, world, vid, data=b"hello apk")

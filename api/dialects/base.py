@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.dialects.errors import ErrorFormat
+
+if TYPE_CHECKING:  # names only: the read service must not load the write side's modules
+    import redis
+
+    from api.metrics import RequestMetrics
+    from api.read.cache import SnapshotCache
+    from api.settings import Settings
+    from api.write.ratelimit import LoginLimiter
+    from store.storage import Backends, Storage
 
 Routes = list[tuple[str, Any]]
 
@@ -15,21 +24,21 @@ Routes = list[tuple[str, Any]]
 class ReadContext:
     """What read-side route tables are built from."""
 
-    settings: Any
-    cache: Any
-    metrics: Any
+    settings: Settings
+    cache: SnapshotCache
+    metrics: RequestMetrics
 
 
 @dataclass
 class WriteContext:
     """What write-side route tables are built from."""
 
-    settings: Any
-    storage: Any
-    limiter: Any
-    connection: Any
-    # Opens the storage a file row names (store.storage.Backends): builds and releases may live elsewhere.
-    backends: Any = None
+    settings: Settings
+    storage: Storage
+    limiter: LoginLimiter
+    connection: redis.Redis
+    # Opens the storage a file row names: builds and releases may live elsewhere.
+    backends: Backends
 
 
 @dataclass(frozen=True)

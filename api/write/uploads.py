@@ -1,10 +1,13 @@
-"""Streamed uploads into storage, for every dialect that takes files (builds, icons; bundles and releases next)."""
+"""Streamed uploads into storage, for every dialect that takes files: a raw body (builds, icons, bundles) or
+one file of a multipart form (the distribution server's releases)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
-from typing import BinaryIO, cast
+from dataclasses import dataclass
+from typing import Any, BinaryIO, cast
 
 import falcon
 
@@ -44,3 +47,61 @@ def store_upload(
         storage.move(written, key)
     if replaced and replaced != key:
         storage.delete(replaced)
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_file_name(name: str | None, default: str = "app.bin") -> str:
+    """A client's file name reduced to a safe last path segment (letters, digits, '.', '_', '-')."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    clean = _UNSAFE_NAME.sub("_", base).strip("._")[:120]
+    return clean or default
+
+
+@dataclass
+class Form:
+    """A multipart form read by ``stream_form``: its text fields, and what ``save`` made of its file."""
+
+    fields: dict[str, str]
+    saved: Any = None
+
+
+def stream_form(
+    req: falcon.Request,
+    max_bytes: int,
+    text_limits: dict[str, int],
+    file_field: str,
+    save: Callable[[dict[str, str], str, BinaryIO], Any],
+    discard: Callable[[Any], None],
+    fields: dict[str, str] | None = None,
+) -> Form:
+    """Reads a multipart/form-data upload as it arrives (Falcon's parser reads parts from the socket): each
+    text field bounded by ``text_limits`` (others are skipped), and one file handed to ``save(fields read
+    so far, its safe name, its stream)``, which streams it into storage. Whatever fails after the file was
+    saved hands it to ``discard``; a second file, or none, is refused."""
+    if not (req.content_type or "").lower().startswith("multipart/form-data"):
+        raise falcon.HTTPUnsupportedMediaType(description="the upload must be multipart/form-data")
+    if req.content_length is None:
+        raise falcon.HTTPLengthRequired(description="Content-Length is required")
+    if req.content_length > max_bytes + 1024 * 1024:  # the file and its form's other fields
+        raise TooLarge(f"upload larger than {max_bytes} bytes")
+    form = Form(dict(fields or {}))
+    try:
+        for part in req.get_media():
+            if part.name == file_field:
+                if form.saved is not None:
+                    raise InvalidInput(f"only one {file_field} may be sent")
+                form.saved = save(form.fields, safe_file_name(part.filename), part.stream)
+            elif part.name in text_limits:
+                value = part.get_text() or ""
+                if len(value) > text_limits[part.name] or "\x00" in value:
+                    raise InvalidInput(f"{part.name} is too long or holds NUL characters")
+                form.fields[part.name] = value.strip()
+        if form.saved is None:
+            raise InvalidInput(f"{file_field} is required")
+    except BaseException:
+        if form.saved is not None:
+            discard(form.saved)
+        raise
+    return form

@@ -32,7 +32,7 @@ def envelope_error(message: str, status: int) -> dict:
 def _write_routes(ctx: WriteContext):
     from api.dialects.distribution.routes import routes  # imported on use: the read service never loads it
 
-    return routes(ctx.settings, ctx.connection, ctx.backends)
+    return routes(ctx)
 
 
 DIALECT = Dialect(

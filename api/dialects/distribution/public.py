@@ -16,9 +16,11 @@ from urllib.parse import quote, urlencode
 import falcon
 import redis
 
+from api.dialects.base import WriteContext
 from api.dialects.distribution import page
 from api.etags import etag_listed
 from api.metrics import DROPPED
+from api.secret_key import secret_key
 from api.write.files import StoredFile, send_file
 from api.write.http import read_body
 from api.write.ratelimit import client_address
@@ -85,13 +87,13 @@ def upload_answer(base: str, target, row) -> dict:
     }
 
 
-def _who(req: falcon.Request, env) -> tuple[str, str]:
-    return client_address(req, env.settings.proxies), (req.user_agent or "")[:255]
+def _who(req: falcon.Request, ctx: WriteContext) -> tuple[str, str]:
+    return client_address(req, ctx.settings.proxies), (req.user_agent or "")[:255]
 
 
 class ProductPage:
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, ctx: WriteContext):
+        self.ctx = ctx
 
     def on_get(self, req, resp, slug):
         content = dist.public_page(slug) if len(slug) <= 128 else None
@@ -100,10 +102,10 @@ class ProductPage:
             resp.status, resp.text = falcon.HTTP_404, page.not_found()
             resp.set_header("Cache-Control", "no-store")
             return
-        ip, ua = _who(req, self.env)
+        ip, ua = _who(req, self.ctx)
         with unit_of_work():
             dist.record_event(content.app.id, "visit", None, None, ip, ua)
-        base = base_url(req, self.env.settings, content.settings)
+        base = base_url(req, self.ctx.settings, content.settings)
         icon = (
             f"/api/files/apps/{content.app.public_id}/{quote(content.app.icon)}" if content.app.icon else None
         )
@@ -123,17 +125,17 @@ class ProductPage:
 class Click:
     """A page button: counts a click, then sends the browser to the file (or, on iOS, to the installer)."""
 
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, ctx: WriteContext):
+        self.ctx = ctx
 
     def on_get(self, req, resp, slug, release_id):
         row = dist.public_release(release_id)
         if row is None or row.app.slug != slug:
             raise NotFound("release not found")
-        ip, ua = _who(req, self.env)
+        ip, ua = _who(req, self.ctx)
         with unit_of_work():
             dist.record_event(row.app_id, "click", row.variant_id, row.id, ip, ua)
-        base = base_url(req, self.env.settings, dist.team_settings(row.app.team_id))
+        base = base_url(req, self.ctx.settings, dist.team_settings(row.app.team_id))
         resp.status = falcon.HTTP_302
         resp.set_header("Cache-Control", "no-store")
         ios = row.variant.platform == "ios" and row.file_name and row.file_name.lower().endswith(".ipa")
@@ -141,26 +143,26 @@ class Click:
 
 
 class Download:
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, ctx: WriteContext):
+        self.ctx = ctx
 
     def on_get(self, req, resp, release_id):
         row = dist.public_release(release_id)
         if row is None:
             raise NotFound("release not found")
-        storage = self.env.backends.open(row.file_backend, row.app.team_id)
+        storage = self.ctx.backends.open(row.file_backend, row.app.team_id)
         info = storage.stat(row.file_key)
         if info is None:
             raise NotFound("release file not found")
         kind = MIME.get(row.file_name.rsplit(".", 1)[-1].lower(), "application/octet-stream")
         f = StoredFile(row.file_key, info.size, info.etag, info.modified, kind, row.file_name)
-        settings = self.env.settings
+        settings = self.ctx.settings
         # GATEHOUSE_S3_DOWNLOADS=proxy streams through the write API here too (the presigned redirect
         # was taken whatever it said).
         redirect = settings.s3_presign_seconds if settings.s3_downloads == "redirect" else None
         sending = send_file(req, resp, storage, f, redirect)
         if req.method == "GET" and (sending or resp.status_code == 302):
-            ip, ua = _who(req, self.env)
+            ip, ua = _who(req, self.ctx)
             client = hashlib.sha256(f"{ip}|{ua}".encode()).hexdigest()[:32]
             with unit_of_work():
                 dist.record_download(row, client, ip, ua)
@@ -169,14 +171,14 @@ class Download:
 
 
 class Manifest:
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, ctx: WriteContext):
+        self.ctx = ctx
 
     def on_get(self, req, resp, release_id):
         row = dist.public_release(release_id)
         if row is None or row.variant.platform != "ios":
             raise NotFound("release not found")
-        base = base_url(req, self.env.settings, dist.team_settings(row.app.team_id))
+        base = base_url(req, self.ctx.settings, dist.team_settings(row.app.team_id))
         doc = {
             "items": [
                 {
@@ -196,8 +198,8 @@ class Manifest:
 
 
 class UdidProfile:
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, ctx: WriteContext):
+        self.ctx = ctx
 
     def on_get(self, req, resp):
         variant_id = req.get_param("variant") or ""
@@ -205,8 +207,8 @@ class UdidProfile:
         if target is None or target.platform != "ios" or not target.app.published:
             raise NotFound("variant not found")
         settings = dist.team_settings(target.app.team_id)
-        base = base_url(req, self.env.settings, settings)
-        callback = f"{base}/udid/callback?{udid.callback_query(self.env.key(), target.public_id)}"
+        base = base_url(req, self.ctx.settings, settings)
+        callback = f"{base}/udid/callback?{udid.callback_query(secret_key(self.ctx.settings, self.ctx.connection), target.public_id)}"
         resp.content_type = "application/x-apple-aspen-config"
         resp.set_header("Content-Disposition", 'attachment; filename="udid.mobileconfig"')
         resp.set_header("Cache-Control", "no-store")
@@ -222,11 +224,11 @@ class UdidCallback:
     GATEHOUSE_UDID_PER_ADDRESS an hour; 429 past either), captured devices are listed as unconfirmed,
     and none is registered with Apple unless an admin chooses it."""
 
-    def __init__(self, env):
-        self.env = env
+    def __init__(self, ctx: WriteContext):
+        self.ctx = ctx
 
     def _within_bounds(self, variant_id: str, expires: str, ip: str) -> None:
-        settings, r = self.env.settings, self.env.connection
+        settings, r = self.ctx.settings, self.ctx.connection
         link = f"gh:udid:link:{variant_id}:{expires}"
         address = f"gh:udid:addr:{ip}"
         try:
@@ -247,7 +249,10 @@ class UdidCallback:
     def on_post(self, req, resp):
         variant_id = req.get_param("variant") or ""
         if not udid.callback_valid(
-            self.env.key(), variant_id, req.get_param("expires") or "", req.get_param("sig") or ""
+            secret_key(self.ctx.settings, self.ctx.connection),
+            variant_id,
+            req.get_param("expires") or "",
+            req.get_param("sig") or "",
         ):
             raise InvalidInput("the registration link is invalid or has expired; open the profile again")
         target = dist.public_variant(variant_id)
@@ -257,11 +262,11 @@ class UdidCallback:
             capture = udid.parse_callback(read_body(req, udid.MAX_CALLBACK_BYTES))
         except udid.BadCallback as exc:
             raise InvalidInput(str(exc)) from None
-        ip, _ = _who(req, self.env)
+        ip, _ = _who(req, self.ctx)
         self._within_bounds(variant_id, req.get_param("expires") or "", ip)
         with unit_of_work():
             dist.bind_device(target, capture, ip)
-        base = base_url(req, self.env.settings, dist.team_settings(target.app.team_id))
+        base = base_url(req, self.ctx.settings, dist.team_settings(target.app.team_id))
         resp.status = falcon.HTTP_301
         resp.location = f"{page_url(base, target.app.slug)}?udid=bound"
 
@@ -272,13 +277,13 @@ class Healthz:
         resp.data = b'{"ok":true}'
 
 
-def routes(env) -> list[tuple[str, object]]:
+def routes(ctx: WriteContext) -> list[tuple[str, object]]:
     return [
-        ("/products/{slug}", ProductPage(env)),
-        ("/products/{slug}/get/{release_id}", Click(env)),
-        ("/d/{release_id}", Download(env)),
-        ("/ios/{release_id}/manifest.plist", Manifest(env)),
-        ("/udid/profile.mobileconfig", UdidProfile(env)),
-        ("/udid/callback", UdidCallback(env)),
+        ("/products/{slug}", ProductPage(ctx)),
+        ("/products/{slug}/get/{release_id}", Click(ctx)),
+        ("/d/{release_id}", Download(ctx)),
+        ("/ios/{release_id}/manifest.plist", Manifest(ctx)),
+        ("/udid/profile.mobileconfig", UdidProfile(ctx)),
+        ("/udid/callback", UdidCallback(ctx)),
         ("/healthz", Healthz()),
     ]
