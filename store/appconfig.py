@@ -11,7 +11,7 @@ from typing import Any
 
 from store.catalog import get_app
 from store.db import conflict_on_duplicate
-from store.errors import Conflict, InvalidInput, NotFound
+from store.errors import Conflict, InvalidInput, NoSuchConfig
 from store.models import App, AppConfig, User, utcnow
 from store.outbox import mark_stale
 from store.versions import parse_key
@@ -34,7 +34,7 @@ def list_configs(app: App) -> list[AppConfig]:
 def get_config(app: App, config_id: str) -> AppConfig:
     row = AppConfig.get_or_none((AppConfig.id == config_id) & (AppConfig.app == app))
     if row is None:
-        raise NotFound("app config not found")
+        raise NoSuchConfig("app config not found")
     return row
 
 

@@ -10,13 +10,17 @@ from dataclasses import dataclass
 import httpx
 import jwt
 
+from store.errors import Unavailable
+
 AUDIENCE = "appstoreconnect-v1"
 TOKEN_SECONDS = 1200  # Apple refuses tokens that live longer than 20 minutes
 
 
-class AppleError(Exception):
+class AppleError(Unavailable):
+    """Apple's API refused or failed a call: the dialects answer it as an upstream outage (Unavailable)."""
+
     def __init__(self, status: int, detail: str):
-        super().__init__(f"Apple answered {status}: {detail}" if status else detail)
+        super().__init__(f"Apple's API answered: {detail}")
         self.status, self.detail = status, detail
 
 

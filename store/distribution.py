@@ -19,8 +19,9 @@ import peewee as pw
 
 from store import netguard
 from store.accounts import get_team, require_writer, visible_team_ids
+from store.apple import AppleClient, AppleError
 from store.catalog import SLUG_TAKEN, create_app, free_slug, get_app, slugify
-from store.db import conflict_on_duplicate, db, tuples
+from store.db import conflict_on_duplicate, db, tuples, unit_of_work
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
     App,
@@ -646,6 +647,35 @@ def mark_registered(device: IosDevice, apple_device_id: str) -> None:
 def mark_failed(device: IosDevice, error: str) -> None:
     device.apple_error = error[:1000]
     device.save()
+
+
+class Registration(NamedTuple):
+    """What registering a device with Apple came to: registered, already_registered or failed."""
+
+    status: str
+    apple_device_id: str | None = None
+    error: str | None = None
+
+
+def register_with_apple(client: AppleClient, device: IosDevice) -> Registration:
+    """One device registered with Apple (one Apple already has counts as registered), and the outcome
+    committed on its own, so one refusal touches nothing else."""
+    name = (device.device_name or f"{device.product or 'iOS device'} {device.udid[-6:]}")[:50]
+    try:
+        try:
+            apple_id, status = client.register(device.udid, name), "registered"
+        except AppleError as exc:
+            found = client.find(device.udid) if exc.status == 409 else None
+            if found is None:
+                raise
+            apple_id, status = found, "already_registered"
+    except AppleError as exc:
+        with unit_of_work():
+            mark_failed(device, exc.detail)
+        return Registration("failed", error=exc.detail)
+    with unit_of_work():
+        mark_registered(device, apple_id)
+    return Registration(status, apple_id)
 
 
 # -- settings ----------------------------------------------------------------------------------------

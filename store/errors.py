@@ -36,6 +36,10 @@ class NoSuchBuild(NotFound):
     """A download named a build that does not exist (or was deleted with its app)."""
 
 
+class NoSuchConfig(NotFound):
+    """An app configuration id that names none of the app's configurations."""
+
+
 class BuildOfAnotherTeam(Forbidden):
     """A download named a build of an app outside the caller's teams."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -34,8 +35,9 @@ class ErrorFormat:
 
     body: Callable[[str, int], dict]
     status: dict[type, int] = field(default_factory=dict)
-    # The dialect's words for a kind, where its document words a refusal its own way (else the message).
-    words: dict[type, str] = field(default_factory=dict)
+    # The dialect's words for a kind, where its document words a refusal its own way (else the message):
+    # fixed, or worded from the request and the route's fields, (error, request, fields) -> words.
+    words: dict[type, str | Callable[[E.DomainError, Any, dict], str]] = field(default_factory=dict)
 
     def status_for(self, exc: E.DomainError) -> int:
         mapping = DEFAULT_STATUS | self.status
@@ -44,10 +46,11 @@ class ErrorFormat:
                 return mapping[kind]
         return 400
 
-    def words_for(self, exc: E.DomainError) -> str:
+    def words_for(self, exc: E.DomainError, req: Any = None, params: dict | None = None) -> str:
         for kind in type(exc).__mro__:
             if kind in self.words:
-                return self.words[kind]
+                words = self.words[kind]
+                return words if isinstance(words, str) else words(exc, req, params or {})
         return exc.message
 
     def render(self, message: str, status: int) -> bytes:

@@ -223,7 +223,7 @@ class Errors:
                 cause=str(ex.__cause__ or ex.__context__ or "").strip()[:300],
             )
         headers = {"Retry-After": str(ex.retry_after)} if isinstance(ex, TooManyRequests) else None
-        self._send(req, resp, status, self._dialect(req).errors.words_for(ex), headers)
+        self._send(req, resp, status, self._dialect(req).errors.words_for(ex, req, params), headers)
 
     def http(self, req, resp, ex: falcon.HTTPError, params) -> None:
         self._send(req, resp, ex.status_code, ex.description or reason(ex.title), ex.headers)

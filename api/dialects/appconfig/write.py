@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import falcon
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -12,10 +10,8 @@ from api.dialects.appconfig import shapes
 from api.write.auth import admin_caller
 from api.write.http import OMITTED, parse_json, send
 from store import appconfig
-from store.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from store.errors import Forbidden, InvalidInput, NotFound
 from store.service import unit_of_work
-
-CONFLICT = "An active app config already exists. Please update the existing one or deactivate it first."
 
 
 class ConfigBody(BaseModel):
@@ -37,45 +33,29 @@ class ConfigBody(BaseModel):
 
 
 class Scope:
-    """Who is asking and about which app: the app_id query parameter, else the deployment's default app."""
+    """Who is asking and about which app: the app_id query parameter, else the deployment's default app.
+    Refusals are worded by the dialect's table (api/dialects/appconfig/__init__.py)."""
 
     def __init__(self, default_app: str, limit: int):
         self.default_app, self.limit = default_app, limit
 
     def app(self, req: falcon.Request):
-        try:
-            user = admin_caller(req)
-        except NotAuthenticated:
-            raise NotAuthenticated("Unauthorized") from None
+        user = admin_caller(req)
         if user.role not in ("admin", "super_admin"):
-            raise Forbidden("Forbidden resource")
-        public_id = req.get_param("app_id") or self.default_app
+            raise Forbidden("admin role required")
         try:
-            return appconfig.app_for(user, public_id)
-        except (NotFound, Forbidden):  # another team's app is no app at all
-            raise NotFound("App not found") from None
+            return appconfig.app_for(user, req.get_param("app_id") or self.default_app)
+        except Forbidden:  # an app of a team the caller only reads is, for this API, no app at all
+            raise NotFound("app not found") from None
 
-    def body(self, req: falcon.Request, failure: str) -> dict:
+    def body(self, req: falcon.Request) -> dict:
+        payload = parse_json(req, self.limit)
+        if not isinstance(payload, dict):
+            raise InvalidInput("the body must be a JSON object")
         try:
-            payload = parse_json(req, self.limit)
-            if not isinstance(payload, dict):
-                raise InvalidInput(failure)
             return ConfigBody.model_validate(payload).fields()
-        except (InvalidInput, ValidationError):
-            raise InvalidInput(failure) from None
-
-
-def _worded(config_id: str | None, failure: str, step: Callable):
-    """Runs a store step and words its refusals as the spec does."""
-    try:
-        with unit_of_work():
-            return step()
-    except NotFound:
-        raise NotFound(f"App config with ID {config_id} not found") from None
-    except Conflict:
-        raise Conflict(CONFLICT) from None
-    except InvalidInput:
-        raise InvalidInput(failure) from None
+        except ValidationError:
+            raise InvalidInput("the body does not match the configuration's fields") from None
 
 
 class Configs:
@@ -88,8 +68,9 @@ class Configs:
 
     def on_post(self, req, resp):
         app = self.scope.app(req)
-        fields = self.scope.body(req, "Failed to create app config")
-        row = _worded(None, "Failed to create app config", lambda: appconfig.create_config(app, fields))
+        fields = self.scope.body(req)
+        with unit_of_work():
+            row = appconfig.create_config(app, fields)
         # 200: the document says "Unless noted, successful responses are 200 OK", and create is not noted.
         send(resp, shapes.config(row))
 
@@ -100,20 +81,20 @@ class Config:
 
     def on_get(self, req, resp, config_id):
         app = self.scope.app(req)
-        row = _worded(config_id, "", lambda: appconfig.get_config(app, config_id))
+        row = appconfig.get_config(app, config_id)
         send(resp, shapes.config(row))
 
     def on_put(self, req, resp, config_id):
         app = self.scope.app(req)
-        fields = self.scope.body(req, "Failed to update app config")
-        row = _worded(
-            config_id, "Failed to update app config", lambda: appconfig.update_config(app, config_id, fields)
-        )
+        fields = self.scope.body(req)
+        with unit_of_work():
+            row = appconfig.update_config(app, config_id, fields)
         send(resp, shapes.config(row))
 
     def on_delete(self, req, resp, config_id):
         app = self.scope.app(req)
-        _worded(config_id, "", lambda: appconfig.delete_config(app, config_id))
+        with unit_of_work():
+            appconfig.delete_config(app, config_id)
         resp.status = falcon.HTTP_204
 
 
@@ -123,8 +104,9 @@ class Active:
 
     def on_put(self, req, resp):
         app = self.scope.app(req)
-        fields = self.scope.body(req, "Failed to update app config")
-        row = _worded(None, "Failed to update app config", lambda: appconfig.put_active(app, fields))
+        fields = self.scope.body(req)
+        with unit_of_work():
+            row = appconfig.put_active(app, fields)
         send(resp, shapes.config(row))
 
 

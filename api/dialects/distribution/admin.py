@@ -236,23 +236,16 @@ class IosVariants:
 
 
 def _register(client: AppleClient, device) -> dict:
-    """One device with Apple, committed on its own: what happened to it, and nothing else touched."""
-    name = (device.device_name or f"{device.product or 'iOS device'} {device.udid[-6:]}")[:50]
-    try:
-        try:
-            apple_id, status = client.register(device.udid, name), "registered"
-        except AppleError as exc:
-            found = client.find(device.udid) if exc.status == 409 else None
-            if found is None:
-                raise
-            apple_id, status = found, "already_registered"
-    except AppleError as exc:
-        with unit_of_work():
-            dist.mark_failed(device, exc.detail)
-        return {"id": device.public_id, "udid": device.udid, "status": "failed", "error": exc.detail}
-    with unit_of_work():
-        dist.mark_registered(device, apple_id)
-    return {"id": device.public_id, "udid": device.udid, "status": status, "apple_device_id": apple_id}
+    """One device with Apple, as the distribution server reports it."""
+    outcome = dist.register_with_apple(client, device)
+    if outcome.status == "failed":
+        return {"id": device.public_id, "udid": device.udid, "status": "failed", "error": outcome.error}
+    return {
+        "id": device.public_id,
+        "udid": device.udid,
+        "status": outcome.status,
+        "apple_device_id": outcome.apple_device_id,
+    }
 
 
 class RegisterDevice:
@@ -348,9 +341,7 @@ class AppleDevices:
         user = caller(req)
         client, _ = apple(self.ctx, team_param(req), user)
         try:
-            items = list(client.devices())
-        except AppleError as exc:
-            raise Unavailable(f"Apple's API answered: {exc.detail}") from None
+            items = list(client.devices())  # AppleError is Unavailable: a 503 in the server's envelope
         finally:
             client.close()
         ok(resp, {"items": items, "total": len(items)})
