@@ -5,6 +5,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
+# Parallel test lanes (tests/lanes.py): one per core; each lane runs a whole test module at a time.
+LANES ?= $(shell nproc)
 
 .PHONY: run test check install services lint format bench scale load transfer chaos clean
 
@@ -16,7 +18,7 @@ test: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(LANES) --dist loadfile
 
 # The fast lane for the edit-test loop: lint, then every test that needs no service processes, browser,
 # fault injection or slow module of its own (tests/conftest.py marks them). `make test` runs everything.
@@ -24,7 +26,7 @@ check: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -x -m "not stack and not browser and not faults and not slow"
+	$(BIN)/python -m pytest -n $(LANES) --dist loadfile -x -m "not stack and not browser and not faults and not slow"
 
 install: $(VENV)/.installed
 

@@ -308,7 +308,7 @@ class Build(BaseModel):
     file_size = pw.IntegerField(null=True)
     file_sha256 = pw.CharField(max_length=64, null=True)
     file_uploaded_at = pw.DateTimeField(null=True)
-    # Where the file is: "" the deployment's storage, else a backend descriptor (store/distribution.py).
+    # Where the file is: "" the deployment's storage, else a backend descriptor (store/storage.py Backends).
     file_backend = pw.CharField(max_length=512, default="")
     variant = pw.ForeignKeyField(Variant, backref="releases", null=True, on_delete="CASCADE")
     variant_id: int | None  # peewee's accessor of the column, typed

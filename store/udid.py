@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from store.distribution import Capture
+from store.ios_devices import Capture
 
 ATTRIBUTES = ["UDID", "IMEI", "ICCID", "VERSION", "PRODUCT", "SERIAL", "DEVICE_NAME"]
 LINK_SECONDS = 3600

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,13 +24,13 @@ from store import accounts, catalog, client_tokens
 from store.db import db, unit_of_work
 from store.migrate import apply_migrations
 from store.service import init_db
+from tests import lanes
 from worker import context
 from worker.queue import make_queue
 
-PG_URL = os.environ.get(
-    "GATEHOUSE_TEST_DATABASE_URL", "postgresql://postgres:postgres@127.0.0.1:5432/gatehouse_test"
-)
-REDIS_URL = os.environ.get("GATEHOUSE_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# This process's lane (tests/lanes.py): its own databases and its own redis-server.
+PG_URL = lanes.pg("gatehouse_test")
+REDIS_URL = lanes.redis_url(14)
 
 
 @pytest.fixture(scope="session")
@@ -163,8 +162,8 @@ def s3_endpoint():
         proc.wait(10)
 
 
-E2E_DB = PG_URL.rsplit("/", 1)[0] + "/gatehouse_e2e"
-E2E_REDIS = os.environ.get("GATEHOUSE_E2E_REDIS_URL", "redis://127.0.0.1:6379/13")
+E2E_DB = lanes.pg("gatehouse_e2e")
+E2E_REDIS = lanes.redis_url(13)
 ROOT = Path(__file__).resolve().parents[1]
 
 

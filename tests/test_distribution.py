@@ -15,7 +15,7 @@ import pytest
 from falcon import testing
 
 from api.write.app import create_write_app
-from store import accounts, catalog
+from store import accounts, catalog, products
 from store.db import unit_of_work
 from store.models import App, Build, DistEvent, DistSettings, IosDevice, Membership, Variant
 
@@ -316,12 +316,11 @@ def test_delete_product_cascades_after_commit_and_a_failed_delete_keeps_everythi
     rel = upload(api, world, vid).json["data"]["release"]["id"]
     files = artifact_files(settings, pid)
     assert len(files) == 1
-    from store import distribution
 
     def broken(app_id):
         raise RuntimeError("the outbox is down")
 
-    monkeypatch.setattr(distribution, "mark_stale", broken)
+    monkeypatch.setattr(products, "mark_stale", broken)
     assert dist("DELETE", f"/admin/api/products/{pid}").status_code == 500
     assert artifact_files(settings, pid) == files and Build.get(Build.release_id == rel)
     assert Variant.get(Variant.public_id == vid) and App.get(App.public_id == pid).deleted_at is None
@@ -598,18 +597,18 @@ def test_the_events_export_streams_200000_rows_in_constant_memory(write_app, wor
 
 
 def test_ios_device_listing_filters_by_variant(dist, world):
-    from store import distribution
+    from store import ios_devices
 
     pid, vid = make_product(dist, platform="ios")
     _, other = make_product(dist, slug="second", platform="ios")
     with unit_of_work():
         variant = Variant.get(Variant.public_id == vid)
         second = Variant.get(Variant.public_id == other)
-        one = distribution.Capture("00008030-001A2B3C4D5E6F70", "iPhone15,2", "17.1", "F2LX", "Ann's phone")
-        two = distribution.Capture("00008030-00AAAAAAAAAAAAAA", "iPhone14,5", "16.0", "G7", "")
-        distribution.bind_device(variant, one, "10.0.0.1")
-        distribution.bind_device(second, two, "10.0.0.2")
-        distribution.bind_device(second, one, "10.0.0.1")  # the same device, a second variant
+        one = ios_devices.Capture("00008030-001A2B3C4D5E6F70", "iPhone15,2", "17.1", "F2LX", "Ann's phone")
+        two = ios_devices.Capture("00008030-00AAAAAAAAAAAAAA", "iPhone14,5", "16.0", "G7", "")
+        ios_devices.bind_device(variant, one, "10.0.0.1")
+        ios_devices.bind_device(second, two, "10.0.0.2")
+        ios_devices.bind_device(second, one, "10.0.0.1")  # the same device, a second variant
     listed = dist("GET", "/admin/api/ios_devices").json["data"]
     assert listed["total"] == 2 and IosDevice.select().count() == 2
     only = dist("GET", "/admin/api/ios_devices", params={"variant_id": vid}).json["data"]
@@ -734,7 +733,7 @@ def test_lists_and_exports_honour_their_filters(api, dist, world):
     three exports were silently ignored (an export filtered to one variant returned every variant's rows)."""
     import datetime as dt
 
-    from store import distribution
+    from store import ios_devices
 
     pid, a = make_product(dist, slug="filters-a", platform="ios")
     b = dist("POST", f"/admin/api/products/{pid}/variants", {"platform": "android"}).json["data"]["variant"][
@@ -750,11 +749,11 @@ def test_lists_and_exports_honour_their_filters(api, dist, world):
     )
     with unit_of_work():
         variant = Variant.get(Variant.public_id == a)
-        distribution.bind_device(
-            variant, distribution.Capture("00008030-0000000000000001", "iPhone15,2", "17", "S", "Ann"), "::1"
+        ios_devices.bind_device(
+            variant, ios_devices.Capture("00008030-0000000000000001", "iPhone15,2", "17", "S", "Ann"), "::1"
         )
-        distribution.bind_device(
-            variant, distribution.Capture("00008030-0000000000000002", "iPad14,1", "17", "S", "Bob"), "::1"
+        ios_devices.bind_device(
+            variant, ios_devices.Capture("00008030-0000000000000002", "iPad14,1", "17", "S", "Bob"), "::1"
         )
     IosDevice.update(created_at=old).where(IosDevice.udid.endswith("1")).execute()
 

@@ -270,7 +270,7 @@ def configure(apple, pem, key_id="KEY1234567"):
 
 
 def bind(world, dist, udids):
-    from store import distribution
+    from store import ios_devices
     from store.db import unit_of_work
     from store.models import Variant
 
@@ -278,8 +278,8 @@ def bind(world, dist, udids):
     with unit_of_work():
         variant = Variant.get(Variant.public_id == vid)
         return [
-            distribution.bind_device(
-                variant, distribution.Capture(u, "iPhone15,2", "17.0", "S", ""), "::1"
+            ios_devices.bind_device(
+                variant, ios_devices.Capture(u, "iPhone15,2", "17.0", "S", ""), "::1"
             ).public_id
             for u in udids
         ]

@@ -25,13 +25,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from deploy.render_nginx import render
 from loadtest.processes import free_port, wait_until
 from loadtest.stack import production_stack
-from tests.conftest import PG_URL
+from tests import lanes
 from tests.helpers import certificate
 from tests.test_deployment import NGINX
 from tests.test_distribution_browser import ARTIFACTS, browser  # noqa: F401 - the Chromium fixture
 
-TLS_DB = PG_URL.rsplit("/", 1)[0] + "/gatehouse_tls"
-TLS_REDIS = "redis://127.0.0.1:6379/5"
+TLS_DB = lanes.pg("gatehouse_tls")
+TLS_REDIS = lanes.redis_url(5)
 PKG = "com.example.tls"
 
 
@@ -220,8 +220,8 @@ def test_a_scheme_claimed_by_a_client_is_not_believed(edge):
     page = edge.https.get("/products/secure", headers={"X-Forwarded-Proto": "http"})
     assert f"{edge.base}/products/secure" in page.text
     with production_stack(
-        TLS_DB.replace("gatehouse_tls", "gatehouse_tls_direct"),
-        TLS_REDIS.replace("/5", "/1"),
+        lanes.pg("gatehouse_tls_direct"),
+        lanes.redis_url(1),
         "gatehouse-tls-direct",
         GATEHOUSE_FORWARDED_FOR_HOPS="1",
         GATEHOUSE_TRUSTED_PROXIES="192.0.2.1",

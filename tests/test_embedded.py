@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import lanes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
@@ -64,7 +66,7 @@ def test_sqlite_migrates_twice_and_serves_ingestion_and_downloads(tmp_path):
         **os.environ,
         "GATEHOUSE_DATA_DIR": str(tmp_path),
         "GATEHOUSE_DATABASE_URL": "",
-        "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/11",
+        "GATEHOUSE_REDIS_URL": lanes.redis_url(11),
         "GATEHOUSE_QUEUE_NAME": "gatehouse-embedded",
         "GATEHOUSE_LOG_LEVEL": "warning",
     }
@@ -89,7 +91,7 @@ def test_sqlite_holds_eight_admin_writers_and_ingestion(tmp_path):
     from loadtest.stack import production_stack
 
     url = f"sqlite:///{tmp_path / 'gatehouse.db'}"
-    with production_stack(url, "redis://127.0.0.1:6379/9", "gatehouse-sqlite") as st:
+    with production_stack(url, lanes.redis_url(9), "gatehouse-sqlite") as st:
         admin = httpx.Client(
             base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}, timeout=30
         )

@@ -13,8 +13,9 @@ import httpx
 
 from loadtest.processes import free_port, wait_until
 from loadtest.stack import ROOT
+from tests import lanes
 
-REDIS = "redis://127.0.0.1:6379/6"
+REDIS = lanes.redis_url(6)
 
 
 def run_dev(env: dict) -> tuple[str, str]:

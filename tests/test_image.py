@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from loadtest.processes import free_port, recreate_database, wait_until
-from tests.conftest import PG_URL
+from tests import lanes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,14 +27,14 @@ def test_the_installed_package_migrates_and_serves_outside_the_checkout(tmp_path
     )
     workdir = tmp_path / "opt-gatehouse"  # the image's WORKDIR: COPY deploy deploy (gunicorn configs)
     shutil.copytree(ROOT / "deploy", workdir / "deploy")
-    database = PG_URL.rsplit("/", 1)[0] + "/gatehouse_image"
+    database = lanes.pg("gatehouse_image")
     recreate_database(database)
     deps = [p for p in sys.path if p.endswith("site-packages")]
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), *deps]),
         "GATEHOUSE_DATABASE_URL": database,
-        "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/10",
+        "GATEHOUSE_REDIS_URL": lanes.redis_url(10),
         "GATEHOUSE_DATA_DIR": str(tmp_path / "data"),
         "GATEHOUSE_LOG_LEVEL": "info",
         "GATEHOUSE_WRITE_WORKERS": "1",

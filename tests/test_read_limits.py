@@ -13,6 +13,7 @@ import pytest
 from loadtest.processes import free_port, wait_until
 from loadtest.services import children, rss_bytes
 from loadtest.stack import ROOT, up
+from tests import lanes
 
 # Each request carries a different bogus token of about 1 KiB.
 WRK_SCRIPT = textwrap.dedent("""
@@ -35,7 +36,7 @@ def read_service(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     log = home / "gunicorn.log"
     env = {
-        "GATEHOUSE_REDIS_URL": "redis://127.0.0.1:6379/8",
+        "GATEHOUSE_REDIS_URL": lanes.redis_url(8),
         "GATEHOUSE_LOG_LEVEL": "warning",
         "GATEHOUSE_READ_WORKERS": "1",
         "HOME": str(home),

@@ -17,7 +17,7 @@ import pytest
 
 from loadtest.processes import wait_until
 from loadtest.stack import production_stack
-from tests.conftest import PG_URL
+from tests import lanes
 
 HERE = Path(__file__).parent / "schemathesis"
 SECONDS = os.environ.get("GATEHOUSE_SCHEMATHESIS_SECONDS", "40")
@@ -26,10 +26,10 @@ CHECKS_OVERRIDE = os.environ.get("GATEHOUSE_SCHEMATHESIS_CHECKS")
 
 @pytest.fixture(scope="module")
 def seeded():
-    db = PG_URL.rsplit("/", 1)[0] + "/gatehouse_schemathesis"
+    db = lanes.pg("gatehouse_schemathesis")
     with production_stack(
         db,
-        "redis://127.0.0.1:6379/7",
+        lanes.redis_url(7),
         "gatehouse-schemathesis",
         GATEHOUSE_READ_WORKERS="1",
         GATEHOUSE_WRITE_WORKERS="1",

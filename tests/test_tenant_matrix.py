@@ -19,8 +19,10 @@ from store import (
     bundles,
     channels,
     client_tokens,
-    distribution,
     environments,
+    ios_devices,
+    products,
+    releases,
     rollouts,
     rules,
     webhooks,
@@ -124,14 +126,14 @@ def owned(world, api):
         webhooks.emit(world.team.id, "channel.changed", {})
         delivery = WebhookDelivery.get(WebhookDelivery.endpoint == hook)
         # A distribution variant with a release, and an iOS device bound to it.
-        variant = distribution.create_variant(
+        variant = products.create_variant(
             world.user, world.app_id, {"platform": "ios", "display_name": "iPhone", "identifier": "com.x"}
         )
-        release = distribution.create_release(
-            variant, "rel_matrix", distribution.ReleaseInput("1.0.0", 1, "", "", ""), "k", "a.ipa", 1, "0", ""
+        release = releases.create_release(
+            variant, "rel_matrix", releases.ReleaseInput("1.0.0", 1, "", "", ""), "k", "a.ipa", 1, "0", ""
         )
-        device = distribution.bind_device(
-            variant, distribution.Capture("00008030-000A1B2C3D4E5F60", "iPhone15,2", "17.0", "S", ""), "::1"
+        device = ios_devices.bind_device(
+            variant, ios_devices.Capture("00008030-000A1B2C3D4E5F60", "iPhone15,2", "17.0", "S", ""), "::1"
         )
         member = accounts.create_user("member@example.com", "member password", "member")
         accounts.Membership.create(team=world.team, user=member)

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from loadtest.stack import production_stack
-from tests.conftest import PG_URL
+from tests import lanes
 
 SCALE = float(os.environ.get("GATEHOUSE_CHAOS_SCALE", "1"))
 
@@ -68,10 +68,10 @@ def p99(values: list[float]) -> float:
 
 
 def test_black_hole_endpoints_do_not_delay_another_teams_changes(black_holes):
-    db = PG_URL.rsplit("/", 1)[0] + "/gatehouse_webhooks"
+    db = lanes.pg("gatehouse_webhooks")
     with production_stack(
         db,
-        "redis://127.0.0.1:6379/12",
+        lanes.redis_url(12),
         "gatehouse-webhooks",
         GATEHOUSE_READ_WORKERS="1",
         GATEHOUSE_WRITE_WORKERS="1",

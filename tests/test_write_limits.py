@@ -12,14 +12,14 @@ import httpx
 import pytest
 
 from loadtest.stack import production_stack
-from tests.conftest import PG_URL
+from tests import lanes
 
 
 @pytest.fixture(scope="module")
 def write_api():
     with production_stack(
-        PG_URL.rsplit("/", 1)[0] + "/gatehouse_limits",
-        "redis://127.0.0.1:6379/3",
+        lanes.pg("gatehouse_limits"),
+        lanes.redis_url(3),
         "gatehouse-limits",
         GATEHOUSE_READ_WORKERS="1",
         GATEHOUSE_WRITE_WORKERS="1",

@@ -168,12 +168,14 @@ def file_backends(settings, storage: Storage, connection) -> Backends:
     """Every backend a stored file may be on: the deployment's storage, local disk, or a team's own S3
     bucket (its distribution settings), with the team's keys unsealed when the bucket is opened."""
     from api.secret_key import secret_key
-    from store import distribution
+    from store import team_settings
 
     def credentials(team_id: int) -> tuple[str, str]:
         key = secret_key(settings, connection)
-        row = distribution.team_settings(team_id)
-        return distribution.secret(row, "s3_access_key", key), distribution.secret(row, "s3_secret_key", key)
+        row = team_settings.team_settings(team_id)
+        return team_settings.secret(row, "s3_access_key", key), team_settings.secret(
+            row, "s3_secret_key", key
+        )
 
     return Backends(
         storage, settings.data_dir, credentials, settings.s3_path_style, settings.storage_allow_private

@@ -24,8 +24,7 @@ from api.dialects.distribution.schemas import (
 from api.secret_key import secret_key
 from api.write.exports import send_csv
 from api.write.http import int_param, parse_model, send
-from store import accounts
-from store import distribution as dist
+from store import accounts, ios_devices, product_pages, products, releases, team_settings
 from store.apple import AppleClient, AppleError, Credentials
 from store.errors import InvalidInput, Unavailable
 from store.service import unit_of_work
@@ -48,7 +47,7 @@ def secret(ctx: WriteContext) -> bytes:
     return secret_key(ctx.settings, ctx.connection)
 
 
-def delete_files(ctx: WriteContext, files: list[dist.FileRef]) -> None:
+def delete_files(ctx: WriteContext, files: list[products.FileRef]) -> None:
     """After the commit: a reader never meets a row without its file."""
     for f in files:
         ctx.backends.open(f.backend, f.team_id).delete(f.key)
@@ -56,9 +55,9 @@ def delete_files(ctx: WriteContext, files: list[dist.FileRef]) -> None:
 
 def apple(ctx: WriteContext, team_id: int | None, user: accounts.User) -> tuple[AppleClient, int]:
     """An App Store Connect client with the team's credentials, and the team's id."""
-    row = dist.get_settings(user, team_id)
+    row = team_settings.get_settings(user, team_id)
     creds = Credentials(
-        row.apple_key_id, row.apple_issuer_id, dist.secret(row, "apple_private_key", secret(ctx))
+        row.apple_key_id, row.apple_issuer_id, team_settings.secret(row, "apple_private_key", secret(ctx))
     )
     if not (creds.key_id and creds.issuer_id and creds.private_key):
         raise InvalidInput("Apple Developer API credentials are not configured")
@@ -77,9 +76,9 @@ def _delete(req: falcon.Request, resp: falcon.Response, ctx: WriteContext, delet
     ok(resp, {"id": ident, "deleted": True})
 
 
-def _product_with_variants(view: dist.ProductView) -> dict:
+def _product_with_variants(view: products.ProductView) -> dict:
     builds = [b for rows in view.releases.values() for b in rows]
-    counts = dist.download_counts(builds)
+    counts = products.download_counts(builds)
     variants = []
     for v in view.variants:
         item = shapes.variant(v, view.app.public_id)
@@ -95,14 +94,14 @@ class Products:
     def on_get(self, req, resp):
         user = caller(req)
         limit, offset = window(req, 200)
-        rows, total = dist.list_products(user, (req.get_param("q") or "")[:100] or None, limit, offset)
+        rows, total = products.list_products(user, (req.get_param("q") or "")[:100] or None, limit, offset)
         ok(resp, {"items": [shapes.product(r.app, r.variant_count) for r in rows], "total": total})
 
     def on_post(self, req, resp):
         user = caller(req)
         body = parse_model(req, ProductIn, self.limit)
         with unit_of_work():
-            app = dist.create_product(
+            app = products.create_product(
                 user,
                 body.team_id,
                 body.name,
@@ -118,17 +117,17 @@ class Product:
         self.ctx = ctx
 
     def on_get(self, req, resp, product_id):
-        ok(resp, _product_with_variants(dist.get_product(caller(req), product_id)))
+        ok(resp, _product_with_variants(products.get_product(caller(req), product_id)))
 
     def on_put(self, req, resp, product_id):
         user = caller(req)
         body = parse_model(req, ProductUpdate, self.ctx.settings.max_body_bytes)
         with unit_of_work():
-            app = dist.update_product(user, product_id, body.model_dump())
+            app = products.update_product(user, product_id, body.model_dump())
         ok(resp, {"product": shapes.product(app)})
 
     def on_delete(self, req, resp, product_id):
-        _delete(req, resp, self.ctx, dist.delete_product, product_id)
+        _delete(req, resp, self.ctx, products.delete_product, product_id)
 
 
 class Variants:
@@ -139,7 +138,7 @@ class Variants:
         user = caller(req)
         body = parse_model(req, VariantIn, self.limit)
         with unit_of_work():
-            row = dist.create_variant(user, product_id, body.model_dump())
+            row = products.create_variant(user, product_id, body.model_dump())
         ok(resp, {"variant": shapes.variant(row, product_id)}, falcon.HTTP_201)
 
 
@@ -151,24 +150,24 @@ class Variant:
         user = caller(req)
         body = parse_model(req, VariantUpdate, self.ctx.settings.max_body_bytes)
         with unit_of_work():
-            row = dist.update_variant(user, variant_id, body.model_dump())
+            row = products.update_variant(user, variant_id, body.model_dump())
         ok(resp, {"variant": shapes.variant(row, row.app.public_id)})
 
     def on_delete(self, req, resp, variant_id):
-        _delete(req, resp, self.ctx, dist.delete_variant, variant_id)
+        _delete(req, resp, self.ctx, products.delete_variant, variant_id)
 
 
 class VariantStats:
     def on_get(self, req, resp, variant_id):
-        row, releases = dist.variant_releases(caller(req), variant_id)
-        counts = dist.download_counts(releases)
+        row, rows = products.variant_releases(caller(req), variant_id)
+        counts = products.download_counts(rows)
         app = row.app
         ok(
             resp,
             {
                 "product": {"id": app.public_id, "slug": app.slug, "name": app.title},
                 "variant": shapes.variant(row, app.public_id),
-                "releases": [shapes.release(b, counts.get(b.id, 0)) for b in releases],
+                "releases": [shapes.release(b, counts.get(b.id, 0)) for b in rows],
                 "total_downloads": sum(counts.values()),
             },
         )
@@ -179,7 +178,7 @@ class Release:
         self.ctx = ctx
 
     def on_delete(self, req, resp, release_id):
-        _delete(req, resp, self.ctx, dist.delete_release, release_id)
+        _delete(req, resp, self.ctx, releases.delete_release, release_id)
 
 
 class Publish:
@@ -189,7 +188,7 @@ class Publish:
     def on_put(self, req, resp, app_id):
         user = caller(req)
         with unit_of_work():
-            app = dist.set_published(user, app_id, self.published)
+            app = products.set_published(user, app_id, self.published)
         ok(resp, {"id": app.public_id, "published": app.published})
 
 
@@ -200,14 +199,14 @@ class Events:
     def on_get(self, req, resp):
         user = caller(req)
         limit, offset = window(req, 50)
-        rows, total = dist.list_events(
+        rows, total = product_pages.list_events(
             user,
             req.get_param("type"),
             req.get_param("variant_id"),
             req.get_param("release_id"),
             limit,
             offset,
-            dist.Filters.of(None, req.get_param("from"), req.get_param("to")),
+            releases.Filters.of(None, req.get_param("from"), req.get_param("to")),
         )
         ok(resp, {"items": [shapes.event(r) for r in rows], "total": total, "limit": limit, "offset": offset})
 
@@ -216,15 +215,15 @@ class IosDevices:
     def on_get(self, req, resp):
         user = caller(req)
         limit, offset = window(req, 100)
-        rows, total = dist.list_ios_devices(
+        rows, total = ios_devices.list_ios_devices(
             user,
             req.get_param("variant_id"),
             limit,
             offset,
             req.get_param("q"),
-            dist.Filters.of(None, req.get_param("from"), req.get_param("to")),
+            releases.Filters.of(None, req.get_param("from"), req.get_param("to")),
         )
-        bound = dist.device_variants(rows)
+        bound = ios_devices.device_variants(rows)
         ok(resp, {"items": [shapes.ios_device(d, bound[d.id]) for d in rows], "total": total})
 
 
@@ -232,12 +231,12 @@ class IosVariants:
     """GET /admin/api/ios_variants: the team's iOS variants with their product's name (the UI's filter)."""
 
     def on_get(self, req, resp):
-        ok(resp, {"items": [shapes.ios_variant(v) for v in dist.ios_variants(caller(req))]})
+        ok(resp, {"items": [shapes.ios_variant(v) for v in ios_devices.ios_variants(caller(req))]})
 
 
 def _register(client: AppleClient, device) -> dict:
     """One device with Apple, as the distribution server reports it."""
-    outcome = dist.register_with_apple(client, device)
+    outcome = ios_devices.register_with_apple(client, device)
     if outcome.status == "failed":
         return {"id": device.public_id, "udid": device.udid, "status": "failed", "error": outcome.error}
     return {
@@ -254,7 +253,7 @@ class RegisterDevice:
 
     def on_post(self, req, resp, device_id):
         user = caller(req)
-        device = dist.ios_device(user, device_id)
+        device = ios_devices.ios_device(user, device_id)
         client, _ = apple(self.ctx, device.team_id, user)
         try:
             result = _register(client, device)
@@ -277,7 +276,7 @@ class RegisterAll:
         user = caller(req)
         body = parse_model(req, RegisterIn, self.ctx.settings.max_body_bytes)
         client, team_id = apple(self.ctx, team_param(req), user)
-        chosen = dist.team_devices(team_id, body.device_ids)
+        chosen = ios_devices.team_devices(team_id, body.device_ids)
         results = []
         try:
             for device_id in dict.fromkeys(body.device_ids):
@@ -357,13 +356,13 @@ class TeamSettings:
         self.ctx = ctx
 
     def _shape(self, row) -> dict:
-        access = dist.secret(row, "s3_access_key", secret(self.ctx))
+        access = team_settings.secret(row, "s3_access_key", secret(self.ctx))
         return shapes.settings(row, access[-4:] if len(access) >= 12 else "")
 
     def on_get(self, req, resp):
         # Unsaved settings show the defaults: the team's name, and where this request reached Gatehouse.
         default = (self.ctx.settings.public_url or req.prefix).rstrip("/")
-        ok(resp, self._shape(dist.get_settings(caller(req), team_param(req), default)))
+        ok(resp, self._shape(team_settings.get_settings(caller(req), team_param(req), default)))
 
     def on_put(self, req, resp):
         user = caller(req)
@@ -372,7 +371,7 @@ class TeamSettings:
         fields = {k: v for k, v in fields.items() if v is not None}
         with unit_of_work():
             # Saved defaults name GATEHOUSE_PUBLIC_URL only: a script's request may come in on an internal address.
-            row = dist.update_settings(
+            row = team_settings.update_settings(
                 user,
                 body.team_id,
                 fields,
@@ -388,7 +387,7 @@ class UploadConfig:
         self.ctx = ctx
 
     def on_get(self, req, resp):
-        row = dist.get_settings(caller(req), team_param(req))
+        row = team_settings.get_settings(caller(req), team_param(req))
         ok(
             resp,
             {
@@ -406,9 +405,9 @@ class UploadConfig:
 # -- exports -----------------------------------------------------------------------------------------
 
 
-def _filters(req) -> dist.Filters:
+def _filters(req) -> releases.Filters:
     """variant_id, from and to of an export (they were ignored: a filtered export had every row)."""
-    return dist.Filters.of(req.get_param("variant_id"), req.get_param("from"), req.get_param("to"))
+    return releases.Filters.of(req.get_param("variant_id"), req.get_param("from"), req.get_param("to"))
 
 
 class ReleasesCsv:
@@ -437,7 +436,7 @@ class ReleasesCsv:
                 b.downloads,
                 shapes.ts(b.created_at),
             ]  # fmt: skip
-            for b, v, a in dist.all_releases(user, _filters(req))
+            for b, v, a in releases.all_releases(user, _filters(req))
         )
         send_csv(resp, "releases.csv", self.HEADER, rows)
 
@@ -458,7 +457,7 @@ class EventsCsv:
                 e["ip"],
                 e["ua"],
             ]  # fmt: skip
-            for e in dist.iter_events(user, _filters(req))
+            for e in product_pages.iter_events(user, _filters(req))
         )
         send_csv(resp, "events.csv", self.HEADER, rows)
 
@@ -482,6 +481,6 @@ class IosDevicesCsv:
                 shapes.ts(d.created_at),
                 shapes.ts(d.verified_at),
             ]  # fmt: skip
-            for d in dist.iter_ios_devices(user, _filters(req))
+            for d in ios_devices.iter_ios_devices(user, _filters(req))
         )
         send_csv(resp, "ios_devices.csv", self.HEADER, rows)

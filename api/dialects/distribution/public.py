@@ -24,8 +24,7 @@ from api.secret_key import secret_key
 from api.write.files import StoredFile, send_file
 from api.write.http import read_body
 from api.write.ratelimit import client_address
-from store import distribution as dist
-from store import udid
+from store import ios_devices, product_pages, team_settings, udid
 from store.errors import InvalidInput, NotFound, TooManyRequests
 from store.service import unit_of_work
 
@@ -96,7 +95,7 @@ class ProductPage:
         self.ctx = ctx
 
     def on_get(self, req, resp, slug):
-        content = dist.public_page(slug) if len(slug) <= 128 else None
+        content = product_pages.public_page(slug) if len(slug) <= 128 else None
         if content is None:
             resp.content_type = falcon.MEDIA_HTML
             resp.status, resp.text = falcon.HTTP_404, page.not_found()
@@ -104,7 +103,7 @@ class ProductPage:
             return
         ip, ua = _who(req, self.ctx)
         with unit_of_work():
-            dist.record_event(content.app.id, "visit", None, None, ip, ua)
+            product_pages.record_event(content.app.id, "visit", None, None, ip, ua)
         base = base_url(req, self.ctx.settings, content.settings)
         icon = (
             f"/api/files/apps/{content.app.public_id}/{quote(content.app.icon)}" if content.app.icon else None
@@ -129,13 +128,13 @@ class Click:
         self.ctx = ctx
 
     def on_get(self, req, resp, slug, release_id):
-        row = dist.public_release(release_id)
+        row = product_pages.public_release(release_id)
         if row is None or row.app.slug != slug:
             raise NotFound("release not found")
         ip, ua = _who(req, self.ctx)
         with unit_of_work():
-            dist.record_event(row.app_id, "click", row.variant_id, row.id, ip, ua)
-        base = base_url(req, self.ctx.settings, dist.team_settings(row.app.team_id))
+            product_pages.record_event(row.app_id, "click", row.variant_id, row.id, ip, ua)
+        base = base_url(req, self.ctx.settings, team_settings.team_settings(row.app.team_id))
         resp.status = falcon.HTTP_302
         resp.set_header("Cache-Control", "no-store")
         ios = row.variant.platform == "ios" and row.file_name and row.file_name.lower().endswith(".ipa")
@@ -147,7 +146,7 @@ class Download:
         self.ctx = ctx
 
     def on_get(self, req, resp, release_id):
-        row = dist.public_release(release_id)
+        row = product_pages.public_release(release_id)
         if row is None:
             raise NotFound("release not found")
         storage = self.ctx.backends.open(row.file_backend, row.app.team_id)
@@ -165,7 +164,7 @@ class Download:
             ip, ua = _who(req, self.ctx)
             client = hashlib.sha256(f"{ip}|{ua}".encode()).hexdigest()[:32]
             with unit_of_work():
-                dist.record_download(row, client, ip, ua)
+                product_pages.record_download(row, client, ip, ua)
 
     on_head = on_get
 
@@ -175,10 +174,10 @@ class Manifest:
         self.ctx = ctx
 
     def on_get(self, req, resp, release_id):
-        row = dist.public_release(release_id)
+        row = product_pages.public_release(release_id)
         if row is None or row.variant.platform != "ios":
             raise NotFound("release not found")
-        base = base_url(req, self.ctx.settings, dist.team_settings(row.app.team_id))
+        base = base_url(req, self.ctx.settings, team_settings.team_settings(row.app.team_id))
         doc = {
             "items": [
                 {
@@ -203,10 +202,10 @@ class UdidProfile:
 
     def on_get(self, req, resp):
         variant_id = req.get_param("variant") or ""
-        target = dist.public_variant(variant_id) if len(variant_id) <= 32 else None
+        target = product_pages.public_variant(variant_id) if len(variant_id) <= 32 else None
         if target is None or target.platform != "ios" or not target.app.published:
             raise NotFound("variant not found")
-        settings = dist.team_settings(target.app.team_id)
+        settings = team_settings.team_settings(target.app.team_id)
         base = base_url(req, self.ctx.settings, settings)
         callback = f"{base}/udid/callback?{udid.callback_query(secret_key(self.ctx.settings, self.ctx.connection), target.public_id)}"
         resp.content_type = "application/x-apple-aspen-config"
@@ -255,7 +254,7 @@ class UdidCallback:
             req.get_param("sig") or "",
         ):
             raise InvalidInput("the registration link is invalid or has expired; open the profile again")
-        target = dist.public_variant(variant_id)
+        target = product_pages.public_variant(variant_id)
         if target is None:
             raise NotFound("variant not found")
         try:
@@ -265,8 +264,8 @@ class UdidCallback:
         ip, _ = _who(req, self.ctx)
         self._within_bounds(variant_id, req.get_param("expires") or "", ip)
         with unit_of_work():
-            dist.bind_device(target, capture, ip)
-        base = base_url(req, self.ctx.settings, dist.team_settings(target.app.team_id))
+            ios_devices.bind_device(target, capture, ip)
+        base = base_url(req, self.ctx.settings, team_settings.team_settings(target.app.team_id))
         resp.status = falcon.HTTP_301
         resp.location = f"{page_url(base, target.app.slug)}?udid=bound"
 

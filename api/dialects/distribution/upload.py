@@ -11,7 +11,7 @@ from api.dialects.distribution import public
 from api.dialects.distribution.admin import ok
 from api.dialects.distribution.auth import caller
 from api.write.uploads import stream_form
-from store import distribution as dist
+from store import products, releases, team_settings
 from store.errors import InvalidInput
 from store.service import unit_of_work
 from store.storage import Storage, Stored
@@ -29,7 +29,7 @@ _TEXT_FIELDS = {
 class Saved(NamedTuple):
     """The release file as stored, before its row exists."""
 
-    target: dist.Variant
+    target: products.Variant
     backend: str
     storage: Storage
     name: str
@@ -47,13 +47,13 @@ class Upload:
     def on_post(self, req, resp):
         user = caller(req)
         limit = self.ctx.settings.upload_max_bytes
-        release_id = dist.new_release_id()
+        release_id = products.new_release_id()
 
         def save(fields: dict[str, str], name: str, stream: BinaryIO) -> Saved:
             if not fields["variant_id"]:
                 raise InvalidInput("variant_id is required, before app_file")
-            target = dist.variant(user, fields["variant_id"])
-            backend = dist.upload_backend(dist.team_settings(target.app.team_id))
+            target = products.variant(user, fields["variant_id"])
+            backend = team_settings.upload_backend(team_settings.team_settings(target.app.team_id))
             storage = self.ctx.backends.open(backend, target.app.team_id)
             key = f"dist/{target.app.public_id}/{target.public_id}/{release_id}/{name}"
             return Saved(target, backend, storage, name, storage.save(key, stream, limit))
@@ -75,7 +75,7 @@ class Upload:
             build = fields.get("build") or ""
             if build and not (build.isascii() and build.isdigit()):
                 raise InvalidInput("build must be a non-negative integer of at most 18 digits")
-            values = dist.ReleaseInput(
+            values = releases.ReleaseInput(
                 fields.get("version") or "0.0.0",
                 int(build) if build else None,
                 fields.get("changelog", ""),
@@ -84,11 +84,11 @@ class Upload:
             )
             f = saved.stored
             with unit_of_work():
-                row = dist.create_release(
+                row = releases.create_release(
                     saved.target, release_id, values, f.key, saved.name, f.size, f.sha256, saved.backend
                 )
         except BaseException:
             discard(saved)
             raise
-        base = public.base_url(req, self.ctx.settings, dist.team_settings(saved.target.app.team_id))
+        base = public.base_url(req, self.ctx.settings, team_settings.team_settings(saved.target.app.team_id))
         ok(resp, public.upload_answer(base, saved.target, row), falcon.HTTP_201)
