@@ -11,7 +11,6 @@ import httpx
 import pytest
 import redis
 from falcon import testing
-from rq import SimpleWorker
 
 from api.dialects.registry import compose_snapshot, part_codecs
 from api.read.app import create_read_app
@@ -26,6 +25,7 @@ from store.migrate import apply_migrations
 from store.service import init_db
 from tests import lanes
 from worker import context
+from worker.main import GatehouseWorker
 from worker.queue import make_queue
 
 # This process's lane (tests/lanes.py): its own databases and its own redis-server.
@@ -90,7 +90,7 @@ def sync(settings, redis_conn, cache):
 
     def run() -> None:
         queue = make_queue(redis_conn, settings.queue_name)
-        SimpleWorker([queue], connection=redis_conn, serializer=queue.serializer).work(
+        GatehouseWorker([queue], connection=redis_conn, serializer=queue.serializer).work(
             burst=True, logging_level="WARNING"
         )
         cache.refresh(redis_conn)

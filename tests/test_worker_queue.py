@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 from rq.job import Job, JobStatus
 
@@ -217,3 +219,21 @@ def test_every_connection_rq_blocks_on_outlasts_its_pop(settings, redis_conn):
     GatehouseWorker([make_queue(shared, "rq-client-test")], connection=shared, serializer=JSONSerializer)
     early = list(shared.connection_pool._available_connections)[0]
     assert early.socket_timeout == 5 < worker.dequeue_timeout
+
+
+def test_the_command_channel_lets_a_worker_stop_at_once(settings, redis_conn):
+    """RQ reads its command channel with a 60 s wait and redis-py 8's stop() waits for that read: a
+    worker's teardown (every stop, every burst run) hung for up to a minute, four times in one run of
+    the suite. GatehouseWorker reads it with a short wait."""
+    from worker.main import COMMAND_POLL, GatehouseWorker
+
+    queue = make_queue(redis_conn, settings.queue_name)
+    worker = GatehouseWorker([queue], connection=redis_conn, serializer=queue.serializer)
+    worker.subscribe()
+    time.sleep(0.3)  # the command thread is inside its read, and no message will end it
+    started = time.monotonic()
+    worker.pubsub_thread.stop()  # what RQ's teardown waits for (it came after a race with its UNSUBSCRIBE)
+    waited = time.monotonic() - started
+    worker.pubsub.close()
+    assert not worker.pubsub_thread.is_alive()
+    assert waited < COMMAND_POLL + 5, f"the stop waited {waited:.1f} s"

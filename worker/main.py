@@ -97,6 +97,9 @@ def _exit_now(name: str) -> None:
     os._exit(0)
 
 
+COMMAND_POLL = 0.5  # seconds RQ's command thread waits for a message before checking for a stop
+
+
 class GatehouseWorker(SimpleWorker):
     # RQ doubles its wait after each failed Redis call up to 60 s; after an outage of 10 s it
     # could sleep 16 s more. One second bounds the time from Redis being back to work resuming.
@@ -104,6 +107,16 @@ class GatehouseWorker(SimpleWorker):
     # Set by SIGTERM or SIGINT: RQ marks a stop only when one comes mid-job, so the loop could not tell
     # a stop it was asked for from one an error caused.
     stop_asked = False
+
+    def subscribe(self) -> None:
+        """RQ's command channel, read with a short wait: redis-py 8's PubSubWorkerThread.stop() waits for the
+        thread's current read, which RQ makes with a 60 s timeout, so a stop (and every burst run's
+        teardown) could hang for a minute. A command now waits at most half a second."""
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=COMMAND_POLL, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
     def request_stop(self, signum, frame) -> None:
         self.stop_asked = True
