@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,8 +68,10 @@ def up(url: str) -> bool:
 
 @contextmanager
 def production_stack(database_url: str, redis_url: str, name: str, **extra_env: str) -> Iterator[Stack]:
-    """A fresh database, a flushed Redis database, an empty data directory, the three services on free ports."""
-    shutil.rmtree(f"/tmp/{name}", ignore_errors=True)
+    """A fresh database, a flushed Redis database, an empty data directory, the three services on free ports.
+    The data directory is a new one each time: two stacks of the same name (parallel test lanes) must not
+    share files, metrics or uploads."""
+    data_dir = tempfile.mkdtemp(prefix=f"{name}-")
     if not database_url.startswith("sqlite"):
         recreate_database(database_url)
     redis.Redis.from_url(redis_url).flushdb()
@@ -78,7 +81,7 @@ def production_stack(database_url: str, redis_url: str, name: str, **extra_env: 
         "GATEHOUSE_REDIS_URL": redis_url,
         "GATEHOUSE_QUEUE_NAME": name,
         "GATEHOUSE_LOG_LEVEL": "warning",
-        "GATEHOUSE_DATA_DIR": f"/tmp/{name}",
+        "GATEHOUSE_DATA_DIR": data_dir,
         **extra_env,
     }
     cli = [sys.executable, "-m", "api.cli"]
@@ -98,3 +101,4 @@ def production_stack(database_url: str, redis_url: str, name: str, **extra_env: 
             proc.terminate()
         for proc in stack.procs:
             proc.wait(10)
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -103,10 +103,15 @@ def test_bogus_tokens_retain_no_memory(read_service):
     assert warm.returncode == 0, warm.stderr
     before = rss_bytes(worker)
     seconds = 4 * float(os.environ.get("GATEHOUSE_CHAOS_SCALE", "1"))
-    res = subprocess.run(
-        ["wrk", "-t1", "-c32", f"-d{seconds:g}s", "-s", str(script), url], capture_output=True, text=True
-    )
-    sent = int(res.stdout.split("requests=")[1].split()[0])
+    sent = 0
+    # Until 20,000 distinct tokens went in: on a machine busy with another test lane one run sent 15,535.
+    for _ in range(10):
+        res = subprocess.run(
+            ["wrk", "-t1", "-c32", f"-d{seconds:g}s", "-s", str(script), url], capture_output=True, text=True
+        )
+        sent += int(res.stdout.split("requests=")[1].split()[0])
+        if sent >= 20_000:
+            break
     growth = rss_bytes(worker) - before
     print(
         f"\n{sent} bogus 1 KiB tokens: read worker RSS grew {growth / 2**20:.1f} MiB (limit 20)",
