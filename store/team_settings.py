@@ -3,6 +3,10 @@ bucket) and Apple Developer API credentials, secrets sealed at rest."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
 from store import netguard
 from store.accounts import require_writer
 from store.errors import InvalidInput
@@ -44,6 +48,34 @@ def get_settings(caller: User, team_id: int | None, default_domain: str = "") ->
     return _settings_or_defaults(choose_team(caller, team_id), default_domain)
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+DOMAIN_SETTINGS = ("primary_domain", "upload_domain")
+
+
+def _domain(name: str, value: str) -> str:
+    """``value`` when it can begin a link: a host name (with a port) or an http(s) origin. Pages, manifests
+    and upload answers are built on it; "[" once made every link of the team's pages unparseable."""
+    if not value:
+        return value
+    refused = InvalidInput(f"{name} must be a host name or an http(s) origin such as https://dl.example.com")
+    try:
+        parts = urlsplit(value if "://" in value else f"https://{value}")
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        raise refused from None
+    if parts.scheme not in ("http", "https") or not host or parts.username is not None:
+        raise refused
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise refused
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST.fullmatch(host):
+            raise refused from None
+    return value
+
+
 def update_settings(
     caller: User,
     team_id: int | None,
@@ -64,6 +96,11 @@ def update_settings(
             netguard.check_url(fields["s3_endpoint"], allow_private)
         except netguard.Refused as refused:
             raise InvalidInput(f"s3_endpoint: {refused}") from None
+    for name in DOMAIN_SETTINGS:
+        if fields.get(name):
+            _domain(name, fields[name].strip())
+    for domain in fields.get("secondary_domains") or []:
+        _domain("secondary_domains", domain.strip())
     for name in PLAIN_SETTINGS:
         if name in fields:
             setattr(row, name, fields[name])

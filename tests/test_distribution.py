@@ -728,6 +728,33 @@ def test_settings_keep_the_upload_domain_and_refuse_unknown_fields(dist):
     assert unknown.status_code == 400 and "upload_domian" in unknown.json["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("primary_domain", "["),
+        ("primary_domain", "https://dl.example.com/path?q=1"),
+        ("primary_domain", "ftp://dl.example.com"),
+        ("upload_domain", "up load.example.com"),
+        ("upload_domain", "user@upload.example.com"),
+        ("secondary_domains", ["cdn.example.com", "http://[::1"]),
+    ],
+)
+def test_a_domain_that_cannot_begin_a_link_is_refused(dist, world, field, value):
+    """schemathesis found it: a primary_domain of "[" was stored, and every link of the team's pages and
+    answers became an unparseable URL. Domains are host names or http(s) origins; nothing is changed."""
+    res = dist("PUT", "/admin/api/settings", {field: value})
+    assert res.status_code == 400 and res.json["error"]["code"] == "BAD_REQUEST"
+    assert field in res.json["error"]["message"]
+    assert dist("GET", "/admin/api/settings").json["data"]["primary_domain"] != "["
+
+
+@pytest.mark.parametrize(
+    "value", ["dl.example.com", "https://dl.example.com", "http://dl.example.com:8080/", "[2001:db8::1]:8443"]
+)
+def test_host_names_and_origins_are_taken_as_domains(dist, world, value):
+    assert dist("PUT", "/admin/api/settings", {"primary_domain": value}).status_code == 200
+
+
 def test_lists_and_exports_honour_their_filters(api, dist, world):
     """Issue 20, fenfa UI item 3: from/to on events, q/from/to on iOS devices and variant_id/from/to on the
     three exports were silently ignored (an export filtered to one variant returned every variant's rows)."""
