@@ -5,8 +5,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 VENV := .venv
 BIN := $(VENV)/bin
-# Parallel test lanes (tests/lanes.py): one per core; each lane runs a whole test module at a time.
-LANES ?= $(shell nproc)
+# Parallel test lanes (tests/lanes.py): one per core and one more, as lanes wait on servers and subprocesses
+# much of the time; each lane runs a whole test module at a time.
+LANES ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 .PHONY: run test check install services lint format bench scale load transfer chaos clean
 

@@ -22,10 +22,12 @@ def _settings() -> Settings:
 
 
 def _db(settings: Settings) -> None:
+    from store import accounts
     from store.service import init_db
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     init_db(settings.effective_database_url, settings.db_pool_size)
+    accounts.configure_passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
 
 
 def _after_commit(settings: Settings) -> None:

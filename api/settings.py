@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     )
     s3_presign_seconds: int = Field(300, description="Lifetime of presigned S3 download URLs.")
     icon_max_bytes: int = Field(1_048_576, description="Largest app icon upload accepted (413 past it).")
+    argon2_time_cost: int = Field(
+        3, ge=1, le=100, description="argon2id passes per password hash (the library's recommendation: 3)."
+    )
+    argon2_memory_kib: int = Field(
+        65536,
+        ge=1024,
+        le=4_194_304,
+        description="argon2id memory per password hash, in KiB (64 MiB: about 120 ms a login on one core).",
+    )
     login_max_failures: int = Field(
         10, description="Failed logins per account and address before login answers 429 for the window."
     )

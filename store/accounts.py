@@ -16,6 +16,17 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 # Verified against when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash("gatehouse-timing-equaliser")
 
+
+def configure_passwords(time_cost: int, memory_kib: int) -> None:
+    """The argon2id cost of new hashes (GATEHOUSE_ARGON2_*). A stored hash names its own parameters, so
+    hashes made under other ones still verify; the unknown-email dummy is rehashed to cost the same."""
+    global _hasher, _DUMMY_HASH
+    if (_hasher.time_cost, _hasher.memory_cost) == (time_cost, memory_kib):
+        return
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    _DUMMY_HASH = _hasher.hash("gatehouse-timing-equaliser")
+
+
 WRITE_ROLES = ("admin", "super_admin")
 
 

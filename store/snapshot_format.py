@@ -11,7 +11,7 @@ Layout:
   gh:snap:changed           pub/sub channel carrying the public_id of a changed app
   gh:snap:complete          set once a full rebuild has rendered every app (missing: rebuild everything)
   gh:snap:rebuild-pending   set of "low-high" app id ranges a full rebuild has still to render
-  gh:write:gen              counter bumped right after every commit that makes an app's snapshot stale
+  gh:write:gen              a new value set right after every commit that makes an app's snapshot stale
                             (the write API's client-token cache is valid while it stays the same)
 
 A snapshot document:

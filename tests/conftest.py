@@ -40,6 +40,10 @@ def settings(tmp_path_factory) -> Settings:
         redis_url=REDIS_URL,
         data_dir=tmp_path_factory.mktemp("data"),
         queue_name="gatehouse-test",
+        # Real argon2id at a test's cost: 64 MiB and three passes cost 120 ms a user, about 100 s of the
+        # suite's CPU. Production keeps the defaults; tests/test_contract.py checks them.
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
     )
 
 

@@ -259,3 +259,16 @@ def test_the_documents_version_pattern_is_what_the_server_parses():
         except InvalidVersion:
             accepted = False
         assert accepted == (bool(query.match(sample)) and len(sample.strip()) <= 64), sample
+
+
+def test_passwords_are_hashed_at_the_recommended_cost_by_default():
+    """The suite hashes at a test's cost (tests/conftest.py); a deployment keeps argon2id's recommendation."""
+    from argon2 import PasswordHasher
+
+    from store import accounts
+
+    assert (Settings().argon2_time_cost, Settings().argon2_memory_kib) == (3, 65536)
+    recommended = PasswordHasher()
+    assert (recommended.time_cost, recommended.memory_cost) == (3, 65536)
+    stored = accounts.hash_password("correct horse battery")
+    assert stored.startswith("$argon2id$")

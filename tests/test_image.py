@@ -20,8 +20,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_the_installed_package_migrates_and_serves_outside_the_checkout(tmp_path):
     site = tmp_path / "site"
+    # Built from a copy: setuptools leaves build/ beside the source, and a build/lib/ copy of the tree in
+    # the checkout doubled every grep (issue 21).
+    source = tmp_path / "source"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "data", "*.egg-info", "__pycache__", "node_modules"
+        ),
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(source)],
         check=True,
         capture_output=True,
     )

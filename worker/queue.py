@@ -10,6 +10,7 @@ such a job left apps stale until RQ's 10-minute maintenance.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 
 import redis
@@ -102,8 +103,11 @@ def enqueue_rebuild(queue: Queue, app_id: int) -> None:
 
 
 def announce_write(connection: redis.Redis) -> None:
-    """Tells every write process its cached client tokens may be stale (see api/write/tokencache.py)."""
-    connection.incr(WRITE_GEN_KEY)
+    """Tells every write process its cached client tokens may be stale (see api/write/tokencache.py).
+
+    A value never seen before, not a counter: Redis keeps nothing across a restart or flush, and a counter
+    started again at 1 matched what a process had cached before, so a change went unseen for max_age."""
+    connection.set(WRITE_GEN_KEY, f"{time.time_ns():x}-{secrets.token_hex(4)}")
 
 
 def enqueue_rebuilds(queue: Queue, app_ids) -> None:

@@ -23,7 +23,7 @@ from api.write import bodies
 from api.write.files import file_backends
 from api.write.http import send
 from api.write.ratelimit import LoginLimiter, client_address
-from store import changes, outbox
+from store import accounts, changes, outbox
 from store.errors import DomainError, InvalidInput, TooManyRequests, Unavailable
 from store.service import (
     drop_dead_connection,
@@ -258,6 +258,7 @@ def create_write_app(
     settings: Settings, connection: redis.Redis | None = None, manage_connections: bool = True
 ) -> falcon.App:
     init_db(settings.effective_database_url, settings.db_pool_size)
+    accounts.configure_passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
     connection = connection or redis.Redis.from_url(settings.redis_url)
     queue = make_queue(connection, settings.queue_name)
     set_after_commit(lambda app_ids: _enqueue_or_count(queue, app_ids))
