@@ -241,9 +241,22 @@ SLOW_MODULES = frozenset(
 )
 
 
+# The longest modules start first: parallel lanes take whole modules in collection order, and one begun
+# last (schemathesis's two 40 s runs) would keep a lane busy after the others finished.
+LONGEST_FIRST = ("test_schemathesis", "test_faults", "test_edge_tls", "test_deployment", "test_capgo_stack")
+
+
 def pytest_collection_modifyitems(items) -> None:
     """Lanes: `make check` runs what needs neither real service processes, a browser, the fault suite nor
     the slow modules; `make test` runs everything."""
+
+    def order(item) -> int:
+        name = item.module.__name__.rsplit(".", 1)[-1]
+        if name in LONGEST_FIRST:
+            return LONGEST_FIRST.index(name)
+        return len(LONGEST_FIRST) + (0 if name in SLOW_MODULES or "stack" in item.fixturenames else 1)
+
+    items.sort(key=order)
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if "stack" in names:
