@@ -258,6 +258,7 @@ def apple(settings, redis_conn, world, apple_key, monkeypatch):
     fake.call = call
     yield fake
     fake.server.shutdown()
+    fake.server.server_close()  # its listening socket too (filterwarnings = error makes a leak fail)
 
 
 def configure(apple, pem, key_id="KEY1234567"):
