@@ -191,7 +191,7 @@ def stack():
             "warning",
         )
         wait_until(lambda: up(f"http://127.0.0.1:{front_port}"), timeout=30)
-        yield SimpleNamespace(
+        clients = SimpleNamespace(
             read=httpx.Client(base_url=st.read),
             front=httpx.Client(base_url=f"http://127.0.0.1:{front_port}"),
             write=httpx.Client(base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}),
@@ -201,6 +201,11 @@ def stack():
             env=st.env,
             write_addr=st.write.removeprefix("http://"),
         )
+        try:
+            yield clients
+        finally:
+            for client in (clients.read, clients.front, clients.write, clients.redis):
+                client.close()
 
 
 @pytest.fixture
