@@ -41,6 +41,13 @@ class WriteContext:
     backends: Backends
 
 
+class WriteResource:
+    """A write-side resource that reads the write context (settings, storage backends, Redis)."""
+
+    def __init__(self, ctx: WriteContext) -> None:
+        self.ctx = ctx
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import falcon
 
-from api.dialects.base import WriteContext
+from api.dialects.base import WriteContext, WriteResource
 from api.dialects.distribution import shapes
 from api.dialects.distribution.auth import caller
 from api.dialects.distribution.schemas import (
@@ -112,10 +112,7 @@ class Products:
         ok(resp, {"product": shapes.product(app)}, falcon.HTTP_201)
 
 
-class Product:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class Product(WriteResource):
     def on_get(self, req, resp, product_id):
         ok(resp, _product_with_variants(products.get_product(caller(req), product_id)))
 
@@ -142,10 +139,7 @@ class Variants:
         ok(resp, {"variant": shapes.variant(row, product_id)}, falcon.HTTP_201)
 
 
-class Variant:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class Variant(WriteResource):
     def on_put(self, req, resp, variant_id):
         user = caller(req)
         body = parse_model(req, VariantUpdate, self.ctx.settings.max_body_bytes)
@@ -173,10 +167,7 @@ class VariantStats:
         )
 
 
-class Release:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class Release(WriteResource):
     def on_delete(self, req, resp, release_id):
         _delete(req, resp, self.ctx, releases.delete_release, release_id)
 
@@ -247,10 +238,7 @@ def _register(client: AppleClient, device) -> dict:
     }
 
 
-class RegisterDevice:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class RegisterDevice(WriteResource):
     def on_post(self, req, resp, device_id):
         user = caller(req)
         device = ios_devices.ios_device(user, device_id)
@@ -264,13 +252,10 @@ class RegisterDevice:
         ok(resp, result)
 
 
-class RegisterAll:
+class RegisterAll(WriteResource):
     """POST {"device_ids": [...]}: registers the devices an admin chose, and only those (Apple allows 100
     devices of each type per membership year; registering every captured device spent slots nobody chose).
     Each device's outcome is reported and committed on its own, as the distribution server answers it."""
-
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
 
     def on_post(self, req, resp):
         user = caller(req)
@@ -305,12 +290,9 @@ class RegisterAll:
                   "registered": len(results) - failed, "failed": failed})  # fmt: skip
 
 
-class AppleStatus:
+class AppleStatus(WriteResource):
     """{"configured", "connected", "message"}, which the distribution server's UI reads for its status line
     and its connection test (``valid`` and ``error`` stay for earlier clients)."""
-
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
 
     def on_get(self, req, resp):
         user = caller(req)
@@ -332,10 +314,7 @@ class AppleStatus:
             client.close()
 
 
-class AppleDevices:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class AppleDevices(WriteResource):
     def on_get(self, req, resp):
         user = caller(req)
         client, _ = apple(self.ctx, team_param(req), user)
@@ -349,11 +328,8 @@ class AppleDevices:
 # -- settings ----------------------------------------------------------------------------------------
 
 
-class TeamSettings:
+class TeamSettings(WriteResource):
     """A team's distribution settings (api/settings.Settings is the deployment's)."""
-
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
 
     def _shape(self, row) -> dict:
         access = team_settings.secret(row, "s3_access_key", secret(self.ctx))
@@ -382,10 +358,7 @@ class TeamSettings:
         ok(resp, self._shape(row))
 
 
-class UploadConfig:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class UploadConfig(WriteResource):
     def on_get(self, req, resp):
         row = team_settings.get_settings(caller(req), team_param(req))
         ok(

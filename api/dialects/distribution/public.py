@@ -16,7 +16,7 @@ from urllib.parse import quote, urlencode
 import falcon
 import redis
 
-from api.dialects.base import WriteContext
+from api.dialects.base import WriteContext, WriteResource
 from api.dialects.distribution import page
 from api.etags import etag_listed
 from api.metrics import DROPPED
@@ -90,10 +90,7 @@ def _who(req: falcon.Request, ctx: WriteContext) -> tuple[str, str]:
     return client_address(req, ctx.settings.proxies), (req.user_agent or "")[:255]
 
 
-class ProductPage:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class ProductPage(WriteResource):
     def on_get(self, req, resp, slug):
         content = product_pages.public_page(slug) if len(slug) <= 128 else None
         if content is None:
@@ -121,11 +118,8 @@ class ProductPage:
         resp.data = body
 
 
-class Click:
+class Click(WriteResource):
     """A page button: counts a click, then sends the browser to the file (or, on iOS, to the installer)."""
-
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
 
     def on_get(self, req, resp, slug, release_id):
         row = product_pages.public_release(release_id)
@@ -141,10 +135,7 @@ class Click:
         resp.location = install_url(base, release_id) if ios else f"{base}/d/{release_id}"
 
 
-class Download:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class Download(WriteResource):
     def on_get(self, req, resp, release_id):
         row = product_pages.public_release(release_id)
         if row is None:
@@ -169,10 +160,7 @@ class Download:
     on_head = on_get
 
 
-class Manifest:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class Manifest(WriteResource):
     def on_get(self, req, resp, release_id):
         row = product_pages.public_release(release_id)
         if row is None or row.variant.platform != "ios":
@@ -196,10 +184,7 @@ class Manifest:
         resp.data = plistlib.dumps(doc, fmt=plistlib.FMT_XML)
 
 
-class UdidProfile:
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
-
+class UdidProfile(WriteResource):
     def on_get(self, req, resp):
         variant_id = req.get_param("variant") or ""
         target = product_pages.public_variant(variant_id) if len(variant_id) <= 32 else None
@@ -214,7 +199,7 @@ class UdidProfile:
         resp.data = udid.profile(callback, settings.organization, target.app.title, target.public_id)
 
 
-class UdidCallback:
+class UdidCallback(WriteResource):
     """The device posts its signed attributes here; the tester is sent back to the page (301, as iOS
     expects) with the outcome.
 
@@ -222,9 +207,6 @@ class UdidCallback:
     register a bounded number of devices (GATEHOUSE_UDID_PER_LINK over the link's life,
     GATEHOUSE_UDID_PER_ADDRESS an hour; 429 past either), captured devices are listed as unconfirmed,
     and none is registered with Apple unless an admin chooses it."""
-
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
 
     def _within_bounds(self, variant_id: str, expires: str, ip: str) -> None:
         settings, r = self.ctx.settings, self.ctx.connection

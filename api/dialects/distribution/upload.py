@@ -6,7 +6,7 @@ from typing import BinaryIO, NamedTuple
 
 import falcon
 
-from api.dialects.base import WriteContext
+from api.dialects.base import WriteResource
 from api.dialects.distribution import public
 from api.dialects.distribution.admin import ok
 from api.dialects.distribution.auth import caller
@@ -36,13 +36,10 @@ class Saved(NamedTuple):
     stored: Stored
 
 
-class Upload:
+class Upload(WriteResource):
     """POST /upload (multipart): variant_id, app_file, version, build, channel, min_os, changelog. The file
     streams into the team's storage as it arrives (Falcon's multipart parser reads parts from the socket);
     ``variant_id`` comes before ``app_file`` in the form, or in the query string."""
-
-    def __init__(self, ctx: WriteContext):
-        self.ctx = ctx
 
     def on_post(self, req, resp):
         user = caller(req)
