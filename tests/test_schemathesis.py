@@ -1,6 +1,7 @@
 """schemathesis over every OpenAPI document Gatehouse serves, against the real services, with valid credentials.
 
-Bounded in time (GATEHOUSE_SCHEMATHESIS_SECONDS per document, 40 by default), with every check schemathesis has:
+Bounded in time (GATEHOUSE_SCHEMATHESIS_SECONDS per document, 40 by default; the two documents run side by side),
+with every check schemathesis has:
 schema-valid data must be accepted and schema-violating data refused, besides any server error, status code,
 header or body the document does not allow fails the test; the output names the case and how to replay it.
 """
@@ -74,7 +75,8 @@ def seeded():
         yield st, env
 
 
-def run_schemathesis(config: str, url: str, env: dict, *extra: str) -> subprocess.CompletedProcess:
+def start_schemathesis(config: str, url: str, env: dict, log: Path, *extra: str) -> subprocess.Popen:
+    """One schemathesis run in the background, its output to ``log`` (a pipe would fill and stall it)."""
     cmd = [
         sys.executable,
         "-m",
@@ -98,27 +100,48 @@ def run_schemathesis(config: str, url: str, env: dict, *extra: str) -> subproces
         "1",
         *extra,
     ]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True)
+    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
 
 
-def test_write_api_document(seeded):
+@pytest.fixture(scope="module")
+def runs(seeded, tmp_path_factory):
+    """Both documents are fuzzed at once, each for its own time budget against its own service: the two
+    runs wait on the services more than they compute, so side by side they take the wall time of one."""
     st, env = seeded
+    logs = tmp_path_factory.mktemp("schemathesis")
     # The caller deleting itself or changing its own password (which revokes its tokens) would end the run.
-    res = run_schemathesis(
-        "write.toml",
-        f"{st.write}/openapi.json",
-        env,
-        "--exclude-path-regex",
-        r"^/admin/v1/users/\{user_id\}$",
-    )
-    Path("/tmp/schemathesis-write.log").write_text(res.stdout)
-    print(res.stdout[-6000:], file=sys.stderr)
-    assert res.returncode == 0, res.stdout[-20000:]
+    procs = {
+        "write": start_schemathesis(
+            "write.toml",
+            f"{st.write}/openapi.json",
+            env,
+            logs / "write.log",
+            "--exclude-path-regex",
+            r"^/admin/v1/users/\{user_id\}$",
+        ),
+        "read": start_schemathesis("read.toml", f"{st.read}/openapi.json", env, logs / "read.log"),
+    }
+    yield {name: (proc, logs / f"{name}.log") for name, proc in procs.items()}
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
-def test_read_service_document(seeded):
-    st, env = seeded
-    res = run_schemathesis("read.toml", f"{st.read}/openapi.json", env)
-    Path("/tmp/schemathesis-read.log").write_text(res.stdout)
-    print(res.stdout[-4000:], file=sys.stderr)
-    assert res.returncode == 0, res.stdout[-20000:]
+def finished(run: tuple[subprocess.Popen, Path], name: str) -> tuple[int, str]:
+    proc, log = run
+    code = proc.wait(timeout=int(SECONDS) * 4 + 60)
+    out = log.read_text()
+    Path(f"/tmp/schemathesis-{name}.log").write_text(out)
+    print(out[-6000:], file=sys.stderr)
+    return code, out
+
+
+def test_write_api_document(runs):
+    code, out = finished(runs["write"], "write")
+    assert code == 0, out[-20000:]
+
+
+def test_read_service_document(runs):
+    code, out = finished(runs["read"], "read")
+    assert code == 0, out[-20000:]
