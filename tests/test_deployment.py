@@ -266,3 +266,33 @@ def healthy_edge(base: str) -> bool:
         return httpx.get(base + "/admin/").status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_two_masters_of_one_service_keep_each_others_metrics(tmp_path):
+    """A second read service on the host (a rolling upgrade's new master) cleared the metrics directory the
+    first one's workers write in: a worker booting at that moment failed with FileNotFoundError and its
+    master shut down (seen as test_two_read_services_on_a_redis_replica_serve_a_change timing out)."""
+    script = (
+        "import sys, pathlib; from api.multiprocess import prepare; "
+        "p = prepare('read', sys.argv[1]); (p / 'gauge_liveall_1.db').write_bytes(b'x'); print(p)"
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+    )
+    keeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        # The first master is gone by now; a live one is simulated by a directory named for a running pid.
+        live = tmp_path / "read" / str(keeper.pid)
+        live.mkdir()
+        (live / "gauge_liveall_2.db").write_bytes(b"y")
+        second = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
+        )
+        assert second.returncode == 0, second.stderr
+        mine = Path(second.stdout.strip())
+        assert mine.parent == tmp_path / "read" and (mine / "gauge_liveall_1.db").exists()
+        assert (live / "gauge_liveall_2.db").read_bytes() == b"y"  # a running master's files stay
+        assert not Path(first.stdout.strip()).exists()  # a finished master's directory is cleared
+    finally:
+        keeper.kill()
+        keeper.wait()
