@@ -15,11 +15,15 @@ run: install
 	$(BIN)/gatehouse migrate
 	$(BIN)/gatehouse dev
 
+# mypy checks types while the lanes start (it needs a core for ~10 s, the lanes wait on services then);
+# its report is printed after the tests', and either failing fails the target.
 test: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -n $(LANES) --dist loadfile
+	@types=$$(mktemp); $(BIN)/python -m mypy > $$types 2>&1 & mypy=$$!; \
+	$(BIN)/python -m pytest -n $(LANES) --dist loadfile; tests=$$?; \
+	wait $$mypy; typed=$$?; echo "mypy:"; cat $$types; rm -f $$types; \
+	exit $$(( tests != 0 || typed != 0 ))
 
 # The fast lane for the edit-test loop: lint, then every test that needs no service processes, browser,
 # fault injection or slow module of its own (tests/conftest.py marks them). `make test` runs everything.
