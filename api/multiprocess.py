@@ -36,8 +36,8 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # somebody else's process: not ours to clear
-        return True
+    except PermissionError:
+        pass  # somebody else's process, running: not ours to clear
     return True
 
 

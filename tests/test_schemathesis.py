@@ -100,7 +100,8 @@ def start_schemathesis(config: str, url: str, env: dict, log: Path, *extra: str)
         "1",
         *extra,
     ]
-    return subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+    with log.open("w") as out:  # the child holds its own descriptor; the test's is closed at once
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -121,27 +122,27 @@ def runs(seeded, tmp_path_factory):
         ),
         "read": start_schemathesis("read.toml", f"{st.read}/openapi.json", env, logs / "read.log"),
     }
-    yield {name: (proc, logs / f"{name}.log") for name, proc in procs.items()}
+    yield procs, logs
     for proc in procs.values():
         if proc.poll() is None:
             proc.kill()
         proc.wait()
 
 
-def finished(run: tuple[subprocess.Popen, Path], name: str) -> tuple[int, str]:
-    proc, log = run
-    code = proc.wait(timeout=int(SECONDS) * 4 + 60)
-    out = log.read_text()
+def finished(runs: tuple[dict[str, subprocess.Popen], Path], name: str) -> tuple[int, str]:
+    procs, logs = runs
+    code = procs[name].wait(timeout=int(SECONDS) * 4 + 60)
+    out = (logs / f"{name}.log").read_text()
     Path(f"/tmp/schemathesis-{name}.log").write_text(out)
     print(out[-6000:], file=sys.stderr)
     return code, out
 
 
 def test_write_api_document(runs):
-    code, out = finished(runs["write"], "write")
+    code, out = finished(runs, "write")
     assert code == 0, out[-20000:]
 
 
 def test_read_service_document(runs):
-    code, out = finished(runs["read"], "read")
+    code, out = finished(runs, "read")
     assert code == 0, out[-20000:]
