@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         2.0, description="Age an outbox row must reach before the sweep re-enqueues it."
     )
     session_retention_days: int = Field(365, description="Days authentication sessions are kept.")
+    console_session_hours: int = Field(
+        12, ge=1, le=24 * 30, description="Hours a console sign-in lasts before the user must sign in again."
+    )
     stats_interval: int = Field(300, description="Seconds between statistics aggregation runs.")
     max_body_bytes: int = Field(1_048_576, description="Largest JSON request body the write API accepts.")
     jwt_secret: str = Field(

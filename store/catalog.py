@@ -83,10 +83,16 @@ def app_by_package(caller: User, package_name: str, write: bool = False) -> App:
     return app
 
 
-def list_apps(caller: User, team_id: int | None, page: int, per_page: int) -> Page:
+def list_apps(caller: User, team_id: int | None, page: int, per_page: int, search: str = "") -> Page:
+    """The caller's live apps, oldest first; ``search`` matches a title or package name anywhere, or an
+    app id exactly."""
     q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
     if team_id is not None:
         q = q.where(App.team == get_team(caller, team_id))
+    if search:
+        q = q.where(
+            App.title.contains(search) | App.package_name.contains(search) | (App.public_id == search)
+        )
     return paginate(q.order_by(App.created_at, App.id), page, per_page)
 
 

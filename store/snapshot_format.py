@@ -37,6 +37,8 @@ APP_KEY = "gh:snap:app:"
 ETAGS_KEY = "gh:snap:etags"
 HEADS_KEY = "gh:snap:heads"
 GEN_KEY = "gh:snap:gen"
+# When each app's current document was published (epoch seconds): what the console shows as "serving since".
+PUBLISHED_KEY = "gh:snap:published"
 CHANNEL = "gh:snap:changed"
 WRITE_GEN_KEY = "gh:write:gen"
 # Set once a full rebuild has rendered every app; missing (a fresh Redis, a flush, a restart without

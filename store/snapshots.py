@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -30,6 +31,7 @@ from store.snapshot_format import (
     ETAGS_KEY,
     GEN_KEY,
     HEADS_KEY,
+    PUBLISHED_KEY,
     app_key,
     encode_head,
     etag,
@@ -209,6 +211,7 @@ def publish_many(r: redis.Redis, documents: dict[str, tuple[bytes, bytes]]) -> i
         pipe.set(app_key(pid), documents[pid][0])
     pipe.hset(ETAGS_KEY, mapping={pid: tags[pid] for pid in changed})
     pipe.hset(HEADS_KEY, mapping={pid: documents[pid][1] for pid in changed})
+    pipe.hset(PUBLISHED_KEY, mapping=dict.fromkeys(changed, f"{time.time():.3f}"))
     pipe.incr(GEN_KEY)
     for pid in changed:
         pipe.publish(CHANNEL, pid)

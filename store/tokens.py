@@ -17,6 +17,7 @@ import secrets
 
 CLIENT_PREFIX = "ghc_"
 USER_PREFIX = "ghu_"
+SESSION_PREFIX = "ghs_"  # console sessions (store/sessions.py): never accepted as an API token
 
 
 def new_token(prefix: str) -> str:

@@ -142,7 +142,38 @@ def test_each_dialect_answers_errors_in_its_shape(
 
 
 def test_every_dialect_is_covered_by_the_error_shape_test():
-    assert {c[0] for c in CASES} == {d.name for d in DIALECTS}
+    assert {c[0] for c in CASES} | {"console"} == {d.name for d in DIALECTS}
+
+
+def test_the_console_answers_errors_as_html_pages(api):
+    """The console's error shape: an HTML page with the message, and the console's security headers."""
+    res = api.simulate_get("/console/no-such-page")
+    assert res.status_code == 404 and res.headers["content-type"] == "text/html; charset=utf-8"
+    assert (
+        "<h1>Not found</h1>" in res.text
+        and "frame-ancestors 'none'" in res.headers["content-security-policy"]
+    )
+    posted = api.simulate_post("/console/login", body="email=a", headers={"Content-Type": "text/plain"})
+    assert posted.status_code == 400 and "application/x-www-form-urlencoded" in posted.text
+
+
+def test_the_console_document_lists_exactly_its_routes(settings, redis_conn):
+    import re
+
+    import yaml
+
+    from api.dialects.base import WriteContext
+    from api.dialects.console import routes
+    from api.openapi_doc import DIALECTS_DIR
+
+    documented = set(
+        yaml.safe_load((DIALECTS_DIR / "console" / "openapi.yaml").read_text())["write"]["paths"]
+    )
+    context = WriteContext(
+        settings=settings, storage=None, limiter=None, connection=redis_conn, backends=None
+    )
+    routed = {re.sub(r"{(\w+):\w+}", r"{\1}", path) for path, _ in routes.routes(context)}
+    assert documented == routed
 
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)

@@ -30,6 +30,8 @@ from store import (
 from store.db import unit_of_work
 from store.models import User, WebhookDelivery
 
+# The console's pages: a session cookie and forms with its CSRF token (test_the_console_below).
+CONSOLE = "/console"
 # Routes that answer without a Gatehouse admin token by design.
 # (Capgo's bundle links are authorised by their signature; tests/test_capgo.py checks a forged one.)
 # The distribution server's public side (pages, downloads, manifests) is for anyone with the link; its
@@ -41,6 +43,7 @@ PUBLIC = {
     "/products/{slug}/get/{release_id}",
     "/d/{release_id}",
     "/ios/{release_id}/manifest.plist",
+    "/console/static/{name}",
 }
 # UpdateForge's download authenticates with its own JWT; for a non-member its spec says 403 "forbidden".
 UPDATEFORGE = {"/api/v1/versions/{version_id}/download"}
@@ -73,11 +76,12 @@ ITEM_BODIES = {
 }
 
 
-def _route_ops(write_app) -> list[tuple[str, str]]:
+def _route_ops(write_app, console: bool = False) -> list[tuple[str, str]]:
+    """Every (path, method) with an id; the console's (session cookie and forms) apart from the APIs'."""
     ops = []
     for route in inspect.inspect_routes(write_app):
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
-        if "{" not in path or path in PUBLIC:
+        if "{" not in path or path in PUBLIC or path.startswith(CONSOLE) != console:
             continue
         ops += [(path, m.method) for m in route.methods if not m.internal]
     return sorted(ops)
@@ -147,6 +151,12 @@ def owned(world, api):
     def url(path: str) -> str:
         rule_kind = "minimum-versions" if "/minimum-versions/" in path else "versions"
         ids = {
+            "row_id": token.id
+            if "/tokens/" in path
+            else minimum.id
+            if "/minimum-rules/" in path
+            else rule.id,
+            "alias": "production",
             "app_id": world.app_id,
             "team_id": world.team.id,
             "user_id": world.user.id,
@@ -241,3 +251,56 @@ def test_a_revoked_token_or_none_gets_401_everywhere(api, write_app, world, owne
         if res.status_code != 401 or _leaks(res, world):
             wrong.append((method, path, res.status_code, res.text[:100]))
     assert wrong == []
+
+
+CONSOLE_FORMS = {
+    "rules": {"environment": "production", "platform": "android", "version": "9.9.9"},
+    "minimum-rules": {"environment": "production", "platform": "android", "minimum_version": "9.9.9"},
+    "environments": {"alias": "spy"},
+    "tokens": {"name": "spy"},
+    "production": {"active": "on", "title": "spy"},
+}
+CONSOLE_QUERIES = {"impact": {"minimum": "9.9.9"}}
+
+
+def _console_call(api, settings, redis_conn, user, path: str, method: str):
+    """``path`` as a signed-in browser of ``user`` asks for it (None: no session), a valid CSRF token in
+    every form."""
+    from urllib.parse import urlencode
+
+    from api.dialects.console.auth import csrf_token
+    from store import sessions
+
+    last = path.rsplit("/", 1)[-1]
+    headers, form = {}, {}
+    if user is not None:
+        with unit_of_work():
+            raw = sessions.start_session(user)
+        headers["Cookie"] = f"gh_session={raw}"
+        form["csrf"] = csrf_token(raw)
+    if method == "POST":
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return api.simulate_post(path, body=urlencode(form | CONSOLE_FORMS.get(last, {})), headers=headers)
+    return api.simulate_request(method, path, params=CONSOLE_QUERIES.get(last), headers=headers)
+
+
+def test_the_console_scopes_every_page_and_form_as_the_api_does(
+    api, write_app, settings, redis_conn, world, other_world, owned
+):
+    """Another team's admin gets a 404 page everywhere; a member reads every page and every form refuses
+    them (403); no session is sent to sign in. Changes nothing of world's."""
+    url, _ = owned
+    member = User.get(User.email == "member@example.com")
+    ops = _route_ops(write_app, console=True)
+    assert len(ops) >= 13, ops  # grows with the console; each new page is covered as it is added
+    wrong = []
+    for path, method in ops:
+        for who, user in (("rival", other_world.user), ("member", member), ("nobody", None)):
+            res = _console_call(api, settings, redis_conn, user, url(path), method)
+            expected = {"rival": 404, "nobody": 303}.get(who) or (403 if method == "POST" else 200)
+            if res.status_code != expected or (who == "rival" and _leaks(res, world)):
+                wrong.append((who, method, path, res.status_code, res.text[:80]))
+            if who == "nobody" and not res.headers.get("Location", "").startswith("/console/login"):
+                wrong.append((who, method, path, res.headers.get("Location")))
+    assert wrong == []
+    assert rules.list_version_rules(world.user, world.app_id, {}, 1, 10).total == 1

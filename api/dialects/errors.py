@@ -38,6 +38,11 @@ class ErrorFormat:
     # The dialect's words for a kind, where its document words a refusal its own way (else the message):
     # fixed, or worded from the request and the route's fields, (error, request, fields) -> words.
     words: dict[type, str | Callable[[E.DomainError, Any, dict], str]] = field(default_factory=dict)
+    # A dialect that answers in another medium than JSON (the console's HTML pages) renders its own body.
+    content_type: str = "application/json"
+    page: Callable[[str, int], bytes] | None = None
+    # Headers every error answer of the dialect carries (the console's security headers).
+    headers: dict[str, str] = field(default_factory=dict)
 
     def status_for(self, exc: E.DomainError) -> int:
         mapping = DEFAULT_STATUS | self.status
@@ -54,6 +59,8 @@ class ErrorFormat:
         return exc.message
 
     def render(self, message: str, status: int) -> bytes:
+        if self.page is not None:
+            return self.page(message, status)
         return orjson.dumps(self.body(message, status))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from api.dialects import admin, appcockpit, appconfig, capgo, distribution, updateforge
+from api.dialects import admin, appcockpit, appconfig, capgo, console, distribution, updateforge
 from api.dialects.base import Dialect
 from store.snapshot_format import encode_document
 
@@ -16,6 +16,7 @@ DIALECTS: tuple[Dialect, ...] = (
     appconfig.DIALECT,
     capgo.DIALECT,
     distribution.DIALECT,
+    console.DIALECT,
 )
 # Paths outside every dialect's prefixes: the read service answers in AppCockpit's words, the write API in
 # Gatehouse's own.

@@ -207,8 +207,10 @@ class Errors:
 
     def _send(self, req, resp, status: int, message: str, headers: Any = None) -> None:
         resp.status = falcon.code_to_http_status(status)
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = self._dialect(req).errors.render(message, status)
+        errors = self._dialect(req).errors
+        resp.content_type = errors.content_type
+        resp.data = errors.render(message, status)
+        resp.set_headers(errors.headers)
         for k, v in (headers or {}).items():
             resp.set_header(k, v)
 

@@ -1,0 +1,15 @@
+"""The headers every console answer carries, pages and errors alike."""
+
+# No inline script may run: the console's script is one file from this origin. Inline SVG charts draw with
+# presentation attributes, which style-src does not govern.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}

@@ -1,0 +1,49 @@
+"""The console's route table (/console): server-rendered pages and the forms they post."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from api.dialects.base import Routes, WriteContext
+from api.dialects.console import apps, people, signin, static
+from api.dialects.console.pages import Console
+from store import client_tokens, rules
+
+
+def routes(ctx: WriteContext) -> Routes:
+    console = Console(
+        lifetime=dt.timedelta(hours=ctx.settings.console_session_hours),
+        limiter=ctx.limiter,
+        connection=ctx.connection,
+        storage=ctx.storage,
+    )
+    app = "/console/apps/{app_id}"
+    return [
+        ("/console", signin.Home(console)),
+        ("/console/login", signin.Login(console)),
+        ("/console/logout", signin.Logout(console)),
+        ("/console/account", signin.Password(console)),
+        ("/console/static/{name}", static.Static()),
+        ("/console/apps", apps.Apps(console)),
+        (app, apps.AppPage(console)),
+        (f"{app}/tokens", apps.Tokens(console)),
+        (
+            f"{app}/tokens/{{row_id:int}}/revoke",
+            apps.Removal(console, client_tokens.delete_client_token, "tokens"),
+        ),
+        (f"{app}/environments", apps.Environments(console)),
+        (f"{app}/rules", apps.Rules(console)),
+        (f"{app}/rules/{{row_id:int}}/delete", apps.Removal(console, rules.delete_version_rule, "rules")),
+        (f"{app}/minimum-rules", apps.MinimumRules(console)),
+        (
+            f"{app}/minimum-rules/{{row_id:int}}/delete",
+            apps.Removal(console, rules.delete_minimum_rule, "minimum-rules"),
+        ),
+        (f"{app}/maintenance/{{alias}}", apps.Maintenance(console)),
+        (f"{app}/serving", apps.Serving(console)),
+        (f"{app}/impact", apps.Impact(console)),
+        (f"{app}/adoption.csv", apps.AdoptionCsv(console)),
+        ("/console/audit", people.Audit(console)),
+        ("/console/teams", people.Teams(console)),
+        ("/console/users", people.Users(console)),
+    ]
