@@ -49,12 +49,17 @@ class DeviceRow(NamedTuple):
 
 
 def find_devices(
-    caller: User, package: str, device_id: str | None, page: int, per_page: int
+    caller: User, package: str, device_id: str | None, page: int, per_page: int, custom_id: str | None = None
 ) -> list[DeviceRow]:
-    """One device (NotFound when unknown), or a page of the app's devices, most recently seen first."""
+    """One device (NotFound when unknown), the devices of a custom id, or a page of the app's devices, most
+    recently seen first."""
     app = app_by_package(caller, package)
     q = Device.select().where(Device.app == app)
-    if device_id is not None:
+    if custom_id is not None:
+        rows = list(
+            q.where(Device.custom_id == custom_id).order_by(Device.last_seen_at.desc()).limit(per_page)
+        )
+    elif device_id is not None:
         rows = list(q.where(Device.device_id == device_id))
         if not rows:
             raise NotFound("device not found")

@@ -9,6 +9,7 @@ tripping is promoted (its bundle becomes the channel's), so the check watches th
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import peewee as pw
@@ -17,10 +18,10 @@ from store import webhooks
 from store.catalog import get_app
 from store.db import conflict_on_duplicate, tuples
 from store.errors import Conflict, InvalidInput, NotFound
-from store.models import Bundle, Channel, DeviceOutcome, Rollout, User, utcnow
+from store.models import Bundle, Channel, Device, DeviceOutcome, Rollout, User, utcnow
 from store.outbox import mark_stale
 from store.ramps import FULL, share_at
-from store.timefmt import LATEST_EPOCH
+from store.timefmt import LATEST_EPOCH, epoch
 
 LIVE = ("running", "paused")
 
@@ -206,3 +207,48 @@ def live_rollouts(app_ids: list[int]) -> list[Rollout]:
     return list(
         Rollout.select(Rollout, Bundle).join(Bundle).where(Rollout.app.in_(app_ids) & Rollout.state.in_(LIVE))
     )
+
+
+def health_series(row: Rollout, now: float, buckets: int = 48) -> tuple[list[float], list[float | None]]:
+    """The rollout's failure rate over time, for its chart: ``buckets`` equal spans from its start to now,
+    each the share of failing devices among those that reported (None where none did). Read from the
+    per-minute outcome rows, one grouped query."""
+    start = int(epoch(row.created_at))
+    span = max((int(now) - start) // buckets, 60)
+    first = start // 60
+    rows = tuples(
+        DeviceOutcome.select(DeviceOutcome.kind, DeviceOutcome.minute, pw.fn.COUNT(DeviceOutcome.id))
+        .where(
+            (DeviceOutcome.app == row.app_id)
+            & (DeviceOutcome.bundle == row.bundle.name)
+            & (DeviceOutcome.minute >= first)
+        )
+        .group_by(DeviceOutcome.kind, DeviceOutcome.minute)
+    )
+    failing, total = [0] * buckets, [0] * buckets
+    for kind, minute, n in rows:
+        i = min(max((int(minute) * 60 - start) // span, 0), buckets - 1)
+        total[i] += int(n)
+        if kind == "failure":
+            failing[i] += int(n)
+    times = [float(start + span * (i + 1)) for i in range(buckets)]
+    return times, [(f / t if t else None) for f, t in zip(failing, total, strict=True)]
+
+
+def eligible_devices(caller: User, app_id: str, channel: str, days: int = 30) -> list[tuple[str, int]]:
+    """Devices seen in the last ``days`` days that a rollout on ``channel`` would reach, per native version:
+    those pinned to it, and, where it is a default channel, unpinned devices of the platforms it serves."""
+    ch = _channel(caller, app_id, channel, write=False)
+    since = utcnow() - dt.timedelta(days=days)
+    reach = Device.channel_override == ch
+    if ch.public:
+        platforms = [p for p, on in (("ios", ch.ios), ("android", ch.android)) if on]
+        reach = reach | (Device.channel_override.is_null() & Device.platform.in_(platforms))
+    rows = tuples(
+        Device.select(Device.version_build, pw.fn.COUNT(Device.id))
+        .where((Device.app == ch.app_id) & (Device.last_seen_at >= since) & reach)
+        .group_by(Device.version_build)
+        .order_by(pw.fn.COUNT(Device.id).desc())
+        .limit(50)
+    )
+    return [(version or "(unknown)", int(n)) for version, n in rows]

@@ -9,7 +9,9 @@ from urllib.parse import urlencode
 
 import pytest
 
+from store.db import unit_of_work
 from store.models import MinimumVersionRule, UserToken, VersionRule, utcnow
+from tests.helpers import check
 
 PASSWORD = "correct horse battery"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -237,3 +239,303 @@ def test_another_teams_ids_answer_404_pages(browser, other_world):
         {"environment": "production", "platform": "ios", "version": "9.9.9"},
     )
     assert posted.status_code == 404 and not VersionRule.select().exists()
+
+
+def _field(page_text: str, name: str) -> str:
+    return re.search(rf'name="{name}" value="([^"]*)"', page_text).group(1)
+
+
+def test_create_an_app_add_a_token_and_a_rule_and_the_client_sees_it(api, browser, world, reader, sync):
+    created = browser.post(
+        "/console/apps",
+        {"team_id": str(world.team.id), "title": "Field Notes", "package_name": "com.acme.notes"},
+    )
+    assert created.status_code == 303
+    app_path = created.headers["Location"]
+    app_id = app_path.rsplit("/", 1)[-1]
+    made = browser.post(f"{app_path}/tokens", {"name": "ios build"})
+    assert made.status_code == 201
+    token = re.search(r'<code class="token">(ghc_[^<]+)</code>', made.text).group(1)
+    assert "shown this once" in made.text and token not in browser.get(app_path).text  # shown once
+    rule = {
+        "environment": "production",
+        "platform": "ios",
+        "version": "2.5.0",
+        "force_update": "on",
+        "update_message": "Please update",
+        "locale_0": "de",
+        "message_0": "Bitte aktualisieren",
+        "locale_1": "",
+        "message_1": "",
+    }
+    assert browser.post(f"{app_path}/rules", rule).status_code == 303
+    sync()
+    answer = check(
+        reader,
+        "/v1/versions",
+        token,
+        app_id=app_id,
+        app_version="2.5.0",
+        platform="ios",
+        environment="production",
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json["force_update"] is True and answer.json["update_message"] == "Please update"
+    # The SDK picks the device's language from the localized messages V2 carries.
+    v2 = check(
+        reader,
+        "/v2/versions",
+        token,
+        app_id=app_id,
+        app_version="2.5.0",
+        platform="ios",
+        environment="production",
+    )
+    assert v2.json["update_messages"] == {"de": "Bitte aktualisieren"}, v2.json
+    page = browser.get(app_path)
+    assert "Bitte aktualisieren" in page.text and 'lang="de"' in page.text
+
+
+def test_maintenance_switches_with_confirmation_and_the_client_follows(
+    browser, world, reader, sync, redis_conn
+):
+    confirm = browser.get(f"/console/apps/{world.app_id}/maintenance/production")
+    assert confirm.status_code == 200 and "Yes, start maintenance" in confirm.text
+    on = browser.post(
+        f"/console/apps/{world.app_id}/maintenance/production",
+        {"active": "on", "title": "Back at 6", "description": ""},
+    )
+    assert on.status_code == 303
+    pending = browser.get(f"/console/apps/{world.app_id}/serving").json
+    assert pending["pending"] is True
+    sync()
+    served = browser.get(f"/console/apps/{world.app_id}/serving").json
+    assert served["pending"] is False and served["since"]
+    answer = check(
+        reader, "/v1/maintenance", world.client_token, app_id=world.app_id, environment="production"
+    )
+    assert answer.json["active"] is True and answer.json["title"] == "Back at 6"
+    assert "In maintenance" in browser.get(f"/console/apps/{world.app_id}").text
+    off = browser.post(f"/console/apps/{world.app_id}/maintenance/production", {"active": "off"})
+    assert off.status_code == 303
+    sync()
+    answer = check(
+        reader, "/v1/maintenance", world.client_token, app_id=world.app_id, environment="production"
+    )
+    assert answer.json["active"] is False
+
+
+XSS = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
+
+
+def test_every_user_controlled_field_renders_escaped(api, browser, world):
+    from store import catalog
+    from store.models import Device
+
+    with unit_of_work():
+        catalog.update_app(world.user, world.app_id, {"title": XSS})
+        Device.create(app=world.app.id, device_id="dev-xss", custom_id=XSS, version_name=XSS, platform="ios")
+    rule = {
+        "environment": "production",
+        "platform": "android",
+        "version": "1.0.0",
+        "update_message": XSS,
+        "locale_0": "en",
+        "message_0": XSS,
+    }
+    assert browser.post(f"/console/apps/{world.app_id}/rules", rule).status_code == 303
+    channel = {"name": XSS[:100], "disable_auto_update": "major", "ios": "on"}
+    assert browser.post(f"/console/apps/{world.app_id}/channels", channel).status_code == 303
+    pages = [
+        browser.get("/console/apps"),
+        browser.get(f"/console/apps/{world.app_id}"),
+        browser.get(f"/console/apps/{world.app_id}/live"),
+        browser.get(f"/console/apps/{world.app_id}/live", device=XSS),
+        browser.get("/console/audit"),
+        browser.get("/console/apps", q=XSS),
+    ]
+    for answer in pages:
+        assert answer.status_code == 200, answer.text[:300]
+        assert "<script>alert(1)" not in answer.text and "<img src=x" not in answer.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[1].text  # the title, escaped, is there
+    assert "&lt;script&gt;" in pages[2].text and "&lt;script&gt;" in pages[3].text
+
+
+def test_a_member_reads_pages_without_forms(api, world):
+    from store import accounts
+
+    with unit_of_work():
+        member = accounts.create_user("reader@example.com", PASSWORD, "member")
+        accounts.Membership.create(team=world.team, user=member)
+    b = Browser(api)
+    assert b.login("reader@example.com").status_code == 303
+    page = b.get(f"/console/apps/{world.app_id}")
+    assert (
+        page.status_code == 200 and "Add a version rule" not in page.text and "Create token" not in page.text
+    )
+    assert "New app" not in b.get("/console/apps").text
+
+
+def test_adoption_chart_csv_and_impact_read_the_aggregates(browser, world):
+    from store.models import ClientUser, DailyStat, utcnow
+
+    today = dt.date.today()
+    with unit_of_work():
+        rules_form = {"environment": "production", "platform": "ios", "minimum_version": "2.0"}
+        assert browser.post(f"/console/apps/{world.app_id}/minimum-rules", rules_form).status_code == 303
+        for days_ago, version, users in (
+            (1, "1.9.0", 30),
+            (1, "2.1.0", 70),
+            (0, "2.1.0", 90),
+            (0, "1.9.0", 10),
+        ):
+            DailyStat.create(
+                day=today - dt.timedelta(days=days_ago),
+                app=world.app.id,
+                platform="ios",
+                environment="production",
+                app_version=version,
+                sessions=users,
+                users=users,
+            )
+        now = utcnow()
+        for i, version in enumerate(["1.9.0"] * 3 + ["2.1.0"] * 7):
+            ClientUser.create(
+                app=world.app.id,
+                user_id=f"u{i}",
+                platform="ios",
+                app_version=version,
+                environment="production",
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+        ClientUser.create(
+            app=world.app.id,
+            user_id="old",
+            platform="ios",
+            app_version="1.0",
+            environment="production",
+            first_seen_at=now,
+            last_seen_at=now - dt.timedelta(days=40),
+        )
+    page = browser.get(f"/console/apps/{world.app_id}", days="7")
+    assert page.status_code == 200
+    assert "Active users by app version per day" in page.text and "2.1.0: 90" in page.text
+    assert "ios/production below 2.0" in page.text
+    assert (
+        browser.get(f"/console/apps/{world.app_id}").text.count('aria-current="true">7 days') == 1
+    )  # the period is kept
+    csv_rows = browser.get(f"/console/apps/{world.app_id}/adoption.csv").text.splitlines()
+    assert csv_rows[0] == "day,app_version,users"
+    assert f"{today.isoformat()},2.1.0,90" in csv_rows and f"{today.isoformat()},1.9.0,10" in csv_rows
+    impact = browser.get(f"/console/apps/{world.app_id}/impact", minimum="2.0", format="json").json
+    assert impact == [{"platform": "ios", "environment": "production", "active": 10, "below": 3}]
+    assert "3 (30%)" in browser.get(f"/console/apps/{world.app_id}/impact", minimum="2.0").text
+
+
+def test_channels_bundles_rollouts_and_devices(api, browser, world, settings):
+    from store.models import Channel, Device
+
+    app = f"/console/apps/{world.app_id}"
+    saved = browser.post(
+        f"{app}/channels",
+        {"name": "beta", "ios": "on", "allow_self_set": "on", "disable_auto_update": "minor"},
+    )
+    assert saved.status_code == 303
+    ch = Channel.get(Channel.name == "beta")
+    assert (ch.ios, ch.android, ch.allow_self_set, ch.public, ch.disable_auto_update) == (
+        True,
+        False,
+        True,
+        False,
+        "minor",
+    )
+    for name in ("1.0.0", "1.1.0"):
+        body, boundary = _multipart(
+            {"csrf": browser.csrf, "name": name}, ("bundle", "b.zip", b"PK\x05\x06" + b"\0" * 18)
+        )
+        up = api.simulate_post(
+            f"{app}/bundles",
+            body=body,
+            headers=browser._headers({"Content-Type": f"multipart/form-data; boundary={boundary}"}),
+        )
+        assert up.status_code == 303, up.text
+    assert (
+        browser.post(
+            f"{app}/channels",
+            {"name": "beta", "bundle": "1.0.0", "ios": "on", "disable_auto_update": "minor"},
+        ).status_code
+        == 303
+    )
+    with unit_of_work():
+        Device.create(
+            app=world.app.id,
+            device_id="d-1",
+            custom_id="user-42",
+            version_build="3.1",
+            platform="ios",
+            channel_override=ch.id,
+        )
+    live = browser.get(f"{app}/live")
+    assert "1.1.0" in live.text and "beta" in live.text
+    found = browser.get(f"{app}/live", device="user-42")
+    assert "d-1" in found.text and "channel beta" in found.text
+    editor = browser.get(f"{app}/rollouts/beta")
+    assert (
+        "Start rollout" in editor.text and "<td>3.1</td><td>1</td>" in editor.text
+    )  # eligible, per native version
+    ramp = {
+        "bundle": "1.1.0",
+        "after_0": "0",
+        "percent_0": "10",
+        "after_1": "24",
+        "percent_1": "100",
+        "threshold": "5",
+        "min_samples": "50",
+        "window_minutes": "60",
+    }
+    assert browser.post(f"{app}/rollouts/beta", ramp).status_code == 303
+    page = browser.get(f"{app}/rollouts/beta")
+    assert "running" in page.text and "Failure rate against the auto-pause threshold" in page.text
+    assert browser.get(f"{app}/rollouts/beta/health").json["share_percent"] == 10
+    assert browser.post(f"{app}/rollouts/beta/pause", {}).status_code == 303
+    assert browser.get(f"{app}/rollouts/beta/health").json["state"] == "paused"
+    assert browser.post(f"{app}/rollouts/beta/resume", {}).status_code == 303
+    assert browser.post(f"{app}/rollouts/beta/promote", {}).status_code == 303
+    assert Channel.get_by_id(ch.id).bundle.name == "1.1.0"
+    assert browser.post(f"{app}/rollouts/beta/explode", {}).status_code == 404
+
+
+def test_a_bundle_upload_without_its_token_stores_nothing(api, browser, world):
+    from store.models import Bundle
+
+    body, boundary = _multipart({"csrf": "forged", "name": "9.0.0"}, ("bundle", "b.zip", b"PK" * 100))
+    up = api.simulate_post(
+        f"/console/apps/{world.app_id}/bundles",
+        body=body,
+        headers=browser._headers({"Content-Type": f"multipart/form-data; boundary={boundary}"}),
+    )
+    assert up.status_code == 403 and not Bundle.select().exists()
+
+
+def _multipart(fields: dict, file: tuple[str, str, bytes]) -> tuple[bytes, str]:
+    boundary = "gatehouse-test-boundary"
+    out = b""
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    field, filename, data = file
+    out += f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\nContent-Type: application/zip\r\n\r\n'.encode()
+    out += data + f"\r\n--{boundary}--\r\n".encode()
+    return out, boundary
+
+
+def test_a_redirect_leaves_no_location_on_later_pages(browser, world):
+    """Falcon adds Location to the headers a redirect is given: the shared security headers once carried
+    the first redirect's target into every later page and redirect."""
+    assert browser.post(f"/console/apps/{world.app_id}/environments", {"alias": "qa"}).headers[
+        "Location"
+    ] == (f"/console/apps/{world.app_id}#environments")
+    page = browser.get("/console/apps")
+    assert page.status_code == 200 and "Location" not in page.headers
+    created = browser.post("/console/apps", {"team_id": str(world.team.id), "title": "Second"})
+    assert created.headers["Location"].startswith("/console/apps/app_")

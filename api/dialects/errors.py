@@ -7,7 +7,7 @@ dialect's ErrorFormat write the answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ class ErrorFormat:
     content_type: str = "application/json"
     page: Callable[[str, int], bytes] | None = None
     # Headers every error answer of the dialect carries (the console's security headers).
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def status_for(self, exc: E.DomainError) -> int:
         mapping = DEFAULT_STATUS | self.status

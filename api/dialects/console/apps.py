@@ -121,6 +121,7 @@ class Tokens(AppView):
     def on_post(self, req, resp, app_id):
         visitor = self.visitor(req)
         form = self.form(req, visitor)
+        catalog.get_app(visitor.user, app_id, write=True)  # another team's app: 404 before any field
         with unit_of_work():
             _, raw = client_tokens.create_client_token(visitor.user, app_id, text(form, "name", False, 200))
         self.render(req, resp, visitor, app_id, 201, new_token=raw)
@@ -130,6 +131,7 @@ class Environments(Resource):
     def on_post(self, req, resp, app_id):
         visitor = self.visitor(req)
         form = self.form(req, visitor)
+        catalog.get_app(visitor.user, app_id, write=True)  # another team's app: 404 before any field
         with unit_of_work():
             environments.create_environment(visitor.user, app_id, text(form, "alias", limit=64))
         raise see_other(f"/console/apps/{app_id}#environments")
@@ -153,6 +155,7 @@ class Rules(Resource):
     def on_post(self, req, resp, app_id):
         visitor = self.visitor(req)
         form = self.form(req, visitor)
+        catalog.get_app(visitor.user, app_id, write=True)  # another team's app: 404 before any field
         with unit_of_work():
             rules.create_version_rule(visitor.user, app_id, _rule_fields(form, "version"))
         raise see_other(f"/console/apps/{app_id}#rules")
@@ -162,6 +165,7 @@ class MinimumRules(Resource):
     def on_post(self, req, resp, app_id):
         visitor = self.visitor(req)
         form = self.form(req, visitor)
+        catalog.get_app(visitor.user, app_id, write=True)  # another team's app: 404 before any field
         with unit_of_work():
             rules.create_minimum_rule(visitor.user, app_id, _rule_fields(form, "minimum_version"))
         raise see_other(f"/console/apps/{app_id}#minimum-rules")
@@ -194,6 +198,7 @@ class Maintenance(Resource):
     def on_post(self, req, resp, app_id, alias):
         visitor = self.visitor(req)
         form = self.form(req, visitor)
+        catalog.get_app(visitor.user, app_id, write=True)  # another team's app: 404 before any field
         active = form.get("active") == "on"
         fields: dict = {"active": active}
         if active:

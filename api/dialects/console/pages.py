@@ -54,7 +54,8 @@ def page(
 
 def see_other(location: str) -> falcon.HTTPSeeOther:
     """After a form: the browser fetches the page anew (a reload does not post twice)."""
-    return falcon.HTTPSeeOther(location, headers=SECURITY_HEADERS)
+    # A copy: Falcon adds Location to the headers it is given, and the shared mapping is read-only.
+    return falcon.HTTPSeeOther(location, headers=dict(SECURITY_HEADERS))
 
 
 def error_page(message: str, status: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from api.dialects.base import Routes, WriteContext
-from api.dialects.console import apps, people, signin, static
+from api.dialects.console import apps, live, people, signin, static
 from api.dialects.console.pages import Console
 from store import client_tokens, rules
 
@@ -43,6 +43,12 @@ def routes(ctx: WriteContext) -> Routes:
         (f"{app}/serving", apps.Serving(console)),
         (f"{app}/impact", apps.Impact(console)),
         (f"{app}/adoption.csv", apps.AdoptionCsv(console)),
+        (f"{app}/live", live.Live(console)),
+        (f"{app}/channels", live.Channels(console)),
+        (f"{app}/bundles", live.BundleUpload(console, ctx.settings.upload_max_bytes)),
+        (f"{app}/rollouts/{{channel}}", live.Rollout(console)),
+        (f"{app}/rollouts/{{channel}}/health", live.RolloutHealth(console)),
+        (f"{app}/rollouts/{{channel}}/{{action}}", live.RolloutAction(console)),
         ("/console/audit", people.Audit(console)),
         ("/console/teams", people.Teams(console)),
         ("/console/users", people.Users(console)),

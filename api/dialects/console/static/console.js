@@ -72,3 +72,80 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-impact]").forEach(watchImpact);
   document.querySelectorAll("[data-messages]").forEach(extendMessages);
 });
+
+// Uploads send the same multipart form with a progress bar; without script the form posts as it is.
+function enhanceUpload(form) {
+  const bar = form.querySelector("progress");
+  const status = form.querySelector(".upload-status");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("X-Requested-With", "fetch");
+    bar.hidden = false;
+    bar.value = 0;
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) bar.value = Math.round((e.loaded / e.total) * 100);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        status.textContent = "Uploaded.";
+        window.location.reload();
+      } else {
+        const doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+        const why = doc.querySelector(".error");
+        status.textContent = "Upload refused: " + (why ? why.textContent : xhr.status);
+      }
+    });
+    xhr.addEventListener("error", () => { status.textContent = "Upload failed: the connection was lost."; });
+    xhr.send(new FormData(form));
+  });
+}
+
+// A live rollout's state and share, refreshed every five seconds.
+function watchRollout(el) {
+  const tick = async () => {
+    try {
+      const r = await fetch(el.dataset.rollout, { credentials: "same-origin" });
+      if (r.ok) {
+        const s = await r.json();
+        el.querySelector("[data-state]").textContent = s.state;
+        el.querySelector("[data-share]").textContent = s.share_percent;
+        if (s.state !== "running" && s.state !== "paused") return;
+      }
+    } catch (e) { /* try again */ }
+    setTimeout(tick, 5000);
+  };
+  setTimeout(tick, 5000);
+}
+
+// The ramp editor starts with three steps; this adds more (the server takes up to 20).
+function extendRamp(fieldset) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Add a step";
+  button.addEventListener("click", () => {
+    const rows = fieldset.querySelectorAll(".row");
+    if (rows.length >= 20) return;
+    const copy = rows[rows.length - 1].cloneNode(true);
+    const n = rows.length;
+    copy.querySelectorAll("input").forEach((input) => {
+      input.name = input.name.replace(/_\d+$/, "_" + n);
+      input.id = input.id.replace(/_\d+$/, "_" + n);
+      input.value = "";
+    });
+    copy.querySelectorAll("label").forEach((label) => {
+      label.htmlFor = label.htmlFor.replace(/_\d+$/, "_" + n);
+      label.textContent = label.textContent.replace(/Step \d+/, "Step " + (n + 1));
+    });
+    rows[rows.length - 1].after(copy);
+    copy.querySelector("input").focus();
+  });
+  fieldset.appendChild(button);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-upload]").forEach(enhanceUpload);
+  document.querySelectorAll("[data-rollout]").forEach(watchRollout);
+  document.querySelectorAll("[data-ramp]").forEach(extendRamp);
+});
