@@ -248,7 +248,14 @@ SLOW_MODULES = frozenset(
 
 # The longest modules start first: parallel lanes take whole modules in collection order, and one begun
 # last (schemathesis's two 40 s runs) would keep a lane busy after the others finished.
-LONGEST_FIRST = ("test_schemathesis", "test_faults", "test_edge_tls", "test_deployment", "test_capgo_stack")
+LONGEST_FIRST = (
+    "test_schemathesis",
+    "test_faults",
+    "test_edge_tls",
+    "test_deployment",
+    "test_capgo_stack",
+    "test_console_browser",
+)
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -5,42 +5,19 @@ stays in test-artifacts/ (or $GATEHOUSE_TEST_ARTIFACTS)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.browsers import ARTIFACTS, PHONE, chromium
 from tests.test_cli_upload import cli  # noqa: F401 - the logged-in CLI fixture
-
-ARTIFACTS = Path(os.environ.get("GATEHOUSE_TEST_ARTIFACTS", ROOT / "test-artifacts"))
-PHONE = {"width": 390, "height": 844, "pixelRatio": 2}
-PHONE_UA = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Mobile Safari/537.36"
 
 
 @pytest.fixture
 def browser(tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    options.add_experimental_option("mobileEmulation", {"deviceMetrics": PHONE, "userAgent": PHONE_UA})
-    options.add_experimental_option(
-        "prefs", {"download.default_directory": str(tmp_path), "download.prompt_for_download": False}
-    )
-    driver = webdriver.Chrome(
-        options=options, service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
-    )
-    driver.execute_cdp_cmd(
-        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
-    )
-    driver.downloads = tmp_path
+    driver = chromium(tmp_path)
     yield driver
     driver.quit()
 
