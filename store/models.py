@@ -651,3 +651,33 @@ class DistSettings(BaseModel):
     apple_private_key_sealed = pw.TextField(null=True)
     upload_domain = pw.CharField(max_length=255, default="")  # where the UI sends uploads (fenfa's setting)
     updated_at = pw.DateTimeField(default=utcnow)
+
+
+class DistDailyStat(BaseModel):
+    """Distribution events (visit, click, download) per app, release and day: the downloads chart's rows,
+    aggregated by a worker job (store/fleet_stats.py)."""
+
+    audited = False
+    app = pw.ForeignKeyField(App, on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
+    day = pw.DateField()
+    release_id = pw.IntegerField(default=0)  # 0: events of no release (page visits)
+    type = pw.CharField(max_length=16)
+    count = pw.BigIntegerField()
+
+    class Meta:
+        indexes = ((("app", "day", "release_id", "type"), True),)
+
+
+class BundleDailyDevices(BaseModel):
+    """Devices seen on a day, per bundle they reported running: the bundle adoption chart's rows."""
+
+    audited = False
+    app = pw.ForeignKeyField(App, on_delete="CASCADE")
+    app_id: int  # peewee's accessor of the column, typed
+    day = pw.DateField()
+    bundle = pw.CharField(max_length=bounds.BUNDLE_NAME)  # "" for devices on the app's built-in code
+    devices = pw.IntegerField()
+
+    class Meta:
+        indexes = ((("app", "day", "bundle"), True),)

@@ -91,7 +91,12 @@ def record_download(build: Build, client: str, ip: str, ua: str) -> bool:
 
 
 def _event_query(
-    caller: User, kind: str | None, variant_id: str | None, release_id: str | None, days: Filters = NO_FILTERS
+    caller: User,
+    kind: str | None,
+    variant_id: str | None,
+    release_id: str | None,
+    days: Filters = NO_FILTERS,
+    product_id: str | None = None,
 ):
     require_writer(caller)
     if kind is not None and kind not in EVENT_TYPES:
@@ -120,6 +125,8 @@ def _event_query(
         q = q.where(Variant.public_id == variant_id)
     if release_id is not None:
         q = q.where(Build.release_id == release_id)
+    if product_id is not None:
+        q = q.where(App.public_id == product_id)
     return days.on(q, DistEvent.created_at)
 
 
@@ -131,8 +138,9 @@ def list_events(
     limit: int,
     offset: int,
     days: Filters = NO_FILTERS,
+    product_id: str | None = None,
 ) -> tuple[list, int]:
-    q = _event_query(caller, kind, variant_id, release_id, days)
+    q = _event_query(caller, kind, variant_id, release_id, days, product_id)
     total = q.count()
     return list(q.order_by(DistEvent.id.desc()).limit(limit).offset(offset).dicts()), total
 

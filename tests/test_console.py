@@ -1,4 +1,4 @@
-"""The console as a browser speaks to it (forms, cookies, redirects), in-process against the write app:
+"""The console as a signed_in speaks to it (forms, cookies, redirects), in-process against the write app:
 sign-in, sessions, CSRF, roles, team scoping, escaping, and what each form stores and rebuilds."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class Browser:
-    """A cookie jar over Falcon's test client, as a browser keeps one (path /console)."""
+    """A cookie jar over Falcon's test client, as a signed_in keeps one (path /console)."""
 
     def __init__(self, api):
         self.api, self.cookies = api, {}
@@ -57,7 +57,7 @@ class Browser:
 
 
 @pytest.fixture
-def browser(api, world):
+def signed_in(api, world):
     b = Browser(api)
     assert b.login().status_code == 303
     return b
@@ -139,38 +139,38 @@ def test_a_session_id_does_not_survive_login(api, world):
     assert b.get("/console/apps").status_code == 303  # the old one was ended
 
 
-def test_logout_ends_the_session_even_for_a_kept_copy(browser):
-    kept = browser.cookies["gh_session"]
-    out = browser.post("/console/logout", {})
+def test_logout_ends_the_session_even_for_a_kept_copy(signed_in):
+    kept = signed_in.cookies["gh_session"]
+    out = signed_in.post("/console/logout", {})
     assert out.status_code == 303 and out.headers["Location"] == "/console/login"
-    assert "gh_session" not in browser.cookies
-    browser.cookies["gh_session"] = kept
-    assert browser.get("/console/apps").status_code == 303
+    assert "gh_session" not in signed_in.cookies
+    signed_in.cookies["gh_session"] = kept
+    assert signed_in.get("/console/apps").status_code == 303
 
 
-def test_a_password_change_ends_every_session(api, world, browser):
+def test_a_password_change_ends_every_session(api, world, signed_in):
     other = Browser(api)
     other.login()
-    changed = browser.post("/console/account", {"current": PASSWORD, "new": "a new long password"})
+    changed = signed_in.post("/console/account", {"current": PASSWORD, "new": "a new long password"})
     assert changed.status_code == 303 and changed.headers["Location"] == "/console/login"
     assert other.get("/console/apps").status_code == 303
     assert UserToken.select().where(UserToken.user == world.user.id).count() == 0
     assert Browser(api).login(password="a new long password").status_code == 303
 
 
-def test_a_session_is_not_an_api_token(api, browser):
-    raw = browser.cookies["gh_session"]
+def test_a_session_is_not_an_api_token(api, signed_in):
+    raw = signed_in.cookies["gh_session"]
     assert raw.startswith("ghs_")
     answer = api.simulate_get("/admin/v1/apps", headers={"Authorization": f"Bearer {raw}"})
     assert answer.status_code == 401
 
 
-def test_an_expired_session_sends_the_user_to_sign_in(api, browser):
-    assert browser.get("/console/apps").status_code == 200
+def test_an_expired_session_sends_the_user_to_sign_in(api, signed_in):
+    assert signed_in.get("/console/apps").status_code == 200
     UserToken.update(created_at=utcnow() - dt.timedelta(hours=13)).where(
         UserToken.name == "console session"
     ).execute()
-    assert browser.get("/console/apps").status_code == 303
+    assert signed_in.get("/console/apps").status_code == 303
 
 
 FORMS = [
@@ -192,9 +192,9 @@ FORMS = [
 
 @pytest.mark.parametrize("path,fields", FORMS, ids=[f[0] for f in FORMS])
 @pytest.mark.parametrize("token", ["missing", "wrong"])
-def test_every_form_refuses_a_missing_or_wrong_csrf_token(browser, world, path, fields, token):
+def test_every_form_refuses_a_missing_or_wrong_csrf_token(signed_in, world, path, fields, token):
     sent = fields if token == "missing" else {"csrf": "0" * 64} | fields
-    answer = browser.post(path.format(app=world.app_id), sent, csrf=False)
+    answer = signed_in.post(path.format(app=world.app_id), sent, csrf=False)
     assert answer.status_code == 403, answer.text
     assert "security token" in answer.text and answer.headers["Content-Type"].startswith("text/html")
     assert not MinimumVersionRule.select().exists() and not VersionRule.select().exists()
@@ -207,7 +207,7 @@ def test_the_login_form_refuses_a_missing_token(api, world):
     assert answer.status_code == 403 and "gh_session" not in answer.cookies
 
 
-def test_pages_carry_a_strict_content_security_policy(browser, world):
+def test_pages_carry_a_strict_content_security_policy(signed_in, world):
     for path in (
         "/console/apps",
         f"/console/apps/{world.app_id}",
@@ -215,26 +215,26 @@ def test_pages_carry_a_strict_content_security_policy(browser, world):
         "/console/teams",
         "/console/login",
     ):
-        answer = browser.get(path)
+        answer = signed_in.get(path)
         csp = answer.headers["Content-Security-Policy"]
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp and "unsafe-inline" not in csp
         assert answer.headers["X-Frame-Options"] == "DENY"
         assert "<script>" not in answer.text  # the one script is /console/static/console.js
-    error = browser.get("/console/apps/nope")
+    error = signed_in.get("/console/apps/nope")
     assert error.status_code == 404 and "frame-ancestors 'none'" in error.headers["Content-Security-Policy"]
 
 
-def test_another_teams_ids_answer_404_pages(browser, other_world):
+def test_another_teams_ids_answer_404_pages(signed_in, other_world):
     for path in (
         f"/console/apps/{other_world.app_id}",
         f"/console/apps/{other_world.app_id}/maintenance/production",
         f"/console/apps/{other_world.app_id}/impact?minimum=1.0",
         f"/console/apps/{other_world.app_id}/adoption.csv",
     ):
-        answer = browser.get(path)
+        answer = signed_in.get(path)
         assert answer.status_code == 404, path
         assert answer.headers["Content-Type"].startswith("text/html") and "Not found" in answer.text
-    posted = browser.post(
+    posted = signed_in.post(
         f"/console/apps/{other_world.app_id}/rules",
         {"environment": "production", "platform": "ios", "version": "9.9.9"},
     )
@@ -245,18 +245,18 @@ def _field(page_text: str, name: str) -> str:
     return re.search(rf'name="{name}" value="([^"]*)"', page_text).group(1)
 
 
-def test_create_an_app_add_a_token_and_a_rule_and_the_client_sees_it(api, browser, world, reader, sync):
-    created = browser.post(
+def test_create_an_app_add_a_token_and_a_rule_and_the_client_sees_it(api, signed_in, world, reader, sync):
+    created = signed_in.post(
         "/console/apps",
         {"team_id": str(world.team.id), "title": "Field Notes", "package_name": "com.acme.notes"},
     )
     assert created.status_code == 303
     app_path = created.headers["Location"]
     app_id = app_path.rsplit("/", 1)[-1]
-    made = browser.post(f"{app_path}/tokens", {"name": "ios build"})
+    made = signed_in.post(f"{app_path}/tokens", {"name": "ios build"})
     assert made.status_code == 201
     token = re.search(r'<code class="token">(ghc_[^<]+)</code>', made.text).group(1)
-    assert "shown this once" in made.text and token not in browser.get(app_path).text  # shown once
+    assert "shown this once" in made.text and token not in signed_in.get(app_path).text  # shown once
     rule = {
         "environment": "production",
         "platform": "ios",
@@ -268,7 +268,7 @@ def test_create_an_app_add_a_token_and_a_rule_and_the_client_sees_it(api, browse
         "locale_1": "",
         "message_1": "",
     }
-    assert browser.post(f"{app_path}/rules", rule).status_code == 303
+    assert signed_in.post(f"{app_path}/rules", rule).status_code == 303
     sync()
     answer = check(
         reader,
@@ -292,31 +292,31 @@ def test_create_an_app_add_a_token_and_a_rule_and_the_client_sees_it(api, browse
         environment="production",
     )
     assert v2.json["update_messages"] == {"de": "Bitte aktualisieren"}, v2.json
-    page = browser.get(app_path)
+    page = signed_in.get(app_path)
     assert "Bitte aktualisieren" in page.text and 'lang="de"' in page.text
 
 
 def test_maintenance_switches_with_confirmation_and_the_client_follows(
-    browser, world, reader, sync, redis_conn
+    signed_in, world, reader, sync, redis_conn
 ):
-    confirm = browser.get(f"/console/apps/{world.app_id}/maintenance/production")
+    confirm = signed_in.get(f"/console/apps/{world.app_id}/maintenance/production")
     assert confirm.status_code == 200 and "Yes, start maintenance" in confirm.text
-    on = browser.post(
+    on = signed_in.post(
         f"/console/apps/{world.app_id}/maintenance/production",
         {"active": "on", "title": "Back at 6", "description": ""},
     )
     assert on.status_code == 303
-    pending = browser.get(f"/console/apps/{world.app_id}/serving").json
+    pending = signed_in.get(f"/console/apps/{world.app_id}/serving").json
     assert pending["pending"] is True
     sync()
-    served = browser.get(f"/console/apps/{world.app_id}/serving").json
+    served = signed_in.get(f"/console/apps/{world.app_id}/serving").json
     assert served["pending"] is False and served["since"]
     answer = check(
         reader, "/v1/maintenance", world.client_token, app_id=world.app_id, environment="production"
     )
     assert answer.json["active"] is True and answer.json["title"] == "Back at 6"
-    assert "In maintenance" in browser.get(f"/console/apps/{world.app_id}").text
-    off = browser.post(f"/console/apps/{world.app_id}/maintenance/production", {"active": "off"})
+    assert "In maintenance" in signed_in.get(f"/console/apps/{world.app_id}").text
+    off = signed_in.post(f"/console/apps/{world.app_id}/maintenance/production", {"active": "off"})
     assert off.status_code == 303
     sync()
     answer = check(
@@ -328,7 +328,7 @@ def test_maintenance_switches_with_confirmation_and_the_client_follows(
 XSS = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
 
 
-def test_every_user_controlled_field_renders_escaped(api, browser, world):
+def test_every_user_controlled_field_renders_escaped(api, signed_in, world):
     from store import catalog
     from store.models import Device
 
@@ -343,16 +343,16 @@ def test_every_user_controlled_field_renders_escaped(api, browser, world):
         "locale_0": "en",
         "message_0": XSS,
     }
-    assert browser.post(f"/console/apps/{world.app_id}/rules", rule).status_code == 303
+    assert signed_in.post(f"/console/apps/{world.app_id}/rules", rule).status_code == 303
     channel = {"name": XSS[:100], "disable_auto_update": "major", "ios": "on"}
-    assert browser.post(f"/console/apps/{world.app_id}/channels", channel).status_code == 303
+    assert signed_in.post(f"/console/apps/{world.app_id}/channels", channel).status_code == 303
     pages = [
-        browser.get("/console/apps"),
-        browser.get(f"/console/apps/{world.app_id}"),
-        browser.get(f"/console/apps/{world.app_id}/live"),
-        browser.get(f"/console/apps/{world.app_id}/live", device=XSS),
-        browser.get("/console/audit"),
-        browser.get("/console/apps", q=XSS),
+        signed_in.get("/console/apps"),
+        signed_in.get(f"/console/apps/{world.app_id}"),
+        signed_in.get(f"/console/apps/{world.app_id}/live"),
+        signed_in.get(f"/console/apps/{world.app_id}/live", device=XSS),
+        signed_in.get("/console/audit"),
+        signed_in.get("/console/apps", q=XSS),
     ]
     for answer in pages:
         assert answer.status_code == 200, answer.text[:300]
@@ -376,13 +376,13 @@ def test_a_member_reads_pages_without_forms(api, world):
     assert "New app" not in b.get("/console/apps").text
 
 
-def test_adoption_chart_csv_and_impact_read_the_aggregates(browser, world):
+def test_adoption_chart_csv_and_impact_read_the_aggregates(signed_in, world):
     from store.models import ClientUser, DailyStat, utcnow
 
     today = dt.date.today()
     with unit_of_work():
         rules_form = {"environment": "production", "platform": "ios", "minimum_version": "2.0"}
-        assert browser.post(f"/console/apps/{world.app_id}/minimum-rules", rules_form).status_code == 303
+        assert signed_in.post(f"/console/apps/{world.app_id}/minimum-rules", rules_form).status_code == 303
         for days_ago, version, users in (
             (1, "1.9.0", 30),
             (1, "2.1.0", 70),
@@ -418,26 +418,26 @@ def test_adoption_chart_csv_and_impact_read_the_aggregates(browser, world):
             first_seen_at=now,
             last_seen_at=now - dt.timedelta(days=40),
         )
-    page = browser.get(f"/console/apps/{world.app_id}", days="7")
+    page = signed_in.get(f"/console/apps/{world.app_id}", days="7")
     assert page.status_code == 200
     assert "Active users by app version per day" in page.text and "2.1.0: 90" in page.text
     assert "ios/production below 2.0" in page.text
     assert (
-        browser.get(f"/console/apps/{world.app_id}").text.count('aria-current="true">7 days') == 1
+        signed_in.get(f"/console/apps/{world.app_id}").text.count('aria-current="true">7 days') == 1
     )  # the period is kept
-    csv_rows = browser.get(f"/console/apps/{world.app_id}/adoption.csv").text.splitlines()
+    csv_rows = signed_in.get(f"/console/apps/{world.app_id}/adoption.csv").text.splitlines()
     assert csv_rows[0] == "day,app_version,users"
     assert f"{today.isoformat()},2.1.0,90" in csv_rows and f"{today.isoformat()},1.9.0,10" in csv_rows
-    impact = browser.get(f"/console/apps/{world.app_id}/impact", minimum="2.0", format="json").json
+    impact = signed_in.get(f"/console/apps/{world.app_id}/impact", minimum="2.0", format="json").json
     assert impact == [{"platform": "ios", "environment": "production", "active": 10, "below": 3}]
-    assert "3 (30%)" in browser.get(f"/console/apps/{world.app_id}/impact", minimum="2.0").text
+    assert "3 (30%)" in signed_in.get(f"/console/apps/{world.app_id}/impact", minimum="2.0").text
 
 
-def test_channels_bundles_rollouts_and_devices(api, browser, world, settings):
+def test_channels_bundles_rollouts_and_devices(api, signed_in, world, settings):
     from store.models import Channel, Device
 
     app = f"/console/apps/{world.app_id}"
-    saved = browser.post(
+    saved = signed_in.post(
         f"{app}/channels",
         {"name": "beta", "ios": "on", "allow_self_set": "on", "disable_auto_update": "minor"},
     )
@@ -452,16 +452,16 @@ def test_channels_bundles_rollouts_and_devices(api, browser, world, settings):
     )
     for name in ("1.0.0", "1.1.0"):
         body, boundary = _multipart(
-            {"csrf": browser.csrf, "name": name}, ("bundle", "b.zip", b"PK\x05\x06" + b"\0" * 18)
+            {"csrf": signed_in.csrf, "name": name}, ("bundle", "b.zip", b"PK\x05\x06" + b"\0" * 18)
         )
         up = api.simulate_post(
             f"{app}/bundles",
             body=body,
-            headers=browser._headers({"Content-Type": f"multipart/form-data; boundary={boundary}"}),
+            headers=signed_in._headers({"Content-Type": f"multipart/form-data; boundary={boundary}"}),
         )
         assert up.status_code == 303, up.text
     assert (
-        browser.post(
+        signed_in.post(
             f"{app}/channels",
             {"name": "beta", "bundle": "1.0.0", "ios": "on", "disable_auto_update": "minor"},
         ).status_code
@@ -476,11 +476,11 @@ def test_channels_bundles_rollouts_and_devices(api, browser, world, settings):
             platform="ios",
             channel_override=ch.id,
         )
-    live = browser.get(f"{app}/live")
+    live = signed_in.get(f"{app}/live")
     assert "1.1.0" in live.text and "beta" in live.text
-    found = browser.get(f"{app}/live", device="user-42")
+    found = signed_in.get(f"{app}/live", device="user-42")
     assert "d-1" in found.text and "channel beta" in found.text
-    editor = browser.get(f"{app}/rollouts/beta")
+    editor = signed_in.get(f"{app}/rollouts/beta")
     assert (
         "Start rollout" in editor.text and "<td>3.1</td><td>1</td>" in editor.text
     )  # eligible, per native version
@@ -494,26 +494,26 @@ def test_channels_bundles_rollouts_and_devices(api, browser, world, settings):
         "min_samples": "50",
         "window_minutes": "60",
     }
-    assert browser.post(f"{app}/rollouts/beta", ramp).status_code == 303
-    page = browser.get(f"{app}/rollouts/beta")
+    assert signed_in.post(f"{app}/rollouts/beta", ramp).status_code == 303
+    page = signed_in.get(f"{app}/rollouts/beta")
     assert "running" in page.text and "Failure rate against the auto-pause threshold" in page.text
-    assert browser.get(f"{app}/rollouts/beta/health").json["share_percent"] == 10
-    assert browser.post(f"{app}/rollouts/beta/pause", {}).status_code == 303
-    assert browser.get(f"{app}/rollouts/beta/health").json["state"] == "paused"
-    assert browser.post(f"{app}/rollouts/beta/resume", {}).status_code == 303
-    assert browser.post(f"{app}/rollouts/beta/promote", {}).status_code == 303
+    assert signed_in.get(f"{app}/rollouts/beta/health").json["share_percent"] == 10
+    assert signed_in.post(f"{app}/rollouts/beta/pause", {}).status_code == 303
+    assert signed_in.get(f"{app}/rollouts/beta/health").json["state"] == "paused"
+    assert signed_in.post(f"{app}/rollouts/beta/resume", {}).status_code == 303
+    assert signed_in.post(f"{app}/rollouts/beta/promote", {}).status_code == 303
     assert Channel.get_by_id(ch.id).bundle.name == "1.1.0"
-    assert browser.post(f"{app}/rollouts/beta/explode", {}).status_code == 404
+    assert signed_in.post(f"{app}/rollouts/beta/explode", {}).status_code == 404
 
 
-def test_a_bundle_upload_without_its_token_stores_nothing(api, browser, world):
+def test_a_bundle_upload_without_its_token_stores_nothing(api, signed_in, world):
     from store.models import Bundle
 
     body, boundary = _multipart({"csrf": "forged", "name": "9.0.0"}, ("bundle", "b.zip", b"PK" * 100))
     up = api.simulate_post(
         f"/console/apps/{world.app_id}/bundles",
         body=body,
-        headers=browser._headers({"Content-Type": f"multipart/form-data; boundary={boundary}"}),
+        headers=signed_in._headers({"Content-Type": f"multipart/form-data; boundary={boundary}"}),
     )
     assert up.status_code == 403 and not Bundle.select().exists()
 
@@ -529,13 +529,114 @@ def _multipart(fields: dict, file: tuple[str, str, bytes]) -> tuple[bytes, str]:
     return out, boundary
 
 
-def test_a_redirect_leaves_no_location_on_later_pages(browser, world):
+def test_a_redirect_leaves_no_location_on_later_pages(signed_in, world):
     """Falcon adds Location to the headers a redirect is given: the shared security headers once carried
     the first redirect's target into every later page and redirect."""
-    assert browser.post(f"/console/apps/{world.app_id}/environments", {"alias": "qa"}).headers[
+    assert signed_in.post(f"/console/apps/{world.app_id}/environments", {"alias": "qa"}).headers[
         "Location"
     ] == (f"/console/apps/{world.app_id}#environments")
-    page = browser.get("/console/apps")
+    page = signed_in.get("/console/apps")
     assert page.status_code == 200 and "Location" not in page.headers
-    created = browser.post("/console/apps", {"team_id": str(world.team.id), "title": "Second"})
+    created = signed_in.post("/console/apps", {"team_id": str(world.team.id), "title": "Second"})
     assert created.headers["Location"].startswith("/console/apps/app_")
+
+
+def test_webhooks_show_their_secret_once_and_redeliver(signed_in, world):
+    from store import webhooks
+    from store.models import WebhookDelivery, WebhookEndpoint
+
+    hooks = f"/console/teams/{world.team.id}/webhooks"
+    made = signed_in.post(
+        hooks, {"url": "https://hooks.example.com/in", "channel.changed": "on", "rollout.started": "on"}
+    )
+    assert made.status_code == 201
+    secret = re.search(r'<code class="token">(whsec_[^<]+)</code>', made.text).group(1)
+    endpoint = WebhookEndpoint.get(WebhookEndpoint.url == "https://hooks.example.com/in")
+    assert (
+        endpoint.events == ["channel.changed", "rollout.started"] and secret not in endpoint.secret_encrypted
+    )
+    assert secret not in signed_in.get(hooks).text
+    with unit_of_work():
+        webhooks.emit(world.team.id, "channel.changed", {"resource": "channel"})
+    first = WebhookDelivery.get(WebhookDelivery.endpoint == endpoint)
+    page = signed_in.get(f"{hooks}/{endpoint.id}")
+    assert "channel.changed" in page.text and "pending" in page.text
+    again = signed_in.post(f"{hooks}/{endpoint.id}/deliveries/{first.id}/redeliver", {})
+    assert again.status_code == 303
+    assert WebhookDelivery.select().where(WebhookDelivery.endpoint == endpoint).count() == 2
+    assert signed_in.post(f"{hooks}/{endpoint.id}", {}).status_code == 303
+    assert not WebhookEndpoint.select().where(WebhookEndpoint.id == endpoint.id).exists()
+
+
+def test_distribution_variants_release_upload_public_page_and_downloads(api, signed_in, world):
+    from store import fleet_stats, product_pages
+    from store.models import Build, Variant
+
+    app = f"/console/apps/{world.app_id}"
+    assert (
+        signed_in.post(
+            f"{app}/variants", {"platform": "android", "display_name": "Demo for Android"}
+        ).status_code
+        == 303
+    )
+    variant = Variant.get(Variant.app == world.app.id)
+    body, boundary = _multipart(
+        {
+            "csrf": signed_in.csrf,
+            "variant_id": variant.public_id,
+            "version": "1.2.0",
+            "build": "12",
+            "changelog": XSS,
+        },
+        ("app_file", "demo.apk", b"PK\x03\x04" + b"apk" * 1000),
+    )
+    up = api.simulate_post(
+        f"{app}/releases",
+        body=body,
+        headers=signed_in._headers({"Content-Type": f"multipart/form-data; boundary={boundary}"}),
+    )
+    assert up.status_code == 303, up.text
+    release = Build.get(Build.variant == variant.id)
+    assert (release.version, release.build_number, release.file_size) == ("1.2.0", 12, 3004)
+    assert signed_in.post(f"{app}/publish", {"published": "on"}).status_code == 303
+    with unit_of_work():
+        for kind in ("visit", "click", "download", "download"):
+            product_pages.record_event(
+                world.app.id, kind, variant.id, release.id if kind != "visit" else None, "203.0.113.9", "test"
+            )
+        fleet_stats.aggregate_dist_day(dt.date.today())
+    page = signed_in.get(f"{app}/distribution")
+    assert page.status_code == 200
+    assert "Public at" in page.text and f"/products/{world.app.slug}" in page.text and "<svg" in page.text
+    assert "Downloads per release per day" in page.text and "1.2.0 (12)" in page.text
+    assert "<td>2</td>" in page.text  # the release's downloads, from the daily rows
+    assert "The latest 4 of 4." in page.text
+    assert "&lt;script&gt;alert(1)" in page.text and "<script>alert(1)" not in page.text  # the changelog
+
+
+def test_bundle_adoption_and_install_success_read_the_daily_rows(signed_in, world):
+    from store import bundles, fleet_stats
+    from store.models import BundleStat, Device, utcnow
+
+    today = dt.date.today()
+    with unit_of_work():
+        for name in ("1.0.0", "1.1.0"):
+            bundles.create_bundle(world.user, world.app, name, external_url=f"https://cdn.example/{name}.zip")
+        now = utcnow()
+        for i in range(10):
+            Device.create(
+                app=world.app.id,
+                device_id=f"dev-{i}",
+                version_name="1.1.0" if i < 7 else "1.0.0",
+                last_seen_at=now,
+                platform="ios",
+            )
+        BundleStat.create(app=world.app.id, day=today, bundle="1.1.0", action="set", count=95)
+        BundleStat.create(app=world.app.id, day=today, bundle="1.1.0", action="download_fail", count=5)
+        fleet_stats.record_bundle_devices(today)
+    page = signed_in.get(f"/console/apps/{world.app_id}/live")
+    assert "Devices per bundle per day" in page.text and "1.1.0: 7" in page.text
+    health = page.text.split('id="adoption-h"')[1]
+    row = re.search(r"<tr><td>1\.1\.0</td>(.*?)</tr>", health, re.S).group(1)
+    assert "95" in row and "95.0%" in row
+    assert re.findall(r"<td>(\d+|not yet)</td>", row)[-3:] == ["0", "0", "not yet"]  # 50 % and 70 % on day 0

@@ -5,6 +5,7 @@ violation. A screenshot of each page stays in test-artifacts/console-*.png."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -51,6 +52,7 @@ class Visit:
         height = d.execute_script("return document.documentElement.scrollHeight")
         d.set_window_size(PHONE["width"], min(height + 100, 6000))
         d.save_screenshot(str(ARTIFACTS / f"console-{name}.png"))
+        d.set_window_size(PHONE["width"], PHONE["height"])  # back to the phone: clicks land where they aim
 
     def open(self, path: str, name: str) -> None:
         self.driver.get(self.base + path)
@@ -70,13 +72,13 @@ def _tab_to(driver, matches, limit: int = 200):
 
 def _until(check, timeout: float = 15.0):
     """``check()`` once it is true; a page still loading (its elements gone or not there yet) is not yet."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import WebDriverException  # stale, missing, or detached mid-navigation
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             value = check()
-        except (NoSuchElementException, StaleElementReferenceException):
+        except WebDriverException:
             value = None
         if value:
             return value
@@ -113,9 +115,8 @@ def test_the_console_in_a_phone_browser(stack, browser, axe, tmp_path):
     v.check("app")
 
     # A client token, shown once.
-    browser.find_element(By.ID, "token-name").send_keys("phone")
-    browser.find_element(By.XPATH, "//button[text()='Create token']").click()
-    token = _until(lambda: browser.find_elements(By.CSS_SELECTOR, "code.token")).__getitem__(0).text
+    browser.find_element(By.ID, "token-name").send_keys("phone", Keys.ENTER)
+    token = _until(lambda: browser.find_elements(By.CSS_SELECTOR, "code.token"))[0].text
     assert token.startswith("ghc_")
 
     # An exact version rule, with a German message: /v1/versions answers it.
@@ -194,7 +195,31 @@ def test_the_console_in_a_phone_browser(stack, browser, axe, tmp_path):
     health = httpx.get(base + app_path + "/rollouts/production/health", cookies=browser_cookies(browser))
     assert health.json()["state"] == "paused"
 
+    # Distribution: a variant, a release uploaded with the progress bar, the page published and opened.
+    v.open(app_path + "/distribution", "distribution-empty")
+    browser.find_element(By.XPATH, "//summary[text()='Add a variant']").click()
+    browser.find_element(By.ID, "v-name").send_keys("Phone Notes for Android")
+    Select(browser.find_element(By.ID, "v-platform")).select_by_visible_text("android")
+    browser.find_element(By.XPATH, "//button[text()='Add variant']").click()
+    apk = tmp_path / "notes.apk"
+    apk.write_bytes(b"PK\x03\x04" + b"apk" * 50_000)
+    _until(lambda: browser.find_elements(By.ID, "rel-version"))
+    browser.find_element(By.ID, "rel-version").send_keys("1.0.0")
+    browser.find_element(By.ID, "rel-build").send_keys("7")
+    browser.find_element(By.ID, "rel-changelog").send_keys("First release")
+    browser.find_element(By.ID, "rel-file").send_keys(str(apk))
+    browser.find_element(By.XPATH, "//button[text()='Upload release']").click()
+    _until(lambda: "notes.apk" in browser.find_element(By.ID, "releases").text)
+    browser.find_element(By.XPATH, "//button[text()='Publish the page']").click()
+    public = _until(lambda: browser.find_element(By.PARTIAL_LINK_TEXT, "/products/"))
+    v.check("distribution")
+    public.click()
+    _until(lambda: "/products/" in browser.current_url)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Phone Notes"
+    assert browser.find_element(By.XPATH, "//button[text()='Download 1.0.0']")
+
     # The other pages.
+    v.open(f"/console/teams/{team}/webhooks", "webhooks")
     v.open("/console/audit", "audit")
     v.open("/console/teams", "teams")
     v.open("/console/users", "users")
@@ -205,7 +230,7 @@ def test_the_console_in_a_phone_browser(stack, browser, axe, tmp_path):
     browser.execute_script("performance.clearResourceTimings()")
     v.problems += [p for p in _not_found_page(v) if p]
 
-    assert v.problems == []
+    assert v.problems == [], json.dumps(v.problems, indent=1)[:6000]
     print(f"screenshots: {ARTIFACTS}/console-*.png")
 
 

@@ -10,7 +10,7 @@ import time
 
 import redis
 
-from store import audit_log, devices, ingest, outbox, rollouts, snapshots, stats
+from store import audit_log, devices, fleet_stats, ingest, outbox, rollouts, snapshots, stats
 from store.service import drop_dead_connection, release_connection, unit_of_work
 from store.snapshot_format import COMPLETE_KEY, PENDING_KEY
 from worker import context
@@ -148,9 +148,13 @@ def aggregate_auth_stats(day: str) -> int:
 
 @_recovering
 def aggregate_recent_stats() -> int:
-    """Today and yesterday (sessions that arrived just before midnight)."""
+    """Today and yesterday (events that arrived just before midnight): sign-ins and distribution events
+    from their raw rows, and today's devices per bundle (the daily tables the console's charts read)."""
     today = dt.datetime.now(dt.UTC).date()
-    return sum(aggregate_auth_stats(d.isoformat()) for d in (today - dt.timedelta(days=1), today))
+    days = (today - dt.timedelta(days=1), today)
+    rows = sum(aggregate_auth_stats(d.isoformat()) for d in days)
+    rows += sum(fleet_stats.aggregate_dist_day(d) for d in days)
+    return rows + fleet_stats.record_bundle_devices(today)
 
 
 @_recovering

@@ -3,6 +3,7 @@ their pins, and rollouts with a ramp editor, their controls and a live chart of 
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 
@@ -10,10 +11,11 @@ import falcon
 import orjson
 
 from api.dialects.console import auth, charts
+from api.dialects.console.apps import PERIODS, period
 from api.dialects.console.forms import flag, integer, text
 from api.dialects.console.pages import Resource, page, see_other
 from api.write.uploads import stream_form
-from store import bundles, catalog, channels, devices, rollouts
+from store import bundles, catalog, channels, devices, fleet_stats, rollouts
 from store.errors import InvalidInput, NotFound
 from store.ramps import share_at
 from store.service import unit_of_work
@@ -59,6 +61,12 @@ class Live(Resource):
                 live[ch.name] = rollouts.get_rollout(visitor.user, app_id, ch.name)
             except NotFound:
                 pass
+        days = period(req, resp)
+        until = dt.date.today()
+        adoption, health = fleet_stats.bundle_adoption(
+            visitor.user, app_id, until - dt.timedelta(days=days - 1), until
+        )
+        labels = [d.strftime("%m-%d") for d in adoption.days]
         page(
             resp,
             "live.html",
@@ -72,6 +80,10 @@ class Live(Resource):
             searched=searched,
             flags=CHANNEL_FLAGS,
             auto_update=AUTO_UPDATE_LIMITS,
+            days=days,
+            periods=PERIODS,
+            adoption_svg=charts.stacked("Devices per bundle per day", labels, adoption.series),
+            health=health,
         )
 
 

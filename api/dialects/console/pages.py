@@ -12,8 +12,9 @@ from api.dialects.console import auth
 from api.dialects.console.forms import read_form
 from api.dialects.console.headers import SECURITY_HEADERS
 from api.dialects.console.templating import render
+from api.settings import Settings
 from api.write.ratelimit import LoginLimiter
-from store.storage import Storage
+from store.storage import Backends, Storage
 
 FORM_LIMIT = 64 * 1024
 PER_PAGE = 50
@@ -24,9 +25,12 @@ class Console:
     """What the console's resources are built from."""
 
     lifetime: dt.timedelta
+    settings: Settings
     limiter: LoginLimiter
     connection: redis.Redis
     storage: Storage
+    # Opens the storage a team's uploads go to (the distribution's per-team backends).
+    backends: Backends
 
 
 class Resource:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from api.dialects.base import Routes, WriteContext
-from api.dialects.console import apps, live, people, signin, static
+from api.dialects.console import apps, dist, hooks, live, people, signin, static
 from api.dialects.console.pages import Console
 from store import client_tokens, rules
 
@@ -13,9 +13,11 @@ from store import client_tokens, rules
 def routes(ctx: WriteContext) -> Routes:
     console = Console(
         lifetime=dt.timedelta(hours=ctx.settings.console_session_hours),
+        settings=ctx.settings,
         limiter=ctx.limiter,
         connection=ctx.connection,
         storage=ctx.storage,
+        backends=ctx.backends,
     )
     app = "/console/apps/{app_id}"
     return [
@@ -43,6 +45,10 @@ def routes(ctx: WriteContext) -> Routes:
         (f"{app}/serving", apps.Serving(console)),
         (f"{app}/impact", apps.Impact(console)),
         (f"{app}/adoption.csv", apps.AdoptionCsv(console)),
+        (f"{app}/distribution", dist.Distribution(console)),
+        (f"{app}/variants", dist.Variants(console)),
+        (f"{app}/publish", dist.Publish(console)),
+        (f"{app}/releases", dist.ReleaseUpload(console, ctx.settings.upload_max_bytes)),
         (f"{app}/live", live.Live(console)),
         (f"{app}/channels", live.Channels(console)),
         (f"{app}/bundles", live.BundleUpload(console, ctx.settings.upload_max_bytes)),
@@ -52,4 +58,10 @@ def routes(ctx: WriteContext) -> Routes:
         ("/console/audit", people.Audit(console)),
         ("/console/teams", people.Teams(console)),
         ("/console/users", people.Users(console)),
+        ("/console/teams/{team_id:int}/webhooks", hooks.Webhooks(console)),
+        ("/console/teams/{team_id:int}/webhooks/{webhook_id:int}", hooks.Deliveries(console)),
+        (
+            "/console/teams/{team_id:int}/webhooks/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver",
+            hooks.Redeliver(console),
+        ),
     ]

@@ -73,7 +73,7 @@ def render(page, page_url: str, icon_url: str | None, outcome: str | None) -> st
     app = page.app
     title = html.escape(app.title)
     out = [
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{title}: download</title><style>{_STYLE}</style></head><body><main>",
         "<header>",
@@ -127,7 +127,7 @@ def render(page, page_url: str, icon_url: str | None, outcome: str | None) -> st
 
 def not_found() -> str:
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
         '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Not found</title>'
         f"<style>{_STYLE}</style></head><body><main><section><h1>Not found</h1>"
         "<p>This page does not exist, or is not published.</p></section></main></body></html>"

@@ -1,0 +1,71 @@
+"""A team's webhooks: endpoints (the signing secret shown once), their deliveries, and redelivery."""
+
+from __future__ import annotations
+
+from api.dialects.console.forms import text
+from api.dialects.console.pages import PER_PAGE, Resource, number, page, see_other
+from api.secret_key import secret_key
+from store import accounts, webhooks
+from store.service import unit_of_work
+
+
+class Webhooks(Resource):
+    """GET the team's endpoints; POST creates one and shows its signing secret on this answer only."""
+
+    def _render(self, req, resp, visitor, team_id, status: int = 200, secret: str | None = None) -> None:
+        team = accounts.get_team(visitor.user, team_id)
+        result = webhooks.list_endpoints(visitor.user, team_id, number(req, "page", 1, 100_000), PER_PAGE)
+        page(
+            resp,
+            "webhooks.html",
+            visitor,
+            status,
+            team=team,
+            result=result,
+            events=webhooks.EVENTS,
+            secret=secret,
+        )
+
+    def on_get(self, req, resp, team_id):
+        self._render(req, resp, self.visitor(req), team_id)
+
+    def on_post(self, req, resp, team_id):
+        visitor = self.visitor(req)
+        form = self.form(req, visitor)
+        accounts.get_team(visitor.user, team_id, write=True)  # another team: 404 before any field
+        chosen = ["*"] if "all" in form else [e for e in webhooks.EVENTS if e in form]
+        key = secret_key(self.console.settings, self.console.connection)
+        with unit_of_work():
+            _, secret = webhooks.create_endpoint(
+                visitor.user, team_id, text(form, "url", limit=2048), chosen, key
+            )
+        self._render(req, resp, visitor, team_id, 201, secret)
+
+
+class Deliveries(Resource):
+    """GET one endpoint's deliveries, newest first, with each attempt's log; POST deletes the endpoint."""
+
+    def on_get(self, req, resp, team_id, webhook_id):
+        visitor = self.visitor(req)
+        team = accounts.get_team(visitor.user, team_id)
+        endpoint = webhooks.get_endpoint(visitor.user, team_id, webhook_id)
+        result = webhooks.list_deliveries(
+            visitor.user, team_id, webhook_id, number(req, "page", 1, 100_000), PER_PAGE
+        )
+        page(resp, "deliveries.html", visitor, team=team, endpoint=endpoint, result=result)
+
+    def on_post(self, req, resp, team_id, webhook_id):
+        visitor = self.visitor(req)
+        self.form(req, visitor)
+        with unit_of_work():
+            webhooks.delete_endpoint(visitor.user, team_id, webhook_id)
+        raise see_other(f"/console/teams/{team_id}/webhooks")
+
+
+class Redeliver(Resource):
+    def on_post(self, req, resp, team_id, webhook_id, delivery_id):
+        visitor = self.visitor(req)
+        self.form(req, visitor)
+        with unit_of_work():
+            webhooks.redeliver(visitor.user, team_id, webhook_id, delivery_id)
+        raise see_other(f"/console/teams/{team_id}/webhooks/{webhook_id}")
