@@ -282,6 +282,7 @@ def dev() -> None:
         " so set GATEHOUSE_REDIS_URL to another database to keep them apart from other data"
     )
     if creds:
+        click.echo(f"  console:      {base}/console/  (sign in as the admin below)")
         click.echo(f"  admin:        {creds['email']} / {creds['password']}")
         click.echo(f"  admin token:  {creds['admin_token']}   (Authorization: Bearer ...)")
         click.echo(f"  app id:       {creds['app_id']}")
@@ -292,6 +293,7 @@ def dev() -> None:
         )
     else:
         admin = _first_super_admin_email() or "you@example.com"
+        click.echo(f"  console:      {base}/console/  (sign in as {admin})")
         click.echo("  existing database: the first run printed the admin's password; it is not kept in clear")
         click.echo(f"  admin token:  {me} create-token --email {admin}")
         click.echo(f"  lost password: {me} reset-password --email {admin}")

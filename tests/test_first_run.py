@@ -18,9 +18,10 @@ from tests import lanes
 REDIS = lanes.redis_url(6)
 
 
-def run_dev(env: dict) -> tuple[str, str]:
-    """Starts `gatehouse dev`, waits for it to answer, stops it with Ctrl-C's signal; returns what it printed
-    and what the app-config API's public route answered through the front door."""
+def run_dev(env: dict, while_up=None) -> tuple[str, str]:
+    """Starts `gatehouse dev`, waits for it to answer, hands what it printed so far to ``while_up``, stops it
+    with Ctrl-C's signal; returns what it printed and what the app-config API's public route answered through
+    the front door."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "dev"],
         env=env,
@@ -41,13 +42,37 @@ def run_dev(env: dict) -> tuple[str, str]:
         res = httpx.get(f"{base}/app-config/public", timeout=2)
         return res.text if res.status_code == 200 else None
 
+    banner = ""
     try:
         wait_until(up, timeout=60, interval=0.2)
         answer = wait_until(public, timeout=20, interval=0.2)
+        while while_up is not None and "client token:" not in banner and "lost password:" not in banner:
+            banner += proc.stdout.readline()  # type: ignore[union-attr]
+        if while_up is not None:
+            while_up(banner)
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
-    return out, answer
+    return banner + out, answer
+
+
+def sign_in_as_printed(banner: str) -> None:
+    """The console at the printed address, with the printed credentials: the apps page lists the printed app."""
+    console = re.search(r"console:\s+(\S+)", banner).group(1)
+    email, password = re.search(r"admin:\s+(\S+) / (\S+)", banner).groups()
+    with httpx.Client(follow_redirects=False, timeout=10) as client:
+        first = client.get(console)
+        assert first.status_code == 303 and "/console/login" in first.headers["location"]
+        form = client.get(httpx.URL(console).join(first.headers["location"]))
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        signed = client.post(
+            httpx.URL(console).join("/console/login"),
+            data={"csrf": token, "email": email, "password": password},
+        )
+        assert signed.status_code == 303, signed.text
+        apps = client.get(httpx.URL(console).join(signed.headers["location"]))
+        app_id = re.search(r"app id:\s+(app_\w+)", banner).group(1)
+        assert apps.status_code == 200 and app_id in apps.text
 
 
 def test_first_and_second_run_say_what_to_run(tmp_path):
@@ -62,7 +87,7 @@ def test_first_and_second_run_say_what_to_run(tmp_path):
         "GATEHOUSE_WRITE_PORT": str(free_port()),
         "GATEHOUSE_METRICS_DIR": str(tmp_path / "metrics"),
     }
-    first, public = run_dev(env)
+    first, public = run_dev(env, sign_in_as_printed)
     assert public == "null"  # the spec's request, unchanged, answers for the demo app (no config yet)
     password = re.search(r"admin:\s+admin@localhost / (\S+)", first).group(1)
     assert f"redis:        {REDIS} (already running)" in first and "gh:" in first
@@ -72,6 +97,7 @@ def test_first_and_second_run_say_what_to_run(tmp_path):
 
     second, _ = run_dev(env)
     assert password not in second
+    assert re.search(r"console:\s+http://127\.0\.0\.1:\d+/console/  \(sign in as admin@localhost\)", second)
     token_cmd = re.search(r"admin token:\s+(.+create-token --email admin@localhost)$", second, re.M).group(1)
     reset_cmd = re.search(
         r"lost password:\s+(.+reset-password --email admin@localhost)$", second, re.M
