@@ -110,6 +110,26 @@ def rebuild_snapshots(app_ids: tuple[str, ...]) -> None:
     click.echo(f"rebuilt {len(ids)} snapshot(s), {changed} changed")
 
 
+@main.command("aggregate-stats")
+@click.option("--days", default=2, show_default=True, type=click.IntRange(1, 3660), help="Days back from today.")
+def aggregate_stats(days: int) -> None:
+    """Recompute the daily tables the console's charts read (sign-ins per version, distribution events per
+    release) for the last DAYS days, and today's devices per bundle: after an import or a restore, as the
+    worker does for today and yesterday."""
+    import datetime as dt
+
+    from store import fleet_stats, stats
+
+    _db(_settings())
+    today = dt.datetime.now(dt.UTC).date()
+    rows = 0
+    for n in tqdm(range(days - 1, -1, -1), unit="day", desc="aggregating"):
+        day = today - dt.timedelta(days=n)
+        rows += stats.aggregate_day(day) + fleet_stats.aggregate_dist_day(day)
+    rows += fleet_stats.record_bundle_devices(today)
+    click.echo(f"aggregated {days} day(s): {rows} daily row(s)")
+
+
 def _or_exit(step):
     """Runs a store step; a domain error ends the command with its message."""
     from store.errors import DomainError

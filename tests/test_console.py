@@ -640,3 +640,21 @@ def test_bundle_adoption_and_install_success_read_the_daily_rows(signed_in, worl
     row = re.search(r"<tr><td>1\.1\.0</td>(.*?)</tr>", health, re.S).group(1)
     assert "95" in row and "95.0%" in row
     assert re.findall(r"<td>(\d+|not yet)</td>", row)[-3:] == ["0", "0", "not yet"]  # 50 % and 70 % on day 0
+
+
+def test_the_workers_statistics_job_fills_the_daily_tables_the_charts_read(world):
+    from store import product_pages
+    from store.models import BundleDailyDevices, Device, DistDailyStat, utcnow
+    from worker.jobs import aggregate_recent_stats
+
+    with unit_of_work():
+        product_pages.record_event(world.app.id, "visit", None, None, "203.0.113.1", "t")
+        Device.create(app=world.app.id, device_id="seen-today", version_name="builtin", last_seen_at=utcnow())
+    aggregate_recent_stats()
+    today = dt.date.today()
+    assert [(r.type, r.count) for r in DistDailyStat.select().where(DistDailyStat.day == today)] == [
+        ("visit", 1)
+    ]
+    assert [(r.bundle, r.devices) for r in BundleDailyDevices.select()] == [("", 1)]
+    aggregate_recent_stats()  # idempotent: the day's rows are replaced, not added to
+    assert DistDailyStat.select().count() == 1 and BundleDailyDevices.select().count() == 1
