@@ -111,7 +111,9 @@ def rebuild_snapshots(app_ids: tuple[str, ...]) -> None:
 
 
 @main.command("aggregate-stats")
-@click.option("--days", default=2, show_default=True, type=click.IntRange(1, 3660), help="Days back from today.")
+@click.option(
+    "--days", default=2, show_default=True, type=click.IntRange(1, 3660), help="Days back from today."
+)
 def aggregate_stats(days: int) -> None:
     """Recompute the daily tables the console's charts read (sign-ins per version, distribution events per
     release) for the last DAYS days, and today's devices per bundle: after an import or a restore, as the
