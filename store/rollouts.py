@@ -214,6 +214,8 @@ def health_series(row: Rollout, now: float, buckets: int = 48) -> tuple[list[flo
     each the share of failing devices among those that reported (None where none did). Read from the
     per-minute outcome rows, one grouped query."""
     start = int(epoch(row.created_at))
+    # A young rollout gets fewer spans (a minute each at least), so no span lies in the future.
+    buckets = min(buckets, max(1, (int(now) - start) // 60))
     span = max((int(now) - start) // buckets, 60)
     first = start // 60
     rows = tuples(

@@ -498,6 +498,8 @@ def test_channels_bundles_rollouts_and_devices(api, signed_in, world, settings):
     page = signed_in.get(f"{app}/rollouts/beta")
     assert "running" in page.text and "Failure rate against the auto-pause threshold" in page.text
     assert signed_in.get(f"{app}/rollouts/beta/health").json["share_percent"] == 10
+    rates = signed_in.get(f"{app}/rollouts/beta", format="csv").text.splitlines()
+    assert rates[0] == "until,failure_rate" and len(rates) == 2  # a rollout a minute old: one span
     assert signed_in.post(f"{app}/rollouts/beta/pause", {}).status_code == 303
     assert signed_in.get(f"{app}/rollouts/beta/health").json["state"] == "paused"
     assert signed_in.post(f"{app}/rollouts/beta/resume", {}).status_code == 303
@@ -658,3 +660,79 @@ def test_the_workers_statistics_job_fills_the_daily_tables_the_charts_read(world
     assert [(r.bundle, r.devices) for r in BundleDailyDevices.select()] == [("", 1)]
     aggregate_recent_stats()  # idempotent: the day's rows are replaced, not added to
     assert DistDailyStat.select().count() == 1 and BundleDailyDevices.select().count() == 1
+
+
+def test_builds_upload_and_app_config_reach_their_clients(api, signed_in, world, reader, sync):
+    from store.models import Build
+
+    app = f"/console/apps/{world.app_id}"
+    body, boundary = _multipart(
+        {
+            "csrf": signed_in.csrf,
+            "build_type": "release",
+            "version": "4.0.0",
+            "name": "Winter",
+            "public": "on",
+        },
+        ("artifact", "demo.ipa", b"IPA" * 500),
+    )
+    up = api.simulate_post(
+        f"{app}/builds",
+        body=body,
+        headers=signed_in._headers({"Content-Type": f"multipart/form-data; boundary={boundary}"}),
+    )
+    assert up.status_code == 303, up.text
+    build = Build.get(Build.app == world.app.id)
+    assert (build.version, build.name, build.public, build.file_name, build.file_size) == (
+        "4.0.0",
+        "Winter",
+        True,
+        "demo.ipa",
+        1500,
+    )
+    assert "demo.ipa (1,500 bytes)" in signed_in.get(app).text
+    saved = signed_in.post(
+        f"{app}/app-config", {"min_version": "3.0.0", "current_version": "4.0.0", "release_notes": "Winter"}
+    )
+    assert saved.status_code == 303
+    sync()
+    public = reader.simulate_get("/app-config/public", params={"app_id": world.app_id})
+    assert (
+        public.status_code == 200
+        and public.json["minVersion"] == "3.0.0"
+        and public.json["currentVersion"] == "4.0.0"
+    )
+
+
+def test_every_chart_offers_its_data_as_csv(signed_in, world):
+    app = f"/console/apps/{world.app_id}"
+    for path, header in (
+        (f"{app}/adoption.csv", "day,app_version,users"),
+        (f"{app}/live?format=csv", "day,bundle,devices"),
+        (f"{app}/distribution?format=csv", "day,release,downloads"),
+    ):
+        answer = signed_in.get(path)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv"), path
+        assert answer.text.splitlines()[0] == header
+
+
+def test_the_failure_chart_counts_outcomes_in_their_span(world):
+    import time as clock
+
+    from store import bundles, channels, rollouts
+    from store.models import DeviceOutcome, Rollout
+
+    with unit_of_work():
+        for name in ("1.0.0", "1.1.0"):
+            bundles.create_bundle(world.user, world.app, name, external_url=f"https://cdn.example/{name}.zip")
+        channels.put_channel(world.user, world.app.package_name, "production", "1.0.0", {})
+        row = rollouts.start_rollout(world.user, world.app_id, "production", "1.1.0", [(0, 1000)])
+        Rollout.update(created_at=utcnow() - dt.timedelta(hours=48)).where(Rollout.id == row.id).execute()
+        minute = int(clock.time() // 60) - 60  # an hour ago: the last spans of 48 hours
+        for n, kind in enumerate(["failure"] * 3 + ["success"] * 7):
+            DeviceOutcome.create(
+                app=world.app.id, bundle="1.1.0", device_id=f"d{n}", kind=kind, source="s", minute=minute
+            )
+    times, rates = rollouts.health_series(Rollout.get_by_id(row.id), clock.time())
+    assert len(times) == len(rates) == 48
+    assert [r for r in rates if r is not None] == [0.3] and rates.index(0.3) == 46

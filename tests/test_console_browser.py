@@ -218,8 +218,31 @@ def test_the_console_in_a_phone_browser(stack, browser, axe, tmp_path):
     assert browser.find_element(By.TAG_NAME, "h1").text == "Phone Notes"
     assert browser.find_element(By.XPATH, "//button[text()='Download 1.0.0']")
 
-    # The other pages.
+    # A build uploaded from the app page, and the app-config set.
+    browser.get(base + app_path)
+    browser.find_element(By.XPATH, "//summary[text()='Upload a build']").click()
+    browser.find_element(By.ID, "bu-version").send_keys("2.0.0")
+    build = tmp_path / "notes-2.0.0.ipa"
+    build.write_bytes(b"IPA" * 30_000)
+    browser.find_element(By.ID, "bu-file").send_keys(str(build))
+    browser.find_element(By.XPATH, "//button[text()='Upload build']").click()
+    _until(lambda: "notes-2.0.0.ipa" in browser.find_element(By.ID, "builds").text)
+    browser.find_element(By.ID, "ac-min").send_keys("1.0.0")
+    browser.find_element(By.ID, "ac-current").send_keys("2.0.0", Keys.ENTER)
+    _until(lambda: "Active: minimum 1.0.0" in browser.find_element(By.ID, "app-config").text)
+    v.check("app-with-builds")
+
+    # A webhook, and its deliveries page.
     v.open(f"/console/teams/{team}/webhooks", "webhooks")
+    browser.find_element(By.ID, "hook-url").send_keys("https://hooks.example.com/console")
+    browser.find_element(By.ID, "ev-all").click()
+    browser.find_element(By.XPATH, "//button[text()='Create webhook']").click()
+    _until(lambda: browser.find_elements(By.CSS_SELECTOR, "code.token"))
+    browser.find_element(By.PARTIAL_LINK_TEXT, "hooks.example.com/console").click()
+    _until(lambda: "Deliveries to" in browser.find_element(By.TAG_NAME, "h1").text)
+    v.check("webhook-deliveries")
+
+    # The other pages.
     v.open("/console/audit", "audit")
     v.open("/console/teams", "teams")
     v.open("/console/users", "users")

@@ -262,6 +262,7 @@ CONSOLE_FORMS = {
     "webhooks": {"url": "https://hooks.example.com/spy", "all": "on"},
     "variants": {"platform": "android"},
     "publish": {"published": "on"},
+    "app-config": {"min_version": "1.0", "current_version": "2.0"},
 }
 # Pages of the admin-only distribution API: a member is refused them (403), as by the API.
 CONSOLE_ADMIN_PAGES = {"/console/apps/{app_id}/distribution"}

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from urllib.parse import quote
 
 import falcon
 import orjson
 
-from api.dialects.console import charts
+from api.dialects.console import auth, charts
 from api.dialects.console.forms import flag, integer, messages, text
 from api.dialects.console.pages import PER_PAGE, Resource, number, page, see_other
 from api.write.exports import send_csv
+from api.write.uploads import stream_form
 from store import (
     accounts,
     adoption,
+    appconfig,
+    builds,
     catalog,
     client_tokens,
     environments,
@@ -26,6 +30,7 @@ from store import (
 from store.errors import InvalidInput
 from store.service import unit_of_work
 from store.snapshot_format import PUBLISHED_KEY
+from store.vocabulary import BUILD_TYPES
 
 PERIODS = (7, 30, 90)
 PERIOD_COOKIE = "gh_period"
@@ -106,6 +111,9 @@ class AppView(Resource):
             periods=PERIODS,
             adoption_svg=charts.adoption(chart),
             below_svg=charts.below_minimum(chart),
+            builds=builds.list_builds(visitor.user, app_id, 1, 100).rows,
+            build_types=BUILD_TYPES,
+            config=appconfig.active_config(app.id) if visitor.writes else None,
             **({"new_token": None} | extra),
         )
 
@@ -264,3 +272,73 @@ class AdoptionCsv(Resource):
             if users[i]
         )
         send_csv(resp, f"adoption-{app_id}.csv", ["day", "app_version", "users"], rows)
+
+
+class Builds(Resource):
+    """POST a multipart form (csrf, build_type, version, name, public before the file ``artifact``): the
+    version is created and its file streamed into storage in one go; a failed upload leaves neither."""
+
+    def __init__(self, console, max_bytes: int) -> None:
+        super().__init__(console)
+        self.max_bytes = max_bytes
+
+    def on_post(self, req, resp, app_id):
+        visitor = self.visitor(req)
+        catalog.get_app(visitor.user, app_id, write=True)
+        storage = self.console.storage
+        fields_seen: dict[str, str] = {}
+
+        def save(fields: dict[str, str], name: str, stream):
+            auth.check_csrf(fields, visitor.csrf)
+            fields_seen.update(fields, file_name=name)
+            key = f"builds/{app_id}/{uuid.uuid4().hex}"
+            return storage.save(key, stream, self.max_bytes)
+
+        form = stream_form(
+            req,
+            self.max_bytes,
+            {"csrf": 128, "build_type": 16, "version": 64, "name": 200, "public": 8},
+            "artifact",
+            save,
+            lambda s: storage.delete(s.key),
+        )
+        stored = form.saved
+        try:
+            with unit_of_work():
+                build = builds.create_build(
+                    visitor.user,
+                    app_id,
+                    form.fields.get("build_type", ""),
+                    form.fields.get("version", ""),
+                    form.fields.get("name", ""),
+                    flag(form.fields, "public"),
+                )
+                builds.attach_file(build, stored.key, fields_seen["file_name"], stored.size, stored.sha256)
+        except BaseException:
+            storage.delete(stored.key)
+            raise
+        if req.get_header("X-Requested-With") == "fetch":
+            resp.status = falcon.HTTP_201
+            resp.content_type = falcon.MEDIA_JSON
+            resp.data = orjson.dumps({"id": build.id, "size": stored.size})
+            return
+        raise see_other(f"/console/apps/{app_id}#builds")
+
+
+class AppConfigForm(Resource):
+    """POST sets the app's active configuration (the app-config API's public answer)."""
+
+    def on_post(self, req, resp, app_id):
+        visitor = self.visitor(req)
+        form = self.form(req, visitor)
+        app = appconfig.app_for(visitor.user, app_id)
+        with unit_of_work():
+            appconfig.put_active(
+                app,
+                {
+                    "min_version": text(form, "min_version", limit=64),
+                    "current_version": text(form, "current_version", limit=64),
+                    "release_notes": text(form, "release_notes", required=False, limit=20_000) or None,
+                },
+            )
+        raise see_other(f"/console/apps/{app_id}#app-config")

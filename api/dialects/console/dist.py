@@ -16,6 +16,7 @@ from api.dialects.console import auth, charts
 from api.dialects.console.apps import period
 from api.dialects.console.forms import flag, text
 from api.dialects.console.pages import Resource, page, see_other
+from api.write.exports import send_csv
 from api.write.uploads import stream_form
 from store import fleet_stats, product_pages, products, releases, team_settings
 from store.errors import InvalidInput
@@ -50,6 +51,15 @@ class Distribution(Resource):
         days = period(req, resp)
         until = dt.date.today()
         series = fleet_stats.downloads(visitor.user, app_id, until - dt.timedelta(days=days - 1), until)
+        if req.get_param("format") == "csv":
+            rows = (
+                [day.isoformat(), name, counts[i]]
+                for i, day in enumerate(series.days)
+                for name, counts in series.series.items()
+                if counts[i]
+            )
+            send_csv(resp, f"downloads-{app_id}.csv", ["day", "release", "downloads"], rows)
+            return
         events, total = product_pages.list_events(visitor.user, None, None, None, 50, 0, product_id=app_id)
         counts = fleet_stats.download_totals(view.app.id)
         url = public_url(req, self.console.settings, view.app)

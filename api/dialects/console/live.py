@@ -14,6 +14,7 @@ from api.dialects.console import auth, charts
 from api.dialects.console.apps import PERIODS, period
 from api.dialects.console.forms import flag, integer, text
 from api.dialects.console.pages import Resource, page, see_other
+from api.write.exports import send_csv
 from api.write.uploads import stream_form
 from store import bundles, catalog, channels, devices, fleet_stats, rollouts
 from store.errors import InvalidInput, NotFound
@@ -66,6 +67,15 @@ class Live(Resource):
         adoption, health = fleet_stats.bundle_adoption(
             visitor.user, app_id, until - dt.timedelta(days=days - 1), until
         )
+        if req.get_param("format") == "csv":
+            rows = (
+                [day.isoformat(), name, counts[i]]
+                for i, day in enumerate(adoption.days)
+                for name, counts in adoption.series.items()
+                if counts[i]
+            )
+            send_csv(resp, f"bundle-adoption-{app_id}.csv", ["day", "bundle", "devices"], rows)
+            return
         labels = [d.strftime("%m-%d") for d in adoption.days]
         page(
             resp,
@@ -185,6 +195,13 @@ class Rollout(Resource):
         chart = None
         if row is not None:
             times, rates = rollouts.health_series(row, now)
+            if req.get_param("format") == "csv":
+                data = (
+                    [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)), r]
+                    for t, r in zip(times, rates, strict=True)
+                )
+                send_csv(resp, f"rollout-{channel}.csv", ["until", "failure_rate"], data)
+                return
             labels = [time.strftime("%H:%M", time.gmtime(t)) for t in times]
             threshold = row.threshold_bp / 10_000
             chart = charts.lines(

@@ -45,6 +45,8 @@ def routes(ctx: WriteContext) -> Routes:
         (f"{app}/serving", apps.Serving(console)),
         (f"{app}/impact", apps.Impact(console)),
         (f"{app}/adoption.csv", apps.AdoptionCsv(console)),
+        (f"{app}/builds", apps.Builds(console, ctx.settings.upload_max_bytes)),
+        (f"{app}/app-config", apps.AppConfigForm(console)),
         (f"{app}/distribution", dist.Distribution(console)),
         (f"{app}/variants", dist.Variants(console)),
         (f"{app}/publish", dist.Publish(console)),

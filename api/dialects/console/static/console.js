@@ -111,6 +111,13 @@ function watchRollout(el) {
         const s = await r.json();
         el.querySelector("[data-state]").textContent = s.state;
         el.querySelector("[data-share]").textContent = s.share_percent;
+        // The failure-rate chart is drawn by the server: take the fresh one from the page.
+        const chart = document.querySelector("[data-chart]");
+        if (chart) {
+          const page = await fetch(window.location.pathname, { credentials: "same-origin" });
+          const fresh = new DOMParser().parseFromString(await page.text(), "text/html").querySelector("[data-chart]");
+          if (fresh) chart.replaceChildren(...fresh.childNodes);
+        }
         if (s.state !== "running" && s.state !== "paused") return;
       }
     } catch (e) { /* try again */ }
