@@ -120,14 +120,12 @@ def test_the_console_in_a_phone_browser(stack, browser, axe, tmp_path):
     assert token.startswith("ghc_")
 
     # An exact version rule, with a German message: /v1/versions answers it.
+    # From the keyboard: open the editor, fill it in field by field, submit with Enter.
     browser.get(base + app_path)
-    browser.find_element(By.XPATH, "//summary[text()='Add a version rule']").click()
-    browser.find_element(By.ID, "r-version").send_keys("2.0.0")
-    browser.find_element(By.ID, "r-force_update").click()
-    browser.find_element(By.ID, "r-update_message").send_keys("Please update")
-    browser.find_element(By.ID, "r-locale_0").send_keys("de")
-    browser.find_element(By.ID, "r-message_0").send_keys("Bitte aktualisieren")
-    browser.find_element(By.XPATH, "//button[text()='Add rule']").click()
+    _tab_to(browser, lambda e: e.text == "Add a version rule").send_keys(Keys.ENTER)
+    version = _tab_to(browser, lambda e: e.get_attribute("id") == "r-version")
+    version.send_keys("2.0.0", Keys.TAB, Keys.SPACE, Keys.TAB, "Please update", Keys.TAB, "de", Keys.TAB)
+    browser.switch_to.active_element.send_keys("Bitte aktualisieren", Keys.ENTER)
     _until(lambda: "Bitte aktualisieren" in browser.page_source)
     query = {"app_id": app_id, "app_version": "2.0.0", "platform": "ios", "environment": "production"}
     client = httpx.Client(base_url=base, headers={"x-api-token": token})
@@ -190,7 +188,7 @@ def test_the_console_in_a_phone_browser(stack, browser, axe, tmp_path):
     browser.find_element(By.XPATH, "//button[text()='Start rollout']").click()
     _until(lambda: "running" in browser.find_element(By.CSS_SELECTOR, ".rollout-state").text)
     v.check("rollout-running")
-    browser.find_element(By.XPATH, "//button[text()='Pause']").click()
+    _tab_to(browser, lambda e: e.text == "Pause").send_keys(Keys.ENTER)  # from the keyboard too
     _until(lambda: "paused" in browser.find_element(By.CSS_SELECTOR, ".rollout-state").text)
     health = httpx.get(base + app_path + "/rollouts/production/health", cookies=browser_cookies(browser))
     assert health.json()["state"] == "paused"
