@@ -12,7 +12,17 @@ import peewee as pw
 
 from store.catalog import get_app
 from store.db import db, tuples
-from store.models import Build, Bundle, BundleDailyDevices, BundleStat, Device, DistDailyStat, DistEvent, User
+from store.models import (
+    Build,
+    Bundle,
+    BundleDailyDevices,
+    BundleStat,
+    Channel,
+    Device,
+    DistDailyStat,
+    DistEvent,
+    User,
+)
 from store.vocabulary import FAILURE_ACTIONS
 
 
@@ -41,19 +51,35 @@ def aggregate_dist_day(day: dt.date) -> int:
 
 
 def record_bundle_devices(day: dt.date) -> int:
-    """Devices seen on ``day`` so far, per app and the bundle they report: today's row is replaced each run,
-    so the last run of a day leaves that day's figure (device rows keep only a device's latest state)."""
+    """Devices seen on ``day`` so far, per app, channel and the bundle they report: today's rows are replaced
+    each run, so the last run of a day leaves that day's figures (device rows keep only a device's latest
+    state). A device's channel is the one it is pinned to, else its platform's default (public) channel."""
     start, end = _span(day)
     rows = tuples(
-        Device.select(Device.app, Device.version_name, pw.fn.COUNT(Device.id))
+        Device.select(
+            Device.app, Device.channel_override, Device.platform, Device.version_name, pw.fn.COUNT(Device.id)
+        )
         .where((Device.last_seen_at >= start) & (Device.last_seen_at < end))
-        .group_by(Device.app, Device.version_name)
+        .group_by(Device.app, Device.channel_override, Device.platform, Device.version_name)
     )
     named = {(a, n) for a, n in tuples(Bundle.select(Bundle.app, Bundle.name))}
-    totals: dict[tuple[int, str], int] = defaultdict(int)
-    for app, version, n in rows:
-        totals[(app, version if (app, version) in named else "")] += n  # "builtin" and unknown names: ""
-    batch = [{"app": a, "day": day, "bundle": b, "devices": n} for (a, b), n in totals.items()]
+    names: dict[int, str] = {}
+    defaults: dict[tuple[int, str], str] = {}
+    for cid, app, name, public, ios, android in tuples(
+        Channel.select(Channel.id, Channel.app, Channel.name, Channel.public, Channel.ios, Channel.android)
+    ):
+        names[cid] = name
+        if public:
+            for platform, serves in (("ios", ios), ("android", android)):
+                if serves:
+                    defaults[(app, platform)] = name
+    totals: dict[tuple[int, str, str], int] = defaultdict(int)
+    for app, pinned, platform, version, n in rows:
+        channel = names.get(pinned, "") if pinned else defaults.get((app, platform or ""), "")
+        totals[(app, channel, version if (app, version) in named else "")] += n  # builtin, unknown: ""
+    batch = [
+        {"app": a, "day": day, "channel": c, "bundle": b, "devices": n} for (a, c, b), n in totals.items()
+    ]
     with db.atomic():
         BundleDailyDevices.delete().where(BundleDailyDevices.day == day).execute()
         for i in range(0, len(batch), 500):
@@ -129,24 +155,27 @@ class BundleHealth:
 
 def bundle_adoption(
     caller: User, app_id: str, since: dt.date, until: dt.date
-) -> tuple[Series, list[BundleHealth]]:
-    """Devices per bundle and day, and per bundle: installs against failures (the plugin's /stats actions)
-    and the days until it ran on 50, 70 and 90 % of active devices."""
+) -> tuple[dict[str, Series], list[BundleHealth]]:
+    """Per channel, devices per bundle and day; per bundle, installs against failures (the plugin's /stats
+    actions) and the days until it ran on 50, 70 and 90 % of the app's active devices."""
     app = get_app(caller, app_id)
     days = _days(since, until)
     at = _index(days)
-    per_day: dict[dt.date, dict[str, int]] = defaultdict(dict)
-    for day, bundle, n in tuples(
+    per_day: dict[dt.date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_channel: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * len(days)))
+    for day, channel, bundle, n in tuples(
         BundleDailyDevices.select(
-            BundleDailyDevices.day, BundleDailyDevices.bundle, BundleDailyDevices.devices
+            BundleDailyDevices.day,
+            BundleDailyDevices.channel,
+            BundleDailyDevices.bundle,
+            BundleDailyDevices.devices,
         ).where(BundleDailyDevices.app == app)
     ):
-        per_day[_as_date(day)][bundle or "built-in"] = int(n)
-    series: dict[str, list[int]] = defaultdict(lambda: [0] * len(days))
-    for day, counts in per_day.items():
+        day, name = _as_date(day), bundle or "built-in"
+        per_day[day][name] += int(n)
         if day in at:
-            for name, n in counts.items():
-                series[name][at[day]] = n
+            by_channel[channel or "(no channel)"][name][at[day]] += int(n)
+    series = {channel: Series(days, dict(counts)) for channel, counts in sorted(by_channel.items())}
     actions: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for bundle, action, n in tuples(
         BundleStat.select(BundleStat.bundle, BundleStat.action, pw.fn.SUM(BundleStat.count))
@@ -175,4 +204,4 @@ def bundle_adoption(
                     reached[goal] = (day - created).days
         installs, failures = actions.get(b.name, [0, 0])
         health.append(BundleHealth(b.name, created, installs, failures, reached))
-    return Series(days, dict(series)), health
+    return series, health

@@ -670,14 +670,16 @@ class DistDailyStat(BaseModel):
 
 
 class BundleDailyDevices(BaseModel):
-    """Devices seen on a day, per bundle they reported running: the bundle adoption chart's rows."""
+    """Devices seen on a day, per channel they update from and bundle they reported running: the bundle
+    adoption charts' rows."""
 
     audited = False
     app = pw.ForeignKeyField(App, on_delete="CASCADE")
     app_id: int  # peewee's accessor of the column, typed
     day = pw.DateField()
+    channel = pw.CharField(max_length=bounds.CHANNEL_NAME)  # "" for a device no channel serves
     bundle = pw.CharField(max_length=bounds.BUNDLE_NAME)  # "" for devices on the app's built-in code
     devices = pw.IntegerField()
 
     class Meta:
-        indexes = ((("app", "day", "bundle"), True),)
+        indexes = ((("app", "day", "channel", "bundle"), True),)

@@ -617,13 +617,15 @@ def test_distribution_variants_release_upload_public_page_and_downloads(api, sig
 
 
 def test_bundle_adoption_and_install_success_read_the_daily_rows(signed_in, world):
-    from store import bundles, fleet_stats
+    from store import bundles, channels, fleet_stats
     from store.models import BundleStat, Device, utcnow
 
     today = dt.date.today()
     with unit_of_work():
         for name in ("1.0.0", "1.1.0"):
             bundles.create_bundle(world.user, world.app, name, external_url=f"https://cdn.example/{name}.zip")
+        channels.put_channel(world.user, world.app.package_name, "production", "1.1.0", {"public": True})
+        beta = channels.put_channel(world.user, world.app.package_name, "beta", "1.1.0", {})
         now = utcnow()
         for i in range(10):
             Device.create(
@@ -631,13 +633,22 @@ def test_bundle_adoption_and_install_success_read_the_daily_rows(signed_in, worl
                 device_id=f"dev-{i}",
                 version_name="1.1.0" if i < 7 else "1.0.0",
                 last_seen_at=now,
-                platform="ios",
+                platform="ios" if i % 2 else "android",
+                channel_override=beta.id if i == 0 else None,
             )
         BundleStat.create(app=world.app.id, day=today, bundle="1.1.0", action="set", count=95)
         BundleStat.create(app=world.app.id, day=today, bundle="1.1.0", action="download_fail", count=5)
         fleet_stats.record_bundle_devices(today)
     page = signed_in.get(f"/console/apps/{world.app_id}/live")
-    assert "Devices per bundle per day" in page.text and "1.1.0: 7" in page.text
+    # Per channel: production is public on both platforms, so unpinned devices count there; the pinned one
+    # counts on beta.
+    assert "Devices per bundle per day on production" in page.text and "1.1.0: 6" in page.text
+    assert "Devices per bundle per day on beta" in page.text
+    csv_rows = signed_in.get(f"/console/apps/{world.app_id}/live", format="csv").text.splitlines()
+    assert (
+        f"{today.isoformat()},beta,1.1.0,1" in csv_rows
+        and f"{today.isoformat()},production,1.0.0,3" in csv_rows
+    )
     health = page.text.split('id="adoption-h"')[1]
     row = re.search(r"<tr><td>1\.1\.0</td>(.*?)</tr>", health, re.S).group(1)
     assert "95" in row and "95.0%" in row
@@ -708,7 +719,7 @@ def test_every_chart_offers_its_data_as_csv(signed_in, world):
     app = f"/console/apps/{world.app_id}"
     for path, header in (
         (f"{app}/adoption.csv", "day,app_version,users"),
-        (f"{app}/live?format=csv", "day,bundle,devices"),
+        (f"{app}/live?format=csv", "day,channel,bundle,devices"),
         (f"{app}/distribution?format=csv", "day,release,downloads"),
     ):
         answer = signed_in.get(path)

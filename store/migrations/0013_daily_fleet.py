@@ -1,5 +1,5 @@
 """Daily tables the console's charts read (a page view never scans raw events): distribution events per
-release, type and day, and devices seen per bundle and day.
+release, type and day, and devices seen per channel, bundle and day.
 
 Declared as they were at this migration, not imported: later changes arrive through migrations of their own."""
 
@@ -28,10 +28,11 @@ def up(migrator, db):
     class BundleDailyDevices(Base):
         app = pw.ForeignKeyField(App, on_delete="CASCADE")
         day = pw.DateField()
+        channel = pw.CharField(max_length=128)  # the channel the device gets its updates from, "" for none
         bundle = pw.CharField(max_length=64)  # "" for devices on the app's built-in code
         devices = pw.IntegerField()
 
         class Meta:
-            indexes = ((("app", "day", "bundle"), True),)
+            indexes = ((("app", "day", "channel", "bundle"), True),)
 
     db.create_tables([DistDailyStat, BundleDailyDevices], safe=True)

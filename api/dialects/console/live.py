@@ -38,6 +38,8 @@ ACTIONS = {
     "abort": rollouts.abort_rollout,
 }
 MAX_STEPS = 20
+# Channels past these have their figures in the CSV: a page keeps a bounded number of charts.
+MAX_CHANNEL_CHARTS = 6
 
 
 class Live(Resource):
@@ -68,15 +70,23 @@ class Live(Resource):
             visitor.user, app_id, until - dt.timedelta(days=days - 1), until
         )
         if req.get_param("format") == "csv":
-            rows = (
-                [day.isoformat(), name, counts[i]]
-                for i, day in enumerate(adoption.days)
-                for name, counts in adoption.series.items()
+            data = (
+                [day.isoformat(), channel, name, counts[i]]
+                for channel, series in adoption.items()
+                for i, day in enumerate(series.days)
+                for name, counts in series.series.items()
                 if counts[i]
             )
-            send_csv(resp, f"bundle-adoption-{app_id}.csv", ["day", "bundle", "devices"], rows)
+            send_csv(resp, f"bundle-adoption-{app_id}.csv", ["day", "channel", "bundle", "devices"], data)
             return
-        labels = [d.strftime("%m-%d") for d in adoption.days]
+        charts_by_channel = [
+            charts.stacked(
+                f"Devices per bundle per day on {channel}",
+                [d.strftime("%m-%d") for d in series.days],
+                series.series,
+            )
+            for channel, series in list(adoption.items())[:MAX_CHANNEL_CHARTS]
+        ]
         page(
             resp,
             "live.html",
@@ -92,7 +102,7 @@ class Live(Resource):
             auto_update=AUTO_UPDATE_LIMITS,
             days=days,
             periods=PERIODS,
-            adoption_svg=charts.stacked("Devices per bundle per day", labels, adoption.series),
+            adoption_svgs=charts_by_channel,
             health=health,
         )
 
