@@ -163,8 +163,12 @@ def user_for_token(raw: str | None) -> User:
 
 
 def visible_team_ids(caller: User):
-    """Subquery of the ids of live teams the caller may see."""
+    """Subquery of the ids of live teams the caller may see. An API key sees its team, or, when it is
+    limited to some apps, no team as a whole (its apps are reached by id: store/catalog.py app_scope)."""
     q = Team.select(Team.id).where(Team.deleted_at.is_null())
+    scope = getattr(caller, "key_scope", None)  # store/api_keys.py
+    if scope is not None:
+        return q.where((Team.id == scope.team_id) & (scope.app_ids is None))
     if caller.role != "super_admin":
         q = q.join(Membership).where(Membership.user == caller)
     return q

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import peewee as pw
 
 from store.accounts import visible_team_ids
-from store.catalog import app_row, get_app
+from store.catalog import app_row, app_scope, get_app
 from store.db import conflict_on_duplicate
 from store.errors import BuildOfAnotherTeam, InvalidInput, NoBuildFile, NoSuchBuild
 from store.models import BUILD_TYPES, App, Build, DownloadEvent, Team, User, utcnow
@@ -124,7 +124,7 @@ def downloadable_build(user: User, build_id: str) -> Build:
     )
     if build is None:
         raise NoSuchBuild("no such build")
-    if not App.select().where((App.id == build.app_id) & App.team.in_(visible_team_ids(user))).exists():
+    if not App.select().where((App.id == build.app_id) & app_scope(user)).exists():
         raise BuildOfAnotherTeam("the build's app belongs to another team")
     if build.file_key is None:
         raise NoBuildFile("the build has no file")

@@ -28,10 +28,16 @@ def new_public_id() -> str:
     return "app_" + secrets.token_hex(8)
 
 
+def app_scope(caller: User):
+    """The apps the caller may reach: those of its teams, or an app-limited API key's own apps."""
+    scope = getattr(caller, "key_scope", None)  # store/api_keys.py
+    if scope is not None and scope.app_ids is not None:
+        return (App.team == scope.team_id) & App.public_id.in_(list(scope.app_ids))
+    return App.team.in_(visible_team_ids(caller))
+
+
 def get_app(caller: User, app_id: str, write: bool = False) -> App:
-    app = App.get_or_none(
-        (App.public_id == app_id) & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller))
-    )
+    app = App.get_or_none((App.public_id == app_id) & App.deleted_at.is_null() & app_scope(caller))
     if app is None:
         raise NotFound("app not found")
     if write:
@@ -74,7 +80,7 @@ def app_by_package(caller: User, package_name: str, write: bool = False) -> App:
         (App.package_name == package_name)
         & (App.package_name != "")
         & App.deleted_at.is_null()
-        & App.team.in_(visible_team_ids(caller))
+        & app_scope(caller)
     )
     if app is None:
         raise NotFound("app not found")
@@ -86,7 +92,7 @@ def app_by_package(caller: User, package_name: str, write: bool = False) -> App:
 def list_apps(caller: User, team_id: int | None, page: int, per_page: int, search: str = "") -> Page:
     """The caller's live apps, oldest first; ``search`` matches a title or package name anywhere, or an
     app id exactly."""
-    q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
+    q = App.select().where(App.deleted_at.is_null() & app_scope(caller))
     if team_id is not None:
         q = q.where(App.team == get_team(caller, team_id))
     if search:

@@ -19,6 +19,7 @@ MASK = "***"
 SECRET_FIELDS = {
     "password_hash",
     "token_hash",
+    "key_hash",
     "session_key",
     "secret_encrypted",
     "s3_access_key_sealed",

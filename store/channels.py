@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import peewee as pw
 
-from store.accounts import require_writer, visible_team_ids
-from store.catalog import app_by_package
+from store.accounts import require_writer
+from store.catalog import app_by_package, app_scope
 from store.db import conflict_on_duplicate
 from store.errors import InvalidInput, NotFound
 from store.models import App, Bundle, Channel, User, utcnow
@@ -98,7 +98,7 @@ def delete_channel(caller: User, package: str | None, name: str) -> None:
         rows = list(
             Channel.select()
             .join(App)
-            .where((Channel.name == name) & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
+            .where((Channel.name == name) & App.deleted_at.is_null() & app_scope(caller))
             .limit(2)
         )
         if not rows:

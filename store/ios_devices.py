@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from store.accounts import require_writer, visible_team_ids
 from store.apple import AppleClient, AppleError
+from store.catalog import app_scope
 from store.db import conflict_on_duplicate, unit_of_work
 from store.errors import NotFound
 from store.models import (
@@ -122,9 +123,7 @@ def ios_variants(caller: User) -> list[Variant]:
     return list(
         Variant.select(Variant, App)
         .join(App)
-        .where(
-            (Variant.platform == "ios") & App.team.in_(visible_team_ids(caller)) & App.deleted_at.is_null()
-        )
+        .where((Variant.platform == "ios") & app_scope(caller) & App.deleted_at.is_null())
         .order_by(Variant.created_at, Variant.id)
     )
 

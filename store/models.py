@@ -683,3 +683,25 @@ class BundleDailyDevices(BaseModel):
 
     class Meta:
         indexes = ((("app", "day", "channel", "bundle"), True),)
+
+
+class ApiKey(BaseModel):
+    """A team's scoped key for scripts and CI (store/api_keys.py): a mode, optionally some apps, an optional
+    expiry; it acts as its user (deleted with them), or as the team's own key user when it is a team key."""
+
+    team = pw.ForeignKeyField(Team, on_delete="CASCADE")
+    team_id: int  # peewee's accessor of the column, typed
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")  # who it acts as
+    user_id: int  # peewee's accessor of the column, typed
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", column_name="created_by_id")
+    created_by_id: int | None  # peewee's accessor of the column, typed
+    name = pw.CharField(max_length=200)
+    mode = pw.CharField(max_length=8)  # read, upload, write, all
+    apps = JSONField(null=True)  # public app ids it is limited to, or None for every app of the team
+    team_key = pw.BooleanField(default=False)
+    key_hash = pw.CharField(max_length=64, unique=True)
+    hint = pw.CharField(max_length=32)
+    expires_at = pw.DateTimeField(null=True)
+    last_used_at = pw.DateTimeField(null=True)
+    last_used_from = pw.CharField(max_length=64, null=True)
+    created_at = pw.DateTimeField(default=utcnow)

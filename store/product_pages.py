@@ -8,7 +8,8 @@ from typing import NamedTuple
 
 import peewee as pw
 
-from store.accounts import require_writer, visible_team_ids
+from store.accounts import require_writer
+from store.catalog import app_scope
 from store.db import db
 from store.errors import InvalidInput
 from store.models import (
@@ -117,7 +118,7 @@ def _event_query(
         .join(Variant, pw.JOIN.LEFT_OUTER)
         .switch(DistEvent)
         .join(Build, pw.JOIN.LEFT_OUTER)
-        .where(App.team.in_(visible_team_ids(caller)) & App.deleted_at.is_null())
+        .where(app_scope(caller) & App.deleted_at.is_null())
     )
     if kind is not None:
         q = q.where(DistEvent.type == kind)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import peewee as pw
 
 from store.accounts import get_team, require_writer, visible_team_ids
-from store.catalog import SLUG_TAKEN, create_app, free_slug, get_app, slugify
+from store.catalog import SLUG_TAKEN, app_scope, create_app, free_slug, get_app, slugify
 from store.db import conflict_on_duplicate, tuples
 from store.errors import Conflict, InvalidInput, NotFound
 from store.models import (
@@ -75,7 +75,7 @@ class ProductRow(NamedTuple):
 
 def list_products(caller: User, query: str | None, limit: int, offset: int) -> tuple[list[ProductRow], int]:
     require_writer(caller)
-    q = App.select().where(App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
+    q = App.select().where(App.deleted_at.is_null() & app_scope(caller))
     if query:
         like = f"%{query}%"
         q = q.where(App.title**like | App.slug**like)
@@ -211,7 +211,7 @@ def owned(caller: User, model, condition, what: str):
     row = (
         model.select(model, App)
         .join(App)
-        .where(condition & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
+        .where(condition & App.deleted_at.is_null() & app_scope(caller))
         .first()
     )
     if row is None:

@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from store.accounts import require_writer, visible_team_ids
+from store.accounts import require_writer
+from store.catalog import app_scope
 from store.errors import InvalidInput
 from store.models import (
     App,
@@ -122,7 +123,7 @@ def _releases_after(caller: User, filters: Filters, batch: int) -> Iterator[tupl
             .join(Variant, on=(Build.variant == Variant.id))
             .switch(Build)
             .join(App)
-            .where((Build.id > last) & App.deleted_at.is_null() & App.team.in_(visible_team_ids(caller)))
+            .where((Build.id > last) & App.deleted_at.is_null() & app_scope(caller))
         )
         if filters.variant_id is not None:
             q = q.where(Variant.public_id == filters.variant_id)

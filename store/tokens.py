@@ -18,6 +18,7 @@ import secrets
 CLIENT_PREFIX = "ghc_"
 USER_PREFIX = "ghu_"
 SESSION_PREFIX = "ghs_"  # console sessions (store/sessions.py): never accepted as an API token
+KEY_PREFIX = "gatehouse_key_"  # scoped API keys (store/api_keys.py): long and distinct, for secret scanners
 
 
 def new_token(prefix: str) -> str:

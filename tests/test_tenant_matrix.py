@@ -14,6 +14,7 @@ from falcon import inspect
 
 from store import (
     accounts,
+    api_keys,
     appconfig,
     builds,
     bundles,
@@ -62,6 +63,7 @@ BODIES = {
     "members": {"email": "spy@example.org", "password": "long enough"},
     "rollout": {"bundle": "9.9.9", "steps": [{"percent": 10}]},
     "webhooks": {"url": "https://hooks.example.com/x", "events": ["*"]},
+    "keys": {"name": "spy", "mode": "read"},
     "variants": {"platform": "android", "display_name": "spy", "identifier": "com.spy"},
 }
 ITEM_BODIES = {
@@ -97,7 +99,8 @@ def _auth(path: str, authorization: str | None) -> dict:
 
 
 def _admin_only(path: str) -> bool:
-    return path.startswith((ADMIN_ONLY_PREFIX, *DIST_PREFIXES))
+    # A team's API keys are listed to its admins only (their names and hints say what CI can do).
+    return path.startswith((ADMIN_ONLY_PREFIX, *DIST_PREFIXES)) or path.endswith("/keys")
 
 
 def _body(path: str, method: str) -> dict | None:
@@ -139,6 +142,7 @@ def owned(world, api):
         device = ios_devices.bind_device(
             variant, ios_devices.Capture("00008030-000A1B2C3D4E5F60", "iPhone15,2", "17.0", "S", ""), "::1"
         )
+        key, _ = api_keys.create_key(world.user, world.team.id, "matrix", "read")
         member = accounts.create_user("member@example.com", "member password", "member")
         accounts.Membership.create(team=world.team, user=member)
         member_token = accounts.issue_user_token(member)
@@ -170,6 +174,7 @@ def owned(world, api):
             "channel": "production",
             "action": "pause",
             "webhook_id": hook.id,
+            "key_id": key.id,
             "delivery_id": delivery.id,
             "product_id": world.app_id,
             "variant_id": variant.public_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from api.dialects.errors import ErrorFormat
@@ -64,3 +64,6 @@ class Dialect:
     snapshot_part: Callable[[Any], dict] | None = None
     # A new codec of that part for a read cache (api/read/parts.py): what view.part(name) returns.
     part_codec: Callable[[], Any] | None = None
+    # The API key mode a write route needs, where it is not read for GET/HEAD and write otherwise:
+    # {route template: {method: "read" | "upload" | "write" | "all" | "none"}} ("none": keys refused).
+    key_modes: dict[str, dict[str, str]] = field(default_factory=dict)

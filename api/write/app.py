@@ -20,6 +20,7 @@ from api.openapi_doc import reason
 from api.readiness import probe
 from api.settings import Settings
 from api.write import bodies
+from api.write.auth import declare_key_modes
 from api.write.files import file_backends
 from api.write.http import send
 from api.write.ratelimit import LoginLimiter, client_address
@@ -305,6 +306,8 @@ def create_write_app(
         backends=file_backends(settings, storage, connection),
     )
     for dialect in DIALECTS:
+        for route, modes in dialect.key_modes.items():
+            declare_key_modes(route, modes)
         for path, resource in dialect.write_routes(context) if dialect.write_routes else []:
             app.add_route(path, resource)
             route_dialects[path] = dialect

@@ -4,8 +4,32 @@ from __future__ import annotations
 
 import falcon
 
-from store import accounts, changes
+from store import accounts, api_keys, changes, tokens
 from store.errors import NotAuthenticated
+
+# (route template, method) -> the API key mode the route needs, from each dialect's ``key_modes``
+# (api/dialects/base.py); a route not named needs read for GET and HEAD, write otherwise.
+_KEY_MODES: dict[tuple[str, str], str] = {}
+
+
+def declare_key_modes(route: str, modes: dict[str, str]) -> None:
+    for method, mode in modes.items():
+        _KEY_MODES[(route, method)] = mode
+
+
+def needed_mode(req: falcon.Request) -> str:
+    declared = _KEY_MODES.get((req.uri_template or "", req.method))
+    return declared or ("read" if req.method in ("GET", "HEAD") else "write")
+
+
+def token_caller(req: falcon.Request, raw: str | None, upload_only: bool = False) -> accounts.User:
+    """The user a token or API key in a request acts as. An API key (``gatehouse_key_``) must have the mode
+    the route needs; ``upload_only``: an upload key is good for upload routes alone (fenfa's upload token)."""
+    if raw and raw.startswith(tokens.KEY_PREFIX):
+        needed = needed_mode(req)
+        user = api_keys.caller_for_key(raw, needed, getattr(req.context, "client", None), upload_only)
+        return act_as(req, user, "key:" + raw[len(tokens.KEY_PREFIX) : len(tokens.KEY_PREFIX) + 6])
+    return act_as(req, accounts.user_for_token(raw), raw or "")
 
 
 def bearer_token(req: falcon.Request) -> str | None:
@@ -19,7 +43,7 @@ def admin_caller(req: falcon.Request) -> accounts.User:
     token = bearer_token(req)
     if token is None:
         raise NotAuthenticated("unauthorized")
-    return act_as(req, accounts.user_for_token(token), token)
+    return token_caller(req, token)
 
 
 def act_as(req: falcon.Request, user: accounts.User, token: str) -> accounts.User:

@@ -29,6 +29,7 @@ from api.write.ratelimit import LoginLimiter
 from api.write.uploads import store_upload
 from store import (
     accounts,
+    api_keys,
     audit_log,
     builds,
     catalog,
@@ -294,6 +295,35 @@ class Redeliver:
         send(resp, shapes.delivery(row), falcon.HTTP_201)
 
 
+class Keys:
+    """GET a team's API keys (no secrets), POST one: the key is in this answer only. A key cannot do either."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+
+    def on_get(self, req, resp, team_id):
+        page = api_keys.list_keys(caller(req), team_id, *page_params(req))
+        send(resp, shapes.page(page, shapes.api_key))
+
+    def on_post(self, req, resp, team_id):
+        user = caller(req)
+        body = parse_model(req, S.KeyCreate, self.limit)
+        expires = timefmt.parse_instant(body.expires_at, "expires_at") if body.expires_at else None
+        with unit_of_work():
+            row, raw = api_keys.create_key(
+                user, team_id, body.name, body.mode, body.apps, expires, body.team_key
+            )
+        send(resp, shapes.api_key(row, raw), falcon.HTTP_201)
+
+
+class KeyItem:
+    def on_delete(self, req, resp, team_id, key_id):
+        user = caller(req)
+        with unit_of_work():
+            api_keys.revoke_key(user, team_id, key_id)
+        resp.status = falcon.HTTP_204
+
+
 class Me:
     def on_get(self, req, resp):
         send(resp, shapes.user(caller(req)))
@@ -359,4 +389,6 @@ def routes(
         (teams + "/webhooks/{webhook_id:int}", WebhookItem()),
         (teams + "/webhooks/{webhook_id:int}/deliveries", Collection(paged(webhooks.list_deliveries), render=shapes.delivery)),
         (teams + "/webhooks/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver", Redeliver()),
+        (teams + "/keys", Keys(limit)),
+        (teams + "/keys/{key_id:int}", KeyItem()),
     ]  # fmt: skip

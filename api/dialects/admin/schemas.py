@@ -160,3 +160,12 @@ class RolloutStart(Body):
 class WebhookCreate(Body):
     url: str = Field(min_length=8, max_length=2048)
     events: list[str] = Field(min_length=1, max_length=20)
+
+
+class KeyCreate(Body):
+    name: str = Name
+    mode: Literal["read", "upload", "write", "all"]
+    apps: list[str] | None = Field(None, min_length=1, max_length=100)
+    # ISO 8601 UTC instant (store.timefmt.parse_instant reads it), or left out for a key that does not expire.
+    expires_at: str | None = Field(None, max_length=40)
+    team_key: bool = False

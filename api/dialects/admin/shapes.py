@@ -204,3 +204,23 @@ def delivery(d) -> dict:
         "payload": d.payload,
         "created_at": iso(d.created_at),
     }
+
+
+def api_key(k, raw: str | None = None) -> dict:
+    """A scoped API key; ``raw`` only in the answer that creates it (shown once)."""
+    out = {
+        "id": k.id,
+        "team_id": k.team_id,
+        "name": k.name,
+        "mode": k.mode,
+        "apps": k.apps,
+        "team_key": k.team_key,
+        "hint": k.hint,
+        "expires_at": iso(k.expires_at),
+        "last_used_at": iso(k.last_used_at),
+        "last_used_from": k.last_used_from,
+        "created_at": iso(k.created_at),
+    }
+    if raw is not None:
+        out["key"] = raw
+    return out

@@ -59,4 +59,6 @@ DIALECT = Dialect(
     snapshot_part=_snapshot_part,
     # Plain values; the read module builds its decision view once per document. A pin weighs ~400 bytes.
     part_codec=lambda: Plain("capgo", "capgo", lambda part: 400 * len((part or {}).get("pins") or ())),
+    # An upload key uploads bundles (and points the channel it names at one); the rest is read or write.
+    key_modes={"/bundle/upload": {"POST": "upload"}},
 )

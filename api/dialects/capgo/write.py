@@ -15,7 +15,7 @@ import redis
 
 from api import signing
 from api.dialects.capgo import choices, shapes
-from api.write.auth import act_as
+from api.write.auth import token_caller
 from api.write.files import StoredFile, send_file
 from api.write.http import int_param, parse_json, send
 from api.write.uploads import store_upload
@@ -44,7 +44,7 @@ def api_caller(req: falcon.Request) -> accounts.User:
     scheme, _, rest = raw.partition(" ")
     key = rest.strip() if scheme.lower() == "bearer" else raw
     try:
-        return act_as(req, accounts.user_for_token(key or None), key)
+        return token_caller(req, key or None)
     except NotAuthenticated:
         raise NotAuthenticated("Invalid API key") from None
 

@@ -49,4 +49,7 @@ DIALECT = Dialect(
         "/healthz",
     ),
     write_routes=_write_routes,
+    # fenfa's upload token: an upload key is good for the upload alone (api/dialects/distribution/auth.py);
+    # settings hold storage credentials.
+    key_modes={"/upload": {"POST": "upload"}, "/admin/api/settings": {"PUT": "all"}},
 )
