@@ -379,6 +379,10 @@ main.add_command(remote.upload)
 main.add_command(remote.bundle)
 main.add_command(remote.release)
 main.add_command(remote.rollout)
+main.add_command(remote.key)
+main.add_command(remote.channel)
+main.add_command(remote.device)
+main.add_command(remote.app_config)
 
 
 if __name__ == "__main__":

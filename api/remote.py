@@ -37,10 +37,23 @@ def save_credentials(server: str, token: str, email: str) -> Path:
 
 
 def load_credentials() -> dict:
+    """GATEHOUSE_TOKEN (an admin token or an API key) and GATEHOUSE_URL from the environment, as a CI job
+    holds them; else what `gatehouse login` saved."""
+    token = os.environ.get("GATEHOUSE_TOKEN", "").strip()
+    url = (os.environ.get("GATEHOUSE_URL") or os.environ.get("GATEHOUSE_SERVER") or "").strip()
+    if token:
+        if not url:
+            raise click.ClickException("GATEHOUSE_TOKEN is set: set GATEHOUSE_URL to the server too")
+        return {"server": url.rstrip("/"), "token": token, "email": ""}
     try:
-        return json.loads(credentials_path().read_text())
+        saved = json.loads(credentials_path().read_text())
     except FileNotFoundError:
-        raise click.ClickException("not logged in: run `gatehouse login` first") from None
+        raise click.ClickException(
+            "not logged in: run `gatehouse login`, or set GATEHOUSE_URL and GATEHOUSE_TOKEN"
+        ) from None
+    if url:
+        saved["server"] = url.rstrip("/")
+    return saved
 
 
 def _error(res: httpx.Response) -> str:
@@ -321,6 +334,15 @@ def bundle_upload(
         )
     where = f", channel {channel} now serves it" if channel else ""
     click.echo(f"uploaded {file.name} as bundle {version} of {package}: {size} bytes, sha256 {sha256}{where}")
+    if channel:
+        with httpx.Client(
+            base_url=(server or creds["server"]).rstrip("/"),
+            timeout=30,
+            headers={"Authorization": f"Bearer {creds['token']}"},
+        ) as client:
+            warning = _unreachable(client, package, channel)
+        if warning:
+            click.echo(warning, err=True)
 
 
 @click.group()
@@ -494,3 +516,217 @@ _simple("pause", "POST", "/pause", "Hold the share where it is.")
 _simple("resume", "POST", "/resume", "Back on the schedule.")
 _simple("promote", "POST", "/promote", "The bundle becomes the channel's, for every device.")
 _simple("abort", "DELETE", "", "Every device back on the channel's bundle.")
+
+
+def _unreachable(client: httpx.Client, package: str, channel: str) -> str | None:
+    """What to say when devices cannot reach a channel: a private one serves only devices pinned to it."""
+    res = client.get("/channel", params={"app_id": package, "channel": channel})
+    if res.status_code != 200 or res.json().get("public"):
+        return None
+    return (
+        f"note: channel {channel} is private: devices get it only when pinned to it (gatehouse device pin), "
+        f"so others answer no_channel. To make it their default: "
+        f"gatehouse channel set --app {package} --channel {channel} --public"
+    )
+
+
+def _client(server: str | None = None) -> httpx.Client:
+    creds = load_credentials()
+    return httpx.Client(
+        base_url=(server or creds["server"]).rstrip("/"),
+        timeout=30,
+        headers={"Authorization": f"Bearer {creds['token']}"},
+    )
+
+
+def _ok(res: httpx.Response, *statuses: int) -> dict | list:
+    if res.status_code not in (statuses or (200,)):
+        raise click.ClickException(_error(res))
+    return res.json() if res.content else {}
+
+
+@click.group()
+def key() -> None:
+    """Scoped API keys for scripts and CI (sign in as a user: a key cannot manage keys)."""
+
+
+@key.command("create")
+@click.option("--team", "team_id", type=int, required=True)
+@click.option("--name", required=True)
+@click.option("--mode", type=click.Choice(["read", "upload", "write", "all"]), required=True)
+@click.option("--app", "apps", multiple=True, help="Limit the key to this app id (repeatable).")
+@click.option("--expires", default=None, help="ISO 8601 instant, e.g. 2027-06-30T00:00:00Z.")
+@click.option("--team-key", is_flag=True, help="Outlives you: acts as the team's own key user.")
+@_server_option
+def key_create(team_id, name, mode, apps, expires, team_key, server):
+    """Create a key; it is printed once."""
+    body = {"name": name, "mode": mode, "team_key": team_key}
+    if apps:
+        body["apps"] = list(apps)
+    if expires:
+        body["expires_at"] = expires
+    with _client(server) as client:
+        made = _ok(client.post(f"/admin/v1/teams/{team_id}/keys", json=body), 201)
+    click.echo(f"key {made['id']} ({made['mode']}): {made['key']}")
+    click.echo("shown once: store it as a CI secret (GATEHOUSE_TOKEN)", err=True)
+
+
+@key.command("list")
+@click.option("--team", "team_id", type=int, required=True)
+@_server_option
+def key_list(team_id, server):
+    with _client(server) as client:
+        page = _ok(client.get(f"/admin/v1/teams/{team_id}/keys", params={"per_page": 200}))
+    for k in page["items"]:
+        apps = ",".join(k["apps"]) if k["apps"] else "every app"
+        used = (
+            f"last used {k['last_used_at']} from {k['last_used_from']}" if k["last_used_at"] else "never used"
+        )
+        click.echo(f"{k['id']}  {k['hint']}  {k['mode']:<6}  {k['name']}  ({apps}; {used})")
+
+
+@key.command("revoke")
+@click.option("--team", "team_id", type=int, required=True)
+@click.option("--id", "key_id", type=int, required=True)
+@_server_option
+def key_revoke(team_id, key_id, server):
+    with _client(server) as client:
+        _ok(client.delete(f"/admin/v1/teams/{team_id}/keys/{key_id}"), 204)
+    click.echo(f"key {key_id} revoked")
+
+
+@click.group()
+def channel() -> None:
+    """Live-update channels (the Capgo API)."""
+
+
+@channel.command("set")
+@click.option("--app", "package", required=True, help="The app's package identifier.")
+@click.option("--channel", "name", required=True)
+@click.option("--bundle", default=None, help="The bundle (version) it serves.")
+@click.option(
+    "--public/--private", default=None, help="Public: the default channel of the platforms it serves."
+)
+@click.option("--ios/--no-ios", default=None)
+@click.option("--android/--no-android", default=None)
+@click.option("--self-set/--no-self-set", "self_set", default=None, help="Devices may choose it themselves.")
+@click.option("--emulators/--no-emulators", default=None)
+@click.option("--dev-builds/--no-dev-builds", default=None)
+@click.option(
+    "--under-native/--no-under-native",
+    "under_native",
+    default=None,
+    help="Refuse bundles older than the native build.",
+)
+@click.option(
+    "--auto-update", type=click.Choice(["major", "minor", "patch", "version_number", "none"]), default=None
+)
+@_server_option
+def channel_set(
+    package,
+    name,
+    bundle,
+    public,
+    ios,
+    android,
+    self_set,
+    emulators,
+    dev_builds,
+    under_native,
+    auto_update,
+    server,
+):
+    """Create a channel or change the flags given (others keep their value)."""
+    body: dict = {"app_id": package, "channel": name}
+    for field, value in (
+        ("version", bundle),
+        ("public", public),
+        ("ios", ios),
+        ("android", android),
+        ("allow_device_self_set", self_set),
+        ("allow_emulator", emulators),
+        ("allow_dev", dev_builds),
+        ("disableAutoUpdateUnderNative", under_native),
+        ("disableAutoUpdate", auto_update),
+    ):
+        if value is not None:
+            body[field] = value
+    with _client(server) as client:
+        _ok(client.post("/channel", json=body))
+        shown = _ok(client.get("/channel", params={"app_id": package, "channel": name}))
+        warning = _unreachable(client, package, name)
+    click.echo(
+        f"channel {name}: " + ", ".join(f"{k}={v}" for k, v in sorted(shown.items()) if k not in ("app_id",))
+    )
+    if warning:
+        click.echo(warning, err=True)
+
+
+@channel.command("list")
+@click.option("--app", "package", required=True)
+@_server_option
+def channel_list(package, server):
+    with _client(server) as client:
+        rows = _ok(client.get("/channel", params={"app_id": package}))
+    for c in rows:
+        click.echo(
+            f"{c['name']}  {'public' if c['public'] else 'private'}  bundle {c.get('version', {}).get('name') if isinstance(c.get('version'), dict) else c.get('version')}"
+        )
+
+
+@click.group()
+def device() -> None:
+    """Devices of an app: find them, pin them to a channel or bundle, unpin them."""
+
+
+@device.command("find")
+@click.option("--app", "package", required=True)
+@click.option("--device", "device_id", default=None, help="One device; without it, the latest seen.")
+@_server_option
+def device_find(package, device_id, server):
+    params = {"app_id": package} | ({"device_id": device_id} if device_id else {})
+    with _client(server) as client:
+        found = _ok(client.get("/device", params=params))
+    for d in [found] if isinstance(found, dict) else found:
+        click.echo(json.dumps(d, sort_keys=True))
+
+
+@device.command("pin")
+@click.option("--app", "package", required=True)
+@click.option("--device", "device_id", required=True)
+@click.option("--channel", default=None)
+@click.option("--bundle", default=None, help="A bundle (version) for this device alone.")
+@_server_option
+def device_pin(package, device_id, channel, bundle, server):
+    body = {"app_id": package, "device_id": device_id} | ({"channel": channel} if channel else {})
+    if bundle:
+        body["version_id"] = bundle
+    with _client(server) as client:
+        _ok(client.post("/device", json=body))
+    click.echo(f"device {device_id} pinned")
+
+
+@device.command("unpin")
+@click.option("--app", "package", required=True)
+@click.option("--device", "device_id", required=True)
+@_server_option
+def device_unpin(package, device_id, server):
+    with _client(server) as client:
+        _ok(client.request("DELETE", "/device", json={"app_id": package, "device_id": device_id}))
+    click.echo(f"device {device_id} unpinned")
+
+
+@click.command("app-config")
+@click.option("--app", "app_id", required=True, help="The app id (app_...).")
+@click.option("--min-version", required=True)
+@click.option("--current-version", required=True)
+@click.option("--notes", default=None, help="Release notes.")
+@_server_option
+def app_config(app_id, min_version, current_version, notes, server):
+    """Set the app's active configuration (what /app-config/public answers)."""
+    body = {"minVersion": min_version, "currentVersion": current_version}
+    if notes is not None:
+        body["releaseNotes"] = notes
+    with _client(server) as client:
+        shown = _ok(client.put("/app-config/active", params={"app_id": app_id}, json=body), 200, 201)
+    click.echo(json.dumps(shown, sort_keys=True))

@@ -1,0 +1,123 @@
+"""The GitHub Actions workflow the README documents (deploy/github-actions/release.yml), run as GitHub would
+run its steps: each `run` step in bash, with the job's environment (an upload key as GATEHOUSE_TOKEN), against
+a live Gatehouse. The install step is the one left out: the CLI is installed here already."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import httpx
+import yaml
+
+from loadtest.stack import ROOT
+
+WORKFLOW = ROOT / "deploy" / "github-actions" / "release.yml"
+
+
+def test_the_documented_workflow_ships_a_bundle_and_a_build_with_an_upload_key(stack, tmp_path):
+    team = stack.write.post("/admin/v1/teams", json={"name": "CI"}).json()["id"]
+    app = stack.write.post(
+        "/admin/v1/apps", json={"team_id": team, "title": "CI app", "package_name": "com.example.app"}
+    ).json()["id"]
+    made = stack.write.post(f"/admin/v1/teams/{team}/keys", json={"name": "github", "mode": "upload"})
+    assert made.status_code == 201
+    key = made.json()["key"]
+
+    (tmp_path / "dist").mkdir()
+    with zipfile.ZipFile(tmp_path / "dist" / "bundle.zip", "w") as z:
+        z.writestr("index.html", "<!doctype html><title>App</title>")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "app.ipa").write_bytes(b"PK\x03\x04" + b"ipa" * 10_000)
+
+    job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["upload"]
+    env = {
+        **{k: str(v) for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")},
+        # What the ${{ }} expressions give on GitHub: the repository's variables and secret, the tag.
+        "GATEHOUSE_URL": str(stack.write.base_url),
+        "GATEHOUSE_TOKEN": key,
+        "APP_ID": app,
+        "APP_PACKAGE": job["env"]["APP_PACKAGE"],
+        "VERSION": "v1.4.0",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no saved login: the environment is all it has
+    }
+    outputs = []
+    for step in job["steps"]:
+        if "run" not in step or "pip install" in step["run"]:
+            continue
+        done = subprocess.run(
+            ["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, (step["name"], done.stdout, done.stderr)
+        outputs.append(done.stdout + done.stderr)
+
+    assert (
+        "as bundle 1.4.0 of com.example.app" in outputs[0]
+        and "channel production now serves it" in outputs[0]
+    )
+    # The channel the upload created is private: the CLI says devices cannot reach it, and how to open it.
+    assert "channel production is private" in outputs[0] and "--public" in outputs[0]
+    admin = stack.write
+    builds = admin.get(f"/admin/v1/apps/{app}/builds").json()["items"]
+    assert [(b["version"], b["build_type"]) for b in builds] == [("1.4.0", "release")]
+    channel = httpx.get(
+        f"{stack.write.base_url}/channel",
+        params={"app_id": "com.example.app", "channel": "production"},
+        headers={"authorization": stack.token},
+    ).json()
+    assert channel["version"]["name"] == "1.4.0"
+    # The upload key did not become more: it cannot change a channel's flags on its own.
+    refused = httpx.post(
+        f"{stack.write.base_url}/channel",
+        json={"app_id": "com.example.app", "channel": "production", "public": True},
+        headers={"authorization": key},
+    )
+    assert refused.status_code == 403
+    used = admin.get(f"/admin/v1/teams/{team}/keys").json()["items"][0]
+    assert used["last_used_at"] is not None
+
+
+def test_the_cli_covers_keys_channels_devices_and_app_config_from_the_environment(stack, tmp_path):
+    team = stack.write.post("/admin/v1/teams", json={"name": "CLI"}).json()["id"]
+    app = stack.write.post(
+        "/admin/v1/apps", json={"team_id": team, "title": "CLI app", "package_name": "com.example.cli"}
+    ).json()["id"]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")},
+        "GATEHOUSE_URL": str(stack.write.base_url),
+        "GATEHOUSE_TOKEN": stack.token,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+
+    def gatehouse(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout + done.stderr
+
+    made = gatehouse("key", "create", "--team", str(team), "--name", "ci", "--mode", "upload", "--app", app)
+    key_id, raw = made.split()[1], made.split()[3]
+    assert raw.startswith("gatehouse_key_") and "shown once" in made
+    assert f"{key_id}  gatehouse_key_" in gatehouse("key", "list", "--team", str(team))
+    set_private = gatehouse("channel", "set", "--app", "com.example.cli", "--channel", "beta", "--no-android")
+    assert "android=False" in set_private and "channel beta is private" in set_private
+    opened = gatehouse("channel", "set", "--app", "com.example.cli", "--channel", "beta", "--public")
+    assert "public=True" in opened and "private" not in opened
+    assert "beta  public" in gatehouse("channel", "list", "--app", "com.example.cli")
+    assert "pinned" in gatehouse(
+        "device", "pin", "--app", "com.example.cli", "--device", "abc-123", "--channel", "beta"
+    )
+    assert '"channel": "beta"' in gatehouse(
+        "device", "find", "--app", "com.example.cli", "--device", "abc-123"
+    )
+    assert "unpinned" in gatehouse("device", "unpin", "--app", "com.example.cli", "--device", "abc-123")
+    config = gatehouse("app-config", "--app", app, "--min-version", "1.0.0", "--current-version", "1.2.0")
+    assert '"currentVersion": "1.2.0"' in config
+    assert "revoked" in gatehouse("key", "revoke", "--team", str(team), "--id", key_id)
+    gone = httpx.get(f"{stack.write.base_url}/admin/v1/apps", headers={"Authorization": f"Bearer {raw}"})
+    assert gone.status_code == 401
