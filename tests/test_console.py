@@ -747,3 +747,27 @@ def test_the_failure_chart_counts_outcomes_in_their_span(world):
     times, rates = rollouts.health_series(Rollout.get_by_id(row.id), clock.time())
     assert len(times) == len(rates) == 48
     assert [r for r in rates if r is not None] == [0.3] and rates.index(0.3) == 46
+
+
+def test_api_keys_are_made_shown_once_and_revoked_in_the_console(api, signed_in, world):
+    from store.models import ApiKey
+
+    keys = f"/console/teams/{world.team.id}/keys"
+    made = signed_in.post(keys, {"name": "github", "mode": "upload", "apps": world.app_id, "expires": ""})
+    assert made.status_code == 201
+    raw = re.search(r'<code class="token">(gatehouse_key_[^<]+)</code>', made.text).group(1)
+    row = ApiKey.get(ApiKey.name == "github")
+    assert (row.mode, row.apps) == ("upload", [world.app_id]) and raw not in signed_in.get(keys).text
+    assert (
+        api.simulate_get(
+            f"/admin/v1/apps/{world.app_id}", headers={"Authorization": f"Bearer {raw}"}
+        ).status_code
+        == 200
+    )
+    assert signed_in.post(keys, {"revoke": str(row.id)}).status_code == 303
+    assert (
+        api.simulate_get(
+            f"/admin/v1/apps/{world.app_id}", headers={"Authorization": f"Bearer {raw}"}
+        ).status_code
+        == 401
+    )

@@ -240,6 +240,16 @@ def test_the_console_in_a_phone_browser(stack, browser, axe, tmp_path):
     _until(lambda: "Deliveries to" in browser.find_element(By.TAG_NAME, "h1").text)
     v.check("webhook-deliveries")
 
+    # An API key for CI, made in the console.
+    v.open(f"/console/teams/{team}/keys", "keys")
+    browser.find_element(By.ID, "k-name").send_keys("github actions")
+    Select(browser.find_element(By.ID, "k-mode")).select_by_visible_text("upload")
+    browser.find_element(By.XPATH, "//button[text()='Create key']").click()
+    assert _until(lambda: browser.find_elements(By.CSS_SELECTOR, "code.token"))[0].text.startswith(
+        "gatehouse_key_"
+    )
+    v.check("keys-created")
+
     # The other pages.
     v.open("/console/audit", "audit")
     v.open("/console/teams", "teams")

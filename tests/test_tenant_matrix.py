@@ -268,9 +268,10 @@ CONSOLE_FORMS = {
     "variants": {"platform": "android"},
     "publish": {"published": "on"},
     "app-config": {"min_version": "1.0", "current_version": "2.0"},
+    "keys": {"name": "spy", "mode": "all"},
 }
 # Pages of the admin-only distribution API: a member is refused them (403), as by the API.
-CONSOLE_ADMIN_PAGES = {"/console/apps/{app_id}/distribution"}
+CONSOLE_ADMIN_PAGES = {"/console/apps/{app_id}/distribution", "/console/teams/{team_id}/keys"}
 CONSOLE_QUERIES = {"impact": {"minimum": "9.9.9"}}
 
 

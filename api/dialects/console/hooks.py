@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from api.dialects.console.forms import text
+from api.dialects.console.forms import flag, integer, text
 from api.dialects.console.pages import PER_PAGE, Resource, number, page, see_other
 from api.secret_key import secret_key
-from store import accounts, webhooks
+from store import accounts, api_keys, catalog, timefmt, webhooks
 from store.service import unit_of_work
 
 
@@ -69,3 +69,48 @@ class Redeliver(Resource):
         with unit_of_work():
             webhooks.redeliver(visitor.user, team_id, webhook_id, delivery_id)
         raise see_other(f"/console/teams/{team_id}/webhooks/{webhook_id}")
+
+
+class Keys(Resource):
+    """GET a team's API keys; POST creates one (shown on this answer only) or, with ``revoke``, revokes one."""
+
+    def _render(self, req, resp, visitor, team_id, status: int = 200, raw: str | None = None) -> None:
+        team = accounts.get_team(visitor.user, team_id)
+        result = api_keys.list_keys(visitor.user, team_id, number(req, "page", 1, 100_000), PER_PAGE)
+        apps = catalog.list_apps(visitor.user, team_id, 1, 200).rows
+        page(
+            resp,
+            "keys.html",
+            visitor,
+            status,
+            team=team,
+            result=result,
+            apps=apps,
+            modes=api_keys.MODES,
+            raw=raw,
+        )
+
+    def on_get(self, req, resp, team_id):
+        self._render(req, resp, self.visitor(req), team_id)
+
+    def on_post(self, req, resp, team_id):
+        visitor = self.visitor(req)
+        form = self.form(req, visitor)
+        accounts.get_team(visitor.user, team_id, write=True)  # another team: 404 before any field
+        if form.get("revoke"):
+            with unit_of_work():
+                api_keys.revoke_key(visitor.user, team_id, integer(form, "revoke", 1, 10**17))
+            raise see_other(f"/console/teams/{team_id}/keys")
+        chosen = [a for a in form.get("apps", "").split(",") if a.strip()] or None
+        expires = (form.get("expires") or "").strip()
+        with unit_of_work():
+            _, raw = api_keys.create_key(
+                visitor.user,
+                team_id,
+                text(form, "name", limit=200),
+                text(form, "mode", limit=8),
+                [a.strip() for a in chosen] if chosen else None,
+                timefmt.parse_instant(expires, "expires") if expires else None,
+                flag(form, "team_key"),
+            )
+        self._render(req, resp, visitor, team_id, 201, raw)

@@ -61,6 +61,7 @@ def routes(ctx: WriteContext) -> Routes:
         ("/console/teams", people.Teams(console)),
         ("/console/users", people.Users(console)),
         ("/console/teams/{team_id:int}/webhooks", hooks.Webhooks(console)),
+        ("/console/teams/{team_id:int}/keys", hooks.Keys(console)),
         ("/console/teams/{team_id:int}/webhooks/{webhook_id:int}", hooks.Deliveries(console)),
         (
             "/console/teams/{team_id:int}/webhooks/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver",
