@@ -824,3 +824,127 @@ def test_a_new_teams_settings_start_from_defaults(dist, world, settings, redis_c
         "data"
     ]
     assert saved["primary_domain"] == "https://dist.example.com"
+
+
+def _multipart_upload(api, path, token, fields: dict, file_name: str, data: bytes):
+    boundary = "gatehouse-parse-boundary"
+    body = b""
+    for name, value in fields.items():
+        body += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    body += (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="app_file"; filename="{file_name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return api.simulate_post(
+        path,
+        body=body,
+        headers={"X-Auth-Token": token, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+
+def test_parse_app_reads_an_ipa_and_an_apk_as_fenfa_answers(api, world):
+    from tests import builds
+
+    ios = _multipart_upload(api, "/admin/api/parse-app", world.token, {}, "Notes.ipa", builds.ipa())
+    assert ios.status_code == 200, ios.text
+    data = ios.json["data"]
+    assert {
+        k: data[k] for k in ("platform", "bundle_id", "version", "build", "app_name", "min_os", "file_name")
+    } == {
+        "platform": "ios",
+        "bundle_id": "com.example.notes",
+        "version": "2.3.0",
+        "build": "41",
+        "app_name": "Field Notes",
+        "min_os": "iOS 15.0",
+        "file_name": "Notes.ipa",
+    }
+    assert data["icon_base64"].startswith("data:image/png;base64,iVBORw0KGgo")
+    android = _multipart_upload(api, "/admin/api/parse-app", world.token, {}, "notes.apk", builds.apk())
+    got = android.json["data"]
+    assert (got["package_name"], got["version_name"], got["version_code"], got["min_sdk"]) == (
+        "com.example.notes",
+        "3.1.0",
+        310,
+        "Android 24",
+    )
+    bad = _multipart_upload(api, "/admin/api/parse-app", world.token, {}, "x.ipa", b"not a zip at all")
+    assert (
+        bad.status_code == 400
+        and bad.json["ok"] is False
+        and "not an IPA or APK" in bad.json["error"]["message"]
+    )
+
+
+def test_smart_upload_reads_the_build_fills_the_identifier_and_refuses_a_mismatch(api, world, dist):
+    from store.models import Build, Variant
+    from tests import builds
+
+    made = dist(
+        "POST", f"/admin/api/products/{world.app_id}/variants", {"platform": "ios", "display_name": "iPhone"}
+    )
+    variant = made.json["data"]["variant"]["id"]
+    first = _multipart_upload(
+        api,
+        "/smart-upload",
+        world.token,
+        {"variant_id": variant, "changelog": "First"},
+        "n.ipa",
+        builds.ipa(),
+    )
+    assert first.status_code == 201, first.text
+    release = Build.get(Build.release_id == first.json["data"]["release"]["id"])
+    assert (release.version, release.build_number, release.min_os, release.changelog) == (
+        "2.3.0",
+        41,
+        "15.0",
+        "First",
+    )
+    assert Variant.get(Variant.public_id == variant).identifier == "com.example.notes"  # filled by the first
+    other = _multipart_upload(
+        api,
+        "/smart-upload",
+        world.token,
+        {"variant_id": variant},
+        "o.ipa",
+        builds.ipa(identifier="com.other.app"),
+    )
+    assert (
+        other.status_code == 400
+        and "is not the variant's com.example.notes" in other.json["error"]["message"]
+    )
+    wrong_platform = _multipart_upload(
+        api, "/smart-upload", world.token, {"variant_id": variant}, "a.apk", builds.apk()
+    )
+    assert wrong_platform.status_code == 400 and "android build" in wrong_platform.json["error"]["message"]
+    override = _multipart_upload(
+        api,
+        "/smart-upload",
+        world.token,
+        {"variant_id": variant, "version": "2.3.1", "build": "42"},
+        "n.ipa",
+        builds.ipa(),
+    )
+    assert override.status_code == 201
+    assert Build.select().where(Build.variant == Variant.get(Variant.public_id == variant).id).count() == 2
+
+
+def test_an_upload_key_is_fenfas_upload_token(api, world, dist):
+    from store import api_keys
+    from store.db import unit_of_work
+    from tests import builds
+
+    with unit_of_work():
+        _, key = api_keys.create_key(world.user, world.team.id, "ci", "upload")
+    made = dist(
+        "POST", f"/admin/api/products/{world.app_id}/variants", {"platform": "android", "display_name": "A"}
+    )
+    variant = made.json["data"]["variant"]["id"]
+    uploaded = _multipart_upload(api, "/smart-upload", key, {"variant_id": variant}, "n.apk", builds.apk())
+    assert uploaded.status_code == 201, uploaded.text
+    parse = _multipart_upload(api, "/admin/api/parse-app", key, {}, "n.apk", builds.apk())
+    assert parse.status_code == 403 and parse.json["ok"] is False

@@ -46,10 +46,16 @@ DIALECT = Dialect(
         "/ios/",
         "/udid/",
         "/upload",
+        "/smart-upload",
         "/healthz",
     ),
     write_routes=_write_routes,
     # fenfa's upload token: an upload key is good for the upload alone (api/dialects/distribution/auth.py);
     # settings hold storage credentials.
-    key_modes={"/upload": {"POST": "upload"}, "/admin/api/settings": {"PUT": "all"}},
+    key_modes={
+        "/upload": {"POST": "upload"},
+        "/smart-upload": {"POST": "upload"},
+        "/admin/api/parse-app": {"POST": "read"},  # stores nothing
+        "/admin/api/settings": {"PUT": "all"},
+    },
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from api.dialects.base import WriteContext
 from api.dialects.distribution import admin as a
 from api.dialects.distribution import public
-from api.dialects.distribution.upload import Upload
+from api.dialects.distribution.upload import ParseApp, SmartUpload, Upload
 
 
 def routes(ctx: WriteContext) -> list[tuple[str, object]]:
@@ -33,5 +33,7 @@ def routes(ctx: WriteContext) -> list[tuple[str, object]]:
         ("/admin/exports/events.csv", a.EventsCsv()),
         ("/admin/exports/ios_devices.csv", a.IosDevicesCsv()),
         ("/upload", Upload(ctx)),
+        ("/smart-upload", SmartUpload(ctx)),
+        ("/admin/api/parse-app", ParseApp(ctx)),
         *public.routes(ctx),
     ]
