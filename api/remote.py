@@ -213,7 +213,12 @@ def _send_file(
 @click.command()
 @click.option("--app", "app_id", required=True, help="Public app id (app_...).")
 @click.option("--build-type", type=click.Choice(BUILD_TYPES), required=True)
-@click.option("--version", "version", required=True, help="Semantic version, e.g. 1.2.0.")
+@click.option(
+    "--version",
+    "version",
+    default=None,
+    help="Semantic version, e.g. 1.2.0; left out, read from the IPA or APK.",
+)
 @click.option("--name", default="", help="Human-readable label of the version.")
 @click.option("--public", is_flag=True, help="Intended for all testers.")
 @click.option(
@@ -227,7 +232,7 @@ def _send_file(
 def upload(
     app_id: str,
     build_type: str,
-    version: str,
+    version: str | None,
     name: str,
     public: bool,
     replace: bool,
@@ -238,9 +243,12 @@ def upload(
     """Create a version and upload its artifact, with progress; an interrupted upload is retried from the start.
 
     The server keeps nothing of an interrupted upload, so each attempt sends the whole file; running the
-    command again after a failure finds the version it created and finishes it.
+    command again after a failure finds the version it created and finishes it. Without --version the
+    version is read from the file (an IPA's or APK's own).
     """
     creds = load_credentials()
+    if not version:
+        version = _version_of(file)
     size, sha256 = file.stat().st_size, _sha256(file)
     timeout = httpx.Timeout(
         30, read=600
@@ -352,7 +360,12 @@ def release() -> None:
 
 @release.command("upload")
 @click.option("--variant", "variant_id", required=True, help="The variant's id (var_...).")
-@click.option("--version", "version", required=True, help="The release's version, e.g. 1.2.3.")
+@click.option(
+    "--version",
+    "version",
+    default=None,
+    help="The release's version; left out, the server reads it from the file.",
+)
 @click.option("--build", "build", default=None, type=click.IntRange(0, 10**18), help="Build number.")
 @click.option("--channel", default="", help="A label such as beta or internal.")
 @click.option("--min-os", default="", help="Minimum OS version.")
@@ -360,7 +373,7 @@ def release() -> None:
 @_transfer_options
 def release_upload(
     variant_id: str,
-    version: str,
+    version: str | None,
     build: int | None,
     channel: str,
     min_os: str,
@@ -372,14 +385,17 @@ def release_upload(
     """Upload a release through the distribution server's upload call, with progress."""
     creds = load_credentials()
     size, sha256 = file.stat().st_size, _sha256(file)
-    form = {"variant_id": variant_id, "version": version, "channel": channel, "min_os": min_os}
-    form |= {"changelog": changelog} | ({"build": str(build)} if build is not None else {})
+    form = {"variant_id": variant_id, "channel": channel, "min_os": min_os, "changelog": changelog}
+    form |= ({"version": version} if version else {}) | ({"build": str(build)} if build is not None else {})
+    # Without a version the server reads the build (its smart upload): version, build, minimum OS, and the
+    # identifier checked against the variant's.
+    call = "/upload" if version else "/smart-upload"
     with httpx.Client(
         base_url=(server or creds["server"]).rstrip("/"),
         timeout=httpx.Timeout(30, read=600),
         headers={"X-Auth-Token": creds["token"]},
     ) as client:
-        res = _send_file(client, "POST", "/upload", {}, file, retries, form=form)
+        res = _send_file(client, "POST", call, {}, file, retries, form=form)
         if res.status_code != 201:
             try:
                 reason = f"{res.status_code}: {res.json()['error']['message']}"
@@ -730,3 +746,19 @@ def app_config(app_id, min_version, current_version, notes, server):
     with _client(server) as client:
         shown = _ok(client.put("/app-config/active", params={"app_id": app_id}, json=body), 200, 201)
     click.echo(json.dumps(shown, sort_keys=True))
+
+
+def _version_of(file: Path) -> str:
+    """The version an IPA or APK carries (store/buildinfo.py reads it as the server does)."""
+    from store.buildinfo import read_build
+    from store.errors import InvalidInput
+
+    try:
+        with file.open("rb") as f:
+            info = read_build(f, file.name)
+    except InvalidInput as exc:
+        raise click.ClickException(f"--version is needed: {exc.message}") from None
+    if not info.version:
+        raise click.ClickException(f"--version is needed: {file.name} names no version")
+    click.echo(f"{file.name}: {info.platform} {info.identifier} {info.version} ({info.build})", err=True)
+    return info.version

@@ -12,7 +12,7 @@ from store.db import conflict_on_duplicate
 from store.errors import BuildOfAnotherTeam, InvalidInput, NoBuildFile, NoSuchBuild
 from store.models import BUILD_TYPES, App, Build, DownloadEvent, Team, User, utcnow
 from store.pagination import Page, paginate
-from store.versions import parse_key
+from store.versions import canonical, parse_key
 
 
 def create_build(
@@ -134,3 +134,13 @@ def downloadable_build(user: User, build_id: str) -> Build:
 def record_download(build: Build, client: str, user: User | None = None) -> None:
     """Idempotent: the first request of a client counts; its resumed and repeated requests do not."""
     DownloadEvent.insert(build=build, client=client[:128], user=user).on_conflict_ignore().execute()
+
+
+def check_artifact(build: Build, info) -> None:
+    """A build file that names itself (an IPA or APK, store/buildinfo.py) must be the version it is uploaded
+    as, and an app with a package identifier takes only files with that identifier."""
+    if info.version and canonical(info.version) != canonical(build.version):
+        raise InvalidInput(f"the file is version {info.version}; this build is {build.version}")
+    package = build.app.package_name
+    if package and info.identifier and info.identifier != package:
+        raise InvalidInput(f"the file is {info.identifier}; this app is {package}")

@@ -187,3 +187,34 @@ def test_the_corpus_and_a_fuzzed_thousand_stay_within_bounded_memory(capsys):
         )
     assert read + refused == len(files) and refused >= len(corpus())
     assert peak < 64e6  # the 200 MB bomb is stopped at 8 MB inflated
+
+
+def test_the_admin_artifact_upload_refuses_a_file_that_is_another_version_or_app(api, world):
+    from store.models import Build
+
+    def upload(version: str, data: bytes, name: str = "app.ipa"):
+        made = api.simulate_post(
+            f"/admin/v1/apps/{world.app_id}/builds",
+            json={"build_type": "release", "version": version},
+            headers=world.auth,
+        )
+        assert made.status_code == 201, made.text
+        return made.json["id"], api.simulate_put(
+            f"/admin/v1/apps/{world.app_id}/builds/{made.json['id']}/artifact",
+            params={"filename": name},
+            body=data,
+            headers=world.auth | {"Content-Type": "application/octet-stream"},
+        )
+
+    build_id, wrong_version = upload("2.0.0", builds.ipa(version="2.3.0", identifier="com.example.demo"))
+    assert (
+        wrong_version.status_code == 400
+        and "the file is version 2.3.0; this build is 2.0.0" in wrong_version.json["error"]
+    )
+    assert Build.get_by_id(build_id).file_key is None  # nothing half-written
+    _, wrong_app = upload("2.3.0", builds.ipa(version="2.3.0", identifier="com.other.app"))
+    assert wrong_app.status_code == 400 and "this app is com.example.demo" in wrong_app.json["error"]
+    build_id, right = upload("2.3.1", builds.ipa(version="2.3.1", identifier="com.example.demo"))
+    assert right.status_code == 200 and Build.get_by_id(build_id).file_name == "app.ipa"
+    _, other_file = upload("9.9.9", b"any bytes", "notes.txt")  # not a build that names itself: as before
+    assert other_file.status_code == 200

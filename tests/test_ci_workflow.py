@@ -121,3 +121,36 @@ def test_the_cli_covers_keys_channels_devices_and_app_config_from_the_environmen
     assert "revoked" in gatehouse("key", "revoke", "--team", str(team), "--id", key_id)
     gone = httpx.get(f"{stack.write.base_url}/admin/v1/apps", headers={"Authorization": f"Bearer {raw}"})
     assert gone.status_code == 401
+
+
+def test_uploads_without_a_version_take_the_files_own(stack, tmp_path):
+    from tests import builds
+
+    team = stack.write.post("/admin/v1/teams", json={"name": "Parsed"}).json()["id"]
+    app = stack.write.post(
+        "/admin/v1/apps", json={"team_id": team, "title": "Parsed", "package_name": "com.example.notes"}
+    ).json()["id"]
+    dist = httpx.Client(base_url=str(stack.write.base_url), headers={"X-Auth-Token": stack.token})
+    variant = dist.post(
+        f"/admin/api/products/{app}/variants", json={"platform": "ios", "display_name": "iPhone"}
+    ).json()["data"]["variant"]["id"]
+    (tmp_path / "app.ipa").write_bytes(builds.ipa(version="5.0.1", build="77"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")},
+        "GATEHOUSE_URL": str(stack.write.base_url),
+        "GATEHOUSE_TOKEN": stack.token,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    for args in (
+        ["release", "upload", "--variant", variant, str(tmp_path / "app.ipa")],
+        ["upload", "--app", app, "--build-type", "release", str(tmp_path / "app.ipa")],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "api.cli", *args], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    releases = dist.get(f"/admin/api/products/{app}").json()["data"]["variants"][0]["releases"]
+    assert [(r["version"], r["build"]) for r in releases] == [("5.0.1", 77)]
+    builds_listed = stack.write.get(f"/admin/v1/apps/{app}/builds").json()["items"]
+    # The admin listing shows the app's builds, the distribution release among them: both read 5.0.1.
+    assert [b["version"] for b in builds_listed] == ["5.0.1", "5.0.1"]

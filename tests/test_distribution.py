@@ -905,6 +905,9 @@ def test_smart_upload_reads_the_build_fills_the_identifier_and_refuses_a_mismatc
         "First",
     )
     assert Variant.get(Variant.public_id == variant).identifier == "com.example.notes"  # filled by the first
+    # The icon read from the build is the product's: on the public page and in UpdateForge's listing.
+    icon = api.simulate_get(f"/api/files/apps/{world.app_id}/icon.png")
+    assert icon.status_code == 200 and icon.content.startswith(b"\x89PNG") and b"CgBI" not in icon.content
     other = _multipart_upload(
         api,
         "/smart-upload",

@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import json
 import re
+import tempfile
 import time
 import uuid
 
@@ -31,6 +32,7 @@ from store import (
     accounts,
     api_keys,
     audit_log,
+    buildinfo,
     builds,
     catalog,
     client_tokens,
@@ -68,14 +70,25 @@ class Artifact:
         file_name = (req.get_param("filename") or "").strip()
         if not file_name or "/" in file_name or "\\" in file_name or len(file_name) > 255:
             raise InvalidInput("filename is required (a plain file name, at most 255 characters)")
+
+        def attach(stored):
+            if file_name.lower().endswith((".ipa", ".apk")):
+                builds.check_artifact(build, _read_stored(self.storage, stored.key, file_name))
+            return builds.attach_file(build, stored.key, file_name, stored.size, stored.sha256)
+
         store_upload(
-            req,
-            self.storage,
-            f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}",
-            self.max_bytes,
-            lambda s: builds.attach_file(build, s.key, file_name, s.size, s.sha256),
+            req, self.storage, f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}", self.max_bytes, attach
         )
         send(resp, _build(build))
+
+
+def _read_stored(storage: Storage, key: str, name: str):
+    """What a stored IPA or APK says about itself, read from a temporary copy (the zip needs seeking)."""
+    with tempfile.TemporaryFile() as copy:
+        for chunk in storage.read(key):
+            copy.write(chunk)
+        copy.seek(0)
+        return buildinfo.read_build(copy, name)
 
 
 class BuildItem:

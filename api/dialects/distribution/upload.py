@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import tempfile
 from typing import BinaryIO, NamedTuple
 
@@ -13,7 +14,7 @@ from api.dialects.distribution import public
 from api.dialects.distribution.admin import ok
 from api.dialects.distribution.auth import caller
 from api.write.uploads import stream_form
-from store import buildinfo, products, releases, team_settings
+from store import buildinfo, catalog, products, releases, team_settings
 from store.errors import InvalidInput, TooLarge
 from store.service import unit_of_work
 from store.storage import Storage, Stored
@@ -233,5 +234,13 @@ class SmartUpload(WriteResource):
         except BaseException:
             discard(saved)
             raise
+        if info is not None and info.icon_png and not saved.target.app.icon:
+            # The product's icon, for the public page and UpdateForge's listing, from the first build that has one.
+            app = saved.target.app
+            self.ctx.storage.save(
+                catalog.icon_key(app, "icon.png"), io.BytesIO(info.icon_png), len(info.icon_png)
+            )
+            with unit_of_work():
+                catalog.set_icon(app, "icon.png")
         base = public.base_url(req, self.ctx.settings, team_settings.team_settings(saved.target.app.team_id))
         ok(resp, public.upload_answer(base, saved.target, row), falcon.HTTP_201)
