@@ -218,3 +218,8 @@ def test_the_admin_artifact_upload_refuses_a_file_that_is_another_version_or_app
     assert right.status_code == 200 and Build.get_by_id(build_id).file_name == "app.ipa"
     _, other_file = upload("9.9.9", b"any bytes", "notes.txt")  # not a build that names itself: as before
     assert other_file.status_code == 200
+    _, opaque = upload("9.9.8", b"not a zip", "legacy.apk")  # no archive at all: kept opaque, as before
+    assert opaque.status_code == 200
+    build_id, bomb = upload("9.9.7", _bomb(), "bomb.ipa")  # an archive, and a hostile one: refused
+    assert bomb.status_code == 400 and "inflates past" in bomb.json["error"]
+    assert Build.get_by_id(build_id).file_key is None

@@ -73,7 +73,9 @@ class Artifact:
 
         def attach(stored):
             if file_name.lower().endswith((".ipa", ".apk")):
-                builds.check_artifact(build, _read_stored(self.storage, stored.key, file_name))
+                info = _read_stored(self.storage, stored.key, file_name)
+                if info is not None:
+                    builds.check_artifact(build, info)
             return builds.attach_file(build, stored.key, file_name, stored.size, stored.sha256)
 
         store_upload(
@@ -83,10 +85,15 @@ class Artifact:
 
 
 def _read_stored(storage: Storage, key: str, name: str):
-    """What a stored IPA or APK says about itself, read from a temporary copy (the zip needs seeking)."""
+    """What a stored IPA or APK says about itself, read from a temporary copy (the zip needs seeking); None
+    for a file that is no zip archive at all (kept opaque, as before builds were read), 400 for a zip that
+    cannot be read."""
     with tempfile.TemporaryFile() as copy:
         for chunk in storage.read(key):
             copy.write(chunk)
+        copy.seek(0)
+        if copy.read(2) != b"PK":
+            return None
         copy.seek(0)
         return buildinfo.read_build(copy, name)
 
