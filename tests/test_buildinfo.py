@@ -90,35 +90,20 @@ def _zip(entries: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes
     return out.getvalue()
 
 
-def _bomb() -> bytes:
-    """A zip whose one entry claims 10 bytes and inflates to 200 MB of zeros (about 200 KB deflated)."""
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-    body = b"".join(deflate.compress(b"\0" * 1_048_576) for _ in range(200)) + deflate.flush()
+def _bomb(claimed: int = 10) -> bytes:
+    """A zip whose one entry inflates to 200 MB of zeros (about 200 KB deflated) and claims ``claimed``."""
+    deflate, crc, block = zlib.compressobj(9, zlib.DEFLATED, -15), 0, b"\0" * 1_048_576
+    parts = []
+    for _ in range(200):
+        parts.append(deflate.compress(block))
+        crc = zlib.crc32(block, crc)
+    body = b"".join(parts) + deflate.flush()
     name = b"Payload/Bomb.app/Info.plist"
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, 0, len(body), 10, len(name), 0) + name
-    central = (
-        struct.pack(
-            "<IHHHHHHIIIHHHHHII",
-            0x02014B50,
-            20,
-            20,
-            0,
-            8,
-            0,
-            0,
-            0,
-            len(body),
-            10,
-            len(name),
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-        )
-        + name
+    local = (
+        struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(body), claimed, len(name), 0) + name
     )
+    fields = (0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(body), claimed, len(name), 0, 0, 0, 0, 0, 0)
+    central = struct.pack("<IHHHHHHIIIHHHHHII", *fields) + name
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(body), 0)
     return local + body + central + end
 
@@ -128,7 +113,8 @@ def corpus() -> dict[str, bytes]:
     plist_garbage = b"bplist00" + bytes(random.Random(1).randrange(256) for _ in range(300))
     deep = "/".join(["d"] * 1000) + "/x"
     return {
-        "zip bomb": _bomb(),
+        "zip bomb claiming 10 bytes": _bomb(),
+        "zip bomb declaring its 200 MB": _bomb(200 * 1_048_576),
         "climbs out": _zip({"Payload/A.app/../../../etc/passwd": b"x", "Payload/A.app/Info.plist": b"x"}),
         "absolute path": _zip({"/Payload/A.app/Info.plist": b"x"}),
         "malformed plist": _zip({"Payload/A.app/Info.plist": plist_garbage}),
@@ -220,6 +206,6 @@ def test_the_admin_artifact_upload_refuses_a_file_that_is_another_version_or_app
     assert other_file.status_code == 200
     _, opaque = upload("9.9.8", b"not a zip", "legacy.apk")  # no archive at all: kept opaque, as before
     assert opaque.status_code == 200
-    build_id, bomb = upload("9.9.7", _bomb(), "bomb.ipa")  # an archive, and a hostile one: refused
-    assert bomb.status_code == 400 and "inflates past" in bomb.json["error"]
+    build_id, bomb = upload("9.9.7", _bomb(200 * 1_048_576), "bomb.ipa")  # a hostile archive: refused
+    assert bomb.status_code == 400 and "inflates past 8388608 bytes" in bomb.json["error"]
     assert Build.get_by_id(build_id).file_key is None
