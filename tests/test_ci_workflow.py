@@ -154,3 +154,42 @@ def test_uploads_without_a_version_take_the_files_own(stack, tmp_path):
     builds_listed = stack.write.get(f"/admin/v1/apps/{app}/builds").json()["items"]
     # The admin listing shows the app's builds, the distribution release among them: both read 5.0.1.
     assert [b["version"] for b in builds_listed] == ["5.0.1", "5.0.1"]
+
+
+def test_a_file_larger_than_its_content_length_is_refused_and_nothing_is_stored(stack):
+    """The server reads Content-Length bytes and no more: the multipart form is cut short, so 400 in the
+    distribution's format, and no release."""
+    import socket
+
+    from tests import builds
+
+    team = stack.write.post("/admin/v1/teams", json={"name": "Short"}).json()["id"]
+    app = stack.write.post("/admin/v1/apps", json={"team_id": team, "title": "Short"}).json()["id"]
+    dist = httpx.Client(base_url=str(stack.write.base_url), headers={"X-Auth-Token": stack.token})
+    variant = dist.post(f"/admin/api/products/{app}/variants", json={"platform": "android"}).json()["data"][
+        "variant"
+    ]["id"]
+    boundary = "short-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="variant_id"\r\n\r\n{variant}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="app_file"; filename="a.apk"\r\n\r\n'
+        ).encode()
+        + builds.apk()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    host, port = stack.write_addr.split(":")
+    head = (
+        f"POST /smart-upload HTTP/1.1\r\nHost: {host}\r\nX-Auth-Token: {stack.token}\r\nConnection: close\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body) - 700}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(head + body)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    status = int(answer.split(b" ", 2)[1])
+    assert status == 400, answer[:300]
+    assert b'"ok":false' in answer
+    releases = dist.get(f"/admin/api/products/{app}").json()["data"]["variants"][0]["releases"]
+    assert releases == []
