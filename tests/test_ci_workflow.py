@@ -14,6 +14,7 @@ import httpx
 import yaml
 
 from loadtest.stack import ROOT
+from tests import builds
 
 WORKFLOW = ROOT / "deploy" / "github-actions" / "release.yml"
 
@@ -31,7 +32,8 @@ def test_the_documented_workflow_ships_a_bundle_and_a_build_with_an_upload_key(s
     with zipfile.ZipFile(tmp_path / "dist" / "bundle.zip", "w") as z:
         z.writestr("index.html", "<!doctype html><title>App</title>")
     (tmp_path / "build").mkdir()
-    (tmp_path / "build" / "app.ipa").write_bytes(b"PK\x03\x04" + b"ipa" * 10_000)
+    # A real IPA (tests/builds.py): the admin upload checks its version and identifier against the build's.
+    (tmp_path / "build" / "app.ipa").write_bytes(builds.ipa(version="1.4.0", identifier="com.example.app"))
 
     job = yaml.safe_load(WORKFLOW.read_text())["jobs"]["upload"]
     env = {
@@ -124,8 +126,6 @@ def test_the_cli_covers_keys_channels_devices_and_app_config_from_the_environmen
 
 
 def test_uploads_without_a_version_take_the_files_own(stack, tmp_path):
-    from tests import builds
-
     team = stack.write.post("/admin/v1/teams", json={"name": "Parsed"}).json()["id"]
     app = stack.write.post(
         "/admin/v1/apps", json={"team_id": team, "title": "Parsed", "package_name": "com.example.notes"}
@@ -160,8 +160,6 @@ def test_a_file_larger_than_its_content_length_is_refused_and_nothing_is_stored(
     """The server reads Content-Length bytes and no more: the multipart form is cut short, so 400 in the
     distribution's format, and no release."""
     import socket
-
-    from tests import builds
 
     team = stack.write.post("/admin/v1/teams", json={"name": "Short"}).json()["id"]
     app = stack.write.post("/admin/v1/apps", json={"team_id": team, "title": "Short"}).json()["id"]
