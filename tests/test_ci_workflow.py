@@ -64,8 +64,8 @@ def test_the_documented_workflow_ships_a_bundle_and_a_build_with_an_upload_key(s
     # The channel the upload created is private: the CLI says devices cannot reach it, and how to open it.
     assert "channel production is private" in outputs[0] and "--public" in outputs[0]
     admin = stack.write
-    builds = admin.get(f"/admin/v1/apps/{app}/builds").json()["items"]
-    assert [(b["version"], b["build_type"]) for b in builds] == [("1.4.0", "release")]
+    listed = admin.get(f"/admin/v1/apps/{app}/builds").json()["items"]
+    assert [(b["version"], b["build_type"]) for b in listed] == [("1.4.0", "release")]
     channel = httpx.get(
         f"{stack.write.base_url}/channel",
         params={"app_id": "com.example.app", "channel": "production"},
