@@ -202,6 +202,14 @@ def test_the_admin_artifact_upload_refuses_a_file_that_is_another_version_or_app
     assert wrong_app.status_code == 400 and "this app is com.example.demo" in wrong_app.json["error"]
     build_id, right = upload("2.3.1", builds.ipa(version="2.3.1", identifier="com.example.demo"))
     assert right.status_code == 200 and Build.get_by_id(build_id).file_name == "app.ipa"
+    # Its icon became the app's: UpdateForge's listing links it, and it is a PNG browsers show.
+    token = api.simulate_post(
+        "/api/v1/auth", json={"email": "owner@example.com", "password": "correct horse battery"}
+    ).json["token"]
+    listing = api.simulate_get("/api/v1/apps", headers={"Authorization": f"Bearer {token}"}).text
+    assert f"/api/files/apps/{world.app_id}/icon.png" in listing
+    icon = api.simulate_get(f"/api/files/apps/{world.app_id}/icon.png")
+    assert icon.status_code == 200 and icon.content.startswith(b"\x89PNG") and b"CgBI" not in icon.content
     _, other_file = upload("9.9.9", b"any bytes", "notes.txt")  # not a build that names itself: as before
     assert other_file.status_code == 200
     _, opaque = upload("9.9.8", b"not a zip", "legacy.apk")  # no archive at all: kept opaque, as before

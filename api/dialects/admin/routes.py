@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 import json
 import re
 import tempfile
@@ -71,16 +72,26 @@ class Artifact:
         if not file_name or "/" in file_name or "\\" in file_name or len(file_name) > 255:
             raise InvalidInput("filename is required (a plain file name, at most 255 characters)")
 
+        read: list = []
+
         def attach(stored):
             if file_name.lower().endswith((".ipa", ".apk")):
                 info = _read_stored(self.storage, stored.key, file_name)
                 if info is not None:
                     builds.check_artifact(build, info)
+                    read.append(info)
             return builds.attach_file(build, stored.key, file_name, stored.size, stored.sha256)
 
         store_upload(
             req, self.storage, f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}", self.max_bytes, attach
         )
+        app = build.app
+        if read and read[0].icon_png and not app.icon:
+            # The app's icon (UpdateForge's listing, the public page) from the first build that has one.
+            icon = read[0].icon_png
+            self.storage.save(catalog.icon_key(app, "icon.png"), io.BytesIO(icon), len(icon))
+            with unit_of_work():
+                catalog.set_icon(app, "icon.png")
         send(resp, _build(build))
 
 
