@@ -1,6 +1,6 @@
 """schemathesis over every OpenAPI document Gatehouse serves, against the real services, with valid credentials.
 
-Bounded in time (GATEHOUSE_SCHEMATHESIS_SECONDS per document, 25 by default; the two documents run side by side),
+Bounded in time (GATEHOUSE_SCHEMATHESIS_SECONDS per document, 40 by default; the two documents run side by side),
 with every check schemathesis has:
 schema-valid data must be accepted and schema-violating data refused, besides any server error, status code,
 header or body the document does not allow fails the test; the output names the case and how to replay it.
@@ -21,7 +21,7 @@ from loadtest.stack import production_stack
 from tests import lanes
 
 HERE = Path(__file__).parent / "schemathesis"
-SECONDS = os.environ.get("GATEHOUSE_SCHEMATHESIS_SECONDS", "25")
+SECONDS = os.environ.get("GATEHOUSE_SCHEMATHESIS_SECONDS", "40")
 CHECKS_OVERRIDE = os.environ.get("GATEHOUSE_SCHEMATHESIS_CHECKS")
 
 
