@@ -951,3 +951,18 @@ def test_an_upload_key_is_fenfas_upload_token(api, world, dist):
     assert uploaded.status_code == 201, uploaded.text
     parse = _multipart_upload(api, "/admin/api/parse-app", key, {}, "n.apk", builds.apk())
     assert parse.status_code == 403 and parse.json["ok"] is False
+
+
+def test_malformed_query_parameters_are_refused_not_swallowed(dist):
+    """Found when schemathesis first fuzzed the distribution API with its own header: a team_id of 0 made
+    the Apple status answer 200 "not configured", and a search past its documented 200 characters was cut
+    instead of refused."""
+    status = dist("GET", "/admin/api/apple/status", params={"team_id": "0"})
+    assert (
+        status.status_code == 400 and "team_id must be an integer from 1" in status.json["error"]["message"]
+    )
+    devices = dist("GET", "/admin/api/ios_devices", params={"q": "0" * 201})
+    assert (
+        devices.status_code == 400 and devices.json["error"]["message"] == "q must be at most 200 characters"
+    )
+    assert dist("GET", "/admin/api/ios_devices", params={"q": "0" * 200}).status_code == 200

@@ -38,6 +38,14 @@ def window(req: falcon.Request, default: int) -> tuple[int, int]:
     return int_param(req, "limit", default, 1, 1000), int_param(req, "offset", 0, 0, 10**9)
 
 
+def search_param(req: falcon.Request, limit: int) -> str | None:
+    """``q``, refused (400) past ``limit`` characters as the document says, not cut."""
+    q = req.get_param("q")
+    if q is not None and len(q) > limit:
+        raise InvalidInput(f"q must be at most {limit} characters")
+    return q
+
+
 def team_param(req: falcon.Request) -> int | None:
     return int_param(req, "team_id", 0, 1, 2**31) if req.get_param("team_id") is not None else None
 
@@ -211,7 +219,7 @@ class IosDevices:
             req.get_param("variant_id"),
             limit,
             offset,
-            req.get_param("q"),
+            search_param(req, 200),
             releases.Filters.of(None, req.get_param("from"), req.get_param("to")),
         )
         bound = ios_devices.device_variants(rows)
@@ -296,8 +304,9 @@ class AppleStatus(WriteResource):
 
     def on_get(self, req, resp):
         user = caller(req)
+        team = team_param(req)  # a malformed team_id is the caller's error (400), not "not configured"
         try:
-            client, _ = apple(self.ctx, team_param(req), user)
+            client, _ = apple(self.ctx, team, user)
         except InvalidInput:
             return ok(resp, {"configured": False, "connected": False, "valid": False,
                              "message": "Apple API credentials not configured"})  # fmt: skip
