@@ -3,6 +3,7 @@ one file of a multipart form (the distribution server's releases)."""
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any, BinaryIO, cast
 
 import falcon
 
+from store import catalog
 from store.errors import InvalidInput, TooLarge
 from store.service import unit_of_work
 from store.storage import Storage, Stored
@@ -105,3 +107,13 @@ def stream_form(
             discard(form.saved)
         raise
     return form
+
+
+def adopt_icon(storage: Storage, app, png: bytes | None) -> None:
+    """The app's icon (UpdateForge's listing, the public page) from the first build that carries one: an icon
+    the app already has, uploaded or read, is kept."""
+    if not png or app.icon:
+        return
+    storage.save(catalog.icon_key(app, "icon.png"), io.BytesIO(png), len(png))
+    with unit_of_work():
+        catalog.set_icon(app, "icon.png")

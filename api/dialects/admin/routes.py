@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
 import json
 import re
 import tempfile
@@ -28,7 +27,7 @@ from api.write.auth import admin_caller
 from api.write.exports import send_csv
 from api.write.http import page_params, parse_model, send
 from api.write.ratelimit import LoginLimiter
-from api.write.uploads import store_upload
+from api.write.uploads import adopt_icon, store_upload
 from store import (
     accounts,
     api_keys,
@@ -85,13 +84,8 @@ class Artifact:
         store_upload(
             req, self.storage, f"builds/{build.app_id}/{build.id}/{uuid.uuid4().hex}", self.max_bytes, attach
         )
-        app = build.app
-        if read and read[0].icon_png and not app.icon:
-            # The app's icon (UpdateForge's listing, the public page) from the first build that has one.
-            icon = read[0].icon_png
-            self.storage.save(catalog.icon_key(app, "icon.png"), io.BytesIO(icon), len(icon))
-            with unit_of_work():
-                catalog.set_icon(app, "icon.png")
+        if read:
+            adopt_icon(self.storage, build.app, read[0].icon_png)
         send(resp, _build(build))
 
 

@@ -157,26 +157,21 @@ def _rule_fields(form: dict[str, str], version_field: str) -> dict:
     return fields
 
 
-class Rules(Resource):
-    """POST adds an exact version rule (``/v1/versions`` answers it once the snapshot is rebuilt)."""
+class RuleForm(Resource):
+    """POST adds a version rule through its store function: an exact one (``/v1/versions`` answers it once
+    the snapshot is rebuilt) or a minimum version."""
+
+    def __init__(self, console, create: Callable, version_field: str, anchor: str) -> None:
+        super().__init__(console)
+        self.create, self.version_field, self.anchor = create, version_field, anchor
 
     def on_post(self, req, resp, app_id):
         visitor = self.visitor(req)
         form = self.form(req, visitor)
         catalog.get_app(visitor.user, app_id, write=True)  # another team's app: 404 before any field
         with unit_of_work():
-            rules.create_version_rule(visitor.user, app_id, _rule_fields(form, "version"))
-        raise see_other(f"/console/apps/{app_id}#rules")
-
-
-class MinimumRules(Resource):
-    def on_post(self, req, resp, app_id):
-        visitor = self.visitor(req)
-        form = self.form(req, visitor)
-        catalog.get_app(visitor.user, app_id, write=True)  # another team's app: 404 before any field
-        with unit_of_work():
-            rules.create_minimum_rule(visitor.user, app_id, _rule_fields(form, "minimum_version"))
-        raise see_other(f"/console/apps/{app_id}#minimum-rules")
+            self.create(visitor.user, app_id, _rule_fields(form, self.version_field))
+        raise see_other(f"/console/apps/{app_id}#{self.anchor}")
 
 
 class Removal(Resource):

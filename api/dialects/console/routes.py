@@ -34,9 +34,12 @@ def routes(ctx: WriteContext) -> Routes:
             apps.Removal(console, client_tokens.delete_client_token, "tokens"),
         ),
         (f"{app}/environments", apps.Environments(console)),
-        (f"{app}/rules", apps.Rules(console)),
+        (f"{app}/rules", apps.RuleForm(console, rules.create_version_rule, "version", "rules")),
         (f"{app}/rules/{{row_id:int}}/delete", apps.Removal(console, rules.delete_version_rule, "rules")),
-        (f"{app}/minimum-rules", apps.MinimumRules(console)),
+        (
+            f"{app}/minimum-rules",
+            apps.RuleForm(console, rules.create_minimum_rule, "minimum_version", "minimum-rules"),
+        ),
         (
             f"{app}/minimum-rules/{{row_id:int}}/delete",
             apps.Removal(console, rules.delete_minimum_rule, "minimum-rules"),

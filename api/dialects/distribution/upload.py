@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import tempfile
 from typing import BinaryIO, NamedTuple
 
@@ -13,8 +12,8 @@ from api.dialects.base import WriteResource
 from api.dialects.distribution import public
 from api.dialects.distribution.admin import ok
 from api.dialects.distribution.auth import caller
-from api.write.uploads import stream_form
-from store import buildinfo, catalog, products, releases, team_settings
+from api.write.uploads import adopt_icon, stream_form
+from store import buildinfo, products, releases, team_settings
 from store.errors import InvalidInput, TooLarge
 from store.service import unit_of_work
 from store.storage import Storage, Stored
@@ -44,15 +43,23 @@ class Upload(WriteResource):
     streams into the team's storage as it arrives (Falcon's multipart parser reads parts from the socket);
     ``variant_id`` comes before ``app_file`` in the form, or in the query string."""
 
+    # Whether the file is read first (SmartUpload): its fields fill what the form leaves out.
+    reads_build = False
+
     def on_post(self, req, resp):
         user = caller(req)
         limit = self.ctx.settings.upload_max_bytes
         release_id = products.new_release_id()
+        opened: list[tuple[BinaryIO, buildinfo.BuildInfo | None]] = []
 
         def save(fields: dict[str, str], name: str, stream: BinaryIO) -> Saved:
             if not fields["variant_id"]:
                 raise InvalidInput("variant_id is required, before app_file")
             target = products.variant(user, fields["variant_id"])
+            if self.reads_build:
+                spooled = _spool(stream, limit)
+                opened.append((spooled, _checked_build(target, spooled, name)))
+                stream = spooled
             backend = team_settings.upload_backend(team_settings.team_settings(target.app.team_id))
             storage = self.ctx.backends.open(backend, target.app.team_id)
             key = f"dist/{target.app.public_id}/{target.public_id}/{release_id}/{name}"
@@ -61,37 +68,62 @@ class Upload(WriteResource):
         def discard(saved: Saved) -> None:
             saved.storage.delete(saved.stored.key)
 
-        form = stream_form(
-            req,
-            limit,
-            _TEXT_FIELDS,
-            "app_file",
-            save,
-            discard,
-            {"variant_id": req.get_param("variant_id") or ""},
-        )
-        saved, fields = form.saved, form.fields
         try:
-            build = fields.get("build") or ""
-            if build and not (build.isascii() and build.isdigit()):
+            form = stream_form(
+                req,
+                limit,
+                _TEXT_FIELDS,
+                "app_file",
+                save,
+                discard,
+                {"variant_id": req.get_param("variant_id") or ""},
+            )
+        finally:
+            for spooled, _ in opened:
+                spooled.close()
+        saved, fields = form.saved, form.fields
+        info = opened[0][1] if opened else None
+        try:
+            build = fields.get("build") or (info.build if info else "")
+            if build and not (build.isascii() and build.isdigit() and len(build) <= 18):
                 raise InvalidInput("build must be a non-negative integer of at most 18 digits")
             values = releases.ReleaseInput(
-                fields.get("version") or "0.0.0",
+                fields.get("version") or (info.version if info else "") or "0.0.0",
                 int(build) if build else None,
                 fields.get("changelog", ""),
-                fields.get("min_os", ""),
+                fields.get("min_os") or (info.min_os if info else ""),
                 fields.get("channel", ""),
             )
             f = saved.stored
             with unit_of_work():
+                if info and info.identifier and not saved.target.identifier:
+                    products.update_variant(user, saved.target.public_id, {"identifier": info.identifier})
                 row = releases.create_release(
                     saved.target, release_id, values, f.key, saved.name, f.size, f.sha256, saved.backend
                 )
         except BaseException:
             discard(saved)
             raise
+        if info is not None:
+            adopt_icon(self.ctx.storage, saved.target.app, info.icon_png)
         base = public.base_url(req, self.ctx.settings, team_settings.team_settings(saved.target.app.team_id))
         ok(resp, public.upload_answer(base, saved.target, row), falcon.HTTP_201)
+
+
+def _checked_build(target: products.Variant, spooled: BinaryIO, name: str) -> buildinfo.BuildInfo | None:
+    """What an iOS or Android build says about itself, refused when it is another platform's or another
+    identifier's than the variant's; None for a desktop variant's file, stored as it is (as fenfa does)."""
+    if target.platform not in ("ios", "android"):
+        return None
+    info = buildinfo.read_build(spooled, name)
+    spooled.seek(0)
+    if info.platform != target.platform:
+        raise InvalidInput(f"this is an {info.platform} build; the variant is for {target.platform}")
+    if target.identifier and info.identifier and info.identifier != target.identifier:
+        raise InvalidInput(
+            f"the build's identifier {info.identifier} is not the variant's {target.identifier}"
+        )
+    return info
 
 
 def _spool(stream: BinaryIO, limit: int) -> BinaryIO:
@@ -161,86 +193,9 @@ class ParseApp(WriteResource):
         ok(resp, parsed_answer(info, name, size))
 
 
-class SmartUpload(WriteResource):
+class SmartUpload(Upload):
     """POST /smart-upload (multipart: ``variant_id`` before ``app_file``; ``version``, ``build``, ``channel``,
     ``changelog`` override what the file says): the build is read, its identifier checked against the
     variant's (an empty one is filled from this first upload), then stored as a release, as /upload does."""
 
-    def on_post(self, req, resp):
-        user = caller(req)
-        limit = self.ctx.settings.upload_max_bytes
-        release_id = products.new_release_id()
-        holder: list = []
-
-        def save(fields: dict[str, str], name: str, stream: BinaryIO) -> Saved:
-            if not fields["variant_id"]:
-                raise InvalidInput("variant_id is required, before app_file")
-            target = products.variant(user, fields["variant_id"])
-            spooled = _spool(stream, limit)
-            holder.append(spooled)
-            if target.platform in ("ios", "android"):
-                info = buildinfo.read_build(spooled, name)
-                spooled.seek(0)
-                if info.platform != target.platform:
-                    raise InvalidInput(
-                        f"this is an {info.platform} build; the variant is for {target.platform}"
-                    )
-                if target.identifier and info.identifier and info.identifier != target.identifier:
-                    raise InvalidInput(
-                        f"the build's identifier {info.identifier} is not the variant's {target.identifier}"
-                    )
-                holder.append(info)
-            backend = team_settings.upload_backend(team_settings.team_settings(target.app.team_id))
-            storage = self.ctx.backends.open(backend, target.app.team_id)
-            key = f"dist/{target.app.public_id}/{target.public_id}/{release_id}/{name}"
-            return Saved(target, backend, storage, name, storage.save(key, spooled, limit))
-
-        def discard(saved: Saved) -> None:
-            saved.storage.delete(saved.stored.key)
-
-        try:
-            form = stream_form(
-                req,
-                limit,
-                _TEXT_FIELDS,
-                "app_file",
-                save,
-                discard,
-                {"variant_id": req.get_param("variant_id") or ""},
-            )
-        finally:
-            if holder:
-                holder[0].close()
-        saved, fields = form.saved, form.fields
-        info = holder[1] if len(holder) > 1 else None
-        try:
-            build = fields.get("build") or (info.build if info else "")
-            if build and not (build.isascii() and build.isdigit() and len(build) <= 18):
-                raise InvalidInput("build must be a non-negative integer of at most 18 digits")
-            values = releases.ReleaseInput(
-                fields.get("version") or (info.version if info else "") or "0.0.0",
-                int(build) if build else None,
-                fields.get("changelog", ""),
-                fields.get("min_os") or (info.min_os if info else ""),
-                fields.get("channel", ""),
-            )
-            f = saved.stored
-            with unit_of_work():
-                if info and info.identifier and not saved.target.identifier:
-                    products.update_variant(user, saved.target.public_id, {"identifier": info.identifier})
-                row = releases.create_release(
-                    saved.target, release_id, values, f.key, saved.name, f.size, f.sha256, saved.backend
-                )
-        except BaseException:
-            discard(saved)
-            raise
-        if info is not None and info.icon_png and not saved.target.app.icon:
-            # The product's icon, for the public page and UpdateForge's listing, from the first build that has one.
-            app = saved.target.app
-            self.ctx.storage.save(
-                catalog.icon_key(app, "icon.png"), io.BytesIO(info.icon_png), len(info.icon_png)
-            )
-            with unit_of_work():
-                catalog.set_icon(app, "icon.png")
-        base = public.base_url(req, self.ctx.settings, team_settings.team_settings(saved.target.app.team_id))
-        ok(resp, public.upload_answer(base, saved.target, row), falcon.HTTP_201)
+    reads_build = True
