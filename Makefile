@@ -21,7 +21,7 @@ test: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@types=$$(mktemp); $(BIN)/python -m mypy > $$types 2>&1 & mypy=$$!; \
-	$(BIN)/python -m pytest -n $(LANES) --dist loadfile; tests=$$?; \
+	$(BIN)/python -m pytest -n $(LANES) --dist loadfile --no-loadscope-reorder; tests=$$?; \
 	wait $$mypy; typed=$$?; echo "mypy:"; cat $$types; rm -f $$types; \
 	exit $$(( tests != 0 || typed != 0 ))
 
@@ -31,7 +31,7 @@ check: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -n $(LANES) --dist loadfile -x -m "not stack and not browser and not faults and not slow"
+	$(BIN)/python -m pytest -n $(LANES) --dist loadfile --no-loadscope-reorder -x -m "not stack and not browser and not faults and not slow"
 
 install: $(VENV)/.installed
 

@@ -246,15 +246,30 @@ SLOW_MODULES = frozenset(
 )
 
 
-# The longest modules start first: parallel lanes take whole modules in collection order, and one begun
-# last (schemathesis's two 40 s runs) would keep a lane busy after the others finished.
+# The longest modules start first, longest first (their seconds in one `make test`, summed from
+# `--durations=0`): parallel lanes take whole modules in collection order (`--no-loadscope-reorder`: xdist
+# would otherwise start the modules with the most tests first, and schemathesis's two tests last), and a
+# long one begun last would keep its lane busy after the others finished.
 LONGEST_FIRST = (
-    "test_schemathesis",
-    "test_faults",
-    "test_edge_tls",
-    "test_deployment",
-    "test_capgo_stack",
-    "test_console_browser",
+    "test_schemathesis",  # 57
+    "test_console_browser",  # 46
+    "test_capgo_stack",  # 32
+    "test_faults",  # 29
+    "test_ci_workflow",  # 26
+    "test_deployment",  # 20
+    "test_webhook_isolation",  # 18
+    "test_write_limits",  # 18
+    "test_image",  # 18
+    "test_first_run",  # 17
+    "test_distribution_browser",  # 16
+    "test_edge_tls",  # 16
+    "test_distribution",  # 15
+    "test_end_to_end",  # 14
+    "test_cli_upload",  # 14
+    "test_worker_queue",  # 14
+    "test_capgo",  # 12
+    "test_embedded",  # 10
+    "test_rollouts",  # 10
 )
 
 

@@ -4,6 +4,7 @@ dialect) within bounded memory."""
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import struct
@@ -108,6 +109,7 @@ def _bomb(claimed: int = 10) -> bytes:
     return local + body + central + end
 
 
+@functools.cache  # a second to make (the bombs compress 200 MB): once per process, not once per case
 def corpus() -> dict[str, bytes]:
     """Hostile files, made here: each must be refused."""
     plist_garbage = b"bplist00" + bytes(random.Random(1).randrange(256) for _ in range(300))

@@ -237,3 +237,16 @@ def test_the_command_channel_lets_a_worker_stop_at_once(settings, redis_conn):
     worker.pubsub.close()
     assert not worker.pubsub_thread.is_alive()
     assert waited < COMMAND_POLL + 5, f"the stop waited {waited:.1f} s"
+
+
+def test_a_burst_run_takes_no_commands_and_waits_for_no_command_thread(settings, redis_conn):
+    """A burst run ends by itself once its queue is empty, so it opens no command channel: on a busy
+    machine its teardown waited up to COMMAND_POLL for the command thread's read, after every run (half a
+    second for each in-process run of the suite's `sync`, and for `gatehouse worker --burst`)."""
+    from worker.main import GatehouseWorker
+
+    queue = make_queue(redis_conn, "burst-no-commands")
+    worker = GatehouseWorker([queue], connection=redis_conn, serializer=queue.serializer)
+    worker.work(burst=True, logging_level="WARNING")
+    assert worker.pubsub_thread is None and worker.pubsub is None
+    assert redis_conn.pubsub_numsub(worker.pubsub_channel_name) == [(worker.pubsub_channel_name.encode(), 0)]
