@@ -74,7 +74,7 @@ def test_steps_take_effect_at_their_time_without_a_rebuild(live, reader, sync, c
     assert res.status_code == 201, res.json
     assert res.json["share_percent"] == 0 and res.json["next_step"]["percent"] == 50
     sync()
-    devices = reader.app.direct[("POST", "/updates")].__self__.d
+    devices = reader.app.direct[("POST", "/updates")][0].__self__.d
     state = cache.state
     start = time.time()
     devices.clock = lambda: start + 60

@@ -6,16 +6,12 @@ arrives: the worker renders the rule answers, this module the fixed errors.
 
 from __future__ import annotations
 
-from time import perf_counter
 from typing import Any
-
-import falcon
-import falcon.asgi
 
 from api.dialects.appcockpit.parts import NO_ANSWERS
 from api.dialects.appcockpit.snapshot import INACTIVE_MAINTENANCE
 from api.metrics import RequestMetrics
-from api.read.answers import Responder
+from api.read.answers import Asked, ClientGet, Decision, Responder
 from api.read.cache import AppView, SnapshotCache
 from store.errors import InvalidVersion
 from store.snapshot_format import body, etag
@@ -66,34 +62,22 @@ def _parse(text: str) -> tuple | None:
     return parsed
 
 
-class _Check:
+class _Check(ClientGet):
     """Shared steps of every check: the token's app, its standing, and the query parameters."""
 
     def __init__(self, cache: SnapshotCache, responder: Responder):
+        super().__init__()
         self.cache = cache
         self.r = responder
 
-    def authorised(self, req, resp) -> AppView | None:
-        view = self.cache.app_for_header(req.get_header("x-api-token"))
+    def refused(self, view: AppView | None) -> Decision | None:
         if view is None:
-            self.r.send(req, resp, 401, UNAUTHORIZED, cacheable=False)
-        elif view.state == "team_deleted":
-            self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
-        elif view.state == "expired":
-            self.r.send(req, resp, 402, PAYMENT_REQUIRED, cacheable=False)
-        else:
-            return view
+            return 401, UNAUTHORIZED, False
+        if view.state == "team_deleted":
+            return 403, FORBIDDEN, False
+        if view.state == "expired":
+            return 402, PAYMENT_REQUIRED, False
         return None
-
-    def params(self, req, resp, names: tuple[str, ...]) -> list[str] | None:
-        values = []
-        for name in names:
-            value = req.get_param(name)
-            if value is None:
-                self.r.send(req, resp, 400, REQUIRED[name], cacheable=False)
-                return None
-            values.append(value)
-        return values
 
 
 class Versions(_Check):
@@ -101,51 +85,58 @@ class Versions(_Check):
         super().__init__(cache, responder)
         self.slot = 2 if v2 else 0
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        req.context.started = perf_counter()
-        view = self.authorised(req, resp)
-        if view is None:
-            return
-        values = self.params(req, resp, ("app_id", "app_version", "platform", "environment"))
-        if values is None:
-            return
-        app_id, app_version, platform, environment = values
+    def decide(self, asked: Asked) -> Decision:
+        view = self.cache.app_for_header(asked.header("x-api-token"))
+        refused = self.refused(view)
+        if refused is not None:
+            return refused
+        assert view is not None
+        app_id, app_version = asked.param("app_id"), asked.param("app_version")
+        platform, environment = asked.param("platform"), asked.param("environment")
+        for name, value in (
+            ("app_id", app_id),
+            ("app_version", app_version),
+            ("platform", platform),
+            ("environment", environment),
+        ):
+            if value is None:
+                return 400, REQUIRED[name], False
         if app_id != view.public_id:
-            return self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
+            return 403, FORBIDDEN, False
         # The AppCockpit SDK builds its query string without encoding: "1.0.0+7" arrives as "1.0.0 7".
-        parsed = _parse(from_query(app_version))
+        parsed = _parse(from_query(app_version))  # type: ignore[arg-type]
         if parsed is None:
-            return self.r.send(req, resp, 400, INVALID_VERSION, cacheable=False)
+            return 400, INVALID_VERSION, False
         key, canonical = parsed
         scope = f"{platform}|{environment}"
         # Any: its tuples hold the v1 answer at 0 and v2's at 2, picked by self.slot, which mypy cannot follow.
         answers: Any = view.part("appcockpit") or NO_ANSWERS
         exact = answers.exact.get(f"{scope}|{canonical}")
         if exact is not None:
-            return self.r.send(req, resp, 200, (exact[self.slot], exact[self.slot + 1]))
+            return 200, (exact[self.slot], exact[self.slot + 1]), True
         minimum = answers.minimum.get(scope)
         if minimum is not None and key < minimum[0]:
-            return self.r.send(req, resp, 200, (minimum[self.slot + 1], minimum[self.slot + 2]))
-        self.r.send(req, resp, 404, VERSION_NOT_FOUND)
+            return 200, (minimum[self.slot + 1], minimum[self.slot + 2]), True
+        return 404, VERSION_NOT_FOUND, True
 
 
 class Maintenance(_Check):
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        req.context.started = perf_counter()
-        view = self.authorised(req, resp)
-        if view is None:
-            return
-        values = self.params(req, resp, ("app_id", "environment"))
-        if values is None:
-            return
-        app_id, environment = values
+    def decide(self, asked: Asked) -> Decision:
+        view = self.cache.app_for_header(asked.header("x-api-token"))
+        refused = self.refused(view)
+        if refused is not None:
+            return refused
+        assert view is not None
+        app_id, environment = asked.param("app_id"), asked.param("environment")
+        if app_id is None:
+            return 400, REQUIRED["app_id"], False
+        if environment is None:
+            return 400, REQUIRED["environment"], False
         if app_id != view.public_id:
-            return self.r.send(req, resp, 403, FORBIDDEN, cacheable=False)
+            return 403, FORBIDDEN, False
         if view.state == "app_deleted":
-            return self.r.send(req, resp, 404, APP_NOT_FOUND, cacheable=False)
-        self.r.send(
-            req, resp, 200, (view.part("appcockpit") or NO_ANSWERS).maintenance.get(environment, INACTIVE)
-        )
+            return 404, APP_NOT_FOUND, False
+        return 200, (view.part("appcockpit") or NO_ANSWERS).maintenance.get(environment, INACTIVE), True
 
 
 def routes(cache: SnapshotCache, max_age: int, metrics: RequestMetrics) -> list[tuple[str, object]]:

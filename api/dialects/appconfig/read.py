@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from time import perf_counter
-
-import falcon.asgi
 import orjson
 
 from api.dialects.appconfig import PUBLIC_PATH, message_and_status, shapes
-from api.read.answers import Responder
+from api.read.answers import Asked, ClientGet, Decision, Responder
 from api.read.cache import SnapshotCache
 from store.snapshot_format import etag
 
@@ -17,19 +14,19 @@ _APP_NOT_FOUND = orjson.dumps(message_and_status("App not found", 404))
 APP_NOT_FOUND = (_APP_NOT_FOUND, etag(_APP_NOT_FOUND))
 
 
-class Public:
+class Public(ClientGet):
     """No authentication, as the spec says; the app is ``app_id`` or the deployment's default app."""
 
     def __init__(self, cache: SnapshotCache, responder: Responder, default_app: str):
+        super().__init__()
         self.cache, self.r, self.default_app = cache, responder, default_app
         # Answers shaped once per snapshot document: (public id, document digest) -> (body, ETag).
         self._answers: dict[tuple[str, str], tuple[bytes, str]] = {}
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
-        req.context.started = perf_counter()
-        view = self.cache.state.apps.get(req.get_param("app_id") or self.default_app)
+    def decide(self, asked: Asked) -> Decision:
+        view = self.cache.state.apps.get(asked.param("app_id") or self.default_app)
         if view is None or view.state in ("app_deleted", "team_deleted"):
-            return self.r.send(req, resp, 404, APP_NOT_FOUND, cacheable=False)
+            return 404, APP_NOT_FOUND, False
         key = (view.public_id, view.digest)
         answer = self._answers.get(key)
         if answer is None:
@@ -38,7 +35,7 @@ class Public:
             config = view.part("appconfig")
             body = orjson.dumps(shapes.public(config)) if config else NULL[0]
             answer = self._answers[key] = (body, etag(body))
-        self.r.send(req, resp, 200, answer)
+        return 200, answer, True
 
 
 def routes(cache: SnapshotCache, settings, metrics) -> list[tuple[str, object]]:

@@ -222,11 +222,11 @@ class Direct:
     and parsed here, ``answer(devices, scope, payload)`` gives status and bytes. Other methods are
     Falcon's (405 in Capgo's error shape)."""
 
-    def __init__(self, devices: Devices, path: str, answer, limit: int = MAX_BODY):
-        self.d, self.path, self.answer, self.limit = devices, path, answer, limit
+    def __init__(self, devices: Devices, answer, limit: int = MAX_BODY):
+        self.d, self.answer, self.limit = devices, answer, limit
         self.asgi = {"POST": self.post}
 
-    async def post(self, scope, receive, send) -> None:
+    async def post(self, scope, receive, send, route: str) -> bool:
         started = perf_counter()
         try:
             body = await _asgi_body(receive, self.limit)
@@ -245,7 +245,8 @@ class Direct:
             }
         )
         await send({"type": "http.response.body", "body": data})
-        self.d.metrics.observe(self.path, "POST", status, started)
+        self.d.metrics.observe(route, "POST", status, started)
+        return True
 
 
 def source(scope, proxies: Proxies) -> str:
@@ -512,8 +513,8 @@ def routes(cache: SnapshotCache, settings, metrics: RequestMetrics) -> list[tupl
     )
     devices = Devices(cache, recorder, settings, metrics)
     return [
-        ("/updates", Direct(devices, "/updates", updates)),
+        ("/updates", Direct(devices, updates)),
         # A batch of events is bigger than one device check.
-        ("/stats", Direct(devices, "/stats", stats, limit=MAX_STATS_BODY)),
+        ("/stats", Direct(devices, stats, limit=MAX_STATS_BODY)),
         ("/channel_self", ChannelSelf(devices)),
     ]
