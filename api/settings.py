@@ -183,6 +183,18 @@ class Settings(BaseSettings):
     sighting_buffer_devices: int = Field(
         200_000, description="Devices a read process buffers while Redis is down; past it they are dropped."
     )
+    auth_buffer_events: int = Field(
+        200_000,
+        ge=1,
+        description="Authentication events a read process keeps in memory until the worker has applied them "
+        "(held while Redis is down, or sent and not yet applied); past it POST /v2/authenticate answers 500.",
+    )
+    auth_resend_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A batch of authentication events the worker has not applied within this many seconds "
+        "(Redis lost it) is sent again; the worker counts it once.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level: debug, info, warning, error."
     )

@@ -1,7 +1,7 @@
 """Compares gunicorn worker classes for both services on this machine (wrk, interleaved, medians).
 
 Read service: uvicorn's worker with httptools (UvicornWorker) against h11 (UvicornH11Worker).
-Write API: gthread (8 threads) against sync, on POST /v2/authenticate ingestion.
+Write API: gthread (8 threads) against sync, on an admin list (GET /admin/v1/apps).
 Run: `python -m loadtest.compare_workers`.
 """
 
@@ -10,24 +10,20 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import tempfile
-from pathlib import Path
 
 import httpx
 
-from loadtest.bench import AUTH_LUA, PG, REDIS_URL, ROUNDS, wrk
+from loadtest.bench import PG, REDIS_URL, ROUNDS, wrk
 from loadtest.processes import free_port, wait_until
 from loadtest.stack import production_stack, up
 
 
 def main() -> None:
-    with production_stack(PG, REDIS_URL, "gatehouse-compare") as stack, tempfile.TemporaryDirectory() as tmp:
+    with production_stack(PG, REDIS_URL, "gatehouse-compare") as stack:
         w = httpx.Client(base_url=stack.write, headers={"Authorization": f"Bearer {stack.admin_token}"})
         team = w.post("/admin/v1/teams", json={"name": "Compare"}).json()
         app_id = w.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Compare"}).json()["id"]
         token = w.post(f"/admin/v1/apps/{app_id}/tokens", json={}).json()["token"]
-        lua = Path(tmp) / "auth.lua"
-        lua.write_text(AUTH_LUA.format(token=token))
         query = f"/v1/versions?app_id={app_id}&app_version=9.9.9&platform=ios&environment=production"
         servers = {}
         for label, args, app in [
@@ -58,7 +54,8 @@ def main() -> None:
                 if label.startswith("read"):
                     runs[label].append(wrk(url + query, {"x-api-token": token})["rps"])
                 else:
-                    runs[label].append(wrk(url + "/v2/authenticate", {}, str(lua))["rps"])
+                    admin = {"Authorization": f"Bearer {stack.admin_token}"}
+                    runs[label].append(wrk(url + "/admin/v1/apps?per_page=1", admin)["rps"])
         print(
             f"\ngunicorn worker classes, {os.cpu_count()} cores, median req/s of {ROUNDS} interleaved wrk runs"
         )

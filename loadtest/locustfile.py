@@ -134,7 +134,7 @@ class Mobile(HttpUser):
     def authenticate(self):
         app, platform, env, version = self._pick()
         with self.client.post(
-            WRITE_URL + "/v2/authenticate",
+            "/v2/authenticate",  # the read service (the host), as every client call
             name="/v2/authenticate",
             catch_response=True,
             headers={"x-api-token": app["token"]},

@@ -16,3 +16,14 @@ BUNDLE_NAME = 64
 CHANNEL_NAME = 128
 ACTION = 32
 PACKAGE_NAME = 255
+
+
+def has_nul(value) -> bool:
+    """True when any string in a decoded JSON value holds NUL, which PostgreSQL text cannot store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False

@@ -1,123 +1,101 @@
-"""Client authentication events (AppCockpit POST /v2/authenticate)."""
+"""Client authentication events: batches applied by the worker, purged by month, listed for admins."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
+from store.auth_events import AuthEvent
 from store.catalog import get_app
-from store.db import db, is_postgres
-from store.errors import Forbidden, NotAuthenticated, PaymentRequired
-from store.models import App, AuthSession, ClientToken, ClientUser, Team, client_standing, utcnow
+from store.db import conflict_on_duplicate, db, is_postgres, tuples
+from store.errors import Conflict
+from store.models import App, AppliedBatch, AuthSession, ClientUser, utcnow
 from store.pagination import Page, paginate
 
 
-class StorageReadError(Exception):
-    """The database failed while reading what a request needs."""
-
-
-class StorageWriteError(Exception):
-    """The database failed while writing a request's records."""
-
-
-def app_for_client_token(token_digest: str | None) -> App:
-    """The app a client token belongs to, with the same 401/402/403 rules as the read service."""
-    if token_digest is None:
-        raise NotAuthenticated("unknown client token")
+def apply_authentications(batch_id: str, events: Sequence[AuthEvent]) -> int:
+    """Applies one batch of authentication events once, in the caller's unit of work: a session row per
+    event and the latest version per (app, user, platform), whose first_seen_at is set once. Returns how
+    many events were applied: 0 for a batch applied before (a redelivery) and for apps deleted since."""
     try:
-        row = (
-            ClientToken.select(ClientToken, App, Team)
-            .join(App)
-            .join(Team)
-            .where(ClientToken.token_hash == token_digest)
-            .first()
+        with conflict_on_duplicate("applied"):
+            AppliedBatch.insert(entry_id=f"auth:{batch_id}").execute()
+    except Conflict:
+        return 0
+    publics = {e.app for e in events}
+    apps = dict(
+        tuples(
+            App.select(App.public_id, App.id).where(
+                App.public_id.in_(list(publics)) & App.deleted_at.is_null()
+            )
         )
-    except Exception as exc:
-        raise StorageReadError(str(exc)) from exc
-    if row is None:
-        raise NotAuthenticated("unknown client token")
-    app = row.app
-    standing = client_standing(app, app.team)
-    if standing in ("team_deleted", "app_deleted"):
-        raise Forbidden("the app or its team is deleted")
-    if standing == "expired":
-        raise PaymentRequired("the team's subscription has expired")
-    return app
+    )
+    rows = [
+        (apps[e.app], e.user_id, e.platform, e.app_version, e.environment, _moment(e.at))
+        for e in events
+        if e.app in apps
+    ]
+    if not rows:
+        return 0
+    # The latest event of each user wins, in the batch and against what is stored: a batch re-sent after
+    # Redis lost it may arrive after a newer one.
+    latest: dict[tuple, tuple] = {}
+    for row in sorted(rows, key=lambda r: r[5]):
+        latest[row[:3]] = row
+    if is_postgres():
+        _apply_pg(rows, list(latest.values()))
+    else:
+        _apply_portable(rows, list(latest.values()))
+    return len(rows)
 
 
-# Both writes in one statement: atomic without BEGIN/COMMIT, and one round trip instead of four,
-# which is what bounded ingestion (py-spy: the request threads spent their time waiting on them).
-_RECORD_PG = """
-WITH session AS (
-    INSERT INTO auth_session (app_id, user_id, platform, app_version, environment, created_at)
-    VALUES (%(app)s, %(user)s, %(platform)s, %(version)s, %(env)s, %(now)s)
-)
+def _moment(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
+
+
+_SESSIONS_PG = """
+INSERT INTO auth_session (app_id, user_id, platform, app_version, environment, created_at)
+SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamp[])
+"""
+_USERS_PG = """
 INSERT INTO client_user (app_id, user_id, platform, app_version, environment, first_seen_at, last_seen_at)
-VALUES (%(app)s, %(user)s, %(platform)s, %(version)s, %(env)s, %(now)s, %(now)s)
+SELECT a, u, p, v, e, t, t FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::text[],
+    %s::timestamp[]) AS batch(a, u, p, v, e, t)
 ON CONFLICT (app_id, user_id, platform) DO UPDATE
 SET app_version = EXCLUDED.app_version, environment = EXCLUDED.environment, last_seen_at = EXCLUDED.last_seen_at
+WHERE client_user.last_seen_at <= EXCLUDED.last_seen_at
 """
 
 
-def record_authentication(
-    app_id: int, user_id: str, platform: str, app_version: str, environment: str | None
-) -> None:
-    """Log the session and upsert the latest version row (first_seen_at is set once), atomically."""
-    now = utcnow()
-    if is_postgres():
-        try:
-            db.execute_sql(
-                _RECORD_PG,
-                {
-                    "app": app_id,
-                    "user": user_id,
-                    "platform": platform,
-                    "version": app_version,
-                    "env": environment,
-                    "now": now,
-                },
-            )
-        except Exception as exc:
-            raise StorageWriteError(str(exc)) from exc
-        return
-    with db.atomic():
-        _record_portable(app_id, user_id, platform, app_version, environment, now)
+def _apply_pg(rows: list[tuple], latest: list[tuple]) -> None:
+    """Two statements for the whole batch, whatever its size (unnest: one array per column)."""
+    db.execute_sql(_SESSIONS_PG, [list(column) for column in zip(*rows, strict=True)])
+    db.execute_sql(_USERS_PG, [list(column) for column in zip(*latest, strict=True)])
 
 
-def _record_portable(
-    app_id: int, user_id: str, platform: str, app_version: str, environment: str | None, now: dt.datetime
-) -> None:
-    try:
-        AuthSession.insert(
-            app=app_id,
+def _apply_portable(rows: list[tuple], latest: list[tuple]) -> None:
+    fields = ("app", "user_id", "platform", "app_version", "environment", "created_at")
+    for start in range(0, len(rows), 100):  # SQLite's limit on bound variables
+        AuthSession.insert_many(rows[start : start + 100], fields=fields).execute()
+    for app, user_id, platform, version, environment, at in latest:
+        ClientUser.insert(
+            app=app,
             user_id=user_id,
             platform=platform,
-            app_version=app_version,
+            app_version=version,
             environment=environment,
-            created_at=now,
+            first_seen_at=at,
+            last_seen_at=at,
+        ).on_conflict(
+            conflict_target=[ClientUser.app, ClientUser.user_id, ClientUser.platform],
+            # first_seen_at is deliberately absent: set once, never overwritten.
+            update={
+                ClientUser.app_version: version,
+                ClientUser.environment: environment,
+                ClientUser.last_seen_at: at,
+            },
+            where=ClientUser.last_seen_at <= at,
         ).execute()
-        (
-            ClientUser.insert(
-                app=app_id,
-                user_id=user_id,
-                platform=platform,
-                app_version=app_version,
-                environment=environment,
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-            .on_conflict(
-                conflict_target=[ClientUser.app, ClientUser.user_id, ClientUser.platform],
-                # first_seen_at is deliberately absent: set once, never overwritten.
-                update={
-                    ClientUser.app_version: app_version,
-                    ClientUser.environment: environment,
-                    ClientUser.last_seen_at: now,
-                },
-            )
-            .execute()
-        )
-    except Exception as exc:
-        raise StorageWriteError(str(exc)) from exc
 
 
 def purge_sessions(retention_days: int) -> int:

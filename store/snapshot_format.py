@@ -40,7 +40,6 @@ GEN_KEY = "gh:snap:gen"
 # When each app's current document was published (epoch seconds): what the console shows as "serving since".
 PUBLISHED_KEY = "gh:snap:published"
 CHANNEL = "gh:snap:changed"
-WRITE_GEN_KEY = "gh:write:gen"
 # Set once a full rebuild has rendered every app; missing (a fresh Redis, a flush, a restart without
 # persistence) it makes the worker's schedule rebuild everything. PENDING_KEY holds the id ranges of a full
 # rebuild still to render.

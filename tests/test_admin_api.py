@@ -306,15 +306,18 @@ def test_lost_enqueue_is_healed_by_the_sweep(api, world, reader, sync, redis_con
     assert res.json["active"] is True and SnapshotOutbox.select().count() == 0
 
 
-def test_sessions_users_and_stats(api, world):
+def test_sessions_users_and_stats(api, reader, sync, redis_conn, world):
+    from worker import authentications, jobs
+
     token = world.client_token
+    sync()
     for user, version in (("a", "1.0"), ("a", "1.0"), ("b", "1.0"), ("c", "2.0")):
-        api.simulate_post(
+        reader.simulate_post(
             "/v2/authenticate",
             json={"user_id": user, "platform": "ios", "app_version": version, "environment": "production"},
             headers={"x-api-token": token},
         )
-    from worker import jobs
+    authentications.drain(redis_conn)
 
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert jobs.aggregate_auth_stats(today) == 2

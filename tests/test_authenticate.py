@@ -1,36 +1,57 @@
-"""POST /v2/authenticate: checks and texts in the spec's order, one transaction, latest version upsert."""
+"""POST /v2/authenticate on the read service: checks and texts in the spec's order, the event in the Redis
+stream before the answer, batches applied once by the worker, latest version upsert."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import time
 
 import orjson
 import pytest
+from falcon import testing
 
-from loadtest.processes import wait_until
-from store import accounts, catalog, client_tokens
-from store.db import db, unit_of_work
-from store.ingest import purge_sessions
+from api.dialects.registry import part_codecs
+from api.read.app import create_read_app
+from api.read.authentications import AuthRecorder
+from api.read.cache import SnapshotCache
+from store import accounts, auth_events, catalog
+from store.auth_events import AuthEvent
+from store.db import unit_of_work
+from store.ingest import apply_authentications, purge_sessions
 from store.models import AuthSession, ClientUser
 from tests.helpers import b64
+from worker.authentications import drain
 
 GOOD = {"user_id": "user_12345", "platform": "ios", "app_version": "2.5.0", "environment": "production"}
 
 
-def post(api, token, body, raw: bytes | None = None):
+def post(reader, token, body, raw: bytes | None = None):
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["x-api-token"] = token
-    return api.simulate_post(
+    return reader.simulate_post(
         "/v2/authenticate", body=raw if raw is not None else orjson.dumps(body), headers=headers
     )
 
 
-def test_success_echoes_and_stores(api, world):
-    res = post(api, b64(world.client_token), GOOD)
+@pytest.fixture
+def auth(reader, world, sync, redis_conn):
+    """Posts as world's app and applies what the worker would (in this test's transaction)."""
+    sync()
+
+    def call(body=GOOD, token=world.client_token, raw: bytes | None = None):
+        res = post(reader, token, body, raw)
+        drain(redis_conn)
+        return res
+
+    return call
+
+
+def test_success_echoes_and_stores(auth, world):
+    res = auth(token=b64(world.client_token))
     assert res.status_code == 200
     assert res.json == {"success": True, "user_id": "user_12345", "platform": "ios", "app_version": "2.5.0"}
+    assert res.headers["content-type"] == "application/json" and res.headers["etag"]
     session = AuthSession.get()
     assert (session.user_id, session.platform, session.app_version, session.environment) == (
         "user_12345",
@@ -42,20 +63,20 @@ def test_success_echoes_and_stores(api, world):
     assert latest.app_version == "2.5.0" and latest.first_seen_at == latest.last_seen_at
 
 
-def test_latest_version_per_platform_first_seen_kept(api, world):
-    post(api, world.client_token, GOOD)
+def test_latest_version_per_platform_first_seen_kept(auth):
+    auth()
     first = ClientUser.get(ClientUser.platform == "ios").first_seen_at
-    post(api, world.client_token, GOOD | {"app_version": "2.6.0", "environment": "staging"})
-    post(api, world.client_token, GOOD | {"platform": "android", "app_version": "1.0.0"})
+    auth(GOOD | {"app_version": "2.6.0", "environment": "staging"})
+    auth(GOOD | {"platform": "android", "app_version": "1.0.0"})
     ios = ClientUser.get(ClientUser.platform == "ios")
     assert ios.app_version == "2.6.0" and ios.environment == "staging"
     assert ios.first_seen_at == first and ios.last_seen_at >= first
     assert ClientUser.select().count() == 2 and AuthSession.select().count() == 3
 
 
-def test_environment_is_optional(api, world):
+def test_environment_is_optional(auth):
     body = {k: v for k, v in GOOD.items() if k != "environment"}
-    assert post(api, world.client_token, body).status_code == 200
+    assert auth(body).status_code == 200
     assert AuthSession.get().environment is None
 
 
@@ -70,53 +91,87 @@ def test_environment_is_optional(api, world):
         ({"user_id": "u", "platform": "ios"}, "app_version is required"),
         ({"user_id": "u", "platform": "web", "app_version": "1"}, "platform must be 'ios' or 'android'"),
         ({"user_id": "u", "platform": "web"}, "app_version is required"),
+        ({"user_id": 7, "platform": "ios", "app_version": "1"}, "user_id must be a string"),
+        (
+            {"user_id": "u", "platform": "ios", "app_version": "1", "environment": 3},
+            "environment must be a string",
+        ),
         ([1, 2], "Invalid request body"),
     ],
 )
-def test_validation_texts_in_order(api, world, body, error):
+def test_validation_texts_in_order(auth, redis_conn, body, error):
     raw = b"{not json" if body is None else None
-    res = post(api, world.client_token, body, raw)
+    res = auth(body, raw=raw)
     assert res.status_code == 400 and res.json == {"error": error}
+    assert AuthSession.select().count() == 0 and redis_conn.xlen(auth_events.STREAM) == 0
+
+
+def test_auth_errors(auth, world, root, sync):
+    assert auth(token=None).status_code == 401
+    assert auth(token="ghc_nope").json == {"error": "Unauthorized"}
+    with unit_of_work():
+        accounts.update_team(root.user, world.team.id, {"subscription_status": "expired"})
+    sync()
+    res = auth()
+    assert res.status_code == 402 and res.json == {"error": "Subscription expired"}
+    with unit_of_work():
+        accounts.delete_team(world.user, world.team.id)
+    sync()
+    res = auth()
+    assert res.status_code == 403 and res.json == {"error": "Forbidden"}
     assert AuthSession.select().count() == 0
 
 
-def test_auth_errors(api, world, root):
-    assert post(api, None, GOOD).status_code == 401
-    assert post(api, "ghc_nope", GOOD).json == {"error": "Unauthorized"}
+def test_deleted_app_is_403(auth, world, sync):
     with unit_of_work():
-        accounts.update_team(root.user, world.team.id, {"subscription_status": "expired"})
-    assert post(api, world.client_token, GOOD).status_code == 402
-    with unit_of_work():
-        accounts.delete_team(world.user, world.team.id)
-    res = post(api, world.client_token, GOOD)
+        catalog.delete_app(world.user, world.app_id)
+    sync()
+    res = auth()
     assert res.status_code == 403 and res.json == {"error": "Forbidden"}
 
 
-def test_deleted_app_is_403(api, world):
-    with unit_of_work():
-        catalog.delete_app(world.user, world.app_id)
-    assert post(api, world.client_token, GOOD).status_code == 403
+def test_a_process_without_snapshots_answers_500_failed_to_fetch(settings, world):
+    """The spec's 500 for a lookup that could not be made: a read process that holds no snapshots yet."""
+    cold = testing.TestClient(
+        create_read_app(settings, SnapshotCache(settings.redis_url, codecs=part_codecs()))
+    )
+    res = post(cold, world.client_token, GOOD)
+    assert res.status_code == 500 and res.json == {"error": "Failed to fetch user data"}
 
 
-def test_write_failure_is_500_with_the_spec_text(api, world):
-    # A constraint the database enforces makes the write fail after every check passed. (The row
-    # counts after a failure are checked in tests/test_faults.py, where PostgreSQL really goes away.)
-    with db.atomic() as savepoint:
-        db.execute_sql("ALTER TABLE auth_session ADD CONSTRAINT refuse_boom CHECK (user_id <> 'boom')")
-        res = post(api, world.client_token, GOOD | {"user_id": "boom"})
-        savepoint.rollback()
-    assert res.status_code == 500 and res.json == {"error": "Failed to update user version data"}
+def test_with_redis_down_events_are_held_up_to_the_bound_then_500(settings, world, cache, sync, redis_conn):
+    """Redis down: a process keeps events in memory up to GATEHOUSE_AUTH_BUFFER_EVENTS and answers 200; past
+    that nothing can be kept and the spec's 500 says so. Held events go out once Redis answers."""
+    sync()
+    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "auth_buffer_events": 2})
+    reader = testing.TestClient(create_read_app(down, cache))
+    assert [post(reader, world.client_token, GOOD).status_code for _ in range(3)] == [200, 200, 500]
+    res = post(reader, world.client_token, GOOD)
+    assert res.json == {"error": "Failed to update user version data"}
+    recorder = reader.app.direct[("POST", "/v2/authenticate")][0].__self__.recorder
+    assert recorder.in_memory == 2 and redis_conn.xlen(auth_events.STREAM) == 0
+    recorder.redis_url = settings.redis_url  # Redis is back
+
+    async def keep() -> None:
+        recorder._down_until = 0.0
+        recorder._redis = None
+        await recorder._keep_once()
+
+    asyncio.run(keep())
+    assert drain(redis_conn) == 2 and AuthSession.select().count() == 2
 
 
-def test_nul_in_a_field_is_400_and_nothing_written(api, world):
-    res = post(api, world.client_token, GOOD | {"environment": "prod\x00"})
+def test_nul_in_a_field_is_400_and_nothing_written(auth):
+    res = auth(GOOD | {"environment": "prod\x00"})
     assert res.status_code == 400 and res.json == {"error": "strings must not contain NUL characters"}
     assert AuthSession.select().count() == 0 and ClientUser.select().count() == 0
 
 
-def test_oversized_fields_are_400(api, world):
-    res = post(api, world.client_token, GOOD | {"user_id": "u" * 300})
+def test_oversized_fields_and_bodies_are_refused(auth, settings):
+    res = auth(GOOD | {"user_id": "u" * 300})
     assert res.status_code == 400 and res.json == {"error": "user_id must be at most 255 characters"}
+    res = auth(raw=b'{"user_id": "' + b"u" * settings.max_body_bytes + b'"}')
+    assert res.status_code == 413 and res.json == {"error": "request body too large"}
 
 
 def test_purge_keeps_365_days(world):
@@ -127,71 +182,40 @@ def test_purge_keeps_365_days(world):
     assert [s.user_id for s in AuthSession.select()] == ["b"]
 
 
-def test_read_failure_is_500_failed_to_fetch(api, world):
-    # DDL is transactional in PostgreSQL: the test's rollback restores the table.
-    from store.db import db
-
-    db.execute_sql("ALTER TABLE client_token RENAME TO client_token_away")
-    res = post(api, world.client_token, GOOD)
-    assert res.status_code == 500 and res.json == {"error": "Failed to fetch user data"}
-
-
-def test_a_cached_token_is_refused_within_the_recheck_time_once_revoked(api, world, redis_conn):
-    assert post(api, world.client_token, GOOD).status_code == 200  # now cached in this process
-    token_id = client_tokens.list_client_tokens(world.user, world.app_id, 1, 50).rows[0].id
+def test_a_batch_delivered_twice_counts_once_and_an_older_one_never_wins(world):
+    now = dt.datetime.now(dt.UTC).timestamp()
+    newer = [AuthEvent(world.app_id, "u1", "ios", "3.0.0", None, now)]
+    older = [AuthEvent(world.app_id, "u1", "ios", "2.0.0", "staging", now - 60)]
     with unit_of_work():
-        client_tokens.delete_client_token(world.user, world.app_id, token_id)
-    started = time.monotonic()
-    wait_until(lambda: post(api, world.client_token, GOOD).status_code == 401, timeout=2, interval=0.005)
-    assert time.monotonic() - started < 1  # 50 ms recheck; the bound here leaves room for a loaded machine
-    assert post(api, world.client_token, GOOD).json == {"error": "Unauthorized"}
-    assert redis_conn.get("gh:write:gen") is not None
+        assert apply_authentications("batch-a", newer) == 1
+        assert apply_authentications("batch-a", newer) == 0
+        assert apply_authentications("batch-b", older) == 1  # re-sent late, after a newer one
+    assert AuthSession.select().count() == 2
+    user = ClientUser.get()
+    assert (user.app_version, user.environment) == ("3.0.0", None)
 
 
-@pytest.mark.parametrize(
-    ("change", "status"),
-    [
-        (lambda w, root: accounts.update_team(root.user, w.team.id, {"subscription_status": "expired"}), 402),
-        (lambda w, root: catalog.delete_app(w.user, w.app_id), 403),
-    ],
-)
-def test_a_cached_token_sees_team_and_app_changes(api, world, root, change, status):
-    assert post(api, world.client_token, GOOD).status_code == 200
-    with unit_of_work():
-        change(world, root)
-    wait_until(lambda: post(api, world.client_token, GOOD).status_code == status, timeout=2, interval=0.005)
+def test_a_batch_redis_lost_is_sent_again_and_counted_once(settings, world, redis_conn):
+    """Redis lost the stream (a SIGKILL without persistence), or lost only the worker's confirmation: the
+    read process sends the batch again under its own id after the resend time, and it counts once."""
+    recorder = AuthRecorder(settings.redis_url, resend_after=0.2)
 
+    async def scenario() -> None:
+        assert await recorder.record(AuthEvent(world.app_id, "lost", "ios", "1.0.0", None, 1.0))
+        redis_conn.delete(auth_events.STREAM)  # the stream went with Redis
+        await asyncio.sleep(0.6)
+        await recorder._keep_once()  # not applied: sent again
+        assert redis_conn.xlen(auth_events.STREAM) == 1
+        drain(redis_conn)
+        assert await recorder.record(AuthEvent(world.app_id, "kept", "ios", "1.0.0", None, 2.0))
+        drain(redis_conn)  # applied; then the confirmations are lost
+        redis_conn.delete(auth_events.APPLIED)
+        await asyncio.sleep(0.6)
+        await recorder._keep_once()
+        drain(redis_conn)  # both batches again: nothing new
+        await asyncio.sleep(0.6)
+        await recorder._keep_once()
 
-def test_without_redis_every_request_is_looked_up(world, settings, redis_conn):
-    import redis
-    from falcon import testing
-
-    from api.write.app import create_write_app
-
-    down = redis.Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
-    try:
-        api = testing.TestClient(create_write_app(settings, down))
-        assert post(api, world.client_token, GOOD).status_code == 200
-        with unit_of_work():  # the rebuild cannot be enqueued either; the outbox sweep will heal it
-            catalog.delete_app(world.user, world.app_id)
-        assert post(api, world.client_token, GOOD).status_code == 403
-    finally:
-        create_write_app(settings, redis_conn)  # the after-commit hook is process-wide: put the real one back
-
-
-def test_a_generation_never_repeats_after_redis_lost_its_keys(redis_conn):
-    """The write generation was a counter: after a Redis restart or flush it began again at 1, equal to what
-    a process had cached, and a token's app deleted after the flush kept answering 200 for max_age (the
-    suite caught it once users were created fast enough to start the next test within the recheck)."""
-    import time
-
-    from api.write.tokencache import ClientTokenCache
-    from worker.queue import announce_write
-
-    cache = ClientTokenCache(redis_conn, recheck=0.01)
-    announce_write(redis_conn)
-    assert cache.app_id("digest", lambda d: 1) == 1
-    redis_conn.flushdb()
-    announce_write(redis_conn)  # a change after the flush
-    time.sleep(0.02)
-    assert cache.app_id("digest", lambda d: 2) == 2
+    asyncio.run(scenario())
+    assert sorted(s.user_id for s in AuthSession.select()) == ["kept", "lost"]
+    assert recorder.in_memory == 0

@@ -12,12 +12,13 @@ from tests import lanes
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
-import orjson
 from falcon import testing
 
 from api.write.app import create_write_app
 from store import accounts, catalog, client_tokens
+from store.auth_events import AuthEvent
 from store.db import unit_of_work
+from store.ingest import apply_authentications
 from store.models import AuthSession, ClientUser, DownloadEvent
 from api.settings import Settings
 
@@ -28,10 +29,12 @@ with unit_of_work():
     app = catalog.create_app(user, team.id, "Demo", "com.example.demo")
     _, client_token = client_tokens.create_client_token(user, app, "default")
     admin = {"Authorization": "Bearer " + accounts.issue_user_token(user)}
-for version in ("2.5.0", "2.6.0"):
-    res = api.simulate_post("/v2/authenticate", headers={"x-api-token": client_token}, body=orjson.dumps(
-        {"user_id": "u1", "platform": "ios", "app_version": version}))
-    assert res.status_code == 200, res.text
+# The worker's side of POST /v2/authenticate (the read service answers it): batches applied once each.
+with unit_of_work():
+    for n, version in enumerate(("2.5.0", "2.6.0")):
+        event = AuthEvent(app.public_id, "u1", "ios", version, None, 1_800_000_000 + n)
+        assert apply_authentications(f"batch-{n}", [event]) == 1
+    assert apply_authentications("batch-1", [event]) == 0
 assert AuthSession.select().count() == 2
 assert [(u.app_version, u.first_seen_at <= u.last_seen_at) for u in ClientUser.select()] == [("2.6.0", True)]
 build = api.simulate_post(f"/admin/v1/apps/{app.public_id}/builds", json={"build_type": "release",
@@ -88,6 +91,7 @@ def test_sqlite_holds_eight_admin_writers_and_ingestion(tmp_path):
 
     import httpx
 
+    from loadtest.processes import wait_until
     from loadtest.stack import production_stack
 
     url = f"sqlite:///{tmp_path / 'gatehouse.db'}"
@@ -105,6 +109,17 @@ def test_sqlite_holds_eight_admin_writers_and_ingestion(tmp_path):
             ).json()["id"]
             for n in range(8)
         ]
+        wait_until(  # the read service holds the app's token (its snapshot was published)
+            lambda: (
+                httpx.get(
+                    f"{st.read}/v1/maintenance",
+                    params={"app_id": app["id"], "environment": "production"},
+                    headers={"x-api-token": token},
+                ).status_code
+                == 200
+            ),
+            timeout=15,
+        )
         statuses: list[int] = []
 
         def patch(rule: int) -> None:
@@ -117,7 +132,7 @@ def test_sqlite_holds_eight_admin_writers_and_ingestion(tmp_path):
                     )
 
         def ingest(k: int) -> None:
-            with httpx.Client(base_url=st.write, timeout=30) as c:
+            with httpx.Client(base_url=st.read, timeout=30) as c:
                 for i in range(50):
                     statuses.append(
                         c.post(
@@ -134,5 +149,11 @@ def test_sqlite_holds_eight_admin_writers_and_ingestion(tmp_path):
         for t in threads:
             t.join()
         assert len(statuses) == 300 and set(statuses) == {200}, sorted(set(statuses))
-        users = admin.get(f"/admin/v1/apps/{app['id']}/users", params={"per_page": 200}).json()
-        assert users["total"] == 100
+        # The worker applies the authentication batches beside the admins' writes, on the same SQLite file.
+        wait_until(
+            lambda: (
+                admin.get(f"/admin/v1/apps/{app['id']}/users", params={"per_page": 200}).json()["total"]
+                == 100
+            ),
+            timeout=15,
+        )

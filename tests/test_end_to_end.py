@@ -75,15 +75,20 @@ def test_admin_change_reaches_the_read_service_and_survives_a_redis_flush(stack)
     )
     assert (m2.content, m2.headers["etag"]) == (maintenance.content, maintenance.headers["etag"])
 
-    # Ingestion through the real write API.
-    res = httpx.post(
-        str(stack.write.base_url) + "/v2/authenticate",
+    # Ingestion through the real read service; the worker applies the event's batch.
+    res = stack.read.post(
+        "/v2/authenticate",
         headers=headers,
         json={"user_id": "u1", "platform": "android", "app_version": "3.1.0"},
     )
     assert res.json() == {"success": True, "user_id": "u1", "platform": "android", "app_version": "3.1.0"}
-    users = stack.write.get(f"/admin/v1/apps/{app_id}/users").json()
-    assert [u["user_id"] for u in users["items"]] == ["u1"]
+    wait_until(
+        lambda: (
+            [u["user_id"] for u in stack.write.get(f"/admin/v1/apps/{app_id}/users").json()["items"]]
+            == ["u1"]
+        ),
+        timeout=5,
+    )
 
 
 def test_demo_data_and_single_rebuild_through_the_front_door(stack):

@@ -49,6 +49,8 @@ def fault_stack(services):
         GATEHOUSE_WRITE_WORKERS="1",
         GATEHOUSE_OUTBOX_SWEEP_INTERVAL="1",
         GATEHOUSE_OUTBOX_GRACE_SECONDS="1",
+        # A batch of authentication events Redis lost is sent again after 2 s (10 by default).
+        GATEHOUSE_AUTH_RESEND_SECONDS="2",
     ) as st:
         admin = httpx.Client(
             base_url=st.write, headers={"Authorization": f"Bearer {st.admin_token}"}, timeout=10
@@ -169,7 +171,7 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
     read_errors: list[str] = []
 
     def ingest(k: int) -> None:
-        with httpx.Client(base_url=st.write, timeout=10) as c:
+        with httpx.Client(base_url=st.read, timeout=10) as c:
             n = 0
             while not stop.is_set():
                 user = f"u{k}-{n}"
@@ -207,11 +209,17 @@ def test_redis_killed_under_ingestion_and_reads(fault_stack, services):
         stop.set()
         for t in threads:
             t.join()
-    with psycopg.connect(services.pg.url("gatehouse_faults")) as conn:
-        rows = [r[0] for r in conn.execute("SELECT user_id FROM auth_session")]
-    ours = [r for r in rows if r.startswith("u")]
+
+    def ours() -> list[str]:
+        with psycopg.connect(services.pg.url("gatehouse_faults")) as conn:
+            return [r[0] for r in conn.execute("SELECT user_id FROM auth_session WHERE user_id LIKE 'u%'")]
+
     assert failures == [] and read_errors == []
-    assert sorted(ours) == sorted(accepted)  # nothing lost, nothing written twice
+    # What the stream held when Redis died is sent again by the read process (after 2 s here): every event a
+    # client was told was recorded is stored, and none twice.
+    wait_until(lambda: len(ours()) >= len(accepted), timeout=20, interval=0.2)
+    time.sleep(0.5)  # a duplicate would come with the last batches
+    assert sorted(ours()) == sorted(accepted)  # nothing lost, nothing written twice
     print(
         f"\nRedis SIGKILLed: {len(accepted)} events, 0 lost, 0 duplicated; change made while down visible "
         f"{visible:.2f} s after Redis was back (target 5 s)",
@@ -294,10 +302,11 @@ def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
     try:
         time.sleep(1.0 * SCALE)
         services.pg.stop("fast")
+        # Authentication needs no database to answer: the event waits in the stream for the worker.
         down = httpx.post(
-            f"{st.write}/v2/authenticate",
-            headers={"x-api-token": "ghc_unknown-while-down"},
-            json={"user_id": "x", "platform": "ios", "app_version": "1.0.0"},
+            f"{st.read}/v2/authenticate",
+            headers={"x-api-token": app.token},
+            json={"user_id": "while-pg-down", "platform": "ios", "app_version": "1.0.0"},
         )
         time.sleep(0.5 * SCALE)
         services.pg.start()
@@ -307,7 +316,18 @@ def test_postgres_restarted_under_reads_and_writes(fault_stack, services):
         stop.set()
         for t in threads:
             t.join()
-    assert (down.status_code, down.json()) == (500, {"error": "Failed to fetch user data"})
+    assert down.status_code == 200, down.text
+
+    def stored_while_down() -> bool:
+        with psycopg.connect(services.pg.url("gatehouse_faults")) as conn:
+            return (
+                conn.execute("SELECT count(*) FROM auth_session WHERE user_id = 'while-pg-down'").fetchone()[
+                    0
+                ]
+                == 1
+            )
+
+    wait_until(stored_while_down, timeout=15, interval=0.2)
     assert read_errors == []
     during = {status for sent, status, _ in writes if sent < back}
     after = [(status, text) for sent, status, text in writes if sent >= back]

@@ -26,10 +26,9 @@ from api.secret_key import secret_key
 from api.settings import Settings
 from store.service import set_after_commit
 from store.snapshot_format import COMPLETE_KEY
-from worker import context
+from worker import authentications, context, sightings
 from worker.heartbeat import SCHEDULER_TICK_KEY, keep_beating
 from worker.queue import after_commit, enqueue_unique, make_queue
-from worker.sightings import consume
 from worker.webhooks import Deliverer
 
 log = structlog.get_logger("gatehouse.worker")
@@ -154,7 +153,13 @@ def run_worker(settings: Settings, compose: context.Compose, burst: bool = False
     set_after_commit(lambda app_ids: after_commit(queue, app_ids))
     if not burst:
         threading.Thread(
-            target=consume, args=(connection, name, stop), name="device-batches", daemon=True
+            target=sightings.consume, args=(connection, name, stop), name="device-batches", daemon=True
+        ).start()
+        threading.Thread(
+            target=authentications.consume,
+            args=(connection, name, stop),
+            name="authentication-batches",
+            daemon=True,
         ).start()
         threading.Thread(
             target=Schedule(settings, connection).run, args=(stop,), name="schedule", daemon=True

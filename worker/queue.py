@@ -10,7 +10,6 @@ such a job left apps stale until RQ's 10-minute maintenance.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 
 import redis
@@ -19,7 +18,6 @@ from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from store.snapshot_format import WRITE_GEN_KEY
 from worker.heartbeat import is_alive
 
 log = logging.getLogger(__name__)
@@ -102,14 +100,6 @@ def enqueue_rebuild(queue: Queue, app_id: int) -> None:
     log.info("rebuild of app %s left to the outbox sweep", app_id)
 
 
-def announce_write(connection: redis.Redis) -> None:
-    """Tells every write process its cached client tokens may be stale (see api/write/tokencache.py).
-
-    A value never seen before, not a counter: Redis keeps nothing across a restart or flush, and a counter
-    started again at 1 matched what a process had cached before, so a change went unseen for max_age."""
-    connection.set(WRITE_GEN_KEY, f"{time.time_ns():x}-{secrets.token_hex(4)}")
-
-
 def enqueue_rebuilds(queue: Queue, app_ids) -> None:
     for app_id in sorted(app_ids):
         enqueue_rebuild(queue, app_id)
@@ -117,7 +107,6 @@ def enqueue_rebuilds(queue: Queue, app_ids) -> None:
 
 def after_commit(queue: Queue, app_ids) -> None:
     """What every process that writes runs once a commit has made apps stale (store.db's after-commit hook):
-    first the write API's token caches learn they may be stale, then one rebuild per app is enqueued."""
+    one rebuild per app is enqueued."""
     if app_ids:
-        announce_write(queue.connection)
         enqueue_rebuilds(queue, app_ids)

@@ -3,7 +3,7 @@
 A thread of the worker process reads the stream as a member of one consumer group, applies each entry
 in a transaction (store.devices.apply_batch: devices upserted in bulk, actions counted, channel choices
 checked and saved), and acknowledges it only after the commit. An entry a killed worker held is claimed
-again after ``CLAIM_IDLE_MS``; one applied before is recognised and only acknowledged.
+again after ``streams.CLAIM_IDLE_MS``; one applied before is recognised and only acknowledged.
 
 Nothing is retried forever. A record the database refuses is set aside by apply_batch and the rest of
 its batch applied; the record is logged, counted (REJECTED_COUNT) and kept in the REJECTED stream for
@@ -24,11 +24,10 @@ import structlog
 from store import device_events as events
 from store import devices
 from store.service import drop_dead_connection, is_unavailable, release_connection, unit_of_work
+from worker import streams
 
 log = structlog.get_logger("gatehouse.worker.sightings")
 
-CLAIM_IDLE_MS = 5_000
-BATCHES_PER_READ = 20
 REJECTED = "gh:devices:rejected"
 REJECTED_COUNT = "gh:devices:rejected:total"
 REJECTED_MAX = 10_000  # the stream of set-aside records is trimmed to about this many
@@ -105,47 +104,10 @@ def apply_entries(r: redis.Redis, entries) -> int:
     return applied
 
 
-def ensure_group(r: redis.Redis) -> None:
-    try:
-        r.xgroup_create(events.STREAM, events.GROUP, id="0", mkstream=True)
-    except redis.ResponseError as exc:
-        if "BUSYGROUP" not in str(exc):
-            raise
-
-
 def consume(r: redis.Redis, name: str, stop: threading.Event) -> None:
-    last_claim = 0.0
-    while not stop.is_set():
-        try:
-            ensure_group(r)
-            if time.monotonic() - last_claim > 1.0:
-                # Entries another (killed) consumer held, and this one's own unacknowledged ones.
-                _, claimed, *_ = r.xautoclaim(
-                    events.STREAM, events.GROUP, name, CLAIM_IDLE_MS, "0-0", count=BATCHES_PER_READ
-                )
-                last_claim = time.monotonic()
-                if claimed:
-                    apply_entries(r, claimed)
-            for _, entries in (
-                r.xreadgroup(events.GROUP, name, {events.STREAM: ">"}, count=BATCHES_PER_READ, block=500)
-                or []
-            ):
-                apply_entries(r, entries)
-        except (redis.RedisError, OSError) as exc:
-            log.warning("device batches: Redis unavailable", error=str(exc))
-            stop.wait(0.5)
-        except Exception:
-            # The database failed: the entry stays pending and is claimed again.
-            log.exception("device batch not applied; retrying")
-            stop.wait(0.5)
+    streams.follow(r, name, stop, events.STREAM, events.GROUP, apply_entries, "device batches")
 
 
 def drain(r: redis.Redis, name: str = "drain") -> int:
     """Applies every entry waiting now, without blocking (the CLI's and tests' one-shot)."""
-    ensure_group(r)
-    applied = 0
-    while True:
-        got = r.xreadgroup(events.GROUP, name, {events.STREAM: ">"}, count=BATCHES_PER_READ)
-        if not got or not got[0][1]:
-            return applied
-        applied += apply_entries(r, got[0][1])
+    return streams.drain(r, events.STREAM, events.GROUP, apply_entries, name)

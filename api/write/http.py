@@ -8,6 +8,7 @@ import falcon
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from store.bounds import has_nul
 from store.errors import InvalidInput
 from store.pagination import MAX_PER_PAGE
 
@@ -43,17 +44,6 @@ def read_body(req: falcon.Request, limit: int) -> bytes:
     if size > limit:
         raise falcon.HTTPContentTooLarge(title="request body too large")
     return b"".join(chunks)
-
-
-def has_nul(value) -> bool:
-    """True when any string in a decoded JSON value holds NUL, which PostgreSQL text cannot store."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(has_nul(k) or has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(has_nul(v) for v in value)
-    return False
 
 
 def parse_json(req: falcon.Request, limit: int):

@@ -6,13 +6,20 @@ arrives: the worker renders the rule answers, this module the fixed errors.
 
 from __future__ import annotations
 
+import time
+from time import perf_counter
 from typing import Any
+
+import orjson
 
 from api.dialects.appcockpit.parts import NO_ANSWERS
 from api.dialects.appcockpit.snapshot import INACTIVE_MAINTENANCE
 from api.metrics import RequestMetrics
-from api.read.answers import Asked, ClientGet, Decision, Responder
+from api.read.answers import Asked, ClientGet, Decision, Responder, ScopeAsked
+from api.read.authentications import AuthRecorder
 from api.read.cache import AppView, SnapshotCache
+from store.auth_events import AuthEvent
+from store.bounds import has_nul
 from store.errors import InvalidVersion
 from store.snapshot_format import body, etag
 from store.versions import canonical_key, from_query, parse_key
@@ -139,10 +146,11 @@ class Maintenance(_Check):
         return 200, (view.part("appcockpit") or NO_ANSWERS).maintenance.get(environment, INACTIVE), True
 
 
-def routes(cache: SnapshotCache, max_age: int, metrics: RequestMetrics) -> list[tuple[str, object]]:
-    responder = Responder(max_age, metrics, vary="x-api-token")
+def routes(cache: SnapshotCache, settings, metrics: RequestMetrics) -> list[tuple[str, object]]:
+    responder = Responder(settings.cache_max_age, metrics, vary="x-api-token")
     v1, v2 = Versions(cache, responder, v2=False), Versions(cache, responder, v2=True)
     maintenance = Maintenance(cache, responder)
+    recorder = AuthRecorder(settings.redis_url, settings.auth_buffer_events, settings.auth_resend_seconds)
     return [
         ("/versions", v1),
         ("/v1/versions", v1),
@@ -150,4 +158,102 @@ def routes(cache: SnapshotCache, max_age: int, metrics: RequestMetrics) -> list[
         ("/maintenance", maintenance),
         ("/v1/maintenance", maintenance),
         ("/v2/maintenance", maintenance),
+        ("/v2/authenticate", Authenticate(cache, recorder, settings.max_body_bytes, metrics)),
     ]
+
+
+_LIMITS = {"user_id": 255, "app_version": 64, "environment": 64}
+_JSON = (b"content-type", b"application/json")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, text: str):
+        self.status, self.text = status, text
+
+
+def _required(body: dict, name: str) -> str:
+    value = body.get(name)
+    if value is None or value == "":
+        raise Refused(400, f"{name} is required")
+    if not isinstance(value, str):
+        raise Refused(400, f"{name} must be a string")
+    return value
+
+
+class Authenticate:
+    """POST /v2/authenticate straight from ASGI: the token's app from the snapshots, the spec's checks and
+    texts in its order, and the event handed to the recorder (api/read/authentications.py), which answers
+    once the event is in the Redis stream. 500 "Failed to fetch user data" while this process holds no
+    snapshots yet; 500 "Failed to update user version data" when the event cannot be kept."""
+
+    def __init__(self, cache: SnapshotCache, recorder: AuthRecorder, limit: int, metrics: RequestMetrics):
+        self.cache, self.recorder, self.limit, self.metrics = cache, recorder, limit, metrics
+        self.asgi = {"POST": self.post}
+
+    async def post(self, scope: dict, receive, send, route: str) -> bool:
+        started = perf_counter()
+        try:
+            status, answer = 200, await self.record(ScopeAsked(scope), receive)
+        except Refused as refused:
+            status, answer = refused.status, {"error": refused.text}
+        data = orjson.dumps(answer)
+        headers = [_JSON, (b"etag", etag(data).encode()), (b"content-length", str(len(data)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+        self.metrics.observe(route, "POST", status, started)
+        return True
+
+    async def record(self, asked: ScopeAsked, receive) -> dict:
+        if not self.cache.loaded.is_set():
+            raise Refused(500, "Failed to fetch user data")
+        view = self.cache.app_for_header(asked.header("x-api-token"))
+        if view is None:
+            raise Refused(401, "Unauthorized")
+        if view.state in ("team_deleted", "app_deleted"):
+            raise Refused(403, "Forbidden")
+        if view.state == "expired":
+            raise Refused(402, "Subscription expired")
+        body = await self.body(asked, receive)
+        user_id = _required(body, "user_id")
+        platform = _required(body, "platform")
+        app_version = _required(body, "app_version")
+        if platform not in ("ios", "android"):
+            raise Refused(400, "platform must be 'ios' or 'android'")
+        environment = body.get("environment")
+        if environment == "":
+            environment = None
+        if environment is not None and not isinstance(environment, str):
+            raise Refused(400, "environment must be a string")
+        for name, value in (("user_id", user_id), ("app_version", app_version), ("environment", environment)):
+            if value is not None and len(value) > _LIMITS[name]:
+                raise Refused(400, f"{name} must be at most {_LIMITS[name]} characters")
+        event = AuthEvent(view.public_id, user_id, platform, app_version, environment, time.time())
+        if not await self.recorder.record(event):
+            raise Refused(500, "Failed to update user version data")
+        return {"success": True, "user_id": user_id, "platform": platform, "app_version": app_version}
+
+    async def body(self, asked: ScopeAsked, receive) -> dict:
+        declared = asked.header("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            raise Refused(413, "request body too large")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise Refused(400, "Invalid request body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise Refused(413, "request body too large")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        try:
+            payload = orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError:
+            raise Refused(400, "Invalid request body") from None
+        if has_nul(payload):
+            raise Refused(400, "strings must not contain NUL characters")
+        if not isinstance(payload, dict):
+            raise Refused(400, "Invalid request body")
+        return payload
