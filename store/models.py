@@ -220,6 +220,8 @@ class Maintenance(BaseModel):
 
 class AuthSession(BaseModel):
     audited = False  # events and bookkeeping, not admin changes
+    # Partitioned by month on PostgreSQL (store/partitions.py): the key is (id, created_at) there.
+    id = pw.BigAutoField()
     app = pw.ForeignKeyField(App, backref="sessions", on_delete="CASCADE")
     app_id: int  # peewee's accessor of the column, typed
     user_id = pw.CharField(max_length=255)
@@ -229,7 +231,7 @@ class AuthSession(BaseModel):
     created_at = pw.DateTimeField(default=utcnow, index=True)
 
     class Meta:
-        indexes = ((("app", "created_at"), False),)
+        indexes = ((("app", "created_at"), False), (("app", "id"), False))
 
 
 class ClientUser(BaseModel):
@@ -246,7 +248,7 @@ class ClientUser(BaseModel):
     last_seen_at = pw.DateTimeField()
 
     class Meta:
-        indexes = ((("app", "user_id", "platform"), True),)
+        indexes = ((("app", "user_id", "platform"), True), (("app", "last_seen_at", "id"), False))
 
 
 class SnapshotOutbox(BaseModel):

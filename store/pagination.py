@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import orjson
+
+from store.errors import InvalidInput
 
 MAX_PER_PAGE = 200
 
@@ -13,12 +19,34 @@ class Page:
     rows: list
     page: int
     per_page: int
-    total: int
+    total: int | None  # None: not counted (a keyset page of a table too large to count per request)
+    # Lists that page by key (raw events): where the next page starts, None after the last one.
+    next_cursor: str | None = None
+    cursored: bool = False
+
+
+def clamp(per_page: int) -> int:
+    return max(1, min(per_page, MAX_PER_PAGE))
+
+
+def cursor(*values) -> str:
+    """An opaque cursor for the row a keyset page ended on."""
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def from_cursor(text: str, size: int) -> list:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, binascii.Error):
+        values = None
+    if not isinstance(values, list) or len(values) != size:
+        raise InvalidInput("cursor is not valid")
+    return values
 
 
 def paginate(query, page: int, per_page: int) -> Page:
     page = max(1, page)
-    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    per_page = clamp(per_page)
     return Page(list(query.paginate(page, per_page)), page, per_page, query.count())
 
 

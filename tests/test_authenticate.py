@@ -14,11 +14,11 @@ from api.dialects.registry import part_codecs
 from api.read.app import create_read_app
 from api.read.authentications import AuthRecorder
 from api.read.cache import SnapshotCache
-from store import accounts, auth_events, catalog
+from store import accounts, auth_events, catalog, partitions
 from store.auth_events import AuthEvent
 from store.db import unit_of_work
 from store.ingest import apply_authentications, purge_sessions
-from store.models import AuthSession, ClientUser
+from store.models import AuthSession, ClientUser, utcnow
 from tests.helpers import b64
 from worker.authentications import drain
 
@@ -174,12 +174,30 @@ def test_oversized_fields_and_bodies_are_refused(auth, settings):
     assert res.status_code == 413 and res.json == {"error": "request body too large"}
 
 
-def test_purge_keeps_365_days(world):
-    old = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=366)
-    AuthSession.create(app=world.app, user_id="a", platform="ios", app_version="1", created_at=old)
-    AuthSession.create(app=world.app, user_id="b", platform="ios", app_version="1")
-    assert purge_sessions(365) == 1
-    assert [s.user_id for s in AuthSession.select()] == ["b"]
+def test_purge_drops_whole_months_past_the_retention(world):
+    """PostgreSQL: a month's partition goes once all its rows are past the retention (no row-by-row
+    DELETE); the month holding the cutoff stays whole; the next months' partitions are made."""
+    now = utcnow()
+    cutoff = now - dt.timedelta(days=365)
+    old = now - dt.timedelta(days=400)
+    edge = dt.datetime.combine(partitions.month_of(cutoff), dt.time())  # past the cutoff, in its month
+    partitions.ensure_months("auth_session", old, now)
+    for user, at in (("old", old), ("edge", edge), ("new", now)):
+        AuthSession.create(app=world.app, user_id=user, platform="ios", app_version="1", created_at=at)
+    dropped = purge_sessions(365)["dropped"]
+    assert partitions.partition("auth_session", partitions.month_of(old)) in dropped
+    assert partitions.partition("auth_session", partitions.month_of(edge)) not in dropped
+    assert sorted(s.user_id for s in AuthSession.select()) == ["edge", "new"]
+    ahead = partitions.next_month(partitions.next_month(partitions.month_of(now)))
+    assert partitions.partition("auth_session", ahead) in {
+        name for _, name in partitions.months("auth_session")
+    }
+    in_default = dt.datetime(1990, 1, 1)  # no month holds it: the default partition, deleted when past
+    AuthSession.create(
+        app=world.app, user_id="ancient", platform="ios", app_version="1", created_at=in_default
+    )
+    purge_sessions(365)
+    assert sorted(s.user_id for s in AuthSession.select()) == ["edge", "new"]
 
 
 def test_a_batch_delivered_twice_counts_once_and_an_older_one_never_wins(world):
@@ -187,9 +205,9 @@ def test_a_batch_delivered_twice_counts_once_and_an_older_one_never_wins(world):
     newer = [AuthEvent(world.app_id, "u1", "ios", "3.0.0", None, now)]
     older = [AuthEvent(world.app_id, "u1", "ios", "2.0.0", "staging", now - 60)]
     with unit_of_work():
-        assert apply_authentications("batch-a", newer) == 1
-        assert apply_authentications("batch-a", newer) == 0
-        assert apply_authentications("batch-b", older) == 1  # re-sent late, after a newer one
+        assert apply_authentications([("batch-a", newer), ("batch-a", newer)]) == 1  # twice in one read
+        assert apply_authentications([("batch-a", newer)]) == 0
+        assert apply_authentications([("batch-b", older)]) == 1  # re-sent late, after a newer one
     assert AuthSession.select().count() == 2
     user = ClientUser.get()
     assert (user.app_version, user.environment) == ("3.0.0", None)
@@ -219,3 +237,77 @@ def test_a_batch_redis_lost_is_sent_again_and_counted_once(settings, world, redi
     asyncio.run(scenario())
     assert sorted(s.user_id for s in AuthSession.select()) == ["kept", "lost"]
     assert recorder.in_memory == 0
+
+
+@pytest.mark.parametrize("route", ["sessions", "users"])
+def test_the_admin_lists_page_by_key_without_counting(api, world, route):
+    """?after= pages by key: no count (total null), the same cost on any page; each page's next_cursor
+    leads to the next, and the pages hold every row once, newest first."""
+    start = utcnow() - dt.timedelta(hours=1)
+    for n in range(7):
+        at = start + dt.timedelta(minutes=n)
+        AuthSession.create(app=world.app, user_id=f"u{n}", platform="ios", app_version="1", created_at=at)
+        ClientUser.create(
+            app=world.app, user_id=f"u{n}", platform="ios", app_version="1", first_seen_at=at, last_seen_at=at
+        )
+    url = f"/admin/v1/apps/{world.app_id}/{route}"
+    seen, after = [], ""
+    while after is not None:
+        res = api.simulate_get(url, params={"after": after, "per_page": 3}, headers=world.auth)
+        assert res.status_code == 200 and res.json["total"] is None
+        seen += [item["user_id"] for item in res.json["items"]]
+        after = res.json["next_cursor"]
+    assert seen == [f"u{n}" for n in reversed(range(7))]
+    numbered = api.simulate_get(url, params={"per_page": 3}, headers=world.auth).json
+    assert numbered["total"] == 7 and numbered["next_cursor"]
+    res = api.simulate_get(url, params={"after": "not-a-cursor"}, headers=world.auth)
+    assert res.status_code == 400 and res.json == {"error": "cursor is not valid"}
+
+
+def test_the_monthly_migration_keeps_every_session_and_its_ids(tmp_path):
+    """0015 on a database holding sessions (as an upgraded deployment has them): every row lands in its
+    month's partition, ids go on from where they were, and a new row finds its partition."""
+    import shutil
+
+    from playhouse.db_url import connect
+    from playhouse.migrations import Runner
+
+    from loadtest.processes import recreate_database
+    from store.migrate import MIGRATIONS_DIR
+    from tests import lanes
+
+    url = lanes.pg("gatehouse_monthly")
+    recreate_database(url)
+    database = connect(url.replace("postgresql://", "postgres://"))
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("00*.py")):
+        if path.name < "0015":
+            shutil.copy(path, before / path.name)
+    try:
+        Runner(database, directory=str(before)).up()
+        database.execute_sql(
+            "INSERT INTO team (name, subscription_status, created_at) VALUES ('T', 'active', now());"
+            "INSERT INTO app (team_id, title, description, package_name, published, public_id, created_at) "
+            "VALUES (1, 'A', '', 'com.example.m', false, 'app_m', now())"
+        )
+        for days in (70, 40, 1):
+            database.execute_sql(
+                "INSERT INTO auth_session (app_id, user_id, platform, app_version, created_at) "
+                "VALUES (1, %s, 'ios', '1', now() - make_interval(days => %s))",
+                (f"d{days}", days),
+            )
+        Runner(database, directory=str(MIGRATIONS_DIR)).up()
+        rows = database.execute_sql(
+            "SELECT id, user_id, tableoid::regclass::text FROM auth_session ORDER BY id"
+        )
+        rows = rows.fetchall()
+        assert [r[1] for r in rows] == ["d70", "d40", "d1"] and [r[0] for r in rows] == [1, 2, 3]
+        assert all(r[2].startswith("auth_session_y") for r in rows)
+        database.execute_sql(
+            "INSERT INTO auth_session (app_id, user_id, platform, app_version, created_at) "
+            "VALUES (1, 'after', 'ios', '1', now())"
+        )
+        assert database.execute_sql("SELECT max(id) FROM auth_session").fetchone()[0] == 4
+    finally:
+        database.close()

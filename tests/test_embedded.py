@@ -33,8 +33,8 @@ with unit_of_work():
 with unit_of_work():
     for n, version in enumerate(("2.5.0", "2.6.0")):
         event = AuthEvent(app.public_id, "u1", "ios", version, None, 1_800_000_000 + n)
-        assert apply_authentications(f"batch-{n}", [event]) == 1
-    assert apply_authentications("batch-1", [event]) == 0
+        assert apply_authentications([(f"batch-{n}", [event])]) == 1
+    assert apply_authentications([("batch-1", [event])]) == 0
 assert AuthSession.select().count() == 2
 assert [(u.app_version, u.first_seen_at <= u.last_seen_at) for u in ClientUser.select()] == [("2.6.0", True)]
 build = api.simulate_post(f"/admin/v1/apps/{app.public_id}/builds", json={"build_type": "release",

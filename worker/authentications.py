@@ -38,8 +38,7 @@ def apply_entries(r: redis.Redis, entries: list) -> int:
         drop_dead_connection()
         try:
             with unit_of_work():
-                for batch_id, batch in batches:
-                    applied += ingest.apply_authentications(batch_id, batch)
+                applied = ingest.apply_authentications(batches)
         except Exception:
             release_connection()
             raise
@@ -53,10 +52,17 @@ def apply_entries(r: redis.Redis, entries: list) -> int:
     return applied
 
 
+# A read's entries go in one transaction of a few statements, however many: the more per read, the fewer
+# transactions per event (a busy read service sends small entries, one per group of concurrent requests).
+ENTRIES_PER_READ = 500
+
+
 def consume(r: redis.Redis, name: str, stop: threading.Event) -> None:
-    streams.follow(r, name, stop, events.STREAM, events.GROUP, apply_entries, "authentication batches")
+    streams.follow(
+        r, name, stop, events.STREAM, events.GROUP, apply_entries, "authentication batches", ENTRIES_PER_READ
+    )
 
 
 def drain(r: redis.Redis, name: str = "drain") -> int:
     """Applies every batch waiting now, without blocking (the tests' one-shot)."""
-    return streams.drain(r, events.STREAM, events.GROUP, apply_entries, name)
+    return streams.drain(r, events.STREAM, events.GROUP, apply_entries, name, ENTRIES_PER_READ)

@@ -158,7 +158,7 @@ def aggregate_recent_stats() -> int:
 
 
 @_recovering
-def purge_old_sessions() -> int:
+def purge_old_sessions() -> dict:
     return ingest.purge_sessions(context.settings().session_retention_days)
 
 

@@ -30,7 +30,14 @@ def ensure_group(r: redis.Redis, stream: str, group: str) -> None:
 
 
 def follow(
-    r: redis.Redis, name: str, stop: threading.Event, stream: str, group: str, apply: Apply, what: str
+    r: redis.Redis,
+    name: str,
+    stop: threading.Event,
+    stream: str,
+    group: str,
+    apply: Apply,
+    what: str,
+    count: int = ENTRIES_PER_READ,
 ) -> None:
     last_claim = 0.0
     while not stop.is_set():
@@ -38,15 +45,11 @@ def follow(
             ensure_group(r, stream, group)
             if time.monotonic() - last_claim > 1.0:
                 # Entries another (killed) consumer held, and this one's own unacknowledged ones.
-                _, claimed, *_ = r.xautoclaim(
-                    stream, group, name, CLAIM_IDLE_MS, "0-0", count=ENTRIES_PER_READ
-                )
+                _, claimed, *_ = r.xautoclaim(stream, group, name, CLAIM_IDLE_MS, "0-0", count=count)
                 last_claim = time.monotonic()
                 if claimed:
                     apply(r, claimed)
-            for _, entries in (
-                r.xreadgroup(group, name, {stream: ">"}, count=ENTRIES_PER_READ, block=500) or []
-            ):
+            for _, entries in r.xreadgroup(group, name, {stream: ">"}, count=count, block=500) or []:
                 apply(r, entries)
         except (redis.RedisError, OSError) as exc:
             log.warning(f"{what}: Redis unavailable", error=str(exc))
@@ -57,12 +60,14 @@ def follow(
             stop.wait(0.5)
 
 
-def drain(r: redis.Redis, stream: str, group: str, apply: Apply, name: str = "drain") -> int:
+def drain(
+    r: redis.Redis, stream: str, group: str, apply: Apply, name: str = "drain", count: int = ENTRIES_PER_READ
+) -> int:
     """Applies every entry waiting now, without blocking (the CLI's and tests' one-shot)."""
     ensure_group(r, stream, group)
     applied = 0
     while True:
-        got = r.xreadgroup(group, name, {stream: ">"}, count=ENTRIES_PER_READ)
+        got = r.xreadgroup(group, name, {stream: ">"}, count=count)
         if not got or not got[0][1]:
             return applied
         applied += apply(r, got[0][1])

@@ -3,8 +3,10 @@
 ``record`` returns once the event is in the stream: the events that arrived while one XADD was on its way
 go in the next, as one batch (a group commit), so a busy process sends few large entries and an idle one
 answers within one round trip. A batch stays in memory until the worker says it applied it (its id in
-``gh:auth:applied``); one not applied within ``resend_after`` seconds (Redis lost it: killed, flushed, a
-failover) is sent again with the same id, and the worker counts it once.
+``gh:auth:applied``); one not applied within ``resend_after`` seconds whose entry is no longer in the
+stream (Redis lost it: killed, flushed, a failover, or trimmed it from a backlog) is sent again with the
+same id, and the worker counts it once. One still in the stream is waiting for a busy worker: sending it
+again would only add to the worker's load.
 
 With Redis down, events are held in memory and ``record`` still returns True, up to ``max_held`` events
 in all (held, and sent but not yet applied); past that it returns False and the client is told nothing
@@ -41,7 +43,8 @@ class AuthRecorder:
         self._waiters: list[asyncio.Future] = []
         self._flushing = False
         self._held: list[AuthEvent] = []  # while Redis is down
-        self._sent: dict[str, tuple[float, list[AuthEvent]]] = {}  # batch id -> (sent at, events)
+        # batch id -> (sent at, events, its stream entry's id as (ms, seq))
+        self._sent: dict[str, tuple[float, list[AuthEvent], tuple[int, int]]] = {}
         self._in_memory = 0  # events pending, held and sent-but-not-applied: bounded by max_held
         self._down_until = 0.0
         self._keeper: asyncio.Task | None = None
@@ -82,7 +85,7 @@ class AuthRecorder:
         if time.monotonic() < self._down_until:
             return False
         try:
-            await self._client().xadd(
+            entry = await self._client().xadd(
                 events.STREAM,
                 {"b": events.encode(batch_id, batch)},
                 maxlen=events.STREAM_MAX,
@@ -93,7 +96,7 @@ class AuthRecorder:
                 log.warning("authentication events held in memory: Redis unavailable (%s)", exc)
             self._down_until = time.monotonic() + RETRY_AFTER
             return False
-        self._sent[batch_id] = (time.monotonic(), batch)
+        self._sent[batch_id] = (time.monotonic(), batch, _entry_key(entry))
         return True
 
     async def _flush(self) -> None:
@@ -127,21 +130,31 @@ class AuthRecorder:
                 break
             del self._held[: len(chunk)]
         now = time.monotonic()
-        waiting = [batch_id for batch_id, (sent, _) in self._sent.items() if now - sent >= CHECK_EVERY]
+        waiting = [batch_id for batch_id, (sent, *_) in self._sent.items() if now - sent >= CHECK_EVERY]
         if not waiting or now < self._down_until:
             return
-        scores = await self._client().zmscore(events.APPLIED, waiting)
+        client = self._client()
+        scores = await client.zmscore(events.APPLIED, waiting)
+        overdue = []
         for batch_id, score in zip(waiting, scores, strict=True):
             if score is not None:
                 self._in_memory -= len(self._sent.pop(batch_id)[1])
             elif now - self._sent[batch_id][0] >= self.resend_after:
-                # Under its own id, whatever happens: the worker may have applied it already (Redis lost
-                # the confirmation, not the batch), and only the id lets it count the batch once. A send
-                # that fails leaves it here, to be tried again.
-                log.warning(
-                    "authentication batch %s not applied in %.0f s: sent again", batch_id, self.resend_after
-                )
-                await self._send(batch_id, self._sent[batch_id][1])
+                overdue.append(batch_id)
+        if not overdue:
+            return
+        # Entries leave the stream only once applied (the worker deletes them) or lost; the oldest left
+        # shows which of the overdue ones are gone.
+        first = await client.xrange(events.STREAM, count=1)
+        oldest = _entry_key(first[0][0]) if first else None
+        for batch_id in overdue:
+            if oldest is not None and self._sent[batch_id][2] >= oldest:
+                continue  # still in the stream: a busy worker, not a lost batch
+            # Under its own id, whatever happens: the worker may have applied it already (Redis lost the
+            # confirmation, not the batch), and only the id lets it count the batch once. A send that
+            # fails leaves it here, to be tried again.
+            log.warning("authentication batch %s lost by Redis: sent again", batch_id)
+            await self._send(batch_id, self._sent[batch_id][1])
 
     async def close(self) -> None:
         """At shutdown: one last try for held events; what stays held is lost, and counted."""
@@ -156,3 +169,8 @@ class AuthRecorder:
             log.error("%d authentication events lost at shutdown: Redis unavailable", len(self._held))
         if self._redis is not None:
             await self._redis.aclose()
+
+
+def _entry_key(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).partition("-")
+    return int(ms), int(seq or 0)

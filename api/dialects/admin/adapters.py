@@ -98,7 +98,13 @@ def clear_maintenance(user, app_id, environment):
 
 # -- sessions and builds -----------------------------------------------------------------------------
 def list_sessions(user, req, app_id):
-    return ingest.list_sessions(user, app_id, req.get_param("user_id"), *page_params(req))
+    # ?after= (blank: the first page) pages by key; without it, by page number, counted.
+    after = req.get_param("after")
+    return ingest.list_sessions(user, app_id, req.get_param("user_id"), *page_params(req), after=after)
+
+
+def list_client_users(user, req, app_id):
+    return ingest.list_client_users(user, app_id, *page_params(req), after=req.get_param("after"))
 
 
 def create_build(user, body, app_id):

@@ -10,13 +10,17 @@ from store.timefmt import LATEST_EPOCH, iso
 
 
 def page(result, shape) -> dict:
-    """A store Page as the admin API lists: items, page, per_page, total."""
-    return {
+    """A store Page as the admin API lists: items, page, per_page, total; a list that pages by key (raw
+    events) adds next_cursor (null after the last page), and its keyset pages (?after=) have a null total."""
+    shaped = {
         "items": [shape(r) for r in result.rows],
         "page": result.page,
         "per_page": result.per_page,
         "total": result.total,
     }
+    if result.cursored:
+        shaped["next_cursor"] = result.next_cursor
+    return shaped
 
 
 def user(u) -> dict:
