@@ -55,6 +55,7 @@ bench: install services
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python -m loadtest.bench
 	$(BIN)/python -m loadtest.console_bench
+	$(BIN)/python -m loadtest.events_scale
 	$(BIN)/python -m loadtest.scale $(SCALE_ARGS)
 
 # The scale run alone: 10,000 apps x 102 rules and 1,000 live-update apps on one host (README: Capacity).
