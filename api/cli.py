@@ -47,12 +47,21 @@ def main() -> None:
 
 
 @main.command()
-def migrate() -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Apply nothing: list pending migrations and exit 1 if any (for deploy scripts).",
+)
+def migrate(check: bool) -> None:
     """Apply database migrations (idempotent)."""
-    from store.migrate import apply_migrations
+    from store.migrate import apply_migrations, pending_migrations
 
     settings = _settings()
     _db(settings)
+    if check:
+        pending = pending_migrations()
+        click.echo(f"pending: {', '.join(pending)}" if pending else "database is up to date")
+        sys.exit(1 if pending else 0)
     applied = apply_migrations()
     click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 

@@ -73,10 +73,24 @@ def test_sqlite_migrates_twice_and_serves_ingestion_and_downloads(tmp_path):
         "GATEHOUSE_QUEUE_NAME": "gatehouse-embedded",
         "GATEHOUSE_LOG_LEVEL": "warning",
     }
-    for _ in range(2):
-        subprocess.run(
-            [sys.executable, "-m", "api.cli", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True
+
+    def migrate(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", "migrate", *flags],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
+
+    # `migrate --check` tells a deploy script whether migrations are pending (exit 1), applying nothing.
+    pending = migrate("--check")
+    assert pending.returncode == 1 and pending.stdout.startswith("pending: 0001_"), pending
+    assert "0015_monthly_sessions" in pending.stdout and migrate("--check").returncode == 1
+    for _ in range(2):
+        assert migrate().returncode == 0
+    done = migrate("--check")
+    assert (done.returncode, done.stdout.strip()) == (0, "database is up to date")
     assert (tmp_path / "gatehouse.db").is_file()
     res = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0 and "embedded ok" in res.stdout, res.stderr[-3000:]
