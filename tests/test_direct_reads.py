@@ -211,3 +211,28 @@ def test_a_query_string_that_is_not_utf8_is_a_400_in_the_dialects_words(settings
     assert sent[0]["status"] == 400
     assert orjson.loads(sent[1]["body"]) == body
     assert dict(sent[0]["headers"])[b"content-type"] == b"application/json"
+
+
+def test_remembered_answers_follow_the_snapshots_and_bogus_requests_are_not_kept(
+    settings, cache, table, sync
+):
+    """The direct path remembers a request shape's answer while the snapshots it came from are current: a
+    change answers at once, and requests with unknown tokens or over-long queries leave nothing behind."""
+    world, _, _ = table
+    app = create_read_app(settings, cache)
+    versions = app.direct[("GET", "/v1/versions")][0].__self__
+    query = f"app_id={world.app_id}&app_version=2.5.0&platform=ios&environment=production".encode()
+    token = [(b"x-api-token", world.client_token.encode())]
+    first = call(app, "GET", "/v1/versions", query, token)
+    assert call(app, "GET", "/v1/versions", query, token) == first and len(versions._memo) == 1
+    with unit_of_work():
+        listed = rules.list_version_rules(world.user, world.app_id, {}, 1, 50).rows
+        rule = next(r for r in listed if r.version == "2.5.0")
+        rules.update_version_rule(world.user, world.app_id, rule.id, {"update_message": "Changed"})
+    sync()
+    changed = call(app, "GET", "/v1/versions", query, token)
+    assert b"Changed" in changed[1]["body"] and changed != first
+    for n in range(100):
+        call(app, "GET", "/v1/versions", query, [(b"x-api-token", f"ghc_bogus{n}".encode())])
+        call(app, "GET", "/v1/versions", query + b"&pad=" + b"x" * 300, token)
+    assert len(versions._memo) == 1

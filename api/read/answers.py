@@ -18,6 +18,7 @@ from falcon.util.uri import parse_query_string
 
 from api.etags import etag_listed
 from api.metrics import RequestMetrics
+from api.read.cache import SnapshotCache
 
 # (status, (body, ETag), cacheable): what a client GET is answered.
 Decision = tuple[int, tuple[bytes, str], bool]
@@ -127,31 +128,53 @@ class Responder:
         resp.data = data
         self.metrics.observe(req.uri_template, "GET", status, req.context.started)
 
-    async def send_direct(self, send, asked: Asked, route: str, decision: Decision, started: float) -> None:
+    def frame(self, decision: Decision) -> Framed:
+        """A decision with its ASGI headers encoded once (Falcon's order: content-type, then as set,
+        content-length last and not on a 304)."""
         status, (data, tag), cacheable = decision
-        headers = [
+        head = [
             (b"content-type", b"application/json"),
             (b"etag", tag.encode("latin-1")),
             self._cache_headers[cacheable],
             *self._vary,
         ]
+        return status, data, tag, cacheable, [*head, (b"content-length", str(len(data)).encode())], head
+
+    async def send_direct(self, send, asked: Asked, route: str, framed: Framed, started: float) -> None:
+        status, data, tag, cacheable, headers, bodiless = framed
         if revalidated(cacheable, status, asked.header("if-none-match"), tag):
-            status, data = 304, b""
-        else:
-            headers.append((b"content-length", str(len(data)).encode()))
+            status, data, headers = 304, b"", bodiless
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
         self.metrics.observe(route, "GET", status, started)
 
 
+# (status, body, ETag, cacheable, headers, headers of a 304)
+Framed = tuple[int, bytes, str, bool, list, list]
+
+# Request shapes remembered per resource: a fleet sends few (an app, its token, a few versions). Only
+# answers a cache may keep (200, the 404) to requests of at most MEMO_KEY_MAX bytes are remembered, so
+# bogus tokens and made-up queries retain nothing: at most about 3 MB per resource.
+MEMO_MAX = 10_000
+MEMO_KEY_MAX = 256
+
+
 class ClientGet:
     """A client GET answered by ``decide``, through Falcon or straight from ASGI (the ``asgi`` mapping
-    ReadApp takes). Subclasses set ``self.r`` (their Responder) and implement ``decide``."""
+    ReadApp takes). Subclasses set ``self.r`` (their Responder) and ``self.cache``, name in ``keyed_by``
+    the one request header ``decide`` reads besides If-None-Match (None: none), and implement ``decide``.
+
+    The direct path remembers each request shape's framed decision (query string and that header) for as
+    long as the snapshots it was decided on are current: a fleet asks the same few questions again and again,
+    and every snapshot change makes a new ``cache.state``, which no remembered decision matches."""
 
     r: Responder
+    cache: SnapshotCache
+    keyed_by: str | None = None
 
     def __init__(self) -> None:
         self.asgi = {"GET": self.direct}
+        self._memo: dict[tuple, tuple[object, Framed]] = {}
 
     def decide(self, asked: Asked) -> Decision:
         raise NotImplementedError
@@ -166,9 +189,19 @@ class ClientGet:
         which Falcon refuses in its own way)."""
         started = perf_counter()
         asked = ScopeAsked(scope)
-        try:
-            decision = self.decide(asked)
-        except UnicodeDecodeError:
-            return False
-        await self.r.send_direct(send, asked, route, decision, started)
+        state = self.cache.state
+        key = (scope["query_string"], asked.header(self.keyed_by) if self.keyed_by else None)
+        known = self._memo.get(key)
+        if known is not None and known[0] is state:
+            framed = known[1]
+        else:
+            try:
+                framed = self.r.frame(self.decide(asked))
+            except UnicodeDecodeError:
+                return False
+            if framed[3] and len(key[0]) + len(key[1] or "") <= MEMO_KEY_MAX:
+                if len(self._memo) >= MEMO_MAX:
+                    self._memo.clear()
+                self._memo[key] = (state, framed)
+        await self.r.send_direct(send, asked, route, framed, started)
         return True

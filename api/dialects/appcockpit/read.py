@@ -72,6 +72,8 @@ def _parse(text: str) -> tuple | None:
 class _Check(ClientGet):
     """Shared steps of every check: the token's app, its standing, and the query parameters."""
 
+    keyed_by = "x-api-token"
+
     def __init__(self, cache: SnapshotCache, responder: Responder):
         super().__init__()
         self.cache = cache
