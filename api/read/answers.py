@@ -47,6 +47,9 @@ class FalconAsked:
         return self.req.get_param(name)
 
 
+_NAMES = {"x-api-token": b"x-api-token", "if-none-match": b"if-none-match"}
+
+
 class ScopeAsked:
     """The ASGI scope read as Falcon reads it: header values latin-1, repeated ones joined with ","
     (headers are read in one pass: ASGI lets each be a one-shot iterable); the query string decoded as
@@ -66,7 +69,7 @@ class ScopeAsked:
             headers = self._headers = {}
             for key, value in self.scope["headers"]:
                 headers[key] = value if key not in headers else headers[key] + b"," + value
-        found = headers.get(name.encode("latin-1"))
+        found = headers.get(_NAMES.get(name) or name.encode("latin-1"))
         return None if found is None else found.decode("latin-1")
 
     def param(self, name: str) -> str | None:
@@ -196,6 +199,7 @@ class ClientGet:
             framed = known[1]
         else:
             try:
+                scope["query_string"].decode()  # a remembered shape was decodable; a new one may not be
                 framed = self.r.frame(self.decide(asked))
             except UnicodeDecodeError:
                 return False

@@ -154,19 +154,18 @@ class ReadApp(falcon.asgi.App):
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
+            path = scope["path"]
+            route = self.direct.get(
+                (scope["method"], path[:-1] if path.endswith("/") and len(path) > 1 else path)
+            )
+            # A direct handler decodes what it reads, and declines (False) what it cannot.
+            if route is not None and await route[0](scope, receive, send, route[1]) is not False:
+                return None
             try:
                 scope["query_string"].decode()
             except UnicodeDecodeError:
                 # Bytes no URL may hold unescaped: Falcon raised on them, and the server answered 500.
                 return await self._undecodable(scope, send)
-            path = scope["path"]
-            route = self.direct.get(
-                (scope["method"], path[:-1] if path.endswith("/") and len(path) > 1 else path)
-            )
-            if route is not None:
-                handler, template = route
-                if await handler(scope, receive, send, template) is not False:
-                    return None
         return await super().__call__(scope, receive, send)
 
     async def _undecodable(self, scope, send) -> None:
