@@ -104,9 +104,12 @@ def _drop(base: str, template: str) -> None:
 
 
 @contextmanager
-def production_stack(database_url: str, redis_url: str, name: str, **extra_env: str) -> Iterator[Stack]:
+def production_stack(
+    database_url: str, redis_url: str, name: str, restored_token: str | None = None, **extra_env: str
+) -> Iterator[Stack]:
     """A fresh database (a copy of a migrated one, above), a flushed Redis database, an empty data directory,
-    the three services on free ports.
+    the three services on free ports. ``restored_token``: the database is one restored from a backup, used
+    as it is, and this is its admin's token.
     The data directory is a new one each time: two stacks of the same name (parallel test lanes) must not
     share files, metrics or uploads."""
     data_dir = tempfile.mkdtemp(prefix=f"{name}-")
@@ -123,7 +126,9 @@ def production_stack(database_url: str, redis_url: str, name: str, **extra_env: 
     cli = [sys.executable, "-m", "api.cli"]
     rp, wp = free_port(), free_port()
     stack = Stack(env, f"http://127.0.0.1:{rp}", f"http://127.0.0.1:{wp}", "")
-    if database_url.startswith("sqlite"):
+    if restored_token is not None:
+        stack.admin_token = restored_token
+    elif database_url.startswith("sqlite"):
         stack.run("migrate")
         stack.run(
             "create-user", "--email", ADMIN_EMAIL, "--password", "load password", "--role", "super_admin"
