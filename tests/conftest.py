@@ -232,6 +232,7 @@ def dist(api, world):
 # Modules that start servers or long runs of their own: outside `make check`'s fast lane.
 SLOW_MODULES = frozenset(
     {
+        "test_backup",
         "test_deployment",
         "test_edge_tls",
         "test_embedded",
@@ -256,6 +257,7 @@ LONGEST_FIRST = (
     "test_capgo_stack",  # 32
     "test_faults",  # 29
     "test_ci_workflow",  # 26
+    "test_backup",  # 25
     "test_deployment",  # 20
     "test_webhook_isolation",  # 18
     "test_write_limits",  # 18
