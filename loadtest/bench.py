@@ -147,26 +147,11 @@ def measure(stack: Stack, run_dir: Path) -> None:
             RUN_DIR=str(run_dir),
         )
     )
-    stack.spawn(
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "deploy/gunicorn_read.py",
-        "--bind",
-        f"127.0.0.1:{cp}",
-        "loadtest.constant_app:app",
-    )
-    stack.spawn(
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "deploy/gunicorn_read.py",
-        "--bind",
-        f"127.0.0.1:{ap}",
-        "loadtest.constant_app:raw_app",
-    )
+    for port, ceiling_app in ((cp, "loadtest.constant_app:app"), (ap, "loadtest.constant_app:raw_app")):
+        bind = f"127.0.0.1:{port}"
+        stack.spawn(
+            sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn_read.py", "--bind", bind, ceiling_app
+        )
     stack.spawn(nginx_bin(), "-c", str(run_dir / "static.conf"), "-g", "daemon off;")
     stack.spawn(nginx_bin(), "-c", str(run_dir / "edge.conf"), "-g", "daemon off;")
     stack.spawn(

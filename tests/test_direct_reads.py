@@ -13,20 +13,15 @@ import itertools
 
 import pytest
 
+from api.dialects.appcockpit import READ_PATHS
+from api.dialects.appconfig import PUBLIC_PATH
 from api.read.app import create_read_app
 from store import accounts, catalog, maintenance, rules
 from store.db import unit_of_work
 from tests.helpers import b64
 
-PATHS = [
-    "/versions",
-    "/v1/versions",
-    "/v2/versions",
-    "/maintenance",
-    "/v1/maintenance",
-    "/v2/maintenance",
-    "/app-config/public",
-]
+# Every client GET: AppCockpit's checks and app-config's public read.
+PATHS = [*(path for path in READ_PATHS if path != "/v2/authenticate"), PUBLIC_PATH]
 
 
 def call(app, method: str, path: str, query: bytes, headers: list[tuple[bytes, bytes]]) -> list[dict]:

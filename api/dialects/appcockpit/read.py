@@ -79,14 +79,30 @@ class _Check(ClientGet):
         self.cache = cache
         self.r = responder
 
-    def refused(self, view: AppView | None) -> Decision | None:
+    def asked_for(self, asked: Asked, names: tuple[str, ...]) -> tuple[AppView, list[str]]:
+        """The token's app and the named parameters, in the spec's order of refusals (_Refusal): the token,
+        the team's standing, each parameter, then the app the token belongs to."""
+        view = self.cache.app_for_header(asked.header("x-api-token"))
         if view is None:
-            return 401, UNAUTHORIZED, False
+            raise _Refusal(401, UNAUTHORIZED)
         if view.state == "team_deleted":
-            return 403, FORBIDDEN, False
+            raise _Refusal(403, FORBIDDEN)
         if view.state == "expired":
-            return 402, PAYMENT_REQUIRED, False
-        return None
+            raise _Refusal(402, PAYMENT_REQUIRED)
+        values = []
+        for name in names:
+            value = asked.param(name)
+            if value is None:
+                raise _Refusal(400, REQUIRED[name])
+            values.append(value)
+        if values[0] != view.public_id:
+            raise _Refusal(403, FORBIDDEN)
+        return view, values
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, answer: tuple[bytes, str]):
+        self.decision: Decision = (status, answer, False)
 
 
 class Versions(_Check):
@@ -95,25 +111,14 @@ class Versions(_Check):
         self.slot = 2 if v2 else 0
 
     def decide(self, asked: Asked) -> Decision:
-        view = self.cache.app_for_header(asked.header("x-api-token"))
-        refused = self.refused(view)
-        if refused is not None:
-            return refused
-        assert view is not None
-        app_id, app_version = asked.param("app_id"), asked.param("app_version")
-        platform, environment = asked.param("platform"), asked.param("environment")
-        for name, value in (
-            ("app_id", app_id),
-            ("app_version", app_version),
-            ("platform", platform),
-            ("environment", environment),
-        ):
-            if value is None:
-                return 400, REQUIRED[name], False
-        if app_id != view.public_id:
-            return 403, FORBIDDEN, False
+        try:
+            view, (_, app_version, platform, environment) = self.asked_for(
+                asked, ("app_id", "app_version", "platform", "environment")
+            )
+        except _Refusal as refusal:
+            return refusal.decision
         # The AppCockpit SDK builds its query string without encoding: "1.0.0+7" arrives as "1.0.0 7".
-        parsed = _parse(from_query(app_version))  # type: ignore[arg-type]
+        parsed = _parse(from_query(app_version))
         if parsed is None:
             return 400, INVALID_VERSION, False
         key, canonical = parsed
@@ -131,18 +136,10 @@ class Versions(_Check):
 
 class Maintenance(_Check):
     def decide(self, asked: Asked) -> Decision:
-        view = self.cache.app_for_header(asked.header("x-api-token"))
-        refused = self.refused(view)
-        if refused is not None:
-            return refused
-        assert view is not None
-        app_id, environment = asked.param("app_id"), asked.param("environment")
-        if app_id is None:
-            return 400, REQUIRED["app_id"], False
-        if environment is None:
-            return 400, REQUIRED["environment"], False
-        if app_id != view.public_id:
-            return 403, FORBIDDEN, False
+        try:
+            view, (_, environment) = self.asked_for(asked, ("app_id", "environment"))
+        except _Refusal as refusal:
+            return refusal.decision
         if view.state == "app_deleted":
             return 404, APP_NOT_FOUND, False
         return 200, (view.part("appcockpit") or NO_ANSWERS).maintenance.get(environment, INACTIVE), True
