@@ -311,3 +311,24 @@ def test_the_monthly_migration_keeps_every_session_and_its_ids(tmp_path):
         assert database.execute_sql("SELECT max(id) FROM auth_session").fetchone()[0] == 4
     finally:
         database.close()
+
+
+def test_a_stopping_process_sends_what_it_holds_or_counts_it_lost(settings, world, redis_conn):
+    """At shutdown the recorder tries once more to send the events it held while Redis was down; what it
+    still cannot send is counted in gatehouse_dropped_events_total{kind="authentication"} and logged."""
+    from api.metrics import DROPPED
+
+    def dropped() -> float:
+        return DROPPED.labels("authentication")._value.get()
+
+    async def hold_then_stop(url_at_stop: str) -> None:
+        recorder = AuthRecorder("redis://127.0.0.1:1/0")
+        assert await recorder.record(AuthEvent(world.app_id, "held", "ios", "1.0.0", None, 1.0))
+        recorder.redis_url, recorder._redis = url_at_stop, None
+        await recorder.close()
+
+    before = dropped()
+    asyncio.run(hold_then_stop("redis://127.0.0.1:1/0"))  # still down: lost, and counted
+    assert dropped() == before + 1 and redis_conn.xlen(auth_events.STREAM) == 0
+    asyncio.run(hold_then_stop(settings.redis_url))  # back: sent at the stop
+    assert dropped() == before + 1 and redis_conn.xlen(auth_events.STREAM) == 1

@@ -93,6 +93,8 @@ class Lifespan:
     def __init__(self, cache: SnapshotCache, metrics: RequestMetrics):
         self.cache, self.metrics = cache, metrics
         self._flusher: asyncio.Task | None = None
+        # Resources that hold work for later (a route's ``shutdown()``, awaited when the process stops).
+        self.holders: list = []
 
     async def process_startup(self, scope, event):
         # Everything loaded so far (modules, routes) lives as long as the process: moved out of the
@@ -107,6 +109,8 @@ class Lifespan:
         self._flusher = asyncio.create_task(self._flush_every_second())
 
     async def process_shutdown(self, scope, event):
+        for holder in self.holders:
+            await holder.shutdown()
         self.cache.stop()
         if self._flusher is not None:
             self._flusher.cancel()
@@ -188,7 +192,8 @@ def create_read_app(
     )
     # Latency is sampled one answer in 8 and measured inside the app (the edge or a client sees the rest).
     metrics = RequestMetrics("read", batched=True, sample_every=8)
-    app = ReadApp(middleware=[Lifespan(cache, metrics)], metrics=metrics, direct=direct)
+    lifespan = Lifespan(cache, metrics)
+    app = ReadApp(middleware=[lifespan], metrics=metrics, direct=direct)
     # /updates/ is /updates, as Capgo's server routes it (plugins configured with a trailing slash).
     app.req_options.strip_url_path_trailing_slash = True
     route_dialects: dict[str, Dialect] = {}
@@ -202,4 +207,6 @@ def create_read_app(
         for path, resource in dialect.read_routes(context) if dialect.read_routes else []:
             app.add_route(path, resource)
             route_dialects[path] = dialect
+            if hasattr(resource, "shutdown") and resource not in lifespan.holders:
+                lifespan.holders.append(resource)
     return app

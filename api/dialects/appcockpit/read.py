@@ -189,6 +189,10 @@ class Authenticate:
         self.cache, self.recorder, self.limit, self.metrics = cache, recorder, limit, metrics
         self.asgi = {"POST": self.post}
 
+    async def shutdown(self) -> None:
+        """The process stops: what the recorder still holds gets one last try (api/read/app.py's Lifespan)."""
+        await self.recorder.close()
+
     async def post(self, scope: dict, receive, send, route: str) -> bool:
         started = perf_counter()
         try:
