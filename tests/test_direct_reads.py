@@ -231,3 +231,18 @@ def test_remembered_answers_follow_the_snapshots_and_bogus_requests_are_not_kept
         call(app, "GET", "/v1/versions", query, [(b"x-api-token", f"ghc_bogus{n}".encode())])
         call(app, "GET", "/v1/versions", query + b"&pad=" + b"x" * 300, token)
     assert len(versions._memo) == 1
+
+
+def test_remembered_answers_stay_within_their_bound_keeping_the_newest(settings, cache, table, monkeypatch):
+    from api.read import answers
+
+    monkeypatch.setattr(answers, "MEMO_MAX", 20)
+    world, _, _ = table
+    app = create_read_app(settings, cache)
+    versions = app.direct[("GET", "/v1/versions")][0].__self__
+    token = [(b"x-api-token", world.client_token.encode())]
+    for n in range(45):
+        query = f"app_id={world.app_id}&app_version=3.0.{n}&platform=ios&environment=production".encode()
+        assert call(app, "GET", "/v1/versions", query, token)[0]["status"] == 404
+        assert len(versions._memo) <= 20
+    assert (query, world.client_token) in versions._memo and len(versions._memo) >= 18

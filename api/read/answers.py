@@ -9,6 +9,7 @@ paths send the same bytes (tests/test_direct_reads.py compares them over the who
 
 from __future__ import annotations
 
+from itertools import islice
 from time import perf_counter
 from typing import Protocol
 
@@ -205,7 +206,10 @@ class ClientGet:
                 return False
             if framed[3] and len(key[0]) + len(key[1] or "") <= MEMO_KEY_MAX:
                 if len(self._memo) >= MEMO_MAX:
-                    self._memo.clear()
+                    # The oldest tenth goes (dicts keep insertion order): a working set just past the bound
+                    # keeps most of its answers instead of losing all of them at once.
+                    for old in list(islice(self._memo, MEMO_MAX // 10)):
+                        del self._memo[old]
                 self._memo[key] = (state, framed)
         await self.r.send_direct(send, asked, route, framed, started)
         return True
