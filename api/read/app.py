@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import sys
 import time
 
 import falcon
@@ -22,8 +21,6 @@ from api.openapi_doc import reason
 from api.read.cache import SnapshotCache
 from api.settings import Settings
 from store.snapshot_format import etag
-
-SWITCH_INTERVAL = 0.0005  # seconds (Python's default: 0.005)
 
 # The client checks count their own answers (each dialect's read module); these routes, and Falcon's own
 # 404 and 405, are counted here. No Falcon middleware: one cost the hot path 12 % of its throughput.
@@ -100,11 +97,6 @@ class Lifespan:
         # Everything loaded so far (modules, routes) lives as long as the process: moved out of the
         # collector's way, a full collection walks only what requests and snapshots allocate.
         gc.freeze()
-        # The snapshot sync thread waits on pub/sub; when a change arrives it needs the GIL from an event loop
-        # that holds it between requests under load: at Python's 5 ms switch interval a change waited tens of
-        # milliseconds to be read (the bench's "to visible" stage). The interval costs nothing while the
-        # thread sleeps in its socket read, which is nearly always.
-        sys.setswitchinterval(SWITCH_INTERVAL)
         self.cache.start()
         self._flusher = asyncio.create_task(self._flush_every_second())
 
