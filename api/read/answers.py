@@ -9,6 +9,7 @@ paths send the same bytes (tests/test_direct_reads.py compares them over the who
 
 from __future__ import annotations
 
+import abc
 from itertools import islice
 from time import perf_counter
 from typing import Protocol
@@ -163,7 +164,7 @@ MEMO_MAX = 10_000
 MEMO_KEY_MAX = 256
 
 
-class ClientGet:
+class ClientGet(abc.ABC):
     """A client GET answered by ``decide``, through Falcon or straight from ASGI (the ``asgi`` mapping
     ReadApp takes). Subclasses set ``self.r`` (their Responder) and ``self.cache``, name in ``keyed_by``
     the one request header ``decide`` reads besides If-None-Match (None: none), and implement ``decide``.
@@ -180,8 +181,9 @@ class ClientGet:
         self.asgi = {"GET": self.direct}
         self._memo: dict[tuple, tuple[object, Framed]] = {}
 
+    @abc.abstractmethod
     def decide(self, asked: Asked) -> Decision:
-        raise NotImplementedError
+        """The answer to what was asked: (status, (body, ETag), cacheable)."""
 
     async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         req.context.started = perf_counter()

@@ -12,7 +12,7 @@ import orjson
 
 from api.dialects.console import auth, charts
 from api.dialects.console.forms import flag, integer, messages, text
-from api.dialects.console.pages import PER_PAGE, Resource, number, page, see_other
+from api.dialects.console.pages import PER_PAGE, Resource, number, page, see_other, uploaded
 from api.write.exports import send_csv
 from api.write.uploads import stream_form
 from store import (
@@ -312,12 +312,7 @@ class Builds(Resource):
         except BaseException:
             storage.delete(stored.key)
             raise
-        if req.get_header("X-Requested-With") == "fetch":
-            resp.status = falcon.HTTP_201
-            resp.content_type = falcon.MEDIA_JSON
-            resp.data = orjson.dumps({"id": build.id, "size": stored.size})
-            return
-        raise see_other(f"/console/apps/{app_id}#builds")
+        uploaded(req, resp, {"id": build.id, "size": stored.size}, f"/console/apps/{app_id}#builds")
 
 
 class AppConfigForm(Resource):

@@ -8,14 +8,13 @@ from typing import BinaryIO, NamedTuple
 from urllib.parse import quote
 
 import falcon
-import orjson
 import segno
 from markupsafe import Markup
 
 from api.dialects.console import auth, charts
 from api.dialects.console.apps import period
 from api.dialects.console.forms import flag, text
-from api.dialects.console.pages import Resource, page, see_other
+from api.dialects.console.pages import Resource, page, see_other, uploaded
 from api.write.exports import send_csv
 from api.write.uploads import stream_form
 from store import fleet_stats, product_pages, products, releases, team_settings
@@ -170,9 +169,4 @@ class ReleaseUpload(Resource):
         except BaseException:
             discard(saved)
             raise
-        if req.get_header("X-Requested-With") == "fetch":
-            resp.status = falcon.HTTP_201
-            resp.content_type = falcon.MEDIA_JSON
-            resp.data = orjson.dumps({"release_id": release_id})
-            return
-        raise see_other(f"/console/apps/{app_id}/distribution")
+        uploaded(req, resp, {"release_id": release_id}, f"/console/apps/{app_id}/distribution")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 from api.dialects.console.forms import flag, integer, text
 from api.dialects.console.pages import PER_PAGE, Resource, number, page, see_other
 from api.secret_key import secret_key
@@ -9,10 +11,29 @@ from store import accounts, api_keys, catalog, timefmt, webhooks
 from store.service import unit_of_work
 
 
-class Webhooks(Resource):
+class _TeamPage(Resource, abc.ABC):
+    """A team's page that shows a secret once, on the answer to the POST that made it."""
+
+    @abc.abstractmethod
+    def _render(self, req, resp, visitor, team_id, status: int = 200, shown: str | None = None) -> None:
+        """Each page renders its own template, with ``shown`` (the secret) on a create's answer only."""
+
+    def on_get(self, req, resp, team_id):
+        self._render(req, resp, self.visitor(req), team_id)
+
+    def writer(self, req, team_id):
+        """The visitor and the form of a POST, once the visitor may write to the team (another team: 404
+        before any field is read)."""
+        visitor = self.visitor(req)
+        form = self.form(req, visitor)
+        accounts.get_team(visitor.user, team_id, write=True)
+        return visitor, form
+
+
+class Webhooks(_TeamPage):
     """GET the team's endpoints; POST creates one and shows its signing secret on this answer only."""
 
-    def _render(self, req, resp, visitor, team_id, status: int = 200, secret: str | None = None) -> None:
+    def _render(self, req, resp, visitor, team_id, status: int = 200, shown: str | None = None) -> None:
         team = accounts.get_team(visitor.user, team_id)
         result = webhooks.list_endpoints(visitor.user, team_id, number(req, "page", 1, 100_000), PER_PAGE)
         page(
@@ -23,16 +44,11 @@ class Webhooks(Resource):
             team=team,
             result=result,
             events=webhooks.EVENTS,
-            secret=secret,
+            secret=shown,
         )
 
-    def on_get(self, req, resp, team_id):
-        self._render(req, resp, self.visitor(req), team_id)
-
     def on_post(self, req, resp, team_id):
-        visitor = self.visitor(req)
-        form = self.form(req, visitor)
-        accounts.get_team(visitor.user, team_id, write=True)  # another team: 404 before any field
+        visitor, form = self.writer(req, team_id)
         chosen = ["*"] if "all" in form else [e for e in webhooks.EVENTS if e in form]
         key = secret_key(self.console.settings, self.console.connection)
         with unit_of_work():
@@ -71,10 +87,10 @@ class Redeliver(Resource):
         raise see_other(f"/console/teams/{team_id}/webhooks/{webhook_id}")
 
 
-class Keys(Resource):
+class Keys(_TeamPage):
     """GET a team's API keys; POST creates one (shown on this answer only) or, with ``revoke``, revokes one."""
 
-    def _render(self, req, resp, visitor, team_id, status: int = 200, raw: str | None = None) -> None:
+    def _render(self, req, resp, visitor, team_id, status: int = 200, shown: str | None = None) -> None:
         team = accounts.get_team(visitor.user, team_id)
         result = api_keys.list_keys(visitor.user, team_id, number(req, "page", 1, 100_000), PER_PAGE)
         apps = catalog.list_apps(visitor.user, team_id, 1, 200).rows
@@ -87,16 +103,11 @@ class Keys(Resource):
             result=result,
             apps=apps,
             modes=api_keys.MODES,
-            raw=raw,
+            raw=shown,
         )
 
-    def on_get(self, req, resp, team_id):
-        self._render(req, resp, self.visitor(req), team_id)
-
     def on_post(self, req, resp, team_id):
-        visitor = self.visitor(req)
-        form = self.form(req, visitor)
-        accounts.get_team(visitor.user, team_id, write=True)  # another team: 404 before any field
+        visitor, form = self.writer(req, team_id)
         if form.get("revoke"):
             with unit_of_work():
                 api_keys.revoke_key(visitor.user, team_id, integer(form, "revoke", 1, 10**17))

@@ -13,7 +13,7 @@ import orjson
 from api.dialects.console import auth, charts
 from api.dialects.console.apps import PERIODS, period
 from api.dialects.console.forms import flag, integer, text
-from api.dialects.console.pages import Resource, page, see_other
+from api.dialects.console.pages import Resource, page, see_other, uploaded
 from api.write.exports import send_csv
 from api.write.uploads import stream_form
 from store import bundles, catalog, channels, devices, fleet_stats, rollouts
@@ -163,12 +163,12 @@ class BundleUpload(Resource):
         except BaseException:
             storage.delete(stored.key)
             raise
-        if req.get_header("X-Requested-With") == "fetch":
-            resp.status = falcon.HTTP_201
-            resp.content_type = falcon.MEDIA_JSON
-            resp.data = orjson.dumps({"name": form.fields["name"], "size": stored.size})
-            return
-        raise see_other(f"/console/apps/{app_id}/live#bundles")
+        uploaded(
+            req,
+            resp,
+            {"name": form.fields["name"], "size": stored.size},
+            f"/console/apps/{app_id}/live#bundles",
+        )
 
 
 def _steps(form: dict[str, str], now: float) -> list[tuple[float, int]]:

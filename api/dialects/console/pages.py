@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import falcon
+import orjson
 import redis
 
 from api.dialects.console import auth
@@ -54,6 +55,16 @@ def page(
     resp.content_type = "text/html; charset=utf-8"
     resp.data = render(template, visitor=visitor, **context)
     resp.set_headers(SECURITY_HEADERS)
+
+
+def uploaded(req: falcon.Request, resp: falcon.Response, answer: dict, back: str) -> None:
+    """A console upload's answer: JSON (201) to the page's script, which shows progress and reloads; a
+    redirect to the page for a browser without it."""
+    if req.get_header("X-Requested-With") != "fetch":
+        raise see_other(back)
+    resp.status = falcon.HTTP_201
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = orjson.dumps(answer)
 
 
 def see_other(location: str) -> falcon.HTTPSeeOther:
