@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # much of the time; each lane runs a whole test module at a time.
 LANES ?= $(shell echo $$(( $$(nproc) + 1 )))
 
-.PHONY: run test check install services lint format bench scale load transfer chaos clean
+.PHONY: run test check image install services lint format bench scale load transfer chaos clean
 
 run: install
 	$(BIN)/gatehouse migrate
@@ -31,7 +31,14 @@ check: install services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -n $(LANES) --dist loadfile --no-loadscope-reorder -x -m "not stack and not browser and not faults and not slow"
+	$(BIN)/python -m pytest -n $(LANES) --dist loadfile --no-loadscope-reorder -x -m "not stack and not browser and not faults and not slow and not image"
+
+# The container images (deploy/Dockerfile) built on a local Debian base and run with podman: the stack from
+# them, and deploy/compose.yaml with podman-compose (tests/test_container.py, test_compose.py). .ci/run runs
+# it after `make test` wherever podman installs.
+image: install services
+	bash deploy/ensure-podman.sh
+	$(BIN)/python -m pytest -m image tests/test_container.py tests/test_compose.py
 
 install: $(VENV)/.installed
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -52,12 +53,30 @@ def main() -> None:
     is_flag=True,
     help="Apply nothing: list pending migrations and exit 1 if any (for deploy scripts).",
 )
-def migrate(check: bool) -> None:
+@click.option(
+    "--wait",
+    type=float,
+    default=0,
+    metavar="SECONDS",
+    help="Wait up to this long for the database to answer first (a container started beside it).",
+)
+def migrate(check: bool, wait: float) -> None:
     """Apply database migrations (idempotent)."""
     from store.migrate import apply_migrations, pending_migrations
+    from store.service import drop_dead_connection, is_unavailable, ping
 
     settings = _settings()
     _db(settings)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            ping()
+            break
+        except Exception as exc:
+            if not is_unavailable(exc) or time.monotonic() >= deadline:
+                raise
+            drop_dead_connection()
+            time.sleep(0.5)
     if check:
         pending = pending_migrations()
         click.echo(f"pending: {', '.join(pending)}" if pending else "database is up to date")
@@ -67,7 +86,9 @@ def migrate(check: bool) -> None:
 
 
 def _gunicorn(kind: str, settings: Settings, bind: str, workers: int | None = None) -> list[str]:
-    config = f"deploy/gunicorn_{kind}.py"
+    # The installed package's configuration, wherever the process starts (the image's working directory is
+    # its data directory).
+    config = str(resources.files("deploy") / f"gunicorn_{kind}.py")
     cmd = [sys.executable, "-m", "gunicorn", "-c", config, "--bind", bind]
     if workers:
         cmd += ["--workers", str(workers)]
@@ -83,6 +104,55 @@ def serve(service: str, bind: str | None, workers: int | None) -> None:
     settings = _settings()
     port = settings.read_port if service == "read" else settings.write_port
     os.execvp(sys.executable, _gunicorn(service, settings, bind or f"{settings.host}:{port}", workers))
+
+
+def _role(cmdline: list[str]) -> tuple[str, str | None]:
+    """The role of a Gatehouse process from its command line, and the address it serves on, if any."""
+    bind = cmdline[cmdline.index("--bind") + 1] if "--bind" in cmdline[:-1] else None
+    for arg in cmdline:
+        for kind in ("read", "write"):
+            if arg.endswith(f"gunicorn_{kind}.py"):
+                return kind, bind
+    if "worker" in cmdline:
+        return "worker", None
+    return "unknown", None
+
+
+@main.command()
+@click.option("--url", default=None, help="A /ready URL to ask instead of the container's own service.")
+def ready(url: str | None) -> None:
+    """Exit 0 when this container's service is ready: the image's HEALTHCHECK.
+
+    The role is the container's first process: the read service's or the write API's /ready on the address
+    it was bound to, or, for the worker, Redis answering with a worker's heartbeat in it."""
+    import httpx
+    import redis
+
+    from worker.heartbeat import live_workers
+
+    settings = _settings()
+    role, bind = _role(Path("/proc/1/cmdline").read_bytes().decode().split("\0"))
+    if url is None and role in ("read", "write"):
+        port = (
+            bind.rsplit(":", 1)[-1]
+            if bind
+            else (settings.read_port if role == "read" else settings.write_port)
+        )
+        url = f"http://127.0.0.1:{port}/ready"
+    try:
+        if url is not None:
+            answer = httpx.get(url, timeout=3)
+            click.echo(f"{url}: {answer.status_code}")
+            sys.exit(0 if answer.status_code == 200 else 1)
+        if role == "worker":
+            workers = live_workers(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2))
+            click.echo(f"live workers: {workers}")
+            sys.exit(0 if workers else 1)
+    except (httpx.HTTPError, redis.RedisError) as exc:
+        click.echo(f"not ready: {exc}", err=True)
+        sys.exit(1)
+    click.echo("no Gatehouse service is this container's first process; pass --url", err=True)
+    sys.exit(2)
 
 
 @main.command()

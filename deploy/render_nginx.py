@@ -90,11 +90,20 @@ def _admin_ui(directory: str) -> str:
     )
 
 
-def render(**values: str) -> str:
+def _read_paths_regex() -> str:
+    # The edge image has no Gatehouse package: its build wrote the registry's regex beside this file.
+    shipped = Path(__file__).with_name("read-paths.regex")
+    if shipped.exists():
+        return shipped.read_text().strip()
     from api.dialects.registry import read_paths_regex  # the one list of read paths
 
+    return read_paths_regex()
+
+
+def render(**values: str) -> str:
     merged = {k: os.environ.get(f"GATEHOUSE_EDGE_{k}", v) for k, v in DEFAULTS.items()} | values
-    merged.setdefault("READ_PATHS_REGEX", read_paths_regex())
+    if "READ_PATHS_REGEX" not in merged:
+        merged["READ_PATHS_REGEX"] = _read_paths_regex()
     merged |= _servers(merged)
     merged["ADMIN_UI"] = _admin_ui(merged["ADMIN_UI_DIR"])
     return string.Template(TEMPLATE.read_text()).safe_substitute(merged)

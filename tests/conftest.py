@@ -24,6 +24,7 @@ from store.db import db, unit_of_work
 from store.migrate import apply_migrations
 from store.service import init_db
 from tests import lanes
+from tests.containers import FIGURES
 from worker import context
 from worker.main import GatehouseWorker
 from worker.queue import make_queue
@@ -237,7 +238,7 @@ SLOW_MODULES = frozenset(
         "test_edge_tls",
         "test_embedded",
         "test_first_run",
-        "test_image",
+        "test_installed_package",
         "test_read_limits",
         "test_schemathesis",
         "test_webhook_isolation",
@@ -261,7 +262,7 @@ LONGEST_FIRST = (
     "test_deployment",  # 20
     "test_webhook_isolation",  # 18
     "test_write_limits",  # 18
-    "test_image",  # 18
+    "test_installed_package",  # 18
     "test_first_run",  # 17
     "test_distribution_browser",  # 16
     "test_edge_tls",  # 16
@@ -294,3 +295,11 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.browser)
         if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The figures the image tests measured (`make image`): sizes, build and start times."""
+    if FIGURES:
+        terminalreporter.section("image figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

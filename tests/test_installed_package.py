@@ -1,5 +1,6 @@
-"""What the Dockerfile builds, reproduced without Docker (no engine here): `pip install .` into a fresh
-target, then the image's command run from its working directory, which holds only the copied tree."""
+"""The package as pip installs it outside the checkout (what deploy/Dockerfile's build stage does, in
+`make test`; `make image` builds and runs the image itself): migrations and OpenAPI documents ship as
+package data, and the services start from any working directory."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ def test_the_installed_package_migrates_and_serves_outside_the_checkout(tmp_path
         check=True,
         capture_output=True,
     )
-    workdir = tmp_path / "opt-gatehouse"  # the image's WORKDIR: COPY deploy deploy (gunicorn configs)
-    shutil.copytree(ROOT / "deploy", workdir / "deploy")
+    # An empty working directory (the image's is its data directory): gunicorn's configuration comes from
+    # the installed package, not from a deploy/ beside the process.
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
     database = lanes.pg("gatehouse_image")
     recreate_database(database)
     deps = [p for p in sys.path if p.endswith("site-packages")]
