@@ -10,6 +10,7 @@ uvicorn's worker with httptools (and uvloop) over its h11 worker: 24,544 against
 """
 
 import multiprocessing
+import os
 
 from api.multiprocess import prepare, worker_exited
 from api.settings import Settings
@@ -22,6 +23,12 @@ _settings = Settings.from_env()
 forwarded_allow_ips = _settings.forwarded_allow_ips
 workers = _settings.read_workers or multiprocessing.cpu_count()
 reuse_port = True
+# The binary upgrade (USR2, deploy/README.md "Upgrade") re-executes the master with its listeners'
+# descriptors in GUNICORN_FD. With reuse_port the master holds none, so it passes "", which gunicorn 27's new
+# master fails to parse before it starts any worker; the workers bind their own sockets, so the value is
+# never used and any number lets the new master start (tests/test_upgrade.py).
+if os.environ.get("GUNICORN_FD") == "":
+    os.environ["GUNICORN_FD"] = "0"
 keepalive = 75
 backlog = 4096
 accesslog = None

@@ -160,7 +160,14 @@ def apply_batch(batch: Batch) -> bool:
             AppliedBatch.insert(entry_id=batch.entry_id).execute()
     except Conflict:
         return False
-    packages = {r[0] for r in batch.sightings} | {k[0] for k in batch.actions} | {c[1] for c in batch.choices}
+    # Outcomes name their package too: a batch holding only a device's failure report (its sighting unchanged,
+    # so not sent again) found no app, and the failure was dropped (tests/test_rollouts.py).
+    packages = (
+        {r[0] for r in batch.sightings}
+        | {k[0] for k in batch.actions}
+        | {c[1] for c in batch.choices}
+        | {o[0] for o in batch.outcomes}
+    )
     apps = (
         dict(
             tuples(

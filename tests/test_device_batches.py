@@ -11,7 +11,7 @@ import peewee as pw
 from api.dialects.capgo.checks import _STRINGS
 from store import bounds
 from store import device_events as events
-from store.models import BundleStat, Device
+from store.models import BundleStat, Device, DeviceOutcome
 from tests.test_capgo import PKG, device_body, upload
 from worker.sightings import FAILURES, REJECTED, REJECTED_COUNT, drain
 
@@ -88,3 +88,23 @@ def test_an_entry_that_cannot_be_decoded_is_set_aside_not_retried(redis_conn):
     [(_, fields)] = redis_conn.xrange(REJECTED)
     assert fields[b"what"] == b"entry" and b"cannot decode" in fields[b"error"]
     assert not redis_conn.exists(FAILURES)
+
+
+def test_a_batch_holding_only_a_failure_report_is_counted(api, world, redis_conn):
+    """A flush can fall between a /stats call's action and its outcome, so a batch may hold a device's
+    failure report and nothing else (its sighting unchanged, so not sent again). The worker looked up apps
+    only by sightings, actions and choices: such a batch found none, and the failure never reached the
+    rollout's health (tests/test_rollouts.py lost one of six failing devices that way)."""
+    upload(api, world, "1.1.0")
+    drain(redis_conn)
+    device, minute = "00000000-0000-0000-0000-0000000000f1", int(time.time()) // 60
+    offered = events.encode([sighting(device, version_name="1.0.0") + ["1.1.0"]], {}, [])
+    failed = events.encode([], {}, [], [(PKG, device, "1.1.0", "failure", "10.0.0.1", minute)])
+    redis_conn.xadd(events.STREAM, {"b": offered})
+    redis_conn.xadd(events.STREAM, {"b": failed})
+    assert drain(redis_conn) == 2
+    got = [
+        (o.device_id, o.bundle, o.kind)
+        for o in DeviceOutcome.select().where(DeviceOutcome.device_id == device)
+    ]
+    assert got == [(device, "1.1.0", "failure")]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -30,11 +32,8 @@ WRK_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(scope="module")
-def read_service(tmp_path_factory):
-    port = free_port()
-    home = tmp_path_factory.mktemp("home")
-    log = home / "gunicorn.log"
+def start_read_service(home, port: int) -> subprocess.Popen:
+    """A read service with one worker under gunicorn, as deployed; it logs to ``home``/gunicorn.log."""
     env = {
         "GATEHOUSE_REDIS_URL": lanes.redis_url(8),
         "GATEHOUSE_LOG_LEVEL": "warning",
@@ -42,7 +41,7 @@ def read_service(tmp_path_factory):
         "HOME": str(home),
         "PATH": "/usr/bin:/bin",
     }
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -55,12 +54,19 @@ def read_service(tmp_path_factory):
         ],
         cwd=ROOT,
         env=env,
-        stderr=open(log, "w"),  # noqa: SIM115 - gunicorn writes it until the fixture ends
+        stderr=open(home / "gunicorn.log", "w"),  # noqa: SIM115 - gunicorn writes it until the fixture ends
     )
+
+
+@pytest.fixture(scope="module")
+def read_service(tmp_path_factory):
+    port = free_port()
+    home = tmp_path_factory.mktemp("home")
+    proc = start_read_service(home, port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: up(url) and children(proc.pid), timeout=30)
-        yield url, port, children(proc.pid)[0], tmp_path_factory.mktemp("wrk"), log
+        yield url, port, children(proc.pid)[0], tmp_path_factory.mktemp("wrk"), home / "gunicorn.log"
     finally:
         proc.terminate()
         proc.wait(10)
@@ -145,3 +151,31 @@ def test_a_big_body_arriving_with_its_head_is_not_a_431(read_service):
         s.sendall(head.encode() + body)
         answer = s.recv(65536).split(b"\r\n", 1)[0]
     assert answer.startswith(b"HTTP/1.1 200"), answer
+
+
+def test_a_stopping_worker_answers_what_arrives_on_a_kept_connection(tmp_path):
+    """A worker stopping (a deploy's graceful reload) keeps its kept-alive connections open a moment and
+    answers a request arriving on one with "Connection: close". uvicorn closed them at once, and a client
+    sending its next request just then saw the connection closed without an answer (tests/test_upgrade.py
+    counted one per upgrade)."""
+    port = free_port()
+    proc = start_read_service(tmp_path, port)
+    try:
+        wait_until(lambda: up(f"http://127.0.0.1:{port}") and children(proc.pid), timeout=30)
+        worker = children(proc.pid)[0]
+        request = b"GET /health HTTP/1.1\r\nHost: read.test\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(request)
+            first = s.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200") and b"connection: close" not in first.lower()
+            os.kill(worker, signal.SIGTERM)
+            time.sleep(0.5)  # stopping: its listener is closed, its connections not yet
+            s.sendall(request)
+            second = b""
+            while chunk := s.recv(65536):
+                second += chunk
+        assert second.startswith(b"HTTP/1.1 200"), second
+        assert b"connection: close" in second.lower()
+    finally:
+        proc.terminate()
+        proc.wait(10)

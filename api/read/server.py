@@ -4,6 +4,12 @@ uvicorn's httptools protocol buffers a request head of any size (a 16 MiB header
 so one client could hold memory in every connection it opens. This protocol counts the bytes of
 each head as they arrive and refuses one past ``HEAD_LIMIT`` with 431 before buffering more, and
 one whose header fields (names and values) pass ``HEADER_LIMIT`` with 431 before the app sees it.
+
+A stopping worker drains its kept-alive connections instead of closing them at once (uvicorn's way): a
+client may be sending its next request on one just then, and would see the connection closed without an
+answer (one poller in tests/test_upgrade.py did, once per upgrade). Each stays open ``DRAIN_SECONDS`` at
+most; a request arriving meanwhile is answered with ``Connection: close`` (RFC 9112 section 9.6), as
+gunicorn 27's gthread worker does for the write API.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from uvicorn_worker import UvicornWorker
 
 HEAD_LIMIT = 16 * 1024
 HEADER_LIMIT = 8192  # header names and values, as documented in api/openapi/read.yaml
+# Well inside gunicorn's graceful_timeout (deploy/gunicorn_read.py), which ends a stopping worker.
+DRAIN_SECONDS = 2.0
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -21,6 +29,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _header_bytes = 0
     _in_head = True
     _refused = False
+    _draining = False
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -45,6 +54,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse()
             return
         super().on_headers_complete()
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered with "Connection: close", then closed
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -55,6 +66,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         super().on_message_complete()
         self._in_head, self._head_bytes, self._header_bytes = True, 0, 0
+
+    def shutdown(self) -> None:
+        """The server stops: a request in flight ends the connection once answered; an idle one lingers."""
+        self._draining = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+        else:
+            self.loop.call_later(DRAIN_SECONDS, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        # else: the request it is answering has keep_alive False, so the connection closes after it
 
     def _refuse(self) -> None:
         body = orjson.dumps({"error": "Request Header Fields Too Large"})

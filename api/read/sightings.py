@@ -127,6 +127,21 @@ class Recorder:
         self._stop.set()
         self._wake.set()
 
+    def close(self, timeout: float = 10.0) -> None:
+        """The process stops: the flush thread sends what it holds and ends. It is a daemon (a process
+        must not hang on Redis), so without this the devices seen since the last flush were lost with
+        every stopping read process: each deploy's last half second (tests/test_upgrade.py).
+
+        A second call finds no thread and does nothing; a sighting after it starts a new thread (an app
+        whose lifespan runs again, as Falcon's test client runs it for each request)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if not isinstance(thread, threading.Thread):
+            return
+        self.stop()
+        thread.join(timeout)
+        self._stop.clear()
+
     def _take(self):
         with self._lock:
             batch = (self._sightings, self._actions, self._choices, self._outcomes)

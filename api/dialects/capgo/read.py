@@ -64,6 +64,10 @@ class Devices:
         self.proxies = settings.proxies
         self.choices = Choices(settings.redis_url)
 
+    async def shutdown(self) -> None:
+        """The process stops (api/read/app.py's Lifespan): the devices seen since the last flush leave."""
+        await asyncio.to_thread(self.recorder.close)
+
     def pin(self, live: LiveApp, check: Check, known: tuple[bool, str | None]) -> tuple:
         """The device's (channel, bundle): its own recent choice (api/dialects/capgo/choices.py) until the
         snapshot agrees with it, else the snapshot's."""
@@ -225,6 +229,7 @@ class Direct:
     def __init__(self, devices: Devices, answer, limit: int = MAX_BODY):
         self.d, self.answer, self.limit = devices, answer, limit
         self.asgi = {"POST": self.post}
+        self.shutdown = devices.shutdown  # both Direct resources stop the shared recorder: idempotent
 
     async def post(self, scope, receive, send, route: str) -> bool:
         started = perf_counter()
