@@ -89,7 +89,14 @@ def _gunicorn(kind: str, settings: Settings, bind: str, workers: int | None = No
     # The installed package's configuration, wherever the process starts (the image's working directory is
     # its data directory).
     config = str(resources.files("deploy") / f"gunicorn_{kind}.py")
-    cmd = [sys.executable, "-m", "gunicorn", "-c", config, "--bind", bind]
+    # gunicorn's own script beside this interpreter, not `python -m gunicorn`: the binary upgrade (USR2,
+    # deploy/README.md "Upgrade") re-executes the master's argv, and under -m that is gunicorn/__main__.py,
+    # whose directory (holding gunicorn's `http` package) then shadows the standard library's: the new
+    # master could not start.
+    script = Path(sys.executable).parent / "gunicorn"
+    found = str(script) if script.exists() else shutil.which("gunicorn")
+    launcher = [found] if found else [sys.executable, "-m", "gunicorn"]  # no binary upgrade then
+    cmd = [*launcher, "-c", config, "--bind", bind]
     if workers:
         cmd += ["--workers", str(workers)]
     return cmd + ["api.asgi:app" if kind == "read" else "api.wsgi:app"]
@@ -103,7 +110,8 @@ def serve(service: str, bind: str | None, workers: int | None) -> None:
     """Run the read service or the write API under gunicorn (production configuration)."""
     settings = _settings()
     port = settings.read_port if service == "read" else settings.write_port
-    os.execvp(sys.executable, _gunicorn(service, settings, bind or f"{settings.host}:{port}", workers))
+    cmd = _gunicorn(service, settings, bind or f"{settings.host}:{port}", workers)
+    os.execvp(cmd[0], cmd)
 
 
 def _role(cmdline: list[str]) -> tuple[str, str | None]:
@@ -187,6 +195,44 @@ def rebuild_snapshots(app_ids: tuple[str, ...]) -> None:
     if not app_ids:
         r.set(COMPLETE_KEY, 1)  # every app rendered: the worker need not do it again
     click.echo(f"rebuilt {len(ids)} snapshot(s), {changed} changed")
+
+
+@main.command("drain-events")
+@click.option(
+    "--wait",
+    type=float,
+    default=30,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for entries a running or stopped worker still holds.",
+)
+def drain_events(wait: float) -> None:
+    """Apply every device and authentication event still in Redis's streams, and exit once both are empty
+    (exit 1 if they are not within SECONDS): before a backup's dump, with the read services stopped, so the
+    dump holds every event a client was answered for (deploy/README.md, "Backup")."""
+    import redis
+
+    from store import auth_events, device_events
+    from worker import authentications, sightings
+
+    settings = _settings()
+    _db(settings)
+    r = redis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + wait
+    applied = 0
+    while True:
+        # Entries a killed worker held are claimed once idle 5 s; a live worker's are acknowledged by it.
+        applied += sightings.drain(r, "drain-events", claim_idle=True)
+        applied += authentications.drain(r, "drain-events", claim_idle=True)
+        left = {s: r.xlen(s) for s in (device_events.STREAM, auth_events.STREAM)}
+        if not any(left.values()):
+            break
+        if time.monotonic() >= deadline:
+            waiting = ", ".join(f"{n} in {s}" for s, n in left.items() if n)
+            click.echo(f"entries still waiting after {wait:g} s: {waiting}", err=True)
+            sys.exit(1)
+        time.sleep(0.5)
+    click.echo(f"applied {applied} batch(es); the event streams are empty")
 
 
 @main.command("aggregate-stats")

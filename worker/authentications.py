@@ -63,6 +63,8 @@ def consume(r: redis.Redis, name: str, stop: threading.Event) -> None:
     )
 
 
-def drain(r: redis.Redis, name: str = "drain") -> int:
+def drain(r: redis.Redis, name: str = "drain", claim_idle: bool = False) -> int:
     """Applies every batch waiting now, without blocking (the tests' one-shot)."""
-    return streams.drain(r, events.STREAM, events.GROUP, apply_entries, name, ENTRIES_PER_READ)
+    return streams.drain(
+        r, events.STREAM, events.GROUP, apply_entries, name, ENTRIES_PER_READ, claim_idle=claim_idle
+    )

@@ -108,6 +108,6 @@ def consume(r: redis.Redis, name: str, stop: threading.Event) -> None:
     streams.follow(r, name, stop, events.STREAM, events.GROUP, apply_entries, "device batches")
 
 
-def drain(r: redis.Redis, name: str = "drain") -> int:
+def drain(r: redis.Redis, name: str = "drain", claim_idle: bool = False) -> int:
     """Applies every entry waiting now, without blocking (the CLI's and tests' one-shot)."""
-    return streams.drain(r, events.STREAM, events.GROUP, apply_entries, name)
+    return streams.drain(r, events.STREAM, events.GROUP, apply_entries, name, claim_idle=claim_idle)

@@ -61,11 +61,23 @@ def follow(
 
 
 def drain(
-    r: redis.Redis, stream: str, group: str, apply: Apply, name: str = "drain", count: int = ENTRIES_PER_READ
+    r: redis.Redis,
+    stream: str,
+    group: str,
+    apply: Apply,
+    name: str = "drain",
+    count: int = ENTRIES_PER_READ,
+    claim_idle: bool = False,
 ) -> int:
-    """Applies every entry waiting now, without blocking (the CLI's and tests' one-shot)."""
+    """Applies every entry waiting now, without blocking (the CLI's and tests' one-shot). ``claim_idle``:
+    entries another consumer has held longer than ``CLAIM_IDLE_MS`` first (a worker that was killed)."""
     ensure_group(r, stream, group)
     applied = 0
+    while claim_idle:
+        _, claimed, *_ = r.xautoclaim(stream, group, name, CLAIM_IDLE_MS, "0-0", count=count)
+        if not claimed:
+            break
+        applied += apply(r, claimed)
     while True:
         got = r.xreadgroup(group, name, {stream: ">"}, count=count)
         if not got or not got[0][1]:
