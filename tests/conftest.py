@@ -241,6 +241,7 @@ SLOW_MODULES = frozenset(
         "test_installed_package",
         "test_read_limits",
         "test_schemathesis",
+        "test_upgrade",
         "test_webhook_isolation",
         "test_worker_queue",
         "test_write_limits",
@@ -259,6 +260,7 @@ LONGEST_FIRST = (
     "test_faults",  # 29
     "test_ci_workflow",  # 26
     "test_backup",  # 25
+    "test_upgrade",  # 25
     "test_deployment",  # 20
     "test_webhook_isolation",  # 18
     "test_write_limits",  # 18
