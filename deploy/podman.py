@@ -114,15 +114,15 @@ def make_base(tag: str = BASE) -> None:
             shutil.rmtree(rootfs / waste, ignore_errors=True)
         (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
         (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True)  # apt's own cache: rebuilt on use
-        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run(
-            ["podman", "import", "--change", "ENV LANG=C.UTF-8", "--change", 'CMD ["python3"]', "-", tag],
-            stdin=tar.stdout,
-            env=podman_env(),
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        if tar.wait() != 0:
+        with subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE) as tar:
+            subprocess.run(
+                ["podman", "import", "--change", "ENV LANG=C.UTF-8", "--change", 'CMD ["python3"]', "-", tag],
+                stdin=tar.stdout,
+                env=podman_env(),
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        if tar.returncode != 0:
             raise SystemExit("tar of the debootstrapped tree failed")
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)

@@ -101,7 +101,7 @@ def _read_paths_regex() -> str:
 
 
 def render(**values: str) -> str:
-    merged = {k: os.environ.get(f"GATEHOUSE_EDGE_{k}", v) for k, v in DEFAULTS.items()} | values
+    merged = _settings() | values
     if "READ_PATHS_REGEX" not in merged:
         merged["READ_PATHS_REGEX"] = _read_paths_regex()
     merged |= _servers(merged)
@@ -109,5 +109,37 @@ def render(**values: str) -> str:
     return string.Template(TEMPLATE.read_text()).safe_substitute(merged)
 
 
+def _settings() -> dict[str, str]:
+    return {k: os.environ.get(f"GATEHOUSE_EDGE_{k}", v) for k, v in DEFAULTS.items()}
+
+
+def health_url(values: dict[str, str]) -> str:
+    """Where the edge answers /health itself: its HTTPS port when it serves TLS (the plain one only
+    redirects then), on its own address, or loopback when it listens on every address."""
+    tls = bool(values["TLS_CERT"] and values["TLS_KEY"])
+    listen = values["TLS_LISTEN" if tls else "LISTEN"]
+    host = listen.rsplit(":", 1)[0] if ":" in listen else ""
+    if host in ("", "*", "0.0.0.0", "[::]"):
+        host = "127.0.0.1"
+    return f"{'https' if tls else 'http'}://{host}:{_port(listen)}/health"
+
+
+def healthy(values: dict[str, str]) -> bool:
+    """The edge image's HEALTHCHECK: /health through the edge. The certificate is not checked: the container
+    asks itself, and a certificate for the public name does not name this address."""
+    import ssl
+    import urllib.request
+
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(health_url(values), timeout=2, context=context):
+            return True
+    except OSError:
+        return False
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--health"]:
+        sys.exit(0 if healthy(_settings()) else 1)
     sys.stdout.write(render())

@@ -29,13 +29,16 @@ class Containers:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def start(self, role: str, *cmd: str, image: str = APP, **extra: str) -> str:
+    def start(
+        self, role: str, *cmd: str, image: str = APP, volumes: tuple[str, ...] = (), **extra: str
+    ) -> str:
         # No systemd here to time healthchecks: `podman healthcheck run` runs the image's check on demand.
         name = f"{self.prefix}-{role}"
         podman("rm", "--force", name, check=False)
+        mounts = [arg for volume in volumes for arg in ("--volume", volume)]
         podman(
             "run", "--detach", "--name", name, "--network", "host", "--health-interval", "disable",
-            *self._env_args(extra), image, *cmd,
+            *mounts, *self._env_args(extra), image, *cmd,
         )  # fmt: skip
         self.names.append(name)
         return name
@@ -62,6 +65,7 @@ class Services:
     edge: str
     admin_token: str
     started_at: float
+    upstreams: dict[str, str]  # the edge's GATEHOUSE_EDGE_*_UPSTREAM settings, for another edge
 
     @property
     def read(self) -> str:
@@ -87,14 +91,12 @@ def start_services(containers: Containers) -> Services:
         "write", "gatehouse", "serve", "write", "--bind", f"127.0.0.1:{write}", GATEHOUSE_WRITE_WORKERS="1"
     )
     containers.start("worker", "gatehouse", "worker")
-    containers.start(
-        "edge",
-        image=EDGE,
-        GATEHOUSE_EDGE_LISTEN=f"127.0.0.1:{edge}",
-        GATEHOUSE_EDGE_READ_UPSTREAM=f"127.0.0.1:{read}",
-        GATEHOUSE_EDGE_WRITE_UPSTREAM=f"127.0.0.1:{write}",
-    )
-    return Services(f"http://127.0.0.1:{edge}", token, started)
+    upstreams = {
+        "GATEHOUSE_EDGE_READ_UPSTREAM": f"127.0.0.1:{read}",
+        "GATEHOUSE_EDGE_WRITE_UPSTREAM": f"127.0.0.1:{write}",
+    }
+    containers.start("edge", image=EDGE, GATEHOUSE_EDGE_LISTEN=f"127.0.0.1:{edge}", **upstreams)
+    return Services(f"http://127.0.0.1:{edge}", token, started, upstreams)
 
 
 FIGURES: list[str] = []  # printed at the end of the run (tests/conftest.py's terminal summary)

@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 import redis
 
 from deploy.podman import APP, BASE, EDGE, build_all, image_size, podman
-from loadtest.processes import recreate_database, wait_until
+from loadtest.processes import free_port, recreate_database, wait_until
 from tests import lanes
 from tests.containers import Containers, report, start_services, wait_answering
+from tests.test_edge_tls import self_signed
 from tests.worlds import answers, check_every_dialect, seed, wait_for_offer
 
 pytestmark = pytest.mark.image
@@ -85,3 +87,42 @@ def test_the_stack_from_the_images_answers_every_dialect_through_the_edge(images
     for name in containers.names:
         podman("stop", "--time", "15", name)
         assert containers.exit_code(name) == 0, (name, containers.logs(name)[-2000:])
+
+
+def test_the_edge_image_serves_https_from_a_mounted_certificate(images, containers, tmp_path):
+    """deploy/README.md, "TLS": the edge image given a certificate and key on a read-only volume serves HTTPS,
+    and its plain port only redirects there (301 for GET, 308 keeping a device's POST)."""
+    services = start_services(containers)
+    wait_answering(f"{services.edge}/health")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    cert, _ = self_signed(certs)
+    plain, tls = free_port(), free_port()
+    name = containers.start(
+        "edge-tls",
+        image=EDGE,
+        volumes=(f"{certs}:/certs:ro",),
+        GATEHOUSE_EDGE_LISTEN=f"127.0.0.1:{plain}",
+        GATEHOUSE_EDGE_TLS_LISTEN=f"127.0.0.1:{tls}",
+        GATEHOUSE_EDGE_TLS_CERT="/certs/cert.pem",
+        GATEHOUSE_EDGE_TLS_KEY="/certs/key.pem",
+        **services.upstreams,
+    )
+    with httpx.Client(base_url=f"https://127.0.0.1:{tls}", verify=str(cert), timeout=5) as client:
+
+        def answers_https() -> bool:
+            try:
+                return client.get("/health").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(answers_https, timeout=30, interval=0.2)
+        assert containers.healthy(name)  # the image's own check, with the plain port only redirecting
+        asked = {"app_id": "com.example.unknown", "device_id": "00000000-0000-4000-8000-000000000001",
+                 "platform": "android", "version_build": "1.0.0"}  # fmt: skip
+        offer = client.post("/updates", json=asked)
+        assert offer.status_code == 200 and offer.json()["error"] == "app_not_found", offer.text
+    with httpx.Client(base_url=f"http://127.0.0.1:{plain}", timeout=5) as client:
+        got = client.get("/health")
+        assert (got.status_code, got.headers["location"]) == (301, f"https://127.0.0.1:{tls}/health")
+        assert client.post("/updates", json=asked).status_code == 308

@@ -41,21 +41,22 @@ def start_read_service(home, port: int) -> subprocess.Popen:
         "HOME": str(home),
         "PATH": "/usr/bin:/bin",
     }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "deploy/gunicorn_read.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "api.asgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        stderr=open(home / "gunicorn.log", "w"),  # noqa: SIM115 - gunicorn writes it until the fixture ends
-    )
+    with open(home / "gunicorn.log", "w") as log:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "deploy/gunicorn_read.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "api.asgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stderr=log,
+        )
 
 
 @pytest.fixture(scope="module")

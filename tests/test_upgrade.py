@@ -229,6 +229,13 @@ class Load:
     phase: str = "old release"  # the upgrade's step while a failure happened, for its report
     write_5xx: list = field(default_factory=list)
 
+    def _checked(self, path: str, answer, ok: bool) -> bool:
+        """Counts a client check; a failed one is kept with the upgrade's step it happened in."""
+        self.checks += 1
+        if not ok:
+            self.failures.append((self.phase, path, answer))
+        return ok
+
     def _poll(self) -> None:
         h = {"x-api-token": self.world["token"]}
         calls = [
@@ -244,15 +251,7 @@ class Load:
                         status = c.get(path, params=params, headers=h).status_code
                     except httpx.HTTPError as exc:
                         status = repr(exc)
-                    self.checks += 1
-                    if status != 200:
-                        self.failures.append(
-                            (
-                                self.phase,
-                                path,
-                                status,
-                            )
-                        )
+                    self._checked(path, status, status == 200)
 
     def _devices(self) -> None:
         with httpx.Client(base_url=self.read, timeout=10) as c:
@@ -264,17 +263,8 @@ class Load:
                     answer = (res.status_code, res.json().get("version"))
                 except (httpx.HTTPError, ValueError) as exc:
                     answer = (repr(exc), None)
-                self.checks += 1
-                if answer == (200, "1.1.0"):
+                if self._checked("/updates", answer, answer == (200, "1.1.0")):
                     self.devices.append(device)
-                else:
-                    self.failures.append(
-                        (
-                            self.phase,
-                            "/updates",
-                            answer,
-                        )
-                    )
 
     def _users(self) -> None:
         h = {"x-api-token": self.world["token"]}
@@ -292,17 +282,8 @@ class Load:
                     status = c.post("/v2/authenticate", json=body, headers=h).status_code
                 except httpx.HTTPError as exc:
                     status = repr(exc)
-                self.checks += 1
-                if status == 200:
+                if self._checked("/v2/authenticate", status, status == 200):
                     self.users.append(user)
-                else:
-                    self.failures.append(
-                        (
-                            self.phase,
-                            "/v2/authenticate",
-                            status,
-                        )
-                    )
 
     def _admin(self) -> None:
         headers = {"Authorization": f"Bearer {self.admin_token}"}

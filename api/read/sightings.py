@@ -217,3 +217,4 @@ class Recorder:
             self.flush(r)
         except (redis.RedisError, OSError):
             log.warning("%d device sightings lost at shutdown: Redis unreachable", len(self._sightings))
+        r.close()
