@@ -65,7 +65,8 @@ class Services:
     edge: str
     admin_token: str
     started_at: float
-    upstreams: dict[str, str]  # the edge's GATEHOUSE_EDGE_*_UPSTREAM settings, for another edge
+    # The edge's GATEHOUSE_EDGE_*_UPSTREAM settings, for another edge (compose's services have none).
+    upstreams: dict[str, str] = field(default_factory=dict)
 
     @property
     def read(self) -> str:

@@ -130,30 +130,43 @@ class Choices:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._listen, name="capgo-choices", daemon=True)
+                    # Each subscription has its own stop event: a stopped one may still be inside its
+                    # one-second read while a new one starts (an app whose lifespan runs again).
+                    self._stop = threading.Event()
+                    self._thread = threading.Thread(
+                        target=self._listen, args=(self._stop,), name="capgo-choices", daemon=True
+                    )
                     self._thread.start()
 
     def start(self) -> None:
         self._ensure_listening()
 
     def stop(self) -> None:
-        self._stop.set()
+        """The process stops (the read app's lifespan): the subscription ends within a second; a later
+        call starts a new one. Left running, each app's thread kept retrying a Redis gone at exit."""
+        with self._lock:
+            self._stop.set()
+            self._thread = None
 
-    def _listen(self) -> None:
-        while not self._stop.is_set():
+    def _listen(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             try:
                 conn = redis.Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
                 pubsub = conn.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
-                while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message is None:
-                        continue
-                    try:
-                        package, device_id, channel, stamp = orjson.loads(message["data"])
-                    except (orjson.JSONDecodeError, ValueError, TypeError):
-                        continue
-                    self._hold(package, device_id, channel, float(stamp))
+                try:
+                    pubsub.subscribe(CHANNEL)
+                    while not stop.is_set():
+                        message = pubsub.get_message(timeout=1.0)
+                        if message is None:
+                            continue
+                        try:
+                            package, device_id, channel, stamp = orjson.loads(message["data"])
+                        except (orjson.JSONDecodeError, ValueError, TypeError):
+                            continue
+                        self._hold(package, device_id, channel, float(stamp))
+                finally:
+                    pubsub.close()
+                    conn.close()
             except (redis.RedisError, OSError) as exc:
                 log.warning("channel choices subscription lost Redis (%s)", exc)
-                self._stop.wait(1.0)
+                stop.wait(1.0)

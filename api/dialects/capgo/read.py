@@ -67,6 +67,7 @@ class Devices:
     async def shutdown(self) -> None:
         """The process stops (api/read/app.py's Lifespan): the devices seen since the last flush leave."""
         await asyncio.to_thread(self.recorder.close)
+        self.choices.stop()
 
     def pin(self, live: LiveApp, check: Check, known: tuple[bool, str | None]) -> tuple:
         """The device's (channel, bundle): its own recent choice (api/dialects/capgo/choices.py) until the
