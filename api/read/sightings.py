@@ -120,7 +120,12 @@ class Recorder:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="sightings", daemon=True)
+                    # Each flush thread has its own stop event, as the channel-choice subscription does: one
+                    # still ending (a join that timed out on Redis) never sees a later thread's.
+                    self._stop = threading.Event()
+                    self._thread = threading.Thread(
+                        target=self._run, args=(self._stop,), name="sightings", daemon=True
+                    )
                     self._thread.start()
 
     def stop(self) -> None:
@@ -135,12 +140,12 @@ class Recorder:
         A second call finds no thread and does nothing; a sighting after it starts a new thread (an app
         whose lifespan runs again, as Falcon's test client runs it for each request)."""
         with self._lock:
-            thread, self._thread = self._thread, None
+            thread, stop, self._thread = self._thread, self._stop, None
         if not isinstance(thread, threading.Thread):
             return
-        self.stop()
+        stop.set()
+        self._wake.set()
         thread.join(timeout)
-        self._stop.clear()
 
     def _take(self):
         with self._lock:
@@ -191,10 +196,10 @@ class Recorder:
         self.sent += len(sightings)
         return len(sightings)
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         r = redis.Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
         down = False
-        while not self._stop.is_set():
+        while not stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
             try:
@@ -212,7 +217,7 @@ class Recorder:
                         self.max_devices,
                     )
                 down = True
-                self._stop.wait(0.5)
+                stop.wait(0.5)
         try:
             self.flush(r)
         except (redis.RedisError, OSError):
