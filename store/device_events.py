@@ -80,6 +80,8 @@ def encode(
 
 def as_sighting(row: Sequence) -> Sighting:
     """A sighting row as a record (a read service older than the offered bundle wrote 11 fields)."""
+    if type(row) is Sighting:
+        return row
     return Sighting._make(row) if len(row) == 12 else Sighting._make([*row[:11], None])
 
 

@@ -428,7 +428,9 @@ class Channel(BaseModel):
 class Device(BaseModel):
     """A device as last seen by the live-update endpoints, and the channel or bundle it is pinned to."""
 
-    app = pw.ForeignKeyField(App, backref="devices", on_delete="CASCADE")
+    # The indexes are migration 0016's: (app, device_id) serves lookups by app; the pin columns are indexed
+    # where set; the last-seen time with its app.
+    app = pw.ForeignKeyField(App, backref="devices", on_delete="CASCADE", index=False)
     app_id: int  # peewee's accessor of the column, typed
     device_id = pw.CharField(max_length=bounds.DEVICE_ID)
     custom_id = pw.CharField(max_length=bounds.CUSTOM_ID, default="")
@@ -439,17 +441,17 @@ class Device(BaseModel):
     version_name = pw.CharField(max_length=bounds.VERSION_NAME, default="")  # the bundle it runs
     is_prod = pw.BooleanField(default=True)
     is_emulator = pw.BooleanField(default=False)
-    channel_override = pw.ForeignKeyField(Channel, null=True, on_delete="SET NULL")
+    channel_override = pw.ForeignKeyField(Channel, null=True, on_delete="SET NULL", index=False)
     channel_override_id: int | None  # peewee's accessor of the column, typed
-    bundle_override = pw.ForeignKeyField(Bundle, null=True, on_delete="SET NULL")
+    bundle_override = pw.ForeignKeyField(Bundle, null=True, on_delete="SET NULL", index=False)
     bundle_override_id: int | None  # peewee's accessor of the column, typed
     first_seen_at = pw.DateTimeField(default=utcnow)
-    last_seen_at = pw.DateTimeField(default=utcnow, index=True)
+    last_seen_at = pw.DateTimeField(default=utcnow)
     # The last bundle /updates offered it: only a device offered a bundle may report that bundle's outcome.
     offered_bundle = pw.CharField(max_length=bounds.BUNDLE_NAME, null=True)
 
     class Meta:
-        indexes = ((("app", "device_id"), True),)
+        indexes = ((("app", "device_id"), True), (("app", "last_seen_at"), False))
 
 
 class DeviceOutcome(BaseModel):
