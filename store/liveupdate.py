@@ -147,6 +147,11 @@ DEV_BUILD = "dev_build"
 EMULATOR = "emulator"
 
 
+# The refusals that name no move, made once: a NamedTuple's constructor is a Python function, and "up to
+# date" is the answer most checks get.
+_REFUSED = {reason: Refusal(reason) for reason in (BAD_NATIVE_VERSION, NO_CHANNEL, NO_BUNDLE, UP_TO_DATE)}
+
+
 def in_rollout(rollout: dict, device_id: str, now: float | None = None) -> bool:
     """Whether a device gets a rollout's bundle now (store/ramps.py: sticky, monotonic membership)."""
     share = share_at(rollout["steps"], rollout["held"], time.time() if now is None else now)
@@ -160,7 +165,7 @@ def decide(
     the device's (channel, bundle) when known better than the snapshot."""
     native = coerce(check.version_build)
     if native is None:
-        return Refusal(BAD_NATIVE_VERSION), None
+        return _REFUSED[BAD_NATIVE_VERSION], None
     if pin is None:
         pin = app.pins.get(check.device_id, NO_PIN)
     pinned_bundle = pin[1]
@@ -169,7 +174,7 @@ def decide(
         # Naming a channel the device may not use reveals nothing about it.
         channel = None
     if channel is None and pinned_bundle is None:
-        return Refusal(NO_CHANNEL), None
+        return _REFUSED[NO_CHANNEL], None
     # A pinned bundle skips the channel: its bundle, its rollout and its rules.
     follows = channel if pinned_bundle is None else None
     name = pinned_bundle if follows is None else follows.bundle
@@ -181,9 +186,9 @@ def decide(
         name = follows.rollout["bundle"]
     bundle = app.bundles.get(name) if name is not None else None
     if bundle is None:
-        return Refusal(NO_BUNDLE), None
+        return _REFUSED[NO_BUNDLE], None
     if check.version_name == bundle.name:
-        return Refusal(UP_TO_DATE), None
+        return _REFUSED[UP_TO_DATE], None
     if follows is not None:
         key = (
             follows.name,
@@ -205,7 +210,7 @@ def decide(
         if refused is not None:
             return refused, None
     if not bundle.stored and not bundle.external_url:
-        return Refusal(NO_BUNDLE), None
+        return _REFUSED[NO_BUNDLE], None
     return None, bundle
 
 

@@ -63,6 +63,7 @@ class Devices:
         self.clock = time.time
         self.proxies = settings.proxies
         self.choices = Choices(settings.redis_url)
+        self.public_base = settings.public_url.rstrip("/")
 
     async def shutdown(self) -> None:
         """The process stops (api/read/app.py's Lifespan): the devices seen since the last flush leave."""
@@ -146,11 +147,11 @@ class Devices:
                 r.close()
         return self._secret
 
-    async def answer(self, request_base: str, bundle) -> bytes:
+    async def answer(self, scope, bundle) -> bytes:
         """The update answer: version, url, checksum (and session_key when the bundle has one)."""
         period = self.settings.bundle_url_seconds
         expires = signing.expiry(period)
-        base = self.settings.public_url.rstrip("/") or request_base
+        base = self.public_base or _base(scope)
         key = (bundle.id, bundle.checksum, expires, base)
         data = self._links.get(key)
         if data is None:
@@ -310,7 +311,7 @@ async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     if held is not None:
         return 200, _refusal_bytes(held, check)
     try:
-        return 200, await d.answer(_base(scope), bundle)
+        return 200, await d.answer(scope, bundle)
     except (redis.RedisError, OSError):
         return 503, orjson.dumps(refusal("server_error", "Cannot sign the download link; retry"))
 
