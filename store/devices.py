@@ -324,8 +324,8 @@ def _record_outcomes(apps: dict[str, int], named: set[tuple[int, str]], outcomes
         # One statement, the offered check a join: the worker fetched every reporting device to test it in
         # Python, then built the rows through peewee, which cost it more than the read service spent
         # answering the same /stats calls (a fleet of 10,000 devices reporting each launch).
-        rows = {(apps[p], b, d, k): (apps[p], d, b, k, s[:64], m) for p, d, b, k, s, m in wanted}
-        db.execute_sql(_OUTCOMES_PG, (orjson.dumps(list(rows.values())).decode(),))
+        latest = {(apps[p], b, d, k): (apps[p], d, b, k, s[:64], m) for p, d, b, k, s, m in wanted}
+        db.execute_sql(_OUTCOMES_PG, (orjson.dumps(list(latest.values())).decode(),))
         return
     offered = set(
         tuples(
