@@ -278,6 +278,18 @@ def _upsert_devices(apps: dict[str, int], sightings: Sequence[Sequence]) -> None
         )
 
 
+_MINUTES_PG = """
+INSERT INTO bundle_minute_stat (app_id, minute, bundle, action, count)
+SELECT (e->>0)::int, (e->>1)::bigint, e->>2, e->>3, (e->>4)::bigint FROM jsonb_array_elements(%s::jsonb) AS e
+ON CONFLICT (app_id, bundle, minute, action) DO UPDATE SET count = bundle_minute_stat.count + EXCLUDED.count
+"""
+_DAYS_PG = """
+INSERT INTO bundle_stat (app_id, day, bundle, action, count)
+SELECT (e->>0)::int, (e->>1)::date, e->>2, e->>3, (e->>4)::bigint FROM jsonb_array_elements(%s::jsonb) AS e
+ON CONFLICT (app_id, day, bundle, action) DO UPDATE SET count = bundle_stat.count + EXCLUDED.count
+"""
+
+
 def _count_actions(apps: dict[str, int], named: set[tuple[int, str]], actions) -> None:
     """Per minute and per day (kept for reports), for bundles that exist."""
     minutes: dict[tuple, int] = {}
@@ -290,6 +302,14 @@ def _count_actions(apps: dict[str, int], named: set[tuple[int, str]], actions) -
         day = dt.datetime.fromtimestamp(minute * 60, dt.UTC).date()
         key = (apps[package], day, bundle, action)
         days[key] = days.get(key, 0) + n
+    if is_postgres():
+        # One statement a table: peewee built 500-row statements in Python, which across 1,000 apps (a
+        # count per app, bundle and action each flush) cost the worker more than PostgreSQL's work.
+        for statement, counts in ((_MINUTES_PG, minutes), (_DAYS_PG, days)):
+            if counts:
+                flat = [(*k, n) for k, n in counts.items()]
+                db.execute_sql(statement, (orjson.dumps(flat).decode(),))  # dates as ISO text
+        return
     for model, field_name, counts in ((BundleMinuteStat, "minute", minutes), (BundleStat, "day", days)):
         rows = [
             {"app": a, field_name: when, "bundle": b, "action": act, "count": n}
