@@ -306,10 +306,10 @@ class SnapshotCache:
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=self.poll_interval)
                     if message is not None:
-                        changed = {message["data"].decode()}
-                        while (more := pubsub.get_message(timeout=0)) is not None:
-                            changed.add(more["data"].decode())
-                        self.refresh(r, changed)
+                        # One message, one refresh: asking for more first cost a select(), and under read
+                        # load every call that lets go of the GIL waits up to 5 ms to get it back.
+                        # Messages that arrived meanwhile are read next, from redis-py's buffer.
+                        self.refresh(r, {message["data"].decode()})
                     if message is None or time.monotonic() - compared >= max(1.0, self.poll_interval):
                         new_gen = r.get(GEN_KEY)
                         if new_gen != gen:
