@@ -16,7 +16,6 @@ import redis
 
 from api.metrics import DROPPED
 from store import device_events as events
-from store.device_events import Sighting
 
 log = logging.getLogger("gatehouse.read.sightings")
 
@@ -38,7 +37,7 @@ class Recorder:
         self._swapped = time.time()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._sightings: dict[tuple[str, str], Sighting] = {}
+        self._sightings: dict[tuple[str, str], tuple] = {}  # the fields of a Sighting
         self._actions: dict[tuple, int] = {}
         self._choices: list[tuple] = []
         # (package, device, bundle, kind) -> (source, minute): the latest outcome a device reported
@@ -60,7 +59,9 @@ class Recorder:
         details = (*check[2:10], offered)  # platform .. is_prod (Check is a NamedTuple)
         if recent is not None and recent[0] == details and now - recent[1] < self.refresh:
             return
-        row = Sighting(
+        # A Sighting's fields as a plain tuple: orjson writes a tuple itself but hands each NamedTuple to a
+        # Python callback, and the NamedTuple's constructor is Python code too (every new device pays both).
+        row = (
             check.app_id,
             check.device_id,
             check.platform or None,
