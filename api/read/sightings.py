@@ -89,21 +89,24 @@ class Recorder:
             self._recent[key] = (details, now)
         self._ensure_started()
 
-    def action(self, package: str, bundle: str, action: str) -> None:
-        key = (package, int(time.time()) // 60, bundle, action)
+    def reported(
+        self, package: str, device_id: str, bundle: str, action: str, outcome: tuple[str, str] | None = None
+    ) -> None:
+        """A plugin action counted toward its bundle; with ``outcome`` (kind: "failure" or "success", and
+        the address it came from), the device's report of that bundle too, kept once per device in a batch
+        (bounded with the sightings: a flood of made-up ids costs a dictionary entry each, then is dropped).
+        One clock reading and one lock for both: /stats calls this for every event."""
+        minute = int(time.time()) // 60
+        key = (package, minute, bundle, action)
         with self._lock:
             self._actions[key] = self._actions.get(key, 0) + 1
-        self._ensure_started()
-
-    def outcome(self, package: str, device_id: str, bundle: str, kind: str, source: str) -> None:
-        """A device's report of a bundle's failure or success, kept once per device in a batch (bounded
-        with the sightings: a flood of made-up ids costs a dictionary entry each, then is dropped)."""
-        key = (package, device_id, bundle, kind)
-        with self._lock:
-            if key not in self._outcomes and len(self._outcomes) >= self.max_devices:
-                self._drop(1)
-                return
-            self._outcomes[key] = (source, int(time.time()) // 60)
+            if outcome is not None:
+                kind, source = outcome
+                held = (package, device_id, bundle, kind)
+                if held in self._outcomes or len(self._outcomes) < self.max_devices:
+                    self._outcomes[held] = (source, minute)
+                else:
+                    self._drop(1)
         self._ensure_started()
 
     def choose(self, kind: str, package: str, device_id: str, channel: str | None) -> None:

@@ -64,6 +64,7 @@ class Devices:
         self.proxies = settings.proxies
         self.choices = Choices(settings.redis_url)
         self.public_base = settings.public_url.rstrip("/")
+        self._sources: dict[tuple, str] = {}
 
     async def shutdown(self) -> None:
         """The process stops (api/read/app.py's Lifespan): the devices seen since the last flush leave."""
@@ -86,6 +87,18 @@ class Devices:
         """As ``pin``, with the choice read from Redis: what any process took is seen (one round trip)."""
         known = await asyncio.to_thread(self.choices.lookup, check.app_id, check.device_id)
         return self.pin(live, check, known)
+
+    def source(self, scope) -> str:
+        """The address an event came from (``_source``), remembered by peer and X-Forwarded-For (bounded:
+        both are the client's to choose): a fleet's events come from the same addresses again and again."""
+        client = scope.get("client")  # a sequence (Falcon's test client gives an iterator)
+        key = (str(tuple(client)[0]) if client else "unknown", _header(scope, b"x-forwarded-for"))
+        found = self._sources.get(key)
+        if found is None:
+            if len(self._sources) >= 10_000:
+                self._sources.clear()
+            found = self._sources[key] = _source(*key, self.proxies)
+        return found
 
     def live(self, view: AppView) -> LiveApp:
         key = (view.public_id, view.digest)
@@ -258,16 +271,17 @@ class Direct:
         return True
 
 
-def source(scope, proxies: Proxies) -> str:
+def _header(scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def _source(peer: str, forwarded: bytes | None, proxies: Proxies) -> str:
     """The address a request came from, as the edge saw it (api/forwarding), IPv6 as its /64: what one
     address may contribute is bounded."""
-    client = scope.get("client")
-    forwarded = None
-    for name, value in scope["headers"]:
-        if name == b"x-forwarded-for":
-            forwarded = value.decode("latin-1")
-            break
-    address = proxies.client(str(tuple(client)[0]) if client else "unknown", forwarded)
+    address = proxies.client(peer, None if forwarded is None else forwarded.decode("latin-1"))
     if ":" in address:
         try:
             return str(ipaddress.ip_network(f"{address}/64", strict=False))
@@ -364,11 +378,15 @@ def _one_stat(d: Devices, scope, payload) -> dict | None:
     if bundle in d.live(view).bundles:
         # Only bundles the app has are counted: anonymous /stats naming made-up versions grew the stats
         # tables a row each (the worker checks again against the database).
-        d.recorder.action(check.app_id, bundle, action)
-        if action in FAILURE_ACTIONS or action == SUCCESS_ACTION:
-            kind = "success" if action == SUCCESS_ACTION else "failure"
-            d.recorder.outcome(check.app_id, check.device_id, bundle, kind, source(scope, d.proxies))
+        kind = _OUTCOMES.get(action)
+        d.recorder.reported(
+            check.app_id, check.device_id, bundle, action, None if kind is None else (kind, d.source(scope))
+        )
     return None
+
+
+# The actions that report how a bundle fared on a device (a rollout's health counts them).
+_OUTCOMES = {SUCCESS_ACTION: "success"} | dict.fromkeys(FAILURE_ACTIONS, "failure")
 
 
 def _action(body: dict) -> None:
