@@ -22,7 +22,7 @@ import httpx
 import redis
 
 from deploy.render_nginx import render
-from loadtest.processes import free_port, wait_until
+from loadtest.processes import drop_database, free_port, wait_until
 from loadtest.stack import Stack, production_stack, up
 from store.snapshot_format import PUBLISHED_KEY
 
@@ -133,6 +133,7 @@ def main() -> None:
         run_dir = Path(tmp)
         run_dir.chmod(0o777)  # nginx workers run unprivileged
         measure(stack, run_dir)
+    drop_database(PG)
 
 
 def measure(stack: Stack, run_dir: Path) -> None:

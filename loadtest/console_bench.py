@@ -28,7 +28,7 @@ import psycopg
 import redis
 from falcon import testing
 
-from loadtest.processes import recreate_database
+from loadtest.processes import drop_database, recreate_database
 
 PG = os.environ.get(
     "GATEHOUSE_CONSOLE_BENCH_DATABASE_URL",
@@ -359,6 +359,7 @@ def main() -> None:
         print(f"{name:<28}{p50:>8.1f}{p95:>8.1f}{p95 / TARGET_MS:>11.2f}x")
     worst = max(p95 for _, _, p95 in rows)
     print(f"worst p95 {worst:.1f} ms: {'meets' if worst <= TARGET_MS else 'MISSES'} the target")
+    drop_database(PG)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import httpx
 import psycopg
 
 from loadtest.bench import PG, REDIS_URL
+from loadtest.processes import drop_database
 from loadtest.stack import production_stack
 from store.partitions import month_of, next_month, partition
 
@@ -51,6 +52,7 @@ def main() -> None:
         public = admin.post("/admin/v1/apps", json={"team_id": team["id"], "title": "Events"}).json()["id"]
         with psycopg.connect(DB, autocommit=True) as conn:
             measure(conn, admin, public, args.events, args.users)
+    drop_database(DB)
 
 
 def measure(conn: psycopg.Connection, admin: httpx.Client, public: str, events: int, users: int) -> None:

@@ -15,6 +15,15 @@ def recreate_database(url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def drop_database(url: str) -> None:
+    """Drops a benchmark's database once it has printed its figures: left behind, PostgreSQL's autovacuum
+    worked through its millions of rows during the next benchmark of `make bench` (the scale run after the
+    events run: its propagation p99 217 ms against 79 ms alone)."""
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
