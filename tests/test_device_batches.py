@@ -108,3 +108,20 @@ def test_a_batch_holding_only_a_failure_report_is_counted(api, world, redis_conn
         for o in DeviceOutcome.select().where(DeviceOutcome.device_id == device)
     ]
     assert got == [(device, "1.1.0", "failure")]
+
+
+def test_a_new_device_costs_three_index_entries():
+    """Migration 0016: of the device table's indexes, only the primary key, (app, device) and (app, last
+    seen) take every row; the pin columns' indexes take pinned devices only (the worker's upsert of a new
+    device wrote six entries before)."""
+    from store.db import db
+
+    rows = db.execute_sql("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'device'").fetchall()
+    every_row = {name for name, definition in rows if " WHERE " not in definition}
+    assert every_row == {"device_pkey", "device_app_id_device_id", "device_app_id_last_seen_at"}
+    partial = {name: definition.split(" WHERE ")[1] for name, definition in rows if " WHERE " in definition}
+    assert partial == {
+        "device_pinned": "((channel_override_id IS NOT NULL) OR (bundle_override_id IS NOT NULL))",
+        "device_pinned_channel": "(channel_override_id IS NOT NULL)",
+        "device_pinned_bundle": "(bundle_override_id IS NOT NULL)",
+    }
