@@ -247,12 +247,17 @@ ON CONFLICT (app_id, device_id) DO UPDATE SET
 """
 
 
+def _send_rows(statement: str, rows: list) -> None:
+    """Runs one of the PostgreSQL statements here, which read their rows from one JSON array (%s)."""
+    db.execute_sql(statement, (orjson.dumps(rows).decode(),))
+
+
 def _upsert_devices(apps: dict[str, int], sightings: Sequence[Sequence]) -> None:
     known = [as_sighting(r) for r in sightings if r[0] in apps]
     if not known:
         return
     if is_postgres():
-        db.execute_sql(_UPSERT_PG, (orjson.dumps([(apps[r[0]], *r[1:]) for r in known]).decode(),))
+        _send_rows(_UPSERT_PG, [(apps[r[0]], *r[1:]) for r in known])
         return
     rows = []
     for package, device_id, *values, seen, offered in known:
@@ -307,8 +312,7 @@ def _count_actions(apps: dict[str, int], named: set[tuple[int, str]], actions) -
         # count per app, bundle and action each flush) cost the worker more than PostgreSQL's work.
         for statement, counts in ((_MINUTES_PG, minutes), (_DAYS_PG, days)):
             if counts:
-                flat = [(*k, n) for k, n in counts.items()]
-                db.execute_sql(statement, (orjson.dumps(flat).decode(),))  # dates as ISO text
+                _send_rows(statement, [(*k, n) for k, n in counts.items()])  # dates as ISO text
         return
     for model, field_name, counts in ((BundleMinuteStat, "minute", minutes), (BundleStat, "day", days)):
         rows = [
@@ -345,7 +349,7 @@ def _record_outcomes(apps: dict[str, int], named: set[tuple[int, str]], outcomes
         # Python, then built the rows through peewee, which cost it more than the read service spent
         # answering the same /stats calls (a fleet of 10,000 devices reporting each launch).
         latest = {(apps[p], b, d, k): (apps[p], d, b, k, s[:64], m) for p, d, b, k, s, m in wanted}
-        db.execute_sql(_OUTCOMES_PG, (orjson.dumps(list(latest.values())).decode(),))
+        _send_rows(_OUTCOMES_PG, list(latest.values()))
         return
     offered = set(
         tuples(

@@ -6,6 +6,7 @@ The decision itself is the domain's (store/liveupdate.py).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from store import bounds
@@ -65,17 +66,10 @@ NATIVE_VERSION = (
 _NATIVE = re.compile(NATIVE_VERSION, re.ASCII)
 
 
-_NATIVE_SEEN: dict[str, bool] = {}
-
-
+@functools.lru_cache(maxsize=10_000)
 def is_native_version(text: str) -> bool:
     """Memoised: a fleet reports few native versions. Bounded, as the strings come from devices."""
-    known = _NATIVE_SEEN.get(text)
-    if known is None:
-        if len(_NATIVE_SEEN) >= 10_000:
-            _NATIVE_SEEN.clear()
-        known = _NATIVE_SEEN[text] = _NATIVE.fullmatch(text) is not None
-    return known
+    return _NATIVE.fullmatch(text) is not None
 
 
 _PLATFORMS = frozenset(("ios", "android", "electron"))
@@ -90,7 +84,6 @@ def _flag(body: dict, name: str, default: bool) -> bool:
     return value
 
 
-_A, _B = bounds.PACKAGE_NAME, bounds.VERSION_BUILD
 _OPTIONAL = tuple(zip(("version_name", "plugin_version", "version_os", "custom_id", "defaultChannel"),
                       (limit for _, _, limit in _STRINGS[4:]), strict=True))  # fmt: skip
 _new_check = tuple.__new__  # Check's own constructor is a Python function: half a microsecond a call
@@ -113,10 +106,10 @@ def parse_check(body, need_versions: bool = True) -> Check:
         )
         emulator, prod = get("is_emulator"), get("is_prod")
         if (
-            type(app_id) is str and 0 < len(app_id) <= _A and "\x00" not in app_id
+            type(app_id) is str and 0 < len(app_id) <= bounds.PACKAGE_NAME and "\x00" not in app_id
             and type(device_id) is str and len(device_id) == 36 and _DEVICE_ID.fullmatch(device_id) is not None
             and type(platform) is str and platform in _PLATFORMS
-            and type(build) is str and 0 < len(build) <= _B and is_native_version(build)
+            and type(build) is str and 0 < len(build) <= bounds.VERSION_BUILD and is_native_version(build)
             and (emulator is None or emulator is True or emulator is False)
             and (prod is None or prod is True or prod is False)
         ):  # fmt: skip

@@ -8,6 +8,7 @@ Refusals are HTTP 200 {"error": code, "message": ...} as Capgo answers them; bad
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import time
 from time import perf_counter
@@ -64,7 +65,6 @@ class Devices:
         self.proxies = settings.proxies
         self.choices = Choices(settings.redis_url)
         self.public_base = settings.public_url.rstrip("/")
-        self._sources: dict[tuple, str] = {}
 
     async def shutdown(self) -> None:
         """The process stops (api/read/app.py's Lifespan): the devices seen since the last flush leave."""
@@ -89,16 +89,10 @@ class Devices:
         return self.pin(live, check, known)
 
     def source(self, scope) -> str:
-        """The address an event came from (``_source``), remembered by peer and X-Forwarded-For (bounded:
-        both are the client's to choose): a fleet's events come from the same addresses again and again."""
+        """The address an event came from (``_source``, remembered by peer and X-Forwarded-For)."""
         client = scope.get("client")  # a sequence (Falcon's test client gives an iterator)
-        key = (str(tuple(client)[0]) if client else "unknown", _header(scope, b"x-forwarded-for"))
-        found = self._sources.get(key)
-        if found is None:
-            if len(self._sources) >= 10_000:
-                self._sources.clear()
-            found = self._sources[key] = _source(*key, self.proxies)
-        return found
+        peer = str(tuple(client)[0]) if client else "unknown"
+        return _source(peer, _header(scope, b"x-forwarded-for"), self.proxies)
 
     def live(self, view: AppView) -> LiveApp:
         key = (view.public_id, view.digest)
@@ -203,9 +197,13 @@ class Devices:
 
 
 _HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-# The response headers by body length (what differs between answers), built once each: the server only
-# reads them.
-_FRAMES: dict[int, list[tuple[bytes, bytes]]] = {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _frame(length: int) -> list[tuple[bytes, bytes]]:
+    """The response headers for a body of ``length`` bytes (what differs between answers), built once
+    each: the server only reads them."""
+    return [*_HEADERS, (b"content-length", str(length).encode())]
 
 
 async def _asgi_body(receive, limit: int = MAX_BODY) -> bytes:
@@ -260,12 +258,7 @@ class Direct:
             status, data = await self.answer(self.d, scope, payload)
         except BadRequest as bad:
             status, data = 400, orjson.dumps(refusal(bad.code, bad.message))
-        headers = _FRAMES.get(len(data))
-        if headers is None:
-            if len(_FRAMES) >= 4096:
-                _FRAMES.clear()
-            headers = _FRAMES[len(data)] = [*_HEADERS, (b"content-length", str(len(data)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": _frame(len(data))})
         await send({"type": "http.response.body", "body": data})
         self.d.metrics.observe(route, "POST", status, started)
         return True
@@ -278,9 +271,11 @@ def _header(scope, name: bytes) -> bytes | None:
     return None
 
 
+@functools.lru_cache(maxsize=10_000)
 def _source(peer: str, forwarded: bytes | None, proxies: Proxies) -> str:
     """The address a request came from, as the edge saw it (api/forwarding), IPv6 as its /64: what one
-    address may contribute is bounded."""
+    address may contribute is bounded. Memoised (bounded: both strings are the client's to choose): a
+    fleet's events come from the same addresses again and again."""
     address = proxies.client(peer, None if forwarded is None else forwarded.decode("latin-1"))
     if ":" in address:
         try:
@@ -299,7 +294,7 @@ def _labelled(refused: dict) -> bytes:
 # version: its bytes are kept by those three (most checks are refused: "no new version" is the usual
 # answer). Bounded, as the versions come from devices; ~1.2 us a check saved (wording, merge, encoding).
 _REFUSALS: dict[tuple, bytes] = {}
-_APP_REFUSALS = {id(APP_NOT_FOUND): _labelled(APP_NOT_FOUND), id(PLAN): _labelled(PLAN)}
+_APP_REFUSALS = {r["error"]: _labelled(r) for r in (APP_NOT_FOUND, PLAN)}
 
 
 def _refusal_bytes(held, check: Check) -> bytes:
@@ -317,7 +312,8 @@ async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     check = parse_check(payload)
     view, refused = d.app(check)
     if view is None:
-        return 200, _APP_REFUSALS[id(refused)]
+        assert refused is not None  # Devices.app gives the view or the refusal
+        return 200, _APP_REFUSALS[refused["error"]]
     live = d.live(view)
     pin = d.pin(live, check, d.choices.held(check.app_id, check.device_id))
     held, bundle = decide(live, check, d.clock(), pin)
