@@ -539,3 +539,35 @@ def test_a_space_in_app_version_is_the_plus_an_sdk_did_not_encode(reader, world,
     sync()
     res = check(reader, "/v1/versions", world.client_token, **q(world, app_version="1.0.0 7"))
     assert res.status_code == 200 and res.json["force_update"] is True, res.json
+
+
+def test_a_read_process_takes_requests_once_its_snapshots_are_in_memory(settings, world, sync):
+    """Its lifespan startup completes after the first load: a worker started under load (a deploy's new
+    master) answered its first requests from an empty cache, 404 and 401 for apps that exist."""
+    import asyncio
+
+    from api.read.app import create_read_app
+    from api.read.cache import SnapshotCache
+
+    sync()  # the world's snapshot is in Redis
+    cache = SnapshotCache(settings.redis_url, codecs=part_codecs())
+    app = create_read_app(settings, cache)
+
+    async def start_then_look() -> bool:
+        messages = asyncio.Queue()
+        await messages.put({"type": "lifespan.startup"})
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, messages.get, send))
+        while not sent:
+            await asyncio.sleep(0)
+        loaded = world.app_id in cache.state.apps  # at once: the process takes requests from here on
+        await messages.put({"type": "lifespan.shutdown"})
+        await task
+        assert sent[0]["type"] == "lifespan.startup.complete"
+        return loaded
+
+    assert asyncio.run(start_then_look())

@@ -739,7 +739,9 @@ def test_the_failure_chart_counts_outcomes_in_their_span(world):
         channels.put_channel(world.user, world.app.package_name, "production", "1.0.0", {})
         row = rollouts.start_rollout(world.user, world.app_id, "production", "1.1.0", [(0, 1000)])
         Rollout.update(created_at=utcnow() - dt.timedelta(hours=48)).where(Rollout.id == row.id).execute()
-        minute = int(clock.time() // 60) - 60  # an hour ago: the last spans of 48 hours
+        # An hour and a half ago: in the middle of the second-to-last of 48 hourly spans. An hour ago was
+        # their boundary, and a run in a minute's first second counted it in the last span (CI, once).
+        minute = int(clock.time() // 60) - 90
         for n, kind in enumerate(["failure"] * 3 + ["success"] * 7):
             DeviceOutcome.create(
                 app=world.app.id, bundle="1.1.0", device_id=f"d{n}", kind=kind, source="s", minute=minute

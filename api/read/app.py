@@ -84,6 +84,9 @@ class Ready:
         resp.data = orjson.dumps({"ready": ready, "checks": checks})
 
 
+STARTUP_WAIT_SECONDS = 10.0
+
+
 class Lifespan:
     """Starts the snapshot sync thread in each worker process, and the metrics flush on its event loop."""
 
@@ -98,6 +101,11 @@ class Lifespan:
         # collector's way, a full collection walks only what requests and snapshots allocate.
         gc.freeze()
         self.cache.start()
+        # A process takes requests once its snapshots are in memory (or Redis failed to give them): a
+        # worker started under load (a deploy's new master, a recycled worker) answered its first
+        # requests from nothing, 404 and 401 for apps that exist (tests/test_upgrade.py caught four).
+        # Its listening socket queues them meanwhile.
+        await asyncio.to_thread(self.cache.tried.wait, STARTUP_WAIT_SECONDS)
         self._flusher = asyncio.create_task(self._flush_every_second())
 
     async def process_shutdown(self, scope, event):

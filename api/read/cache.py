@@ -175,6 +175,8 @@ class SnapshotCache:
         self.state = State()
         self.hot = HotSet(hot_bytes, codecs)
         self.loaded = threading.Event()
+        # Set once the first load finished or failed: what a starting process waits for (api/read/app.py).
+        self.tried = threading.Event()
         self.redis_ok = False
         self.synced_at: float | None = None
         self._stop = threading.Event()
@@ -301,6 +303,7 @@ class SnapshotCache:
                 # when the generation moved and a second has passed since the last one.
                 gen = r.get(GEN_KEY)
                 self.refresh(r)
+                self.tried.set()
                 self._observe(gen)
                 compared = time.monotonic()
                 while not self._stop.is_set():
@@ -319,5 +322,6 @@ class SnapshotCache:
                     self._observe(gen)
             except (redis.RedisError, OSError) as exc:
                 self.redis_ok = False
+                self.tried.set()
                 log.warning("snapshot sync lost Redis (%s); serving the snapshots in memory", exc)
                 self._stop.wait(1.0)
