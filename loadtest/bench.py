@@ -8,6 +8,7 @@ Each case runs ROUNDS times, interleaved, and the median is reported.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -19,9 +20,11 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import redis
 
 from deploy.render_nginx import render
+from loadtest.probe import Probe
 from loadtest.processes import drop_database, free_port, wait_until
 from loadtest.stack import Stack, production_stack, up
 from store.snapshot_format import PUBLISHED_KEY
@@ -290,40 +293,54 @@ def measure(stack: Stack, run_dir: Path) -> None:
 
 
 def measure_propagation(write: httpx.Client, read: str, app_id: str, q: str, h: dict, token: str) -> None:
-    # Propagation is measured while wrk keeps the read service busy on the 404 path.
+    """Write-to-visible, under read load: each change is timed from the rule's ``updated_at`` (stamped in
+    the transaction, just before its commit) and, more strictly, from the PATCH being sent, until every
+    one of a probe's 8 kept-alive connections answers the new body. The target is on the first: issue 24
+    asks for a change's way from its commit to the clients."""
     background = subprocess.Popen(
         ["wrk", "-t1", "-c64", "-d600s", "-H", f"x-api-token: {token}", f"{read}/v1/versions?{q}9.9.9"],
         stdout=subprocess.DEVNULL,
     )
     rule = write.get(f"/admin/v1/apps/{app_id}/versions", params={"per_page": 1}).json()["items"][0]
-    rq = f"{read}/v1/versions?{q}{rule['version']}"
-    samples, stages = [], {"write (PATCH answered)": [], "to publish (job wake, render, publish)": [],
-                           "to visible (pub/sub, reload, poll)": []}  # fmt: skip
+    rq = f"/v1/versions?{q}{rule['version']}"
+    from_commit, from_request = [], []
+    stages: dict[str, list[float]] = {
+        "request -> commit (PATCH's own work)": [],
+        "commit -> PATCH answered (enqueue)": [],
+        "to publish (job wake, render, publish)": [],
+        "to visible (pub/sub, reload, answer)": [],
+    }
     published = redis.Redis.from_url(REDIS_URL)
+    probe = Probe(read)
+
+    def shown(text: str) -> bool:
+        return all(orjson.loads(body).get("update_message") == text for _, body in probe.ask(rq, headers=h))
+
     for i in range(int(os.environ.get("BENCH_PROPAGATION_SAMPLES", 100))):
         text = f"message {i}"
-        t0, w0 = time.perf_counter(), time.time()
-        write.patch(f"/admin/v1/apps/{app_id}/versions/{rule['id']}", json={"update_message": text})
+        w0 = time.time()
+        res = write.patch(f"/admin/v1/apps/{app_id}/versions/{rule['id']}", json={"update_message": text})
         w1 = time.time()
-        with httpx.Client() as c:
-            wait_until(
-                lambda c=c, text=text: c.get(rq, headers=h).json().get("update_message") == text,
-                interval=0.001,
-            )
+        wait_until(lambda text=text: shown(text), interval=0.001)
         w2 = time.time()
-        samples.append((time.perf_counter() - t0) * 1000)
-        # The worker stamps each publish (gh:snap:published, ms): the three stages of one change.
+        committed = dt.datetime.fromisoformat(res.json()["updated_at"]).timestamp()
+        from_commit.append((w2 - committed) * 1000)
+        from_request.append((w2 - w0) * 1000)
+        # The worker stamps each publish (gh:snap:published): with the commit stamp, the stages of one change.
         at = float(published.hget(PUBLISHED_KEY, app_id) or w1)
-        for name, ms in zip(stages, ((w1 - w0) * 1000, (at - w1) * 1000, (w2 - at) * 1000), strict=True):
-            stages[name].append(ms)
+        for name, ms in zip(stages, (committed - w0, w1 - committed, at - w1, w2 - at), strict=True):
+            stages[name].append(ms * 1000)
+    probe.close()
     background.terminate()
     background.wait()
-    samples.sort()
     p = lambda xs, f: sorted(xs)[min(len(xs) - 1, int(f * len(xs)))]  # noqa: E731
     print(
-        f"\nwrite-to-visible propagation over {len(samples)} admin writes (PATCH until the read service "
-        f"serves the new body, under read load): p50 {p(samples, 0.5):.1f} ms, p99 {p(samples, 0.99):.1f} ms, "
-        f"max {samples[-1]:.1f} ms (target p99 <= 100)"
+        f"\nchange -> visible over {len(from_commit)} admin writes under read load (until the read service "
+        f"answers the new body on each of 8 kept-alive connections):\n"
+        f"  from its commit: p50 {p(from_commit, 0.5):.1f} ms, p99 {p(from_commit, 0.99):.1f} ms, "
+        f"max {max(from_commit):.1f} ms (target p99 <= 100)\n"
+        f"  from the PATCH sent: p50 {p(from_request, 0.5):.1f} ms, p99 {p(from_request, 0.99):.1f} ms, "
+        f"max {max(from_request):.1f} ms"
     )
     for name, values in stages.items():
         print(f"  {name:40} p50 {p(values, 0.5):>6.1f} ms  p99 {p(values, 0.99):>6.1f} ms")
