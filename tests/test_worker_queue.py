@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import redis
@@ -51,6 +52,29 @@ def test_a_job_a_live_worker_runs_is_not_replaced(settings, redis_conn, world):
     enqueue_rebuild(queue, app.id)
     # The running one may have read before the commit: the follow-up id takes the request.
     assert Job.fetch(f"rebuild-{app.id}", connection=redis_conn).get_status() == JobStatus.STARTED
+    assert queue.connection.lpos(queue.key, f"rebuild-{app.id}-again") is not None
+
+
+def test_a_job_a_live_worker_is_starting_is_not_replaced(settings, redis_conn, world):
+    """Taken off the queue, not yet marked started: the request waits for the worker to start it (asking
+    every 2 ms), then goes to the follow-up id, as for any running job."""
+    queue = make_queue(redis_conn, settings.queue_name)
+    app = world.app
+    beat(redis_conn, "starting-worker")
+    job = _abandon(queue, f"rebuild-{app.id}", app.id, JobStatus.QUEUED)
+
+    def start() -> None:
+        time.sleep(0.01)
+        job.worker_name = "starting-worker"
+        job.save()
+        job.set_status(JobStatus.STARTED)
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    enqueue_rebuild(queue, app.id)
+    starter.join()
+    assert Job.fetch(f"rebuild-{app.id}", connection=redis_conn).get_status() == JobStatus.STARTED
+    assert queue.connection.lpos(queue.key, f"rebuild-{app.id}") is None
     assert queue.connection.lpos(queue.key, f"rebuild-{app.id}-again") is not None
 
 
