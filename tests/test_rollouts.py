@@ -24,6 +24,14 @@ def test_the_hash_spreads_devices_evenly(percent):
     assert abs(inside / len(IDS) * 100 - percent) <= 0.5, inside
 
 
+def test_a_devices_place_never_changes_across_releases():
+    """Places written down from the first release's formula (blake2b of "rollout:device", 8 bytes, mod
+    10,000): a release that computed them differently would move devices in and out of live rollouts."""
+    assert bucket(7, "00000000-0000-4000-8000-000000000001") == 3282
+    assert bucket(3, "device-a") == 3530
+    assert bucket(12345, "Ω-unicode") == 3247
+
+
 def test_membership_is_sticky_and_only_grows_when_widening():
     at_10 = {d for d in IDS[:20_000] if bucket(3, d) < 1000}
     at_50 = {d for d in IDS[:20_000] if bucket(3, d) < 5000}

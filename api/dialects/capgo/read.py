@@ -58,7 +58,7 @@ class Devices:
     def __init__(self, cache: SnapshotCache, recorder: Recorder, settings, metrics: RequestMetrics):
         self.cache, self.recorder, self.settings, self.metrics = cache, recorder, settings, metrics
         self._live: dict[tuple[str, str], LiveApp] = {}
-        self._links: dict[tuple, bytes] = {}
+        self.links: dict[tuple, bytes] = {}
         self._secret: bytes | None = None
         # The clock rollout steps are evaluated against (a test sets its own).
         self.clock = time.time
@@ -154,23 +154,26 @@ class Devices:
                 r.close()
         return self._secret
 
-    async def answer(self, scope, bundle) -> bytes:
-        """The update answer: version, url, checksum (and session_key when the bundle has one)."""
-        period = self.settings.bundle_url_seconds
-        expires = signing.expiry(period)
-        base = self.public_base or _base(scope)
-        key = (bundle.id, bundle.checksum, expires, base)
-        data = self._links.get(key)
+    def link_key(self, scope, bundle) -> tuple:
+        """What an update answer is kept by: the bundle, this period's expiry and the base URL."""
+        expires = signing.expiry(self.settings.bundle_url_seconds)
+        return bundle.id, bundle.checksum, expires, self.public_base or _base(scope)
+
+    async def answer(self, key: tuple, bundle) -> bytes:
+        """The update answer (``link_key``'s key): version, url, checksum (and session_key when the bundle
+        has one). Almost every offer finds it made already (``links``), before awaiting this."""
+        data = self.links.get(key)
         if data is None:
+            expires, base = key[2], key[3]
             url = bundle.external_url or base + signing.path(
                 await self.secret(), bundle.id, bundle.name, expires
             )
             doc = {"version": bundle.name, "url": url, "checksum": bundle.checksum}
             if bundle.session_key:
                 doc["session_key"] = bundle.session_key
-            if len(self._links) >= 10_000:
-                self._links.clear()  # bounded: the Host header is the client's to choose
-            data = self._links[key] = orjson.dumps(doc)
+            if len(self.links) >= 10_000:
+                self.links.clear()  # bounded: the Host header is the client's to choose
+            data = self.links[key] = orjson.dumps(doc)
         return data
 
     async def checked(self, req, resp, need_versions: bool = True, validate=None):
@@ -227,14 +230,17 @@ async def _asgi_body(receive, limit: int = MAX_BODY) -> bytes:
 
 def _base(scope) -> str:
     """scheme://host of the request, as Falcon's ``req.prefix`` reads it."""
-    for name, value in scope["headers"]:
-        if name == b"host":
-            host = value.decode("latin-1")
-            break
-    else:
-        server = scope.get("server") or ("127.0.0.1", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{scope['scheme']}://{host}{scope.get('root_path', '')}"
+    host = _header(scope, b"host")
+    if host is not None:
+        return _based(scope["scheme"], host, scope.get("root_path", ""))
+    server = tuple(scope.get("server") or ("127.0.0.1", 80))
+    return f"{scope['scheme']}://{server[0]}:{server[1]}{scope.get('root_path', '')}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _based(scheme: str, host: bytes, root: str) -> str:
+    # Memoised (bounded: the Host header is the client's): every offer of a download link needs it.
+    return f"{scheme}://{host.decode('latin-1')}{root}"
 
 
 class Direct:
@@ -320,8 +326,12 @@ async def updates(d: Devices, scope, payload) -> tuple[int, bytes]:
     d.recorder.seen(check, offered=None if bundle is None else bundle.name)
     if held is not None:
         return 200, _refusal_bytes(held, check)
+    key = d.link_key(scope, bundle)
+    data = d.links.get(key)  # made already, so no coroutine (most offers)
+    if data is not None:
+        return 200, data
     try:
-        return 200, await d.answer(scope, bundle)
+        return 200, await d.answer(key, bundle)
     except (redis.RedisError, OSError):
         return 503, orjson.dumps(refusal("server_error", "Cannot sign the download link; retry"))
 
