@@ -88,6 +88,9 @@ class LiveApp:
     # The channel rules' verdicts: they depend on the channel, the bundle and the device's versions and
     # flags, never on its id, so a fleet shares a few (rebuilt with the snapshot, bounded).
     verdicts: dict[tuple, Refusal | None] = field(default_factory=dict)
+    # The bundles of the app's live rollouts: the only ones whose devices' outcomes are kept (a rollout's
+    # health is all that reads them).
+    watched: frozenset[str] = frozenset()
 
     def channel_for(
         self, device_id: str, platform: str, default_channel: str | None, pin: tuple | None = None

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from store.models import BundleStat, DeviceOutcome
 from store.ramps import bucket
 from tests.helpers import uid
 from tests.test_capgo import PKG, device_body, upload
@@ -203,3 +204,29 @@ def test_a_rollout_is_promoted_after_a_whole_window_at_100_percent(live, reader,
     assert check_rollouts() == 1
     assert live("GET").json["state"] == "promoted"
     assert capgo("GET", "/channel", app_id=PKG, channel="production").json["version"]["name"] == "1.1.0"
+
+
+def test_outcomes_are_kept_only_for_the_bundles_of_live_rollouts(live, reader, sync, redis_conn):
+    """A device's outcome row is what a rollout's health reads, and nothing else does: reports of a bundle
+    no live rollout ships are counted per action (the bundle's stats) but leave no row per device."""
+    plain = [uid(f"plain-{i}") for i in range(3)]
+    for device in plain:
+        got = reader.simulate_post("/updates", json=device_body(device_id=device, version_name="0.9.0"))
+        assert got.json.get("version") == "1.0.0", (
+            got.json
+        )  # offered the channel's bundle: before, its outcomes were kept
+    stats(reader, "set", plain[:2], version="1.0.0")
+    stats(reader, "update_fail", plain[2:], version="1.0.0")
+    live(
+        "PUT",
+        body={"bundle": "1.1.0", "steps": [{"percent": 50, "at": "now"}, {"percent": 100, "at": "+1d"}]},
+    )
+    sync()
+    watched = offered(reader, 2, "watched")
+    stats(reader, "set", watched)
+    time.sleep(0.7)  # the read process's flush
+    drain(redis_conn)
+    kept = {(o.device_id, o.bundle, o.kind) for o in DeviceOutcome.select()}
+    assert kept == {(d, "1.1.0", "success") for d in watched}
+    counted = {(s.bundle, s.action): s.count for s in BundleStat.select()}
+    assert counted == {("1.0.0", "set"): 2, ("1.0.0", "update_fail"): 1, ("1.1.0", "set"): 2}

@@ -30,6 +30,7 @@ def live_app(package: str, part: dict | None) -> LiveApp:
             if policy.public and policy.serves(platform):
                 app.defaults[platform] = policy
                 break
+    app.watched = frozenset(p.rollout["bundle"] for p in app.channels.values() if p.rollout)
     return app
 
 

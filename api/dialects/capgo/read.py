@@ -381,10 +381,13 @@ def _one_stat(d: Devices, scope, payload) -> dict | None:
         return refused
     d.recorder.seen(check)
     action, bundle = payload["action"], check.version_name
-    if bundle in d.live(view).bundles:
+    live = d.live(view)
+    if bundle in live.bundles:
         # Only bundles the app has are counted: anonymous /stats naming made-up versions grew the stats
-        # tables a row each (the worker checks again against the database).
-        kind = _OUTCOMES.get(action)
+        # tables a row each (the worker checks again against the database). A device's outcome is kept
+        # only for a bundle under a live rollout, whose health reads it; every update wave wrote a row a
+        # device that nothing read (and /stats at scale spent most of its database time on them).
+        kind = _OUTCOMES.get(action) if bundle in live.watched else None
         d.recorder.reported(
             check.app_id, check.device_id, bundle, action, None if kind is None else (kind, d.source(scope))
         )
