@@ -40,7 +40,7 @@ from store.timefmt import iso
 
 
 class RuleRow(NamedTuple):
-    """An enabled exact version rule, its environment's alias joined."""
+    """An enabled exact version rule, with its environment's alias."""
 
     environment: str
     platform: str
@@ -52,7 +52,7 @@ class RuleRow(NamedTuple):
 
 
 class MinimumRow(NamedTuple):
-    """A minimum version rule, its environment's alias joined."""
+    """A minimum version rule, with its environment's alias."""
 
     environment: str
     platform: str
@@ -113,44 +113,45 @@ def apps_data(app_ids: list[int]) -> dict[int, AppData]:
     live = [i for i, data in out.items() if data.state != "app_deleted"]
     if not live:
         return out
+    # The environments' aliases are mapped here rather than joined: a join let the planner hash all
+    # 30,000 environments of a freshly loaded scale database (no statistics yet) for every one-app rebuild,
+    # 7 ms a query where an index lookup takes 0.1 ms.
+    windows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app.in_(live))}
+    environments = Environment.select(Environment.id, Environment.app, Environment.alias)
+    aliases: dict[int, str] = {}
+    for env_id, app_id, alias in tuples(
+        environments.where(Environment.app.in_(live)).order_by(Environment.id)
+    ):
+        aliases[env_id] = alias
+        window = windows.get(env_id)
+        out[app_id].maintenance.append((alias, window if window is not None and window.active else None))
     rules = tuples(
         VersionRule.select(
             VersionRule.app,
-            Environment.alias,
+            VersionRule.environment,
             VersionRule.platform,
             VersionRule.version,
             VersionRule.version_key,
             VersionRule.force_update,
             VersionRule.update_message,
             VersionRule.messages,
-        )
-        .join(Environment)
-        .where(VersionRule.app.in_(live) & (VersionRule.enabled == True))  # noqa: E712
+        ).where(VersionRule.app.in_(live) & (VersionRule.enabled == True))  # noqa: E712
     )
-    for app_id, *row in rules:
-        out[app_id].rules.append(RuleRow(*row))
+    for app_id, env_id, *row in rules:
+        out[app_id].rules.append(RuleRow(aliases[env_id], *row))
     minimums = tuples(
         MinimumVersionRule.select(
             MinimumVersionRule.app,
-            Environment.alias,
+            MinimumVersionRule.environment,
             MinimumVersionRule.platform,
             MinimumVersionRule.minimum_version,
             MinimumVersionRule.force_update,
             MinimumVersionRule.update_message,
             MinimumVersionRule.messages,
-        )
-        .join(Environment)
-        .where(MinimumVersionRule.app.in_(live))
+        ).where(MinimumVersionRule.app.in_(live))
     )
-    for app_id, *row in minimums:
-        out[app_id].minimums.append(MinimumRow(*row))
-    windows = {m.environment_id: m for m in Maintenance.select().where(Maintenance.app.in_(live))}
-    environments = Environment.select(Environment.id, Environment.app, Environment.alias)
-    for env_id, app_id, alias in tuples(
-        environments.where(Environment.app.in_(live)).order_by(Environment.id)
-    ):
-        window = windows.get(env_id)
-        out[app_id].maintenance.append((alias, window if window is not None and window.active else None))
+    for app_id, env_id, *row in minimums:
+        out[app_id].minimums.append(MinimumRow(aliases[env_id], *row))
     for config in AppConfig.select().where(AppConfig.app.in_(live) & (AppConfig.is_active == True)):  # noqa: E712
         out[config.app_id].config = {
             "min_version": config.min_version,
