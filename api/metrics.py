@@ -55,6 +55,11 @@ SNAPSHOT_DECODED = Gauge(
     "Estimated resident bytes of the answers this read process holds decoded (budget: GATEHOUSE_READ_HOT_MB)",
     multiprocess_mode="liveall",
 )
+SNAPSHOT_COMPARES = Counter(
+    "gatehouse_snapshot_full_compares",
+    "Full compares of every app's snapshot tag (a lost change message, a restart of Redis); none while every "
+    "change arrives by its message.",
+)
 SNAPSHOT_DECODES = Counter(
     "gatehouse_snapshot_decodes_total",
     "Apps decoded from their compressed document (first use, or again after leaving the hot set)",

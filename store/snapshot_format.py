@@ -8,7 +8,8 @@ Layout:
   gh:snap:heads             hash public_id -> the document's head: {"state", "package", "tokens"} (JSON), what
                             a read process indexes every app by without decompressing its document
   gh:snap:gen               counter bumped on every published change
-  gh:snap:changed           pub/sub channel carrying the public_id of a changed app
+  gh:snap:changed           pub/sub channel: "<gen> <public_id> [<public_id> ...]", the apps one publish
+                            changed and the generation it set (an older release sent a bare public_id)
   gh:snap:complete          set once a full rebuild has rendered every app (missing: rebuild everything)
   gh:snap:rebuild-pending   set of "low-high" app id ranges a full rebuild has still to render
   gh:write:gen              a new value set right after every commit that makes an app's snapshot stale
@@ -45,6 +46,18 @@ CHANNEL = "gh:snap:changed"
 # rebuild still to render.
 COMPLETE_KEY = "gh:snap:complete"
 PENDING_KEY = "gh:snap:rebuild-pending"
+
+
+def encode_change(gen: int, public_ids: list[str]) -> str:
+    return " ".join([str(gen), *public_ids])
+
+
+def decode_change(data: bytes) -> tuple[int | None, list[str]]:
+    """(generation, apps) of a change message; the generation is None in an older release's message."""
+    first, *rest = data.decode().split(" ")
+    if rest and first.isdigit():
+        return int(first), rest
+    return None, [first, *rest]
 
 
 def app_key(public_id: str) -> str:

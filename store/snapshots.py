@@ -207,17 +207,34 @@ def publish_many(r: redis.Redis, documents: dict[str, tuple[bytes, bytes]]) -> i
     ]
     if not changed:
         return 0
-    pipe = r.pipeline(transaction=True)
+    args: list = [CHANNEL, f"{time.time():.3f}"]
     for pid in changed:
-        pipe.set(app_key(pid), documents[pid][0])
-    pipe.hset(ETAGS_KEY, mapping={pid: tags[pid] for pid in changed})
-    pipe.hset(HEADS_KEY, mapping={pid: documents[pid][1] for pid in changed})
-    pipe.hset(PUBLISHED_KEY, mapping=dict.fromkeys(changed, f"{time.time():.3f}"))
-    pipe.incr(GEN_KEY)
-    for pid in changed:
-        pipe.publish(CHANNEL, pid)
-    pipe.execute()
+        args += [pid, documents[pid][0], tags[pid], documents[pid][1]]
+    r.eval(_PUBLISH, 4 + len(changed), ETAGS_KEY, HEADS_KEY, PUBLISHED_KEY, GEN_KEY,
+           *[app_key(pid) for pid in changed], *args)  # fmt: skip
     return len(changed)
+
+
+# Stores the documents and announces them with the generation they set, in one step: a read process that
+# has seen every generation up to the current one through its messages needs no full compare (reading
+# every app's tag, 10,000 of them in the scale run, took it 120 ms a second under read load and held the
+# next messages back). KEYS: etags, heads, published, gen, then each app's document key; ARGV: channel,
+# stamp, then per app: public id, document, tag, head.
+_PUBLISH = """
+local n = #KEYS - 4
+local ids = {}
+for i = 1, n do
+  local pid = ARGV[3 + (i - 1) * 4]
+  redis.call('SET', KEYS[4 + i], ARGV[4 + (i - 1) * 4])
+  redis.call('HSET', KEYS[1], pid, ARGV[5 + (i - 1) * 4])
+  redis.call('HSET', KEYS[2], pid, ARGV[6 + (i - 1) * 4])
+  redis.call('HSET', KEYS[3], pid, ARGV[2])
+  ids[i] = pid
+end
+local gen = redis.call('INCR', KEYS[4])
+redis.call('PUBLISH', ARGV[1], gen .. ' ' .. table.concat(ids, ' '))
+return gen
+"""
 
 
 def rebuild(r: redis.Redis, app_id: int, compose: Callable[[AppData], bytes]) -> bool:

@@ -387,6 +387,58 @@ def test_sync_thread_follows_pubsub(settings, world, sync, redis_conn):
         live.stop()
 
 
+def test_changes_that_arrive_by_message_cost_no_full_compare(settings, world, sync, redis_conn):
+    """Each change message names its generation: a read process that saw them all compares nothing; a
+    generation it never heard of (a lost message) or an older release's bare message makes it compare
+    every app's tag once, and nothing is missed."""
+    import time
+
+    from api.metrics import SNAPSHOT_COMPARES
+    from api.read.cache import SnapshotCache
+    from store.snapshot_format import CHANNEL, GEN_KEY
+    from store.versions import canonical
+
+    def visible(version: str) -> bool:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if (
+                f"ios|production|{canonical(version)}"
+                in live.state.apps[world.app_id].part("appcockpit").exact
+            ):
+                return True
+            time.sleep(0.01)
+        return False
+
+    sync()
+    live = SnapshotCache(settings.redis_url, poll_interval=0.05, codecs=part_codecs())
+    live.start()
+    try:
+        assert live.loaded.wait(5)
+        before = SNAPSHOT_COMPARES._value.get()
+        for n in range(3):
+            add_rule(world, version=f"7.{n}.0")
+            sync()
+            assert visible(f"7.{n}.0")
+        time.sleep(0.3)  # idle polls: the generation is the one the messages named
+        assert SNAPSHOT_COMPARES._value.get() == before
+        redis_conn.incr(GEN_KEY)  # a change whose message was lost
+        add_rule(world, version="8.0.0")
+        sync()
+        assert visible("8.0.0")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and SNAPSHOT_COMPARES._value.get() == before:
+            time.sleep(0.01)
+        assert SNAPSHOT_COMPARES._value.get() == before + 1
+        redis_conn.publish(CHANNEL, world.app_id)  # an older release's message: no generation
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and SNAPSHOT_COMPARES._value.get() == before + 1:
+            redis_conn.incr(GEN_KEY)  # and what it announced moved the generation
+            time.sleep(0.05)
+        assert SNAPSHOT_COMPARES._value.get() >= before + 2
+    finally:
+        live.stop()
+
+
 def test_snapshot_documents_are_stored_compressed_and_plain_ones_still_load(world, sync, redis_conn):
     import orjson
 

@@ -3,7 +3,7 @@
 Requests only read ``cache.state`` (one attribute, swapped whole), so they never
 wait on Redis. The thread wakes on a pub/sub message or every poll interval,
 when it compares the generation counter: a lost message heals within one
-interval. A refresh reloads only apps whose document changed (compared by
+interval (or a second, once a later message shows the gap). A refresh reloads only apps whose document changed (compared by
 hash). An app missing from Redis keeps its last snapshot: a Redis flush or
 outage never empties the service; deleted apps arrive as tombstone documents.
 """
@@ -23,13 +23,22 @@ import redis
 
 from api.metrics import (
     SNAPSHOT_APPS,
+    SNAPSHOT_COMPARES,
     SNAPSHOT_DECODED,
     SNAPSHOT_DECODES,
     SNAPSHOT_GENERATION,
     SNAPSHOT_SYNCED,
 )
 from api.read.parts import PartCodec, Parts
-from store.snapshot_format import APP_KEY, CHANNEL, ETAGS_KEY, GEN_KEY, HEADS_KEY, decode_document
+from store.snapshot_format import (
+    APP_KEY,
+    CHANNEL,
+    ETAGS_KEY,
+    GEN_KEY,
+    HEADS_KEY,
+    decode_change,
+    decode_document,
+)
 from store.tokens import client_token_digest
 
 log = logging.getLogger("gatehouse.read.cache")
@@ -284,10 +293,10 @@ class SnapshotCache:
     def stop(self) -> None:
         self._stop.set()
 
-    def _observe(self, gen: bytes | None) -> None:
+    def _observe(self, gen: int) -> None:
         """Each poll confirms the snapshots current: the synced timestamp's age is how stale they may be."""
         self.redis_ok, self.synced_at = True, time.time()
-        SNAPSHOT_GENERATION.set(int(gen or 0))
+        SNAPSHOT_GENERATION.set(gen)
         SNAPSHOT_SYNCED.set(self.synced_at)
         SNAPSHOT_APPS.set(len(self.state.apps))
         SNAPSHOT_DECODED.set(self.hot.weight)
@@ -298,28 +307,38 @@ class SnapshotCache:
                 r = redis.Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
                 pubsub = r.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
-                # ``gen`` is the generation the last full compare saw. A message names the app that
-                # changed, so only it is read; a lost message is caught by the full compare, which runs
-                # when the generation moved and a second has passed since the last one.
-                gen = r.get(GEN_KEY)
+                # ``seen``: every generation up to it is in memory, from the last full compare (which reads
+                # the generation first) or from the messages after it, each naming its generation. A
+                # message that skips one (one was lost), an older release's message (no generation), or
+                # a generation moved while no message came, make the next full compare due; it runs at
+                # once when none ran in the last second. With every message arriving, none runs at all.
+                seen = int(r.get(GEN_KEY) or 0)
                 self.refresh(r)
                 self.tried.set()
-                self._observe(gen)
-                compared = time.monotonic()
+                self._observe(seen)
+                compared, due = time.monotonic(), False
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=self.poll_interval)
                     if message is not None:
                         # One message, one refresh: asking for more first cost a select(), and under read
                         # load every call that lets go of the GIL waits up to 5 ms to get it back.
                         # Messages that arrived meanwhile are read next, from redis-py's buffer.
-                        self.refresh(r, {message["data"].decode()})
-                    if message is None or time.monotonic() - compared >= max(1.0, self.poll_interval):
-                        new_gen = r.get(GEN_KEY)
-                        if new_gen != gen:
-                            gen = new_gen
+                        gen, names = decode_change(message["data"])
+                        self.refresh(r, set(names))
+                        if gen is None or gen > seen + 1:
+                            due = True
+                        else:
+                            seen = max(seen, gen)
+                    if message is None or (
+                        due and time.monotonic() - compared >= max(1.0, self.poll_interval)
+                    ):
+                        current = int(r.get(GEN_KEY) or 0)
+                        if current != seen:
+                            SNAPSHOT_COMPARES.inc()
                             self.refresh(r)
-                        compared = time.monotonic()
-                    self._observe(gen)
+                            seen = current
+                        compared, due = time.monotonic(), False
+                    self._observe(seen)
             except (redis.RedisError, OSError) as exc:
                 self.redis_ok = False
                 self.tried.set()
