@@ -276,6 +276,10 @@ def main() -> None:  # noqa: PLR0915 - one run, read top to bottom
         }
         if os.environ.get("SCALE_ONLY") == "propagation":  # section 5 alone (a shorter run)
             rows = {}
+        elif os.environ.get("SCALE_ROWS"):  # these throughput rows alone ("|"-separated parts of their names)
+            rows = {
+                n: row for n, row in rows.items() if any(k in n for k in os.environ["SCALE_ROWS"].split("|"))
+            }
         results: dict[str, list[dict]] = {name: [] for name in rows}
         # As make bench does: each run waits for an idle machine (the device calls leave the worker a backlog
         # of sightings to apply), and each round starts one row further on.

@@ -45,6 +45,9 @@ def settings(tmp_path_factory) -> Settings:
         # suite's CPU. Production keeps the defaults; tests/test_contract.py checks them.
         argon2_time_cost=1,
         argon2_memory_kib=1024,
+        # Tests read action counts after one flush (0.5 s); the 5 s default is tests/test_capgo.py's
+        # test_action_counts_are_sent_once_their_interval_has_passed.
+        stats_count_interval=0.5,
     )
 
 

@@ -601,6 +601,41 @@ def test_a_space_in_a_query_version_is_the_plus_of_a_build(capgo, api, world, re
     assert (bad.status_code, bad.json["error"]) == (400, "semver_error")
 
 
+def test_action_counts_are_sent_once_their_interval_has_passed(settings, redis_conn):
+    """/stats action counts are totals: a read process gathers them for ``stats_count_interval`` (5 s by
+    default) before a flush sends them, and sends what it holds when it stops. Sightings and outcomes
+    still leave with every flush."""
+    import redis
+
+    from api.read.sightings import Recorder
+    from api.settings import Settings
+
+    assert Settings().stats_count_interval == 5.0
+    recorder = Recorder(settings.redis_url, interval=3600.0, count_interval=0.3)
+    r = redis.Redis.from_url(settings.redis_url)
+    redis_conn.delete(events.STREAM)
+
+    def sent() -> list[int]:
+        """Each batch's count of "set" on 1.0.0 (its minute may differ: a run can cross one)."""
+        batches = [events.decode(fields[b"b"]).actions for _, fields in redis_conn.xrange(events.STREAM)]
+        assert all(k[0] == PKG and k[2:] == ("1.0.0", "set") for a in batches for k in a)
+        return [sum(a.values()) for a in batches]
+
+    recorder.reported(PKG, uid("counted"), "1.0.0", "set")
+    recorder.reported(PKG, uid("counted-too"), "1.0.0", "set")
+    recorder.flush(r)
+    assert sent() == []  # held: the interval has not passed
+    time.sleep(0.35)
+    recorder.flush(r)
+    assert sent() == [2]
+    recorder.reported(PKG, uid("at-the-stop"), "1.0.0", "set")
+    recorder.flush(r)
+    assert sent() == [2]
+    recorder.flush(r, final=True)  # the process stops
+    assert sent() == [2, 1]
+    recorder.close()
+
+
 def test_a_stopping_read_process_sends_the_devices_it_saw(api, world, settings, cache, sync, redis_conn):
     """A read process stopping (a deploy, a scale-down) sends the devices seen since its last flush. Its
     flush thread died with it, so every rolling upgrade lost the last half second of devices

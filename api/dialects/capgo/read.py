@@ -566,6 +566,7 @@ def routes(cache: SnapshotCache, settings, metrics: RequestMetrics) -> list[tupl
         settings.sighting_flush_interval,
         settings.sighting_buffer_devices,
         settings.sighting_refresh_seconds,
+        settings.stats_count_interval,
     )
     devices = Devices(cache, recorder, settings, metrics)
     return [
