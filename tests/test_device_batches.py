@@ -11,7 +11,10 @@ import peewee as pw
 from api.dialects.capgo.checks import _STRINGS
 from store import bounds
 from store import device_events as events
+from store.db import unit_of_work
+from store.devices import Batch, apply_batch
 from store.models import BundleStat, Device, DeviceOutcome
+from tests.helpers import uid
 from tests.test_capgo import PKG, device_body, upload
 from worker.sightings import FAILURES, REJECTED, REJECTED_COUNT, drain
 
@@ -125,3 +128,42 @@ def test_a_new_device_costs_three_index_entries():
         "device_pinned_channel": "(channel_override_id IS NOT NULL)",
         "device_pinned_bundle": "(bundle_override_id IS NOT NULL)",
     }
+
+
+def test_a_new_device_is_checked_against_no_foreign_key_but_only_known_apps_are_stored(
+    api, world, redis_conn
+):
+    """Migration 0017: the device table keeps its pin columns' keys and loses the one to app, whose check
+    ran for every new device; a batch naming an app that does not exist still stores nothing for it."""
+    from store.db import db
+
+    keys = db.execute_sql(
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'device'::regclass AND contype = 'f'"
+    ).fetchall()
+    assert {k for (k,) in keys} == {"device_channel_override_id_fkey", "device_bundle_override_id_fkey"}
+    stranger, known = uid("stranger"), uid("known")
+    batch = Batch(
+        entry_id="no-such-app-1",
+        sightings=[
+            [
+                "com.nobody.here",
+                stranger,
+                "ios",
+                "6.0.0",
+                "17",
+                "1.0.0",
+                "1.0.0",
+                "",
+                True,
+                False,
+                1.7e9,
+                None,
+            ],
+            [PKG, known, "ios", "6.0.0", "17", "1.0.0", "1.0.0", "", True, False, 1.7e9, None],
+        ],
+        actions={},
+    )
+    with unit_of_work():
+        apply_batch(batch)
+    stored = {d.device_id for d in Device.select().where(Device.device_id.in_([stranger, known]))}
+    assert stored == {known}
