@@ -57,8 +57,8 @@ SNAPSHOT_DECODED = Gauge(
 )
 SNAPSHOT_COMPARES = Counter(
     "gatehouse_snapshot_full_compares",
-    "Full compares of every app's snapshot tag (a lost change message, a restart of Redis); none while every "
-    "change arrives by its message.",
+    "Full compares of every app's snapshot tag (a lost change message, or one from an older release); none "
+    "while every change arrives by its message.",
 )
 SNAPSHOT_DECODES = Counter(
     "gatehouse_snapshot_decodes_total",

@@ -48,10 +48,6 @@ COMPLETE_KEY = "gh:snap:complete"
 PENDING_KEY = "gh:snap:rebuild-pending"
 
 
-def encode_change(gen: int, public_ids: list[str]) -> str:
-    return " ".join([str(gen), *public_ids])
-
-
 def decode_change(data: bytes) -> tuple[int | None, list[str]]:
     """(generation, apps) of a change message; the generation is None in an older release's message."""
     first, *rest = data.decode().split(" ")

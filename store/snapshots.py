@@ -210,8 +210,8 @@ def publish_many(r: redis.Redis, documents: dict[str, tuple[bytes, bytes]]) -> i
     args: list = [CHANNEL, f"{time.time():.3f}"]
     for pid in changed:
         args += [pid, documents[pid][0], tags[pid], documents[pid][1]]
-    r.eval(_PUBLISH, 4 + len(changed), ETAGS_KEY, HEADS_KEY, PUBLISHED_KEY, GEN_KEY,
-           *[app_key(pid) for pid in changed], *args)  # fmt: skip
+    keys = [ETAGS_KEY, HEADS_KEY, PUBLISHED_KEY, GEN_KEY, *[app_key(pid) for pid in changed]]
+    r.register_script(_PUBLISH)(keys=keys, args=args)  # EVALSHA; the text only when Redis lacks it
     return len(changed)
 
 

@@ -3,8 +3,8 @@
 Requests only read ``cache.state`` (one attribute, swapped whole), so they never
 wait on Redis. The thread wakes on a pub/sub message or every poll interval,
 when it compares the generation counter: a lost message heals within one
-interval (or a second, once a later message shows the gap). A refresh reloads only apps whose document changed (compared by
-hash). An app missing from Redis keeps its last snapshot: a Redis flush or
+interval (or a second, once a later message shows the gap). A refresh reloads
+only apps whose document changed (compared by hash). An app missing from Redis keeps its last snapshot: a Redis flush or
 outage never empties the service; deleted apps arrive as tombstone documents.
 """
 

@@ -160,20 +160,16 @@ class Devices:
         return bundle.id, bundle.checksum, expires, self.public_base or _base(scope)
 
     async def answer(self, key: tuple, bundle) -> bytes:
-        """The update answer (``link_key``'s key): version, url, checksum (and session_key when the bundle
-        has one). Almost every offer finds it made already (``links``), before awaiting this."""
-        data = self.links.get(key)
-        if data is None:
-            expires, base = key[2], key[3]
-            url = bundle.external_url or base + signing.path(
-                await self.secret(), bundle.id, bundle.name, expires
-            )
-            doc = {"version": bundle.name, "url": url, "checksum": bundle.checksum}
-            if bundle.session_key:
-                doc["session_key"] = bundle.session_key
-            if len(self.links) >= 10_000:
-                self.links.clear()  # bounded: the Host header is the client's to choose
-            data = self.links[key] = orjson.dumps(doc)
+        """Makes and keeps the update answer under ``link_key``'s key: version, url, checksum (and
+        session_key when the bundle has one). Almost every offer finds it in ``links`` and never awaits this."""
+        expires, base = key[2], key[3]
+        url = bundle.external_url or base + signing.path(await self.secret(), bundle.id, bundle.name, expires)
+        doc = {"version": bundle.name, "url": url, "checksum": bundle.checksum}
+        if bundle.session_key:
+            doc["session_key"] = bundle.session_key
+        if len(self.links) >= 10_000:
+            self.links.clear()  # bounded: the Host header is the client's to choose
+        data = self.links[key] = orjson.dumps(doc)
         return data
 
     async def checked(self, req, resp, need_versions: bool = True, validate=None):
