@@ -24,7 +24,7 @@ import orjson
 import redis
 
 from deploy.render_nginx import render
-from loadtest.probe import Probe
+from loadtest.probe import Probe, percentile
 from loadtest.processes import drop_database, free_port, wait_until
 from loadtest.stack import Stack, production_stack, up
 from store.snapshot_format import PUBLISHED_KEY
@@ -316,7 +316,9 @@ def measure_propagation(write: httpx.Client, read: str, app_id: str, q: str, h: 
     def shown(text: str) -> bool:
         return all(orjson.loads(body).get("update_message") == text for _, body in probe.ask(rq, headers=h))
 
-    for i in range(int(os.environ.get("BENCH_PROPAGATION_SAMPLES", 100))):
+    # 300 changes (about 15 s): over 100 the nearest-rank p99 is the second-slowest change.
+    spans: list[tuple[float, ...]] = []
+    for i in range(int(os.environ.get("BENCH_PROPAGATION_SAMPLES", 300))):
         text = f"message {i}"
         w0 = time.time()
         res = write.patch(f"/admin/v1/apps/{app_id}/versions/{rule['id']}", json={"update_message": text})
@@ -328,12 +330,13 @@ def measure_propagation(write: httpx.Client, read: str, app_id: str, q: str, h: 
         from_request.append((w2 - w0) * 1000)
         # The worker stamps each publish (gh:snap:published): with the commit stamp, the stages of one change.
         at = float(published.hget(PUBLISHED_KEY, app_id) or w1)
-        for name, ms in zip(stages, (committed - w0, w1 - committed, at - w1, w2 - at), strict=True):
-            stages[name].append(ms * 1000)
+        spans.append(tuple(1000 * x for x in (committed - w0, w1 - committed, at - w1, w2 - at)))
+        for name, ms in zip(stages, spans[-1], strict=True):
+            stages[name].append(ms)
     probe.close()
     background.terminate()
     background.wait()
-    p = lambda xs, f: sorted(xs)[min(len(xs) - 1, int(f * len(xs)))]  # noqa: E731
+    p = percentile
     print(
         f"\nchange -> visible over {len(from_commit)} admin writes under read load (until the read service "
         f"answers the new body on each of 8 kept-alive connections):\n"
@@ -344,6 +347,15 @@ def measure_propagation(write: httpx.Client, read: str, app_id: str, q: str, h: 
     )
     for name, values in stages.items():
         print(f"  {name:40} p50 {p(values, 0.5):>6.1f} ms  p99 {p(values, 0.99):>6.1f} ms")
+    print_slowest(from_commit, spans, list(stages))
+
+
+def print_slowest(totals: list[float], spans: list[tuple[float, ...]], names: list[str], n: int = 3) -> None:
+    """The slowest changes with their stages: a tail is one or two changes, and where they spent their time
+    tells which stage to look at (a stage's p99 alone may come from another change)."""
+    for i in sorted(range(len(totals)), key=totals.__getitem__)[-n:][::-1]:
+        parts = ", ".join(f"{name.split(' (')[0]} {ms:.1f}" for name, ms in zip(names, spans[i], strict=True))
+        print(f"  slow change #{i}: {totals[i]:.1f} ms ({parts})")
 
 
 def _cpu_idle(seconds: float = 0.5) -> float:

@@ -11,6 +11,7 @@ it.
 from __future__ import annotations
 
 import http.client
+import math
 from urllib.parse import urlencode, urlsplit
 
 
@@ -46,3 +47,12 @@ class Probe:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (the smallest value at least ``q`` of the values are at or below): the
+    figures used ``int(q * n)`` as an index, which for 100 samples made "p99" the maximum."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
