@@ -21,6 +21,7 @@ from falcon.util.uri import parse_query_string
 from api.etags import etag_listed
 from api.metrics import RequestMetrics
 from api.read.cache import SnapshotCache
+from api.read.respond import respond
 
 # (status, (body, ETag), cacheable): what a client GET is answered.
 Decision = tuple[int, tuple[bytes, str], bool]
@@ -145,12 +146,11 @@ class Responder:
         ]
         return status, data, tag, cacheable, [*head, (b"content-length", str(len(data)).encode())], head
 
-    async def send_direct(self, send, asked: Asked, route: str, framed: Framed, started: float) -> None:
+    async def send_direct(self, send, asked: ScopeAsked, route: str, framed: Framed, started: float) -> None:
         status, data, tag, cacheable, headers, bodiless = framed
         if revalidated(cacheable, status, asked.header("if-none-match"), tag):
             status, data, headers = 304, b"", bodiless
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+        await respond(asked.scope, send, status, headers, data)
         self.metrics.observe(route, "GET", status, started)
 
 

@@ -18,6 +18,7 @@ from api.metrics import RequestMetrics
 from api.read.answers import Asked, ClientGet, Decision, Responder, ScopeAsked
 from api.read.authentications import AuthRecorder
 from api.read.cache import AppView, SnapshotCache
+from api.read.respond import respond
 from store.auth_events import AuthEvent
 from store.bounds import has_nul
 from store.errors import InvalidVersion
@@ -201,8 +202,7 @@ class Authenticate:
             status, answer = refused.status, {"error": refused.text}
         data = orjson.dumps(answer)
         headers = [_JSON, (b"etag", etag(data).encode()), (b"content-length", str(len(data)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+        await respond(scope, send, status, headers, data)
         self.metrics.observe(route, "POST", status, started)
         return True
 

@@ -32,6 +32,7 @@ from api.dialects.capgo.choices import Choices
 from api.forwarding import Proxies
 from api.metrics import RequestMetrics
 from api.read.cache import AppView, SnapshotCache
+from api.read.respond import respond
 from api.read.sightings import Recorder
 from store.liveupdate import Check, LiveApp, coerce, decide
 from store.vocabulary import FAILURE_ACTIONS, SUCCESS_ACTION
@@ -260,8 +261,7 @@ class Direct:
             status, data = await self.answer(self.d, scope, payload)
         except BadRequest as bad:
             status, data = 400, orjson.dumps(refusal(bad.code, bad.message))
-        await send({"type": "http.response.start", "status": status, "headers": _frame(len(data))})
-        await send({"type": "http.response.body", "body": data})
+        await respond(scope, send, status, _frame(len(data)), data)
         self.d.metrics.observe(route, "POST", status, started)
         return True
 
