@@ -7,6 +7,7 @@ import time
 
 import orjson
 import peewee as pw
+import pytest
 
 from api.dialects.capgo.checks import _STRINGS
 from store import bounds
@@ -91,6 +92,21 @@ def test_an_entry_that_cannot_be_decoded_is_set_aside_not_retried(redis_conn):
     [(_, fields)] = redis_conn.xrange(REJECTED)
     assert fields[b"what"] == b"entry" and b"cannot decode" in fields[b"error"]
     assert not redis_conn.exists(FAILURES)
+
+
+@pytest.mark.parametrize(
+    "rows", [[["com.x", "d"]], [{"package": "com.x"}], {"0": ["com.x"]}, [[*"abcdefghijklm"]]]
+)
+def test_an_entry_whose_sightings_are_not_rows_of_their_fields_is_set_aside(redis_conn, rows):
+    """The worker hands sightings to PostgreSQL as the stream holds them (lists of 11 or 12 fields): an entry
+    holding anything else is refused whole when decoded, as before, never half-applied."""
+    drain(redis_conn)
+    redis_conn.delete(REJECTED)
+    redis_conn.xadd(events.STREAM, {"b": orjson.dumps({"s": rows, "a": [], "c": []})})
+    assert drain(redis_conn) == 0
+    [(_, fields)] = redis_conn.xrange(REJECTED)
+    assert fields[b"what"] == b"entry" and b"cannot decode" in fields[b"error"]
+    assert redis_conn.xpending(events.STREAM, events.GROUP)["pending"] == 0
 
 
 def test_a_batch_holding_only_a_failure_report_is_counted(api, world, redis_conn):
