@@ -19,6 +19,7 @@ from api.dialects.registry import DIALECTS, READ_DEFAULT, dialect_for_path, part
 from api.metrics import RequestMetrics, exposition
 from api.openapi_doc import reason
 from api.read.cache import SnapshotCache
+from api.read.respond import respond
 from api.settings import Settings
 from store.snapshot_format import etag
 
@@ -179,8 +180,7 @@ class ReadApp(falcon.asgi.App):
             (b"etag", etag(data).encode()),
             (b"content-length", str(len(data)).encode()),
         ]
-        await send({"type": "http.response.start", "status": 400, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+        await respond(scope, send, 400, headers, data)
         self.metrics.observe(None, scope["method"], 400, None)
 
 

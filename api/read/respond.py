@@ -12,8 +12,8 @@ Headers = Sequence[tuple[bytes, bytes]]
 async def respond(
     scope: dict, send: Callable[[dict], Awaitable[None]], status: int, headers: Headers, body: bytes
 ) -> None:
-    """Sends an answer whose head and body are known: in one write where the server can
-    (``WholeCycle.send_whole``), else as ASGI's two events. The bytes on the wire are the same."""
+    """Sends an answer whose head and body are known: in one write where the server offers it (the read
+    worker's ``send_whole``, api/read/server.py), else as ASGI's two events. The bytes on the wire are the same."""
     whole = scope.get(WHOLE)
     if whole is not None:
         await whole(send, status, headers, body)
