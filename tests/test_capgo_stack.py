@@ -287,6 +287,34 @@ def test_a_device_seen_again_unchanged_is_written_once_a_refresh_period(settings
     live.delete(events.STREAM)
 
 
+def test_a_device_s_offered_bundle_is_kept_and_a_new_offer_or_default_channel_written(settings):
+    """The recorder keeps each device's check with what was offered: a call offering nothing (/stats)
+    keeps the offer, a new offer is written, and so is a changed defaultChannel (no column holds it;
+    it only costs the device one write more)."""
+    rec = Recorder("redis://unused", interval=60, max_devices=100, refresh=60)
+    rec._thread = object()
+    live = redis.Redis.from_url(settings.redis_url)
+    live.delete(events.STREAM)
+    check = parse_check(body("offer-1"))
+    rec.seen(check, now=1000.0, offered="1.2.0")
+    rec.seen(check, now=1001.0)  # /stats: offers nothing, so the offer stands and nothing changed
+    assert rec.flush(live) == 1
+    rec.seen(check, now=1002.0)
+    rec.seen(check, now=1003.0, offered="1.2.0")
+    assert rec.flush(live) == 0
+    rec.seen(check, now=1004.0, offered="1.3.0")
+    assert rec.flush(live) == 1
+    rec.seen(parse_check(body("offer-1", defaultChannel="beta")), now=1005.0)
+    assert rec.flush(live) == 1
+    entries = [events.decode(f[b"b"])[0] for _, f in live.xrange(events.STREAM)]
+    assert [[(r[1], r[10], r[11]) for r in e] for e in entries] == [
+        [(uid("offer-1"), 1000.0, "1.2.0")],
+        [(uid("offer-1"), 1004.0, "1.3.0")],
+        [(uid("offer-1"), 1005.0, "1.3.0")],
+    ]
+    live.delete(events.STREAM)
+
+
 def test_cli_rollout_and_auto_rollback_reach_devices(stack, capgo_app, cli, tmp_path):  # noqa: F811
     key = {"authorization": stack.token}
     dist = tmp_path / "next.zip"

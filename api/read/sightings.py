@@ -40,10 +40,14 @@ class Recorder:
         self.redis_url, self.interval, self.max_devices = redis_url, interval, max_devices
         self.refresh, self.count_interval = refresh, count_interval
         self._counted = time.monotonic()
-        # (app, device) -> (details, when they were recorded), in two generations swapped every refresh
-        # period: a device not seen for two periods is forgotten, so memory follows the active fleet.
-        self._recent: dict[tuple[str, str], tuple[tuple, float]] = {}
-        self._older: dict[tuple[str, str], tuple[tuple, float]] = {}
+        # (app, device) -> (its check, the bundle offered, when they were recorded), in two generations
+        # swapped every refresh period: a device not seen for two periods is forgotten, so memory follows
+        # the active fleet. The check itself is kept (it is immutable): a device seen again is compared
+        # with it as it is, and a new one costs one small tuple here (a tuple of its details and a pair
+        # with the time cost two, and a known device's details one more: 1-2 us a call, py-spy and a
+        # loop of 100,000 seen() calls).
+        self._recent: dict[tuple[str, str], tuple] = {}
+        self._older: dict[tuple[str, str], tuple] = {}
         self._swapped = time.time()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -64,11 +68,13 @@ class Recorder:
         key = (check.app_id, check.device_id)
         now = time.time() if now is None else now
         recent = self._recent.get(key) or self._older.get(key)
-        if offered is None and recent is not None:
-            offered = recent[0][-1]  # a call that offers nothing (/stats) keeps what was offered
-        details = (*check[2:10], offered)  # platform .. is_prod (Check is a NamedTuple)
-        if recent is not None and recent[0] == details and now - recent[1] < self.refresh:
-            return
+        if recent is not None:
+            if offered is None:
+                offered = recent[1]  # a call that offers nothing (/stats) keeps what was offered
+            # The whole check (a NamedTuple) compared: its key fields are equal by the lookup, and a changed
+            # defaultChannel, which no column stores, only costs a device one write more.
+            if recent[0] == check and recent[1] == offered and now - recent[2] < self.refresh:
+                return
         # A Sighting's fields as a plain tuple: orjson writes a tuple itself but hands each NamedTuple to a
         # Python callback, and the NamedTuple's constructor is Python code too (every new device pays both).
         row = (
@@ -96,7 +102,7 @@ class Recorder:
             if now - self._swapped > self.refresh or len(self._recent) >= self.max_devices:
                 # Forgetting only means writing a device once more.
                 self._older, self._recent, self._swapped = self._recent, {}, now
-            self._recent[key] = (details, now)
+            self._recent[key] = (check, offered, now)
         self._ensure_started()
 
     def reported(
