@@ -81,7 +81,9 @@ def test_the_installed_package_migrates_and_serves_outside_the_checkout(tmp_path
         assert str(ROOT) not in imported and str(site) in imported  # not the checkout
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=10)
+        # Within gunicorn's graceful timeout (30 s, its default for the write API): it stops in 0.5-0.6 s on
+        # an idle machine, and once took more than 10 s while the rest of the suite loaded both cores.
+        _, err = proc.communicate(timeout=40)
     # Structured logs: one JSON object per line for each request.
     lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     served = [e for e in lines if e.get("event") == "request" and e["path"] == "/openapi.json"]
