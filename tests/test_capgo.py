@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import threading
 import time
 import zipfile
 from urllib.parse import quote, urlencode, urlsplit
@@ -579,6 +580,63 @@ def test_a_device_reads_its_own_channel_choice_at_once_on_any_process(
     other_cache.refresh(redis_conn)
     assert other.simulate_put("/channel_self", json=me).json["channel"] == "production"
     assert reader.simulate_post("/updates", json=me).json["version"] == "1.2.0"
+
+
+def _no_choices_subscription(deadline_s: float = 5.0) -> None:
+    """Each simulated request runs the read app's whole lifespan, whose end stops the choices subscription
+    (its thread leaves within its one-second read): wait until no process of this test listens."""
+    deadline = time.monotonic() + deadline_s
+    while any(t.name == "capgo-choices" and t.is_alive() for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a choices subscription never stopped"
+        time.sleep(0.05)
+
+
+def test_an_admin_pin_wins_where_a_process_missed_the_forget(
+    capgo, api, world, settings, reader, sync, redis_conn
+):
+    """A read process that held a device's own choice while no subscription listened (Redis restarted, or
+    between subscriptions) missed the message by which an admin's pin forgets that choice. CI caught it: the
+    choice outranked the pin. The snapshot holding the pin arrives after the forget, so the process squares
+    its memory with Redis then and answers with the admin's pin."""
+    from api.dialects.registry import part_codecs
+    from api.read.cache import SnapshotCache
+
+    upload(api, world, "1.2.0", channel="production")
+    upload(api, world, "1.3.0-beta.1", channel="beta")
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
+    capgo("POST", "/channel", {"app_id": PKG, "channel": "beta", "allow_device_self_set": True})
+    sync()
+    other_cache = SnapshotCache(settings.redis_url, codecs=part_codecs())
+    other_cache.refresh(redis_conn)
+    other = testing.TestClient(create_read_app(settings, other_cache))
+    me = device_body(plugin_version="6.2.0")
+    assert other.simulate_post("/channel_self", json=me | {"channel": "beta"}).json["status"] == "ok"
+    assert other.simulate_post("/updates", json=me).json["version"] == "1.3.0-beta.1"
+    _no_choices_subscription()
+
+    capgo("POST", "/device", {"app_id": PKG, "device_id": me["device_id"], "channel": "production"})
+    sync()
+    other_cache.refresh(redis_conn)
+    assert other.simulate_post("/updates", json=me).json["version"] == "1.2.0"
+    assert other.simulate_put("/channel_self", json=me).json["channel"] == "production"
+
+
+def test_a_choices_subscription_squares_what_it_missed_when_it_starts(settings, redis_conn):
+    """A forget published while a process's subscription was down is applied when it subscribes again."""
+    from api.dialects.capgo.choices import Choices, forget
+
+    package, device = "com.example." + uid("choice"), "dev-1"
+    mine = Choices(settings.redis_url)
+    assert mine.record(package, device, "beta")
+    mine.stop()
+    _no_choices_subscription()
+    forget(redis_conn, package, device)
+    assert mine._held.get((package, device)) is not None  # nothing listened: still held
+    deadline = time.monotonic() + 5
+    while mine.held(package, device) != (False, None):  # held() starts the subscription again
+        assert time.monotonic() < deadline, "the restarted subscription kept the forgotten choice"
+        time.sleep(0.02)
+    mine.stop()
 
 
 def test_a_space_in_a_query_version_is_the_plus_of_a_build(capgo, api, world, reader, sync):

@@ -14,7 +14,8 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +194,15 @@ class SnapshotCache:
         # x-api-token header value -> its token's digest, for known tokens only: skips base64 and SHA-256 on
         # repeat clients. Digests, not apps, so it outlives refreshes (a revoked token's digest finds nothing).
         self._by_header: dict[str, str] = {}
+        # Called on the sync thread with the packages whose documents were loaded: a dialect that keeps
+        # its own memory beside the snapshots squares it with them there, never on a request.
+        self._watchers: list[weakref.WeakMethod] = []
+
+    def watch(self, watcher: Callable[[set[str]], None]) -> None:
+        """``watcher(packages)``, a bound method, runs after each refresh that loaded new documents of those
+        packages, for as long as its object lives (an app built again over one cache leaves none behind)."""
+        self._watchers = [w for w in self._watchers if w() is not None]
+        self._watchers.append(weakref.WeakMethod(watcher))
 
     # -- request side ----------------------------------------------------------------------------------
     def app_for_header(self, header: str | None) -> AppView | None:
@@ -283,6 +293,16 @@ class SnapshotCache:
         for view in replaced:
             self.hot.drop(view)
         self.loaded.set()
+        changed = {view.package for view in fresh if view.package}
+        if changed:
+            for ref in self._watchers:
+                watcher = ref()
+                if watcher is None:
+                    continue
+                try:
+                    watcher(changed)
+                except Exception:
+                    log.exception("a snapshot watcher failed; the snapshots are in place")
         return len(wanted)
 
     def start(self) -> None:

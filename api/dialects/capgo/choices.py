@@ -13,7 +13,9 @@ to a short-lived Redis hash (``gh:capgo:choice:<package>``, one field per device
   the publish happens before the answer leaves, so it precedes any request the device sends next.
 
 A choice is held until the app's snapshot agrees with it, and at most ``TTL`` seconds; an admin's
-pin or unpin of the device (Capgo's ``/device``) forgets it at once. Without Redis a process falls
+pin or unpin of the device (Capgo's ``/device``) forgets it at once. A process that missed the forget
+(its subscription down) squares its memory with the hash when it subscribes again and whenever the app's
+snapshot arrives, so the admin's pin wins by the time the process can see it. Without Redis a process falls
 back on its own memory and the snapshot: the choice itself is still buffered for the worker.
 """
 
@@ -109,7 +111,41 @@ class Choices:
         with self._lock:
             self._held.pop((package, device_id), None)
 
-    def _hold(self, package: str, device_id: str, channel: str | None, stamp: float) -> None:
+    def reconcile(self, packages: set[str] | None = None) -> None:
+        """Squares the held choices of ``packages`` (all, given None) with Redis's hash: a choice an admin's
+        change forgot (or that expired) goes, one another process made later replaces this one. Runs where
+        a message may have been missed: after (re)subscribing, and when an app's snapshot arrives (the
+        snapshot cache's sync thread), so a pin in the snapshot wins even where its forget never came."""
+        with self._lock:
+            wanted = [(k, v[1]) for k, v in self._held.items() if packages is None or k[0] in packages]
+        if not wanted:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for (package, device_id), _ in wanted:
+            pipe.hget(key(package), device_id)
+        try:
+            raws = pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("channel choices not reconciled (%s)", exc)
+            return
+        cutoff = time.time() - self.ttl
+        with self._lock:
+            for (k, stamp), raw in zip(wanted, raws, strict=True):
+                current = self._held.get(k)
+                if current is None or current[1] != stamp:
+                    continue  # changed since it was read: the newer word stands
+                try:
+                    channel, their_stamp = orjson.loads(raw) if raw is not None else (None, 0.0)
+                except (orjson.JSONDecodeError, ValueError, TypeError):
+                    channel, their_stamp = None, 0.0
+                if raw is None or their_stamp < cutoff:
+                    del self._held[k]
+                elif their_stamp > stamp:
+                    self._held[k] = (channel, float(their_stamp))
+
+    def _hold(
+        self, package: str, device_id: str, channel: str | None, stamp: float, listen: bool = True
+    ) -> None:
         with self._lock:
             current = self._held.get((package, device_id))
             if current is not None and current[1] > stamp and stamp != 0.0:
@@ -123,7 +159,10 @@ class Choices:
                 self._held.pop((package, device_id), None)  # forgotten by an admin's change
             else:
                 self._held[(package, device_id)] = (channel, stamp)
-        self._ensure_listening()
+        if listen:
+            # Not from the subscription's own thread: a stopped one still reading its last second started
+            # a subscription nobody would stop.
+            self._ensure_listening()
 
     # -- the subscription -------------------------------------------------------------------------------
     def _ensure_listening(self) -> None:
@@ -155,18 +194,24 @@ class Choices:
                 pubsub = conn.pubsub(ignore_subscribe_messages=True)
                 try:
                     pubsub.subscribe(CHANNEL)
+                    # The subscription's confirmation comes first (read here, not returned): from it on,
+                    # every message reaches this thread, so squaring with the hash then misses nothing.
+                    self._take(pubsub.get_message(timeout=1.0))
+                    self.reconcile()
                     while not stop.is_set():
-                        message = pubsub.get_message(timeout=1.0)
-                        if message is None:
-                            continue
-                        try:
-                            package, device_id, channel, stamp = orjson.loads(message["data"])
-                        except (orjson.JSONDecodeError, ValueError, TypeError):
-                            continue
-                        self._hold(package, device_id, channel, float(stamp))
+                        self._take(pubsub.get_message(timeout=1.0))
                 finally:
                     pubsub.close()
                     conn.close()
             except (redis.RedisError, OSError) as exc:
                 log.warning("channel choices subscription lost Redis (%s)", exc)
                 stop.wait(1.0)
+
+    def _take(self, message: dict | None) -> None:
+        if message is None:
+            return
+        try:
+            package, device_id, channel, stamp = orjson.loads(message["data"])
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            return
+        self._hold(package, device_id, channel, float(stamp), listen=False)

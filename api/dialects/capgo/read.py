@@ -65,6 +65,9 @@ class Devices:
         self.clock = time.time
         self.proxies = settings.proxies
         self.choices = Choices(settings.redis_url)
+        # An admin's pin forgets the device's own choice by a message a process can miss (its subscription
+        # down); the snapshot holding the pin arrives after the forget, so it squares the memory too.
+        cache.watch(self.choices.reconcile)
         self.public_base = settings.public_url.rstrip("/")
 
     async def shutdown(self) -> None:
