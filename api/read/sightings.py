@@ -58,6 +58,7 @@ class Recorder:
         self._outcomes: dict[tuple, tuple] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._forgotten: list[dict] = []  # generations of _older forgotten, for the flush thread to free
         self.dropped = 0
         self.sent = 0
 
@@ -100,9 +101,17 @@ class Recorder:
                 return
             sightings[key] = row
             if now - self._swapped > self.refresh or len(self._recent) >= self.max_devices:
-                # Forgetting only means writing a device once more.
+                # Forgetting only means writing a device once more. The generation forgotten is freed by
+                # the flush thread a slice at a time: freed here, 200,000 devices held the event loop for
+                # 30 ms. Bounded: a flush thread stuck on Redis leaves at most two waiting.
+                if len(self._forgotten) < 2:
+                    self._forgotten.append(self._older)
                 self._older, self._recent, self._swapped = self._recent, {}, now
-            self._recent[key] = (check, offered, now)
+            # A plain tuple, not the Check (a NamedTuple): the collector stops tracking a tuple of strings
+            # and flags at its first pass, never a NamedTuple, so a full collection walked every device
+            # remembered: pauses of 85-220 ms as 400,000 new devices arrived, 5-13 ms with plain tuples
+            # (a loop of Recorder.seen()). Equal to the Check it came from, as tuples compare.
+            self._recent[key] = (tuple(check), offered, now)
         self._ensure_started()
 
     def reported(
@@ -222,6 +231,20 @@ class Recorder:
         self.sent += len(sightings)
         return len(sightings)
 
+    def free_forgotten(self, slice_size: int = 2_000) -> int:
+        """Frees the forgotten generations a slice of devices at a time, letting go of the GIL between
+        slices so requests go on; returns how many devices were freed."""
+        freed = 0
+        while self._forgotten:
+            generation = self._forgotten.pop()
+            while generation:
+                n = min(slice_size, len(generation))
+                for _ in range(n):
+                    generation.popitem()
+                freed += n
+                time.sleep(0)
+        return freed
+
     def _run(self, stop: threading.Event) -> None:
         r = redis.Redis.from_url(self.redis_url, socket_timeout=5, socket_connect_timeout=2)
         down = False
@@ -244,6 +267,7 @@ class Recorder:
                     )
                 down = True
                 stop.wait(0.5)
+            self.free_forgotten()
         try:
             self.flush(r, final=True)
         except (redis.RedisError, OSError):
