@@ -536,17 +536,10 @@ def test_the_documented_actions_are_the_ones_accepted():
     assert set(stats["enum"]) == STATS_ACTIONS and len(STATS_ACTIONS) == 91
 
 
-def test_a_device_reads_its_own_channel_choice_at_once_on_any_process(
-    capgo, api, world, settings, reader, sync, redis_conn
-):
-    """Issue 20, Capgo item 3: a PUT /channel_self right after the same device's POST or DELETE shows the
-    change, whichever read process answers it, before any worker has persisted the choice (none runs here:
-    the stream is never drained, so the snapshots still hold the old pin). /updates follows the choice
-    without a round trip, and an admin's pin outranks the device's earlier choice at once."""
-    from falcon import testing
-
+def _two_channels_and_another_process(capgo, api, world, settings, sync, redis_conn):
+    """A public production channel (1.2.0), a beta one devices may choose (1.3.0-beta.1), and a read app
+    with its own snapshot cache: another process (or host) than the ``reader`` fixture's."""
     from api.dialects.registry import part_codecs
-    from api.read.app import create_read_app
     from api.read.cache import SnapshotCache
 
     upload(api, world, "1.2.0", channel="production")
@@ -556,7 +549,18 @@ def test_a_device_reads_its_own_channel_choice_at_once_on_any_process(
     sync()
     other_cache = SnapshotCache(settings.redis_url, codecs=part_codecs())
     other_cache.refresh(redis_conn)
-    other = testing.TestClient(create_read_app(settings, other_cache))  # another process (or host)
+    return other_cache, testing.TestClient(create_read_app(settings, other_cache))
+
+
+def test_a_device_reads_its_own_channel_choice_at_once_on_any_process(
+    capgo, api, world, settings, reader, sync, redis_conn
+):
+    """Issue 20, Capgo item 3: a PUT /channel_self right after the same device's POST or DELETE shows the
+    change, whichever read process answers it, before any worker has persisted the choice (none runs here:
+    the stream is never drained, so the snapshots still hold the old pin). /updates follows the choice
+    without a round trip, and an admin's pin outranks the device's earlier choice at once."""
+
+    other_cache, other = _two_channels_and_another_process(capgo, api, world, settings, sync, redis_conn)
     me = device_body(plugin_version="6.2.0")
     assert other.simulate_put("/channel_self", json=me).json["channel"] == "production"
     assert other.simulate_post("/updates", json=me).json["version"] == "1.2.0"
@@ -598,17 +602,7 @@ def test_an_admin_pin_wins_where_a_process_missed_the_forget(
     between subscriptions) missed the message by which an admin's pin forgets that choice. CI caught it: the
     choice outranked the pin. The snapshot holding the pin arrives after the forget, so the process squares
     its memory with Redis then and answers with the admin's pin."""
-    from api.dialects.registry import part_codecs
-    from api.read.cache import SnapshotCache
-
-    upload(api, world, "1.2.0", channel="production")
-    upload(api, world, "1.3.0-beta.1", channel="beta")
-    capgo("POST", "/channel", {"app_id": PKG, "channel": "production", "public": True})
-    capgo("POST", "/channel", {"app_id": PKG, "channel": "beta", "allow_device_self_set": True})
-    sync()
-    other_cache = SnapshotCache(settings.redis_url, codecs=part_codecs())
-    other_cache.refresh(redis_conn)
-    other = testing.TestClient(create_read_app(settings, other_cache))
+    other_cache, other = _two_channels_and_another_process(capgo, api, world, settings, sync, redis_conn)
     me = device_body(plugin_version="6.2.0")
     assert other.simulate_post("/channel_self", json=me | {"channel": "beta"}).json["status"] == "ok"
     assert other.simulate_post("/updates", json=me).json["version"] == "1.3.0-beta.1"
