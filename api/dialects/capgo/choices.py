@@ -40,6 +40,18 @@ def key(package: str) -> str:
     return f"gh:capgo:choice:{package}"
 
 
+def _entry(raw: bytes | None) -> tuple[str | None, float] | None:
+    """A device's field of the hash as (channel or None for unset, when it was chosen); None when there is
+    none (or it cannot be read)."""
+    if raw is None:
+        return None
+    try:
+        channel, stamp = orjson.loads(raw)
+        return channel, float(stamp)
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        return None
+
+
 def forget(connection: redis.Redis, package: str, device_id: str) -> None:
     """An admin pinned or unpinned the device: its own earlier choice no longer speaks for it."""
     pipe = connection.pipeline(transaction=True)
@@ -81,11 +93,12 @@ class Choices:
             raw = self.redis.hget(key(package), device_id)
         except (redis.RedisError, OSError):
             return self.held(package, device_id)
-        if raw is None:
+        entry = _entry(raw)
+        if entry is None:
             with self._lock:
                 self._held.pop((package, device_id), None)
             return _UNKNOWN
-        channel, stamp = orjson.loads(raw)
+        channel, stamp = entry
         if time.time() - stamp > self.ttl:
             return _UNKNOWN
         self._hold(package, device_id, channel, stamp)
@@ -134,14 +147,11 @@ class Choices:
                 current = self._held.get(k)
                 if current is None or current[1] != stamp:
                     continue  # changed since it was read: the newer word stands
-                try:
-                    channel, their_stamp = orjson.loads(raw) if raw is not None else (None, 0.0)
-                except (orjson.JSONDecodeError, ValueError, TypeError):
-                    channel, their_stamp = None, 0.0
-                if raw is None or their_stamp < cutoff:
+                entry = _entry(raw)
+                if entry is None or entry[1] < cutoff:
                     del self._held[k]
-                elif their_stamp > stamp:
-                    self._held[k] = (channel, float(their_stamp))
+                elif entry[1] > stamp:
+                    self._held[k] = entry
 
     def _hold(
         self, package: str, device_id: str, channel: str | None, stamp: float, listen: bool = True
