@@ -589,7 +589,7 @@ class DistEvent(BaseModel):
     """A product page's visit, a download button's click, or a release's download (once per client)."""
 
     audited = False  # events, not admin changes
-    app = pw.ForeignKeyField(App, backref="dist_events", on_delete="CASCADE")
+    app = pw.ForeignKeyField(App, backref="dist_events", on_delete="CASCADE", index=False)
     app_id: int  # peewee's accessor of the column, typed
     variant = pw.ForeignKeyField(Variant, null=True, on_delete="CASCADE")
     variant_id: int | None  # peewee's accessor of the column, typed
@@ -599,6 +599,10 @@ class DistEvent(BaseModel):
     ip = pw.CharField(max_length=64, default="")
     ua = pw.CharField(max_length=255, default="")
     created_at = pw.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        # Migration 0018's: an app's events, newest first, off one index (its first column serves the key).
+        indexes = ((("app", "id"), False),)
 
 
 class IosDevice(BaseModel):

@@ -127,7 +127,11 @@ def _event_query(
     if release_id is not None:
         q = q.where(Build.release_id == release_id)
     if product_id is not None:
-        q = q.where(App.public_id == product_id)
+        # By the app's own id, resolved first: joined through its public id, PostgreSQL guessed a handful
+        # of an app's events and sorted them all (250 ms a page at 100,000); by the id it reads the newest
+        # off (app_id, id). An unknown or foreign product matches no event, as before.
+        app = App.get_or_none((App.public_id == product_id) & App.deleted_at.is_null())
+        q = q.where(DistEvent.app == (app.id if app else None))
     return days.on(q, DistEvent.created_at)
 
 
