@@ -3,7 +3,8 @@
 Run: `make bench` (or `python -m loadtest.bench`; BENCH_ONLY=updates for the /updates section alone,
 BENCH_ONLY=propagation for write-to-visible alone, BENCH_ONLY=reads for the client GET rows alone).
 Needs wrk, PostgreSQL and Redis.
-Each case runs ROUNDS times, interleaved, and the median is reported.
+Each case runs ROUNDS times, interleaved, and the median is reported; each read row's ratio is printed
+round by round too, beside the two constant apps' own ratio (the machine's noise).
 """
 
 from __future__ import annotations
@@ -258,8 +259,13 @@ def measure(stack: Stack, run_dir: Path) -> None:
         print(
             f"{name}: {rps[name] / ceiling_rps:.2f} x falcon ceiling (target >= 1.0), "
             f"{rps[name] / raw_rps:.2f} x ASGI ceiling, "
-            f"{rps[name] / static_rps:.2f} x nginx static (>= 0.4), {rps[name] / naive_rps:.1f} x naive (>= 10)"
+            f"{rps[name] / static_rps:.2f} x nginx static (>= 0.4), {rps[name] / naive_rps:.1f} x naive (>= 10); "
+            f"per round {per_round(results, name, 'falcon ceiling (constant)')}"
         )
+    print(
+        "the two constant apps per round (ASGI ceiling / falcon ceiling), this machine's noise: "
+        + per_round(results, "ASGI ceiling (constant, no framework)", "falcon ceiling (constant)")
+    )
     edge_name = "edge nginx -> read /v1/versions 200"
     print(f"{edge_name}: {rps[edge_name] / static_rps:.2f} x nginx static (target >= 0.8)")
     if os.environ.get("BENCH_ONLY") == "reads":  # the client GET rows alone
@@ -369,6 +375,15 @@ def _cpu_idle(seconds: float = 0.5) -> float:
     time.sleep(seconds)
     idle1, total1 = sample()
     return (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def per_round(results: dict[str, list[dict]], name: str, ceiling: str) -> str:
+    """A row's ratio to the ceiling measured in the same round, round by round. The printed ratio is of
+    the medians; these show how far a round strays, and the two constant apps' own ratio shows how much of
+    that is the machine (between rounds of one run it moved by a third on some machines)."""
+    return " / ".join(
+        f"{row['rps'] / base['rps']:.2f}" for row, base in zip(results[name], results[ceiling], strict=True)
+    )
 
 
 def settle(limit: float = 15.0, vacuum_limit: float = 0.0) -> None:
@@ -531,8 +546,13 @@ def measure_updates(
         target = 0.8 if "all new" in name else 0.9
         print(
             f"{name}: {rps[name] / post_ceiling:.2f} x POST ceiling (target >= {target}), "
-            f"{rps[name] / post_raw:.2f} x ASGI ceiling, {rps[name] / naive_rps:.1f} x naive (>= 10)"
+            f"{rps[name] / post_raw:.2f} x ASGI ceiling, {rps[name] / naive_rps:.1f} x naive (>= 10); "
+            f"per round {per_round(results, name, 'POST ceiling (parse JSON, constant)')}"
         )
+    print(
+        "the two constant apps per round (ASGI ceiling / POST ceiling), this machine's noise: "
+        + per_round(results, "POST ASGI ceiling (no framework)", "POST ceiling (parse JSON, constant)")
+    )
     # Distinct device ids answered: each fleet's 10,000 (all called in the warm-up), and every id of an
     # all-new run (each run has its own prefix, so their ids never overlap).
     distinct = len(fleets) * fleet + sum(
